@@ -1,0 +1,36 @@
+#pragma once
+// 2-D convolution (cross-correlation, as Caffe): y[n,k,p,q] = b[k] + sum_{c,r,s} w[k,c,r,s] * x[n, g*C/G + c,
+// p*stride_h - pad_h + r, q*stride_w - pad_w + s], with g = k / (K/G) the group of output channel k.
+// Shapes: x (N, C, H, W), w (K, C/groups, R, S), b (K), y (N, K, P, Q).
+#include "kernels/placement.h"
+
+namespace kernels {
+
+struct ConvShape {
+  int N = 0, C = 0, H = 0, W = 0;  // input
+  int K = 0, R = 0, S = 0;         // output channels, filter height and width
+  int P = 0, Q = 0;                // output height and width
+  int stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, groups = 1;
+  Placement x, y;  // placements of x and y; their gradients dx and dy are placed the same way
+};
+
+// A dense shape with P = (H + 2 pad - R) / stride + 1 (floor, as Caffe's convolution).
+ConvShape conv_shape(int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int groups = 1);
+// Throws std::invalid_argument naming the inconsistency (groups not dividing C or K, P inconsistent, ...).
+void check_conv_shape(const ConvShape& s);
+
+// Plain loops: the ground truth. Gradient outputs overwrite (accumulate = false) or add (accumulate = true).
+namespace ref {
+void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b /* nullable */, float* y);
+void conv_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate);
+void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate);
+}  // namespace ref
+
+// Fast CPU path: im2col / col2im + Eigen GEMM, OpenMP over the batch and groups.
+namespace cpu {
+void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b /* nullable */, float* y);
+void conv_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate);
+void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate);
+}  // namespace cpu
+
+}  // namespace kernels

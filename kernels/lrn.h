@@ -1,0 +1,25 @@
+#pragma once
+// Local response normalisation across channels (Caffe's ACROSS_CHANNELS):
+//   scale[n,c,h,w] = k + alpha/size * sum_{c' = c - (size-1)/2 .. c + size/2} x[n,c',h,w]^2
+//   y = x * scale^-beta
+// Backward (closed form):
+//   dx[c] = dy[c] * scale[c]^-beta - 2 alpha beta / size * x[c] * sum_{c' : c in window(c')} dy[c'] y[c'] / scale[c']
+// Shapes: x, y (N, C, H, W).
+#include "kernels/placement.h"
+
+namespace kernels {
+
+struct LrnShape {
+  int N = 0, C = 0, H = 0, W = 0;
+  int size = 5;
+  float alpha = 1e-4f, beta = 0.75f, k = 1.f;
+  Placement x, y;
+};
+
+namespace ref {
+void lrn_forward(const LrnShape& s, const float* x, float* y);
+// Gather form; the scale is recomputed from x.
+void lrn_backward(const LrnShape& s, const float* x, const float* y, const float* dy, float* dx, bool accumulate);
+}  // namespace ref
+
+}  // namespace kernels
