@@ -1,0 +1,105 @@
+#include "engine/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "engine/errors.h"
+
+namespace massmap {
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+std::string shape_str(const Shape& s) {
+  std::ostringstream o;
+  o << "(";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << (s.size() == 1 ? ",)" : ")");
+  return o.str();
+}
+
+Storage::Storage(Device device, int64_t count) : device_(device), count_(count) {
+  if (device != Device::cpu)
+    throw DeviceError(std::string("storage on device '") + device_name(device) + "' is not built");
+  if (count < 0) throw BadConfig("negative storage size " + std::to_string(count));
+  size_t bytes = (size_t(count) * sizeof(float) + 63) / 64 * 64;
+  data_ = static_cast<float*>(std::aligned_alloc(64, bytes ? bytes : 64));
+  if (!data_) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
+}
+
+Storage::~Storage() { std::free(data_); }
+
+Tensor::Tensor(Shape shape, Device device) : shape_(std::move(shape)) {
+  for (int64_t d : shape_)
+    if (d < 0) throw BadConfig("negative dimension in tensor shape " + shape_str(shape_));
+  storage_ = std::make_shared<Storage>(device, numel());
+}
+
+Tensor Tensor::zeros(Shape shape, Device device) { return filled(std::move(shape), 0.f, device); }
+
+Tensor Tensor::filled(Shape shape, float value, Device device) {
+  Tensor t(std::move(shape), device);
+  t.fill(value);
+  return t;
+}
+
+Tensor Tensor::from(Shape shape, const std::vector<float>& values) {
+  Tensor t(std::move(shape));
+  if (int64_t(values.size()) != t.numel())
+    throw BadInput("tensor of shape " + shape_str(t.shape()) + " needs " + std::to_string(t.numel()) +
+                   " values, got " + std::to_string(values.size()));
+  std::memcpy(t.data(), values.data(), values.size() * sizeof(float));
+  return t;
+}
+
+int64_t Tensor::dim(int i) const {
+  int r = rank();
+  if (i < 0) i += r;
+  if (i < 0 || i >= r) throw BadConfig("dimension " + std::to_string(i) + " of a tensor of shape " + shape_str(shape_));
+  return shape_[size_t(i)];
+}
+
+Tensor Tensor::reshape(Shape shape) const {
+  int64_t known = 1;
+  int infer = -1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) {
+      if (infer >= 0) throw BadConfig("reshape to " + shape_str(shape) + ": more than one -1");
+      infer = int(i);
+    } else {
+      known *= shape[i];
+    }
+  }
+  if (infer >= 0 && known > 0) shape[size_t(infer)] = numel() / known;
+  if (shape_numel(shape) != numel())
+    throw BadConfig("cannot reshape a tensor of shape " + shape_str(shape_) + " to " + shape_str(shape));
+  Tensor view = *this;
+  view.shape_ = std::move(shape);
+  return view;
+}
+
+Tensor Tensor::clone() const {
+  Tensor t(shape_, device());
+  t.copy_from(*this);
+  return t;
+}
+
+void Tensor::fill(float value) {
+  float* p = data();
+  for (int64_t i = 0, n = numel(); i < n; ++i) p[i] = value;
+}
+
+void Tensor::copy_from(const Tensor& other) {
+  if (other.numel() != numel())
+    throw BadConfig("copy of a tensor of shape " + shape_str(other.shape()) + " into one of shape " +
+                    shape_str(shape_));
+  std::memcpy(data(), other.data(), size_t(numel()) * sizeof(float));
+}
+
+std::vector<float> Tensor::to_vector() const { return std::vector<float>(data(), data() + numel()); }
+
+}  // namespace massmap
