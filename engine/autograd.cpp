@@ -1,0 +1,73 @@
+#include "engine/autograd.h"
+
+#include "engine/errors.h"
+#include "engine/op.h"
+
+namespace massmap {
+
+std::string gradient_name(const std::string& value_name) { return "grad/" + value_name; }
+
+GradBuilder::GradBuilder(Graph& graph, bool input_grads) : graph_(graph), needs_grad_(size_t(graph.num_values())) {
+  for (ValueId v = 0; v < graph.num_values(); ++v) {
+    ValueKind k = graph.value(v).kind;
+    needs_grad_[size_t(v)] = k == ValueKind::parameter || (input_grads && k == ValueKind::input);
+  }
+  // Forward nodes are in topological order: a node's outputs need gradients if any of its inputs does.
+  for (const Node& n : graph.nodes()) {
+    if (!op_def(n.op).backward) continue;
+    bool any = false;
+    for (ValueId in : n.inputs) any = any || needs_grad_[size_t(in)];
+    for (ValueId out : n.outputs) needs_grad_[size_t(out)] = any;
+  }
+}
+
+ValueId GradBuilder::grad(ValueId v) const {
+  auto it = grads_.find(v);
+  return it == grads_.end() ? -1 : it->second;
+}
+
+NodeId GradBuilder::emit(const Node& forward, const std::string& op, std::vector<ValueId> inputs, ValueId target,
+                         Attrs extra) {
+  if (!needs_grad(target)) return -1;
+  for (ValueId in : inputs)
+    if (in < 0) throw Error("backward of '" + forward.name + "' (" + op + ") reads a missing gradient");
+  Node node;
+  node.name = forward.name + "/" + op;
+  node.op = op;
+  node.attrs = forward.attrs;
+  for (const auto& [k, v] : extra.items()) node.attrs.set(k, v);
+  node.inputs = std::move(inputs);
+  node.forward_of = current_forward_;
+  bool existed = grads_.count(target) != 0;
+  if (!existed) {
+    const Value& t = graph_.value(target);
+    ValueId g = graph_.new_value(gradient_name(t.name), t.shape, ValueKind::gradient);
+    graph_.value(g).grad_of = target;
+    grads_[target] = g;
+  }
+  node.outputs = {grads_[target]};
+  node.accumulate = {existed};
+  return graph_.append_node(std::move(node));
+}
+
+void build_backward(Graph& graph, bool input_grads) {
+  GradBuilder b(graph, input_grads);
+  const int forward_nodes = graph.num_nodes();
+  bool has_loss = false;
+  for (NodeId id = forward_nodes - 1; id >= 0; --id) {
+    Node n = graph.node(id);  // a copy: emitting appends to the node list
+    const OpDef& def = op_def(n.op);
+    if (!def.backward) continue;
+    bool reached = def.is_loss;
+    for (ValueId out : n.outputs) reached = reached || b.grad(out) >= 0;
+    has_loss = has_loss || def.is_loss;
+    if (!reached) continue;
+    b.current_forward_ = id;
+    def.backward(b, n);
+  }
+  if (!has_loss) throw BadConfig("cannot build a training graph: the graph has no loss node");
+}
+
+ValueId gradient_of(const Graph& graph, ValueId v) { return graph.find(gradient_name(graph.value(v).name)); }
+
+}  // namespace massmap

@@ -1,0 +1,60 @@
+#include "engine/checkpoint.h"
+
+#include <nlohmann/json.hpp>
+
+#include "engine/errors.h"
+#include "engine/safetensors.h"
+
+namespace massmap {
+
+namespace {
+const char* kHistory = "history/";
+const char* kFormat = "massmap-checkpoint-1";
+}  // namespace
+
+void save_checkpoint(const std::string& path, Executor& executor, const Solver* solver,
+                     const std::map<std::string, std::string>& extra_metadata) {
+  const Graph& g = executor.graph();
+  TensorFile file;
+  file.metadata = g.metadata;
+  for (const auto& [k, v] : extra_metadata) file.metadata[k] = v;
+  file.metadata["format"] = kFormat;
+  for (ValueId p : g.params()) file.tensors[g.value(p).name] = executor.tensor(p).clone();
+  if (solver) {
+    for (ValueId p : g.params()) {
+      const std::string name = kHistory + g.value(p).name;
+      file.tensors[name] = executor.tensor(name).clone();
+    }
+    file.metadata["iteration"] = std::to_string(solver->iteration());
+    file.metadata["solver"] = solver_config_to_json(solver->config()).dump();
+  }
+  write_safetensors(path, file);
+}
+
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Executor& executor, Solver* solver) {
+  const Graph& g = executor.graph();
+  TensorFile file = read_safetensors(path);
+  std::map<std::string, Shape> expected;
+  for (ValueId p : g.params()) {
+    expected[g.value(p).name] = g.value(p).shape;
+    if (solver) expected[kHistory + g.value(p).name] = g.value(p).shape;
+  }
+  if (!solver)
+    for (auto it = file.tensors.begin(); it != file.tensors.end();)
+      it = it->first.rfind(kHistory, 0) == 0 ? file.tensors.erase(it) : std::next(it);
+  check_tensor_set(path, expected, file.tensors);
+  for (const auto& [name, t] : file.tensors) executor.tensor(name).copy_from(t);
+  if (solver) {
+    auto it = file.metadata.find("iteration");
+    if (it == file.metadata.end())
+      throw BadInput(path + ": no 'iteration' in __metadata__: a weights-only file cannot resume training");
+    try {
+      solver->set_iteration(std::stoll(it->second));
+    } catch (const std::exception&) {
+      throw BadInput(path + ": __metadata__ iteration '" + it->second + "' is not a number");
+    }
+  }
+  return file.metadata;
+}
+
+}  // namespace massmap

@@ -1,0 +1,187 @@
+#include "engine/graph.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "engine/errors.h"
+#include "engine/op.h"
+
+namespace massmap {
+
+namespace {
+template <typename T>
+const T* attr_as(const std::map<std::string, AttrValue>& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? nullptr : std::get_if<T>(&it->second);
+}
+
+std::string with_commas(int64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = int(s.size()) - 3; i > (v < 0 ? 1 : 0); i -= 3) s.insert(size_t(i), ",");
+  return s;
+}
+}  // namespace
+
+int64_t Attrs::get_int(const std::string& key, int64_t fallback) const {
+  if (auto p = attr_as<int64_t>(map_, key)) return *p;
+  if (auto p = attr_as<double>(map_, key)) return int64_t(*p);
+  return fallback;
+}
+
+int64_t Attrs::get_int(const std::string& key) const {
+  if (!has(key)) throw BadConfig("missing attribute '" + key + "'");
+  return get_int(key, 0);
+}
+
+double Attrs::get_float(const std::string& key, double fallback) const {
+  if (auto p = attr_as<double>(map_, key)) return *p;
+  if (auto p = attr_as<int64_t>(map_, key)) return double(*p);
+  return fallback;
+}
+
+std::string Attrs::get_str(const std::string& key, const std::string& fallback) const {
+  if (auto p = attr_as<std::string>(map_, key)) return *p;
+  return fallback;
+}
+
+std::string Attrs::str() const {
+  std::ostringstream o;
+  for (const auto& [k, v] : map_) {
+    o << (o.tellp() > 0 ? " " : "") << k << "=";
+    if (auto p = std::get_if<int64_t>(&v)) o << *p;
+    else if (auto p = std::get_if<double>(&v)) o << *p;
+    else if (auto p = std::get_if<std::string>(&v)) o << *p;
+    else if (auto p = std::get_if<std::vector<int64_t>>(&v)) o << shape_str(*p);
+  }
+  return o.str();
+}
+
+ValueId Graph::new_value(const std::string& name, Shape shape, ValueKind kind) {
+  if (by_name_.count(name)) throw BadConfig("graph already has a value named '" + name + "'");
+  Value v;
+  v.name = name;
+  v.shape = std::move(shape);
+  v.kind = kind;
+  values_.push_back(std::move(v));
+  ValueId id = ValueId(values_.size() - 1);
+  by_name_[name] = id;
+  return id;
+}
+
+ValueId Graph::add_input(const std::string& name, Shape shape) { return new_value(name, std::move(shape), ValueKind::input); }
+
+ValueId Graph::add_param(const std::string& name, Shape shape, ParamSpec spec) {
+  ValueId id = new_value(name, std::move(shape), ValueKind::parameter);
+  values_[size_t(id)].param = std::move(spec);
+  return id;
+}
+
+NodeId Graph::append_node(Node node) {
+  if (node.accumulate.size() < node.outputs.size()) node.accumulate.resize(node.outputs.size(), false);
+  nodes_.push_back(std::move(node));
+  NodeId id = NodeId(nodes_.size() - 1);
+  for (ValueId out : nodes_.back().outputs)
+    if (values_[size_t(out)].producer < 0) values_[size_t(out)].producer = id;
+  return id;
+}
+
+std::vector<ValueId> Graph::add_node(const std::string& op, const std::string& name, std::vector<ValueId> inputs,
+                                     Attrs attrs) {
+  const OpDef& def = op_def(op);
+  Node node;
+  node.name = name;
+  node.op = op;
+  node.attrs = std::move(attrs);
+  node.inputs = std::move(inputs);
+  std::vector<Shape> in_shapes;
+  for (ValueId v : node.inputs) {
+    if (v < 0 || v >= num_values()) throw BadConfig("node '" + name + "' (" + op + "): input value id out of range");
+    in_shapes.push_back(values_[size_t(v)].shape);
+  }
+  if (int(in_shapes.size()) < def.min_inputs || int(in_shapes.size()) > def.max_inputs)
+    shape_error(node, in_shapes,
+                "takes " + std::to_string(def.min_inputs) +
+                    (def.max_inputs != def.min_inputs ? " to " + std::to_string(def.max_inputs) : "") + " inputs");
+  std::vector<Shape> out_shapes = def.infer(node, in_shapes);
+  for (size_t i = 0; i < out_shapes.size(); ++i) {
+    const std::string& suffix = def.output_suffixes.at(i);
+    node.outputs.push_back(new_value(suffix.empty() ? name : name + "." + suffix, out_shapes[i], ValueKind::activation));
+  }
+  append_node(std::move(node));
+  return nodes_.back().outputs;
+}
+
+ValueId Graph::find(const std::string& name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? -1 : it->second;
+}
+
+ValueId Graph::at(const std::string& name) const {
+  ValueId v = find(name);
+  if (v < 0) throw BadConfig("the graph has no value named '" + name + "'");
+  return v;
+}
+
+std::vector<ValueId> Graph::params() const {
+  std::vector<ValueId> out;
+  for (ValueId v = 0; v < num_values(); ++v)
+    if (values_[size_t(v)].kind == ValueKind::parameter) out.push_back(v);
+  return out;
+}
+
+std::vector<ValueId> Graph::inputs() const {
+  std::vector<ValueId> out;
+  for (ValueId v = 0; v < num_values(); ++v)
+    if (values_[size_t(v)].kind == ValueKind::input) out.push_back(v);
+  return out;
+}
+
+std::vector<NodeId> Graph::consumers(ValueId v) const {
+  std::vector<NodeId> out;
+  for (NodeId n = 0; n < num_nodes(); ++n)
+    for (ValueId in : nodes_[size_t(n)].inputs)
+      if (in == v) {
+        out.push_back(n);
+        break;
+      }
+  return out;
+}
+
+int64_t Graph::num_parameters() const {
+  int64_t total = 0;
+  for (ValueId v : params()) total += shape_numel(values_[size_t(v)].shape);
+  return total;
+}
+
+std::string Graph::layer_table() const {
+  std::ostringstream o;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-32s %-13s %-22s %14s %16s\n", "layer", "op", "output", "parameters",
+                "multiply-adds");
+  o << line << std::string(101, '-') << "\n";
+  int64_t total_params = 0, total_macs = 0;
+  for (const Node& n : nodes_) {
+    if (n.forward_of >= 0) continue;
+    const OpDef& def = op_def(n.op);
+    std::vector<Shape> in, out;
+    int64_t params = 0;
+    for (ValueId v : n.inputs) {
+      in.push_back(values_[size_t(v)].shape);
+      if (values_[size_t(v)].kind == ValueKind::parameter) params += shape_numel(values_[size_t(v)].shape);
+    }
+    for (ValueId v : n.outputs) out.push_back(values_[size_t(v)].shape);
+    int64_t macs = def.cost ? def.cost(n, in, out).macs : 0;
+    total_params += params;
+    total_macs += macs;
+    std::snprintf(line, sizeof line, "%-32s %-13s %-22s %14s %16s\n", n.name.c_str(), n.op.c_str(),
+                  shape_str(out.front()).c_str(), with_commas(params).c_str(), with_commas(macs).c_str());
+    o << line;
+  }
+  o << std::string(101, '-') << "\n";
+  std::snprintf(line, sizeof line, "%-32s %-13s %-22s %14s %16s\n", "total", "", "", with_commas(total_params).c_str(),
+                with_commas(total_macs).c_str());
+  o << line;
+  return o.str();
+}
+
+}  // namespace massmap

@@ -1,0 +1,75 @@
+#pragma once
+// The op registry. Each op is defined once: its inputs and attributes, shape rule, cost, backward rule and
+// whether its buffers may be shared; kernels are registered per (op, device), so device dispatch happens here
+// and nowhere else.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/graph.h"
+#include "kernels/placement.h"
+
+namespace massmap {
+
+struct Cost {
+  int64_t macs = 0;   // multiply-adds
+  int64_t bytes = 0;  // minimum bytes read and written
+};
+
+// Emits the backward nodes of one forward node into the training graph (see autograd.h).
+class GradBuilder;
+
+struct OpDef {
+  std::string name;
+  int min_inputs = 1, max_inputs = 1;
+  std::vector<std::string> output_suffixes = {""};  // one per output; "" names the output like the node
+  // Output shapes from input shapes; throws BadConfig via shape_error() naming the node and the shapes.
+  std::function<std::vector<Shape>(const Node&, const std::vector<Shape>&)> infer;
+  std::function<Cost(const Node&, const std::vector<Shape>& in, const std::vector<Shape>& out)> cost;
+  std::function<void(GradBuilder&, const Node&)> backward;  // null: no gradient flows through
+  bool is_loss = false;                 // a root of the backward pass, weighted by attr loss_weight
+  bool backward_reads_outputs = false;  // its outputs must survive (no in-place overwrite by a consumer)
+  bool in_place = false;                // output 0 may share input 0's memory (ReLU)
+  bool view = false;                    // output 0 is input 0 reinterpreted (flatten): shares memory if dense
+  bool concat = false;                  // inputs may live inside output 0 at channel offsets
+};
+
+// One tensor argument of a kernel call: the base of its buffer, its logical shape and where it sits.
+struct TensorArg {
+  float* data = nullptr;
+  Shape shape;
+  kernels::Placement place;
+  // Shape as (N, C, H, W): missing trailing dimensions are 1 ((N, I) -> (N, I, 1, 1); () -> (1, 1, 1, 1)).
+  int n() const { return shape.size() > 0 ? int(shape[0]) : 1; }
+  int c() const { return shape.size() > 1 ? int(shape[1]) : 1; }
+  int h() const { return shape.size() > 2 ? int(shape[2]) : 1; }
+  int w() const { return shape.size() > 3 ? int(shape[3]) : 1; }
+};
+
+// What a running step knows: the iteration (dropout masks), train or test mode, and the solver's rates.
+struct RunContext {
+  int64_t iteration = 0;
+  bool training = false;
+  float lr = 0.f;  // the policy's rate at this iteration (before lr_mult)
+  float momentum = 0.f;
+  float weight_decay = 0.f;
+};
+
+struct KernelCall {
+  const Node* node = nullptr;
+  std::vector<TensorArg> in, out;
+  const RunContext* run = nullptr;
+  bool accumulate(size_t output) const { return output < node->accumulate.size() && node->accumulate[output]; }
+};
+
+using Kernel = void (*)(const KernelCall&);
+
+void register_op(OpDef def);
+void register_kernel(const std::string& op, Device device, Kernel kernel);
+const OpDef& op_def(const std::string& op);  // throws BadConfig for an unknown op
+bool op_exists(const std::string& op);
+Kernel find_kernel(const std::string& op, Device device);  // throws DeviceError naming op and device
+
+[[noreturn]] void shape_error(const Node& node, const std::vector<Shape>& inputs, const std::string& why);
+
+}  // namespace massmap

@@ -1,0 +1,116 @@
+// conv2d: y = conv(x, w) + b. Attributes: num_output, kernel (or kernel_h/kernel_w), stride, pad, groups.
+// Inputs: x (N, C, H, W), w (K, C/groups, R, S), optional b (K). Output: y (N, K, P, Q).
+#include "engine/autograd.h"
+#include "engine/ops/builtin.h"
+#include "engine/ops/common.h"
+#include "kernels/conv.h"
+
+namespace massmap {
+namespace {
+
+kernels::ConvShape conv_of(const Node& n, const Shape& x, const Shape& w, const Shape& y) {
+  kernels::ConvShape s;
+  s.N = int(x[0]);
+  s.C = int(x[1]);
+  s.H = int(x[2]);
+  s.W = int(x[3]);
+  s.K = int(w[0]);
+  s.R = int(w[2]);
+  s.S = int(w[3]);
+  s.P = int(y[2]);
+  s.Q = int(y[3]);
+  s.stride_h = s.stride_w = int(n.attrs.get_int("stride", 1));
+  s.pad_h = s.pad_w = int(n.attrs.get_int("pad", 0));
+  s.groups = int(n.attrs.get_int("groups", 1));
+  s.x = kernels::Placement::dense(s.C, s.H, s.W);
+  s.y = kernels::Placement::dense(s.K, s.P, s.Q);
+  return s;
+}
+
+std::vector<Shape> infer_conv(const Node& n, const std::vector<Shape>& in) {
+  ops::require_rank(n, in, 0, 4, "x");
+  ops::require_rank(n, in, 1, 4, "weight");
+  const Shape &x = in[0], &w = in[1];
+  const int64_t groups = n.attrs.get_int("groups", 1), stride = n.attrs.get_int("stride", 1),
+                pad = n.attrs.get_int("pad", 0);
+  if (groups < 1 || x[1] % groups || w[0] % groups)
+    shape_error(n, in, "groups " + std::to_string(groups) + " must divide input channels and num_output");
+  if (w[1] * groups != x[1])
+    shape_error(n, in, "weight has " + std::to_string(w[1]) + " input channels per group, x has " +
+                           std::to_string(x[1]) + " channels in " + std::to_string(groups) + " groups");
+  if (n.attrs.has("num_output") && n.attrs.get_int("num_output") != w[0])
+    shape_error(n, in, "weight has " + std::to_string(w[0]) + " filters, num_output is " +
+                           std::to_string(n.attrs.get_int("num_output")));
+  if (in.size() > 2 && (in[2].size() != 1 || in[2][0] != w[0]))
+    shape_error(n, in, "bias must have shape (" + std::to_string(w[0]) + ",)");
+  if (stride < 1 || pad < 0) shape_error(n, in, "stride must be >= 1 and pad >= 0");
+  const int64_t P = (x[2] + 2 * pad - w[2]) / stride + 1, Q = (x[3] + 2 * pad - w[3]) / stride + 1;
+  if (x[2] + 2 * pad < w[2] || x[3] + 2 * pad < w[3] || P < 1 || Q < 1)
+    shape_error(n, in, "the " + std::to_string(w[2]) + "x" + std::to_string(w[3]) + " filter does not fit the padded input");
+  return {{x[0], w[0], P, Q}};
+}
+
+Cost conv_cost(const Node&, const std::vector<Shape>& in, const std::vector<Shape>& out) {
+  const Shape &w = in[1], &y = out[0];
+  return {y[0] * y[1] * y[2] * y[3] * w[1] * w[2] * w[3], ops::bytes_of(in, out)};
+}
+
+void conv_backward(GradBuilder& b, const Node& n) {
+  ValueId dy = b.grad(n.outputs[0]);
+  b.emit(n, "conv2d_grad_data", {dy, n.inputs[1]}, n.inputs[0]);
+  b.emit(n, "conv2d_grad_filter", {n.inputs[0], dy}, n.inputs[1]);
+  if (n.inputs.size() > 2) b.emit(n, "bias_grad", {dy}, n.inputs[2]);
+}
+
+void conv_forward_cpu(const KernelCall& c) {
+  auto s = conv_of(*c.node, c.in[0].shape, c.in[1].shape, c.out[0].shape);
+  s.x = c.in[0].place;
+  s.y = c.out[0].place;
+  kernels::cpu::conv_forward(s, c.in[0].data, c.in[1].data, c.in.size() > 2 ? c.in[2].data : nullptr, c.out[0].data);
+}
+
+// inputs (dy, w) -> dx
+void conv_grad_data_cpu(const KernelCall& c) {
+  auto s = conv_of(*c.node, c.out[0].shape, c.in[1].shape, c.in[0].shape);
+  s.x = c.out[0].place;
+  s.y = c.in[0].place;
+  kernels::cpu::conv_backward_data(s, c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0));
+}
+
+// inputs (x, dy) -> dw
+void conv_grad_filter_cpu(const KernelCall& c) {
+  auto s = conv_of(*c.node, c.in[0].shape, c.out[0].shape, c.in[1].shape);
+  s.x = c.in[0].place;
+  s.y = c.in[1].place;
+  kernels::cpu::conv_backward_filter(s, c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0));
+}
+
+Cost grad_cost(const Node& n, const std::vector<Shape>& in, const std::vector<Shape>& out) {
+  (void)n;
+  return {0, ops::bytes_of(in, out)};
+}
+
+}  // namespace
+
+void register_conv_ops() {
+  OpDef conv;
+  conv.name = "conv2d";
+  conv.min_inputs = 2;
+  conv.max_inputs = 3;
+  conv.infer = infer_conv;
+  conv.cost = conv_cost;
+  conv.backward = conv_backward;
+  register_op(conv);
+  for (const char* name : {"conv2d_grad_data", "conv2d_grad_filter"}) {
+    OpDef g;
+    g.name = name;
+    g.min_inputs = g.max_inputs = 2;
+    g.cost = grad_cost;
+    register_op(g);
+  }
+  register_kernel("conv2d", Device::cpu, conv_forward_cpu);
+  register_kernel("conv2d_grad_data", Device::cpu, conv_grad_data_cpu);
+  register_kernel("conv2d_grad_filter", Device::cpu, conv_grad_filter_cpu);
+}
+
+}  // namespace massmap

@@ -1,0 +1,62 @@
+// dropout: inverted dropout while training (keep with probability 1 - ratio, scale by 1 / (1 - ratio)), identity
+// at test time. Attributes: ratio, seed (per node, so two dropout layers draw different masks).
+#include "engine/autograd.h"
+#include "engine/ops/builtin.h"
+#include "engine/ops/common.h"
+#include "kernels/dropout.h"
+
+namespace massmap {
+namespace {
+
+kernels::DropoutShape dropout_of(const KernelCall& c, const TensorArg& x, const TensorArg& y) {
+  kernels::DropoutShape s;
+  s.N = x.n();
+  s.C = x.c();
+  s.H = x.h();
+  s.W = x.w();
+  s.p = float(c.node->attrs.get_float("ratio", 0.5));
+  s.seed = uint64_t(c.node->attrs.get_int("seed", 0));
+  s.step = uint64_t(c.run->iteration);
+  s.x = x.place;
+  s.y = y.place;
+  return s;
+}
+
+std::vector<Shape> infer_dropout(const Node& n, const std::vector<Shape>& in) {
+  double ratio = n.attrs.get_float("ratio", 0.5);
+  if (!(ratio >= 0 && ratio < 1)) shape_error(n, in, "ratio must be in [0, 1), is " + std::to_string(ratio));
+  return {in[0]};
+}
+
+void dropout_backward(GradBuilder& b, const Node& n) { b.emit(n, "dropout_grad", {b.grad(n.outputs[0])}, n.inputs[0]); }
+
+void dropout_cpu(const KernelCall& c) {
+  if (!c.run->training) {
+    kernels::ref::copy(ops::act(c.in[0], c.out[0]), c.in[0].data, c.out[0].data, false);
+    return;
+  }
+  kernels::ref::dropout_forward(dropout_of(c, c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
+}
+
+// inputs (dy) -> dx: the same mask, drawn again from (seed, iteration)
+void dropout_grad_cpu(const KernelCall& c) {
+  kernels::ref::dropout_backward(dropout_of(c, c.out[0], c.in[0]), c.in[0].data, c.out[0].data, c.accumulate(0));
+}
+
+}  // namespace
+
+void register_dropout_ops() {
+  OpDef dropout;
+  dropout.name = "dropout";
+  dropout.infer = infer_dropout;
+  dropout.cost = ops::elementwise_cost;
+  dropout.backward = dropout_backward;
+  register_op(dropout);
+  OpDef grad;
+  grad.name = "dropout_grad";
+  register_op(grad);
+  register_kernel("dropout", Device::cpu, dropout_cpu);
+  register_kernel("dropout_grad", Device::cpu, dropout_grad_cpu);
+}
+
+}  // namespace massmap

@@ -1,0 +1,97 @@
+// Per-element ops: bias (y = x + b[c]), relu, add (y = a + b), and the gradient helpers bias_grad and copy.
+#include "engine/autograd.h"
+#include "engine/ops/builtin.h"
+#include "engine/ops/common.h"
+
+namespace massmap {
+namespace {
+
+std::vector<Shape> same_as_first(const Node&, const std::vector<Shape>& in) { return {in[0]}; }
+
+std::vector<Shape> infer_bias(const Node& n, const std::vector<Shape>& in) {
+  if (in[0].size() < 2) shape_error(n, in, "x needs a channel dimension");
+  if (in[1].size() != 1 || in[1][0] != in[0][1])
+    shape_error(n, in, "bias must have one value per channel: (" + std::to_string(in[0][1]) + ",)");
+  return {in[0]};
+}
+
+std::vector<Shape> infer_add(const Node& n, const std::vector<Shape>& in) {
+  if (in[0] != in[1]) shape_error(n, in, "inputs must have the same shape");
+  return {in[0]};
+}
+
+void bias_backward(GradBuilder& b, const Node& n) {
+  ValueId dy = b.grad(n.outputs[0]);
+  b.emit(n, "copy", {dy}, n.inputs[0]);
+  b.emit(n, "bias_grad", {dy}, n.inputs[1]);
+}
+
+void relu_backward(GradBuilder& b, const Node& n) {
+  b.emit(n, "relu_grad", {n.outputs[0], b.grad(n.outputs[0])}, n.inputs[0]);
+}
+
+void add_backward(GradBuilder& b, const Node& n) {
+  ValueId dy = b.grad(n.outputs[0]);
+  b.emit(n, "copy", {dy}, n.inputs[0]);
+  b.emit(n, "copy", {dy}, n.inputs[1]);
+}
+
+void bias_cpu(const KernelCall& c) { kernels::ref::bias_forward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].data, c.out[0].data); }
+// inputs (dy) -> db
+void bias_grad_cpu(const KernelCall& c) {
+  kernels::ref::bias_backward(ops::act(c.in[0], c.in[0]), c.in[0].data, c.out[0].data, c.accumulate(0));
+}
+void relu_cpu(const KernelCall& c) { kernels::ref::relu_forward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.out[0].data); }
+// inputs (y, dy) -> dx; dy is placed like y
+void relu_grad_cpu(const KernelCall& c) {
+  kernels::ref::relu_backward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].data, c.out[0].data,
+                              c.accumulate(0));
+}
+void add_cpu(const KernelCall& c) {
+  kernels::ref::add_forward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].place, c.in[1].data, c.out[0].data);
+}
+void copy_cpu(const KernelCall& c) {
+  kernels::ref::copy(ops::act(c.in[0], c.out[0]), c.in[0].data, c.out[0].data, c.accumulate(0));
+}
+
+OpDef simple(const char* name, int inputs) {
+  OpDef d;
+  d.name = name;
+  d.min_inputs = d.max_inputs = inputs;
+  d.cost = ops::elementwise_cost;
+  return d;
+}
+
+}  // namespace
+
+void register_elementwise_ops() {
+  OpDef bias = simple("bias", 2);
+  bias.infer = infer_bias;
+  bias.backward = bias_backward;
+  register_op(bias);
+
+  OpDef relu = simple("relu", 1);
+  relu.infer = same_as_first;
+  relu.backward = relu_backward;
+  relu.backward_reads_outputs = true;
+  relu.in_place = true;
+  register_op(relu);
+
+  OpDef add = simple("add", 2);
+  add.infer = infer_add;
+  add.backward = add_backward;
+  register_op(add);
+
+  register_op(simple("bias_grad", 1));
+  register_op(simple("relu_grad", 2));
+  register_op(simple("copy", 1));
+
+  register_kernel("bias", Device::cpu, bias_cpu);
+  register_kernel("bias_grad", Device::cpu, bias_grad_cpu);
+  register_kernel("relu", Device::cpu, relu_cpu);
+  register_kernel("relu_grad", Device::cpu, relu_grad_cpu);
+  register_kernel("add", Device::cpu, add_cpu);
+  register_kernel("copy", Device::cpu, copy_cpu);
+}
+
+}  // namespace massmap

@@ -1,0 +1,113 @@
+// softmax: probabilities over channels at every location. Input x (N, C) or (N, C, H, W); output the same shape.
+// softmax_loss: softmax cross-entropy. Inputs: logits (N, C[, H, W]) and labels (N[, H, W]) holding class ids;
+// outputs: loss () (mean over non-ignored locations) and prob (like logits). Attributes: loss_weight (scales the
+// gradient; GoogLeNet's auxiliary heads use 0.3), ignore_label.
+#include "engine/autograd.h"
+#include "engine/errors.h"
+#include "engine/ops/builtin.h"
+#include "engine/ops/common.h"
+#include "kernels/softmax.h"
+
+namespace massmap {
+namespace {
+
+kernels::SoftmaxShape softmax_of(const TensorArg& x, const TensorArg& y) {
+  kernels::SoftmaxShape s;
+  s.N = x.n();
+  s.C = x.c();
+  s.H = x.h();
+  s.W = x.w();
+  s.x = x.place;
+  s.y = y.place;
+  return s;
+}
+
+kernels::SoftmaxLossShape loss_of(const Node& n, const TensorArg& x, const TensorArg& prob) {
+  kernels::SoftmaxLossShape s;
+  s.softmax = softmax_of(x, prob);
+  s.ignore_label = int(n.attrs.get_int("ignore_label", -1));
+  return s;
+}
+
+std::vector<Shape> infer_softmax(const Node& n, const std::vector<Shape>& in) {
+  if (in[0].size() != 2 && in[0].size() != 4) shape_error(n, in, "x must be (N, C) or (N, C, H, W)");
+  return {in[0]};
+}
+
+std::vector<Shape> infer_loss(const Node& n, const std::vector<Shape>& in) {
+  const Shape& x = in[0];
+  if (x.size() != 2 && x.size() != 4) shape_error(n, in, "logits must be (N, C) or (N, C, H, W)");
+  Shape want = {x[0]};
+  if (x.size() == 4) want = {x[0], x[2], x[3]};
+  if (shape_numel(in[1]) != shape_numel(want) || in[1].empty() || in[1][0] != x[0])
+    shape_error(n, in, "labels must have shape " + shape_str(want));
+  return {Shape{}, x};
+}
+
+void softmax_backward(GradBuilder& b, const Node& n) {
+  b.emit(n, "softmax_grad", {n.outputs[0], b.grad(n.outputs[0])}, n.inputs[0]);
+}
+
+void loss_backward(GradBuilder& b, const Node& n) {
+  b.emit(n, "softmax_loss_grad", {n.outputs[1], n.inputs[1]}, n.inputs[0]);
+}
+
+void softmax_cpu(const KernelCall& c) { kernels::ref::softmax_forward(softmax_of(c.in[0], c.out[0]), c.in[0].data, c.out[0].data); }
+
+// inputs (prob, dprob) -> dx
+void softmax_grad_cpu(const KernelCall& c) {
+  kernels::ref::softmax_backward(softmax_of(c.out[0], c.in[0]), c.in[0].data, c.in[1].data, c.out[0].data,
+                                 c.accumulate(0));
+}
+
+void loss_cpu(const KernelCall& c) {
+  try {
+    c.out[0].data[0] = kernels::ref::softmax_loss_forward(loss_of(*c.node, c.in[0], c.out[1]), c.in[0].data,
+                                                          c.in[1].data, c.out[1].data);
+  } catch (const std::out_of_range& e) {
+    throw BadInput("loss '" + c.node->name + "': " + e.what());
+  }
+}
+
+// inputs (prob, labels) -> dlogits
+void loss_grad_cpu(const KernelCall& c) {
+  kernels::ref::softmax_loss_backward(loss_of(*c.node, c.out[0], c.in[0]), c.in[0].data, c.in[1].data,
+                                      float(c.node->attrs.get_float("loss_weight", 1.0)), c.out[0].data,
+                                      c.accumulate(0));
+}
+
+}  // namespace
+
+void register_softmax_ops() {
+  OpDef softmax;
+  softmax.name = "softmax";
+  softmax.infer = infer_softmax;
+  softmax.cost = ops::elementwise_cost;
+  softmax.backward = softmax_backward;
+  softmax.backward_reads_outputs = true;
+  register_op(softmax);
+
+  OpDef loss;
+  loss.name = "softmax_loss";
+  loss.min_inputs = loss.max_inputs = 2;
+  loss.output_suffixes = {"", "prob"};
+  loss.infer = infer_loss;
+  loss.cost = ops::elementwise_cost;
+  loss.backward = loss_backward;
+  loss.is_loss = true;
+  loss.backward_reads_outputs = true;
+  register_op(loss);
+
+  for (const char* name : {"softmax_grad", "softmax_loss_grad"}) {
+    OpDef g;
+    g.name = name;
+    g.min_inputs = g.max_inputs = 2;
+    register_op(g);
+  }
+  register_kernel("softmax", Device::cpu, softmax_cpu);
+  register_kernel("softmax_grad", Device::cpu, softmax_grad_cpu);
+  register_kernel("softmax_loss", Device::cpu, loss_cpu);
+  register_kernel("softmax_loss_grad", Device::cpu, loss_grad_cpu);
+}
+
+}  // namespace massmap

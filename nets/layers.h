@@ -1,0 +1,40 @@
+#pragma once
+// Caffe-style layer helpers for net builders: each adds one layer's node(s) and parameters ("<layer>.weight",
+// "<layer>.bias") to a graph and returns its output value.
+#include <string>
+#include <vector>
+
+#include "engine/graph.h"
+
+namespace massmap::nets {
+
+struct Filler {
+  ParamSpec weight;  // default: gaussian 0.01, lr_mult 1, decay_mult 1
+  ParamSpec bias;    // default: constant 0, lr_mult 2, decay_mult 0 (Caffe's reference nets)
+  Filler();
+};
+
+class LayerBuilder {
+ public:
+  explicit LayerBuilder(Graph& g) : g_(g) {}
+  Graph& graph() { return g_; }
+  ValueId conv(const std::string& name, ValueId x, int num_output, int kernel, int stride = 1, int pad = 0,
+               int groups = 1, const Filler& filler = {});
+  ValueId linear(const std::string& name, ValueId x, int num_output, const Filler& filler = {});
+  ValueId relu(const std::string& name, ValueId x);
+  ValueId max_pool(const std::string& name, ValueId x, int kernel, int stride, int pad = 0);
+  ValueId avg_pool(const std::string& name, ValueId x, int kernel, int stride, int pad = 0);
+  ValueId global_avg_pool(const std::string& name, ValueId x);
+  ValueId lrn(const std::string& name, ValueId x, int size = 5, double alpha = 1e-4, double beta = 0.75, double k = 1);
+  ValueId dropout(const std::string& name, ValueId x, double ratio, int64_t seed);
+  ValueId flatten(const std::string& name, ValueId x);
+  ValueId concat(const std::string& name, const std::vector<ValueId>& xs);
+  ValueId softmax(const std::string& name, ValueId x);
+  // Returns the loss value; its probabilities are "<name>.prob".
+  ValueId softmax_loss(const std::string& name, ValueId logits, ValueId labels, double loss_weight = 1.0);
+
+ private:
+  Graph& g_;
+};
+
+}  // namespace massmap::nets
