@@ -30,13 +30,16 @@ static std::string available_list() {
   return s;
 }
 
+Device parse_device_name_only(const std::string& name) {
+  if (name == "cpu") return Device::cpu;
+  if (name == "cuda") return Device::cuda;
+  if (name == "simt") return Device::simt;
+  throw UsageError("unknown device '" + name + "' (devices: cpu, cuda, simt; available here: " + available_list() +
+                   ")");
+}
+
 Device parse_device(const std::string& name) {
-  Device d;
-  if (name == "cpu") d = Device::cpu;
-  else if (name == "cuda") d = Device::cuda;
-  else if (name == "simt") d = Device::simt;
-  else throw UsageError("unknown device '" + name + "' (devices: cpu, cuda, simt; available here: " +
-                        available_list() + ")");
+  Device d = parse_device_name_only(name);
   if (!device_available(d))
     throw DeviceError("device '" + name + "' is not available in this build on this machine; available: " +
                       available_list());

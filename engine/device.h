@@ -13,6 +13,8 @@ const char* device_name(Device d);
 // Devices usable in this process, best first (cuda when a GPU is present).
 std::vector<Device> available_devices();
 bool device_available(Device d);
+// "cpu" / "cuda" / "simt" -> Device without checking availability; UsageError for an unknown name.
+Device parse_device_name_only(const std::string& name);
 // Parses "cpu" / "cuda" / "simt"; throws UsageError for an unknown name, DeviceError for an unavailable device.
 Device parse_device(const std::string& name);
 // The device used when none is asked for: the first of available_devices().
