@@ -1,0 +1,157 @@
+// Inverted dropout reference: mask statistics, determinism, placement independence, backward consistency.
+#include "kernels/dropout.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels/philox.h"
+#include "tests/support/check.h"
+#include "tests/support/placed_tensor.h"
+
+using kernels::DropoutShape;
+using testing_support::PlacedTensor;
+
+namespace {
+
+DropoutShape dropout(int N, int C, int H, int W, float p, uint64_t seed, uint64_t step) {
+  DropoutShape s;
+  s.N = N, s.C = C, s.H = H, s.W = W;
+  s.p = p, s.seed = seed, s.step = step;
+  s.x = s.y = kernels::Placement::dense(C, H, W);
+  return s;
+}
+
+// Dense forward on the given x (N, C, H, W).
+std::vector<float> forward(const DropoutShape& s, const std::vector<float>& x) {
+  std::vector<float> y(x.size(), std::numeric_limits<float>::quiet_NaN());
+  kernels::ref::dropout_forward(s, x.data(), y.data());
+  return y;
+}
+
+size_t count_nonzero(const std::vector<float>& v) {
+  size_t n = 0;
+  for (float e : v) n += e != 0.f;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("drop probability outside [0, 1) throws std::invalid_argument") {
+  std::vector<float> x(4, 1.f), y(4);
+  for (float p : {1.f, -0.1f, 1.5f, std::numeric_limits<float>::quiet_NaN()}) {
+    CAPTURE(p);
+    const DropoutShape s = dropout(1, 1, 2, 2, p, 1, 0);
+    CHECK_THROWS_AS(kernels::ref::dropout_forward(s, x.data(), y.data()), std::invalid_argument);
+    CHECK_THROWS_AS(kernels::ref::dropout_backward(s, x.data(), y.data(), false), std::invalid_argument);
+  }
+}
+
+TEST_CASE("p == 0 copies, forward and backward") {
+  const int N = 2, C = 3, H = 5, W = 7;
+  PlacedTensor x(N, C, H, W, 5, 1, 1), y(N, C, H, W, 6, 2, 2);
+  DropoutShape s = dropout(N, C, H, W, 0.f, 9, 9);
+  s.x = x.place(), s.y = y.place();
+  kernels::ref::dropout_forward(s, x.data(), y.data());
+  testing_support::expect_close(y.logical(), x.logical(), 0, 0, "p = 0 forward");
+  // Backward with accumulate: dx = old + dy.
+  const std::vector<float> old = x.logical(), dy = y.logical();
+  kernels::ref::dropout_backward(s, y.data(), x.data(), true);
+  std::vector<float> expected(old.size());
+  for (size_t i = 0; i < old.size(); ++i) expected[i] = old[i] + dy[i];
+  testing_support::expect_close(x.logical(), expected, 0, 0, "p = 0 backward");
+}
+
+TEST_CASE("kept fraction, kept values and the mean match 1 - p for a large tensor") {
+  const int N = 4, C = 16, H = 64, W = 64;  // 262144 elements
+  const std::vector<float> x = testing_support::random_vector(size_t(N) * C * H * W, 1, 0.5f, 1.5f);
+  for (float p : {0.3f, 0.5f, 0.9f}) {
+    CAPTURE(p);
+    const std::vector<float> y = forward(dropout(N, C, H, W, p, 1234, 7), x);
+    const double n = double(x.size());
+    const double kept = double(count_nonzero(y)) / n;
+    CHECK(std::fabs(kept - (1 - p)) < 5 * std::sqrt(p * (1 - p) / n));  // 5 standard deviations
+
+    size_t wrong = 0;
+    double sum_x = 0, sum_y = 0, sum_y_sq = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double scaled = double(x[i]) / (1.0 - p);
+      if (y[i] != 0.f && std::fabs(y[i] - scaled) > 1e-6 * scaled) ++wrong;
+      sum_x += x[i];
+      sum_y += y[i];
+      sum_y_sq += double(y[i]) * y[i];
+    }
+    CHECK_MESSAGE(wrong == 0, wrong << " kept values differ from x / (1 - p)");
+    // Inverted dropout keeps the expectation: mean y ~ mean x within 5 standard errors of mean y.
+    const double mean_y = sum_y / n, sd_mean = std::sqrt((sum_y_sq / n - mean_y * mean_y) / n);
+    CHECK(std::fabs(mean_y - sum_x / n) < 5 * sd_mean);
+  }
+}
+
+TEST_CASE("the mask is a function of (seed, step, logical index) only") {
+  const int N = 2, C = 5, H = 9, W = 7;
+  const std::vector<float> x = testing_support::random_vector(size_t(N) * C * H * W, 2, 0.5f, 1.5f);
+  const float p = 0.5f;
+  const std::vector<float> y = forward(dropout(N, C, H, W, p, 42, 3), x);
+
+  SUBCASE("same seed and step: identical") {
+    testing_support::expect_close(forward(dropout(N, C, H, W, p, 42, 3), x), y, 0, 0, "repeat");
+  }
+  SUBCASE("another step or seed: a different mask") {
+    for (const DropoutShape& other : {dropout(N, C, H, W, p, 42, 4), dropout(N, C, H, W, p, 43, 3)}) {
+      const std::vector<float> z = forward(other, x);
+      size_t differ = 0;
+      for (size_t i = 0; i < z.size(); ++i) differ += (z[i] == 0.f) != (y[i] == 0.f);
+      // Independent masks differ in 2 p (1 - p) = 1/2 of 630 entries (sd 12.5).
+      CHECK(differ > 250);
+    }
+  }
+  SUBCASE("the documented draw: keep[i] = uniform_at(seed, step, i) >= p, i the logical index") {
+    size_t wrong = 0;
+    for (size_t i = 0; i < y.size(); ++i) wrong += (y[i] != 0.f) != (kernels::uniform_at(42, 3, i) >= p);
+    CHECK(wrong == 0);
+  }
+  SUBCASE("channel slices of wider buffers draw the same mask") {
+    PlacedTensor xp(N, C, H, W, 8, 3, 5), yp(N, C, H, W, 6, 1, 6);
+    xp.set_logical(x);
+    DropoutShape s = dropout(N, C, H, W, p, 42, 3);
+    s.x = xp.place(), s.y = yp.place();
+    const std::vector<float> y_before = yp.buffer();
+    kernels::ref::dropout_forward(s, xp.data(), yp.data());
+    yp.expect_outside_unchanged(y_before, "placed forward");
+    testing_support::expect_close(yp.logical(), y, 0, 0, "placed forward");
+  }
+}
+
+TEST_CASE("backward redraws the forward mask: dx = dy * y / x") {
+  const int N = 3, C = 3, H = 7, W = 5;
+  for (bool accumulate : {false, true}) {
+    CAPTURE(accumulate);
+    PlacedTensor x(N, C, H, W, 4, 1, 1), y(N, C, H, W, 5, 2, 2), dx(N, C, H, W, 4, 1, 3), dy(N, C, H, W, 5, 2, 4);
+    DropoutShape s = dropout(N, C, H, W, 0.4f, 77, 5);
+    s.x = x.place(), s.y = y.place();
+    std::vector<float> x_values = testing_support::random_vector(x.size(), 5, 0.5f, 1.5f);  // no zeros
+    x.set_logical(x_values);
+    kernels::ref::dropout_forward(s, x.data(), y.data());
+
+    const std::vector<float> dx_before = dx.buffer(), dx_old = dx.logical(), dyv = dy.logical(), yv = y.logical();
+    kernels::ref::dropout_backward(s, dy.data(), dx.data(), accumulate);
+    dx.expect_outside_unchanged(dx_before, "dropout backward");
+    const std::vector<float> analytic = accumulate ? testing_support::difference(dx.logical(), dx_old) : dx.logical();
+    std::vector<float> expected(x.size());
+    for (size_t i = 0; i < expected.size(); ++i) expected[i] = dyv[i] * yv[i] / x_values[i];
+    testing_support::expect_close(analytic, expected, 1e-6f, 1e-5f, "dx vs dy * y / x");
+
+    // And by central differences, with the same (seed, step) so every evaluation draws the same mask.
+    const std::vector<float> r = dyv;
+    auto loss = [&] {
+      x.set_logical(x_values);
+      kernels::ref::dropout_forward(s, x.data(), y.data());
+      return testing_support::weighted_sum(y.logical(), r);
+    };
+    testing_support::check_gradient(x_values, analytic, loss, "dropout dx");
+  }
+}

@@ -1,0 +1,65 @@
+// SGD reference against sequences computed by hand and in closed form.
+#include "kernels/sgd.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "tests/support/check.h"
+
+TEST_CASE("momentum with a constant gradient follows the closed form") {
+  // g constant, decay 0, h_0 = 0:  h_t = a g (1 - m^t) / (1 - m)
+  //   w_t = w_0 - sum_{k=1..t} h_k = w_0 - a g / (1 - m) * (t - m (1 - m^t) / (1 - m))
+  // Large enough (100003 entries) to take the parallel path; each entry has its own w_0 and g.
+  const int64_t count = 100003;
+  const double a = 0.01, m = 0.9;
+  const std::vector<float> w0 = testing_support::random_vector(count, 1), g = testing_support::random_vector(count, 2);
+  std::vector<float> w = w0, history(count, 0.f);
+  const kernels::SgdStep step{count, float(a), float(m), 0.f};
+  for (int t = 1; t <= 5; ++t) {
+    CAPTURE(t);
+    kernels::ref::sgd_update(step, w.data(), g.data(), history.data());
+    std::vector<float> h_expected(count), w_expected(count);
+    const double mt = std::pow(m, t);
+    for (int64_t i = 0; i < count; ++i) {
+      h_expected[i] = float(a * g[i] * (1 - mt) / (1 - m));
+      w_expected[i] = float(w0[i] - a * g[i] / (1 - m) * (t - m * (1 - mt) / (1 - m)));
+    }
+    testing_support::expect_close(history, h_expected, 1e-7f, 1e-5f, "history");
+    testing_support::expect_close(w, w_expected, 1e-6f, 1e-5f, "weights");
+  }
+}
+
+TEST_CASE("weight decay, by hand") {
+  // w 1, g 0.5, decay 0.1, lr 0.1, momentum 0.9, history 0.2:
+  //   step 1: g' = 0.5 + 0.1 * 1      = 0.6      h = 0.9 * 0.2      + 0.1 * 0.6      = 0.24      w = 0.76
+  //   step 2: g' = 0.5 + 0.1 * 0.76   = 0.576    h = 0.9 * 0.24     + 0.1 * 0.576    = 0.2736    w = 0.4864
+  //   step 3: g' = 0.5 + 0.1 * 0.4864 = 0.54864  h = 0.9 * 0.2736   + 0.1 * 0.54864  = 0.301104  w = 0.185296
+  // A second entry with no momentum and no history: w 2, g -1: g' = -0.8, h = -0.08, w = 2.08, and so on.
+  std::vector<float> w = {1.f, 2.f}, g = {0.5f, -1.f}, history = {0.2f, 0.f};
+  kernels::SgdStep step{1, 0.1f, 0.9f, 0.1f};
+  const float expected_h[3] = {0.24f, 0.2736f, 0.301104f}, expected_w[3] = {0.76f, 0.4864f, 0.185296f};
+  for (int t = 0; t < 3; ++t) {
+    CAPTURE(t);
+    kernels::ref::sgd_update(step, w.data(), g.data(), history.data());
+    CHECK(history[0] == doctest::Approx(expected_h[t]).epsilon(1e-6));
+    CHECK(w[0] == doctest::Approx(expected_w[t]).epsilon(1e-6));
+    CHECK(w[1] == 2.f);  // count 1: the second entry is not touched
+  }
+
+  step = {2, 0.1f, 0.f, 0.1f};
+  history = {0.f, 0.f};
+  w = {1.f, 2.f};
+  kernels::ref::sgd_update(step, w.data(), g.data(), history.data());
+  // entry 0: g' = 0.6, h = 0.06, w = 0.94; entry 1: g' = -1 + 0.2 = -0.8, h = -0.08, w = 2.08
+  testing_support::expect_close(history, {0.06f, -0.08f}, 1e-7f, 1e-6f, "history without momentum");
+  testing_support::expect_close(w, {0.94f, 2.08f}, 1e-7f, 1e-6f, "weights without momentum");
+}
+
+TEST_CASE("zero learning rate decays the history only") {
+  std::vector<float> w = {3.f}, g = {1.f}, history = {0.5f};
+  kernels::ref::sgd_update({1, 0.f, 0.5f, 0.f}, w.data(), g.data(), history.data());
+  CHECK(history[0] == 0.25f);
+  CHECK(w[0] == 2.75f);
+}
