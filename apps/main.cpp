@@ -1,1 +1,56 @@
-int main() { return 0; }
+// massmap: the command line. Each command lives in its own file; this one dispatches and maps errors to the
+// documented exit codes (README, "Exit codes").
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "apps/cli.h"
+#include "engine/errors.h"
+
+namespace massmap::cli {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> list = {
+      {"demo", "train the small CNN on a generated blob-versus-bar task and report its held-out accuracy", run_demo,
+       demo_usage},
+  };
+  return list;
+}
+
+}  // namespace massmap::cli
+
+namespace {
+
+void print_overview() {
+  std::printf(
+      "massmap: probabilistic visual search for masses in mammograms, on a from-scratch CNN engine\n\n"
+      "usage: massmap <command> [options]      massmap <command> --help\n\ncommands:\n");
+  for (const auto& c : massmap::cli::commands()) std::printf("  %-10s %s\n", c.name.c_str(), c.summary.c_str());
+  std::printf("\nexit codes: 0 ok, 1 internal error, 2 usage, 3 bad input, 4 bad configuration, 5 device, "
+              "6 numerical, 130 interrupted\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace massmap;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_overview();
+    return args.empty() ? int(ExitCode::usage) : 0;
+  }
+  try {
+    for (const auto& c : cli::commands()) {
+      if (c.name != args[0]) continue;
+      cli::Args a(std::vector<std::string>(args.begin() + 1, args.end()), c.usage);
+      return c.run(a);
+    }
+    throw UsageError("unknown command '" + args[0] + "' (run massmap --help for the list)");
+  } catch (const Error& e) {
+    std::fprintf(stderr, "massmap: %s: %s\n", e.kind(), e.what());
+    return int(e.exit_code());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "massmap: internal error: %s\n", e.what());
+    return int(ExitCode::internal);
+  }
+}

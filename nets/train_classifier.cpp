@@ -76,6 +76,7 @@ std::vector<EpochReport> train_classifier(Solver& solver, const ClassifierData& 
   std::vector<int64_t> order;
   int64_t order_epoch = -1;
   while (solver.iteration() < o.iterations) {
+    if (o.stop && o.stop->load()) return reports;
     const int64_t it = solver.iteration(), epoch = it / per_epoch, slot = it % per_epoch;
     if (epoch != order_epoch) {
       order = epoch_order(o.seed, epoch, count);

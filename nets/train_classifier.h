@@ -3,6 +3,7 @@
 // held-out set. The batch of every iteration is a pure function of (seed, iteration): the permutation of epoch
 // e is drawn from (seed, e), so a run resumed from a checkpoint at iteration i continues exactly as if it had
 // never stopped.
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -29,6 +30,8 @@ struct TrainLoopOptions {
   int64_t report_every = 0;    // evaluate every this many iterations (0: once per epoch)
   bool progress = true;
   std::function<void(const EpochReport&)> on_report;
+  // Checked before every step: when set, the loop returns early (the caller saves a checkpoint).
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // Inputs of the graph: "data" (B, C, H, W) and "label" (B); the loss node is "loss" with probabilities

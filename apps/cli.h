@@ -1,0 +1,45 @@
+#pragma once
+// Command-line plumbing shared by every massmap command: options of the form --name value or --flag, --help,
+// and rejection of unknown options (a typo must not be ignored silently).
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace massmap::cli {
+
+class Args {
+ public:
+  // argv holds the command's arguments (after the command name); usage is printed for --help.
+  Args(std::vector<std::string> argv, std::string usage);
+  bool help() const { return help_; }
+  const std::string& usage() const { return usage_; }
+
+  std::string str(const std::string& name, const std::string& fallback);
+  std::string required(const std::string& name);
+  int64_t integer(const std::string& name, int64_t fallback);
+  double number(const std::string& name, double fallback);
+  bool flag(const std::string& name);
+  const std::vector<std::string>& positional() const { return positional_; }
+  // Throws UsageError naming any option that no accessor asked for.
+  void finish() const;
+
+ private:
+  std::string usage_;
+  bool help_ = false;
+  std::map<std::string, std::string> values_;
+  std::set<std::string> flags_, used_;
+  std::vector<std::string> positional_;
+};
+
+struct Command {
+  std::string name, summary;
+  int (*run)(Args&);
+  const char* usage;
+};
+
+const std::vector<Command>& commands();
+extern const char* const demo_usage;
+int run_demo(Args& args);
+
+}  // namespace massmap::cli
