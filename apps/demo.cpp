@@ -100,7 +100,10 @@ int run_demo(Args& a) {
   Solver solver(executor, solver_config);
   solver.initialise_parameters(seed);
   if (!resume.empty()) {
-    load_checkpoint(resume, executor, &solver);
+    auto meta = load_checkpoint(resume, executor, &solver);
+    // The batch order and the data come from the seed: resuming with another one would not continue the run.
+    if (meta.count("seed") && meta.at("seed") != std::to_string(seed))
+      throw BadConfig(resume + " was trained with --seed " + meta.at("seed") + "; pass the same seed to resume it");
     std::printf("resumed from %s at iteration %lld\n", resume.c_str(), (long long)solver.iteration());
   }
 
@@ -120,7 +123,7 @@ int run_demo(Args& a) {
   nets::ClassifierData train{train_set.images, train_set.labels}, test{test_set.images, test_set.labels};
   nets::train_classifier(solver, train, test, loop);
   const std::string checkpoint = out + "/checkpoint.safetensors";
-  save_checkpoint(checkpoint, executor, &solver, {{"task", "toy-shapes"}});
+  save_checkpoint(checkpoint, executor, &solver, {{"task", "toy-shapes"}, {"seed", std::to_string(seed)}});
   if (g_stop)
     throw Interrupted("stopped at iteration " + std::to_string(solver.iteration()) + "; checkpoint saved to " +
                       checkpoint + " (continue with --resume " + checkpoint + ")");
