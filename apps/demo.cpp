@@ -40,7 +40,9 @@ options:
 
 namespace {
 std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop = true; }
+void on_signal(int) {
+  g_stop = true;
+}
 }  // namespace
 
 int run_demo(Args& a) {
@@ -77,8 +79,12 @@ int run_demo(Args& a) {
 
   std::filesystem::create_directories(out);
   nlohmann::json config = {{"command", "demo"},
-                           {"net", {{"builder", "smallnet"}, {"batch", net.batch}, {"width", net.width},
-                                    {"input", net.input}, {"classes", net.classes}}},
+                           {"net",
+                            {{"builder", "smallnet"},
+                             {"batch", net.batch},
+                             {"width", net.width},
+                             {"input", net.input},
+                             {"classes", net.classes}}},
                            {"data", {{"task", "toy-shapes"}, {"train", train_count}, {"test", test_count}}},
                            {"solver", solver_config_to_json(solver_config)},
                            {"seed", seed},
@@ -115,7 +121,8 @@ int run_demo(Args& a) {
   loop.on_report = [&](const nets::EpochReport& r) {
     std::fprintf(stderr, "iteration %5lld  train loss %.4f  held-out accuracy %.2f%%\n", (long long)r.iteration,
                  r.train_loss, 100 * r.held_out_accuracy);
-    metrics.push_back({{"iteration", r.iteration}, {"train_loss", r.train_loss}, {"held_out_accuracy", r.held_out_accuracy}});
+    metrics.push_back(
+        {{"iteration", r.iteration}, {"train_loss", r.train_loss}, {"held_out_accuracy", r.held_out_accuracy}});
     write_file_atomic(out + "/metrics.json", [&](std::ostream& o) { o << metrics.dump(2) << "\n"; });
   };
   std::signal(SIGINT, on_signal);

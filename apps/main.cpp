@@ -26,8 +26,9 @@ void print_overview() {
       "massmap: probabilistic visual search for masses in mammograms, on a from-scratch CNN engine\n\n"
       "usage: massmap <command> [options]      massmap <command> --help\n\ncommands:\n");
   for (const auto& c : massmap::cli::commands()) std::printf("  %-10s %s\n", c.name.c_str(), c.summary.c_str());
-  std::printf("\nexit codes: 0 ok, 1 internal error, 2 usage, 3 bad input, 4 bad configuration, 5 device, "
-              "6 numerical, 130 interrupted\n");
+  std::printf(
+      "\nexit codes: 0 ok, 1 internal error, 2 usage, 3 bad input, 4 bad configuration, 5 device, "
+      "6 numerical, 130 interrupted\n");
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 
 namespace massmap {
 
-std::string gradient_name(const std::string& value_name) { return "grad/" + value_name; }
+std::string gradient_name(const std::string& value_name) {
+  return "grad/" + value_name;
+}
 
 GradBuilder::GradBuilder(Graph& graph, bool input_grads) : graph_(graph), needs_grad_(size_t(graph.num_values())) {
   for (ValueId v = 0; v < graph.num_values(); ++v) {
@@ -68,6 +70,8 @@ void build_backward(Graph& graph, bool input_grads) {
   if (!has_loss) throw BadConfig("cannot build a training graph: the graph has no loss node");
 }
 
-ValueId gradient_of(const Graph& graph, ValueId v) { return graph.find(gradient_name(graph.value(v).name)); }
+ValueId gradient_of(const Graph& graph, ValueId v) {
+  return graph.find(gradient_name(graph.value(v).name));
+}
 
 }  // namespace massmap

@@ -6,9 +6,12 @@ namespace massmap {
 
 const char* device_name(Device d) {
   switch (d) {
-    case Device::cpu: return "cpu";
-    case Device::cuda: return "cuda";
-    case Device::simt: return "simt";
+    case Device::cpu:
+      return "cpu";
+    case Device::cuda:
+      return "cuda";
+    case Device::simt:
+      return "simt";
   }
   return "?";
 }
@@ -41,11 +44,13 @@ Device parse_device_name_only(const std::string& name) {
 Device parse_device(const std::string& name) {
   Device d = parse_device_name_only(name);
   if (!device_available(d))
-    throw DeviceError("device '" + name + "' is not available in this build on this machine; available: " +
-                      available_list());
+    throw DeviceError("device '" + name +
+                      "' is not available in this build on this machine; available: " + available_list());
   return d;
 }
 
-Device default_device() { return available_devices().front(); }
+Device default_device() {
+  return available_devices().front();
+}
 
 }  // namespace massmap

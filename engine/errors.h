@@ -23,12 +23,12 @@ class Error : public std::runtime_error {
   virtual const char* kind() const { return "error"; }
 };
 
-#define MASSMAP_ERROR_KIND(Name, code, label)                              \
-  class Name : public Error {                                              \
-   public:                                                                 \
-    explicit Name(const std::string& what) : Error(what) {}                \
-    ExitCode exit_code() const override { return ExitCode::code; }         \
-    const char* kind() const override { return label; }                    \
+#define MASSMAP_ERROR_KIND(Name, code, label)                      \
+  class Name : public Error {                                      \
+   public:                                                         \
+    explicit Name(const std::string& what) : Error(what) {}        \
+    ExitCode exit_code() const override { return ExitCode::code; } \
+    const char* kind() const override { return label; }            \
   };
 MASSMAP_ERROR_KIND(UsageError, usage, "usage error")
 MASSMAP_ERROR_KIND(BadInput, bad_input, "bad input")

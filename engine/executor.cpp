@@ -30,9 +30,12 @@ std::vector<NodeId> forward_consumers(const Graph& g, ValueId v, int forward_nod
 
 const char* phase_name(Phase p) {
   switch (p) {
-    case Phase::forward: return "forward";
-    case Phase::backward: return "backward";
-    case Phase::update: return "update";
+    case Phase::forward:
+      return "forward";
+    case Phase::backward:
+      return "backward";
+    case Phase::update:
+      return "update";
   }
   return "?";
 }
@@ -219,7 +222,9 @@ void Executor::build_steps() {
   }
 }
 
-bool Executor::readable(ValueId v) const { return persistent_.at(size_t(slots_.at(size_t(v)).root)); }
+bool Executor::readable(ValueId v) const {
+  return persistent_.at(size_t(slots_.at(size_t(v)).root));
+}
 
 Tensor Executor::tensor(ValueId v) {
   const Value& val = graph_.value(v);
@@ -230,14 +235,16 @@ Tensor Executor::tensor(ValueId v) {
   Tensor root = own_[size_t(s.root)];
   if (s.root == v) return root;
   // A value living inside another: only dense views (same elements) can be returned as a plain tensor.
-  if (s.place.channel_offset != 0 || s.place.batch_stride * std::max<int64_t>(val.shape.empty() ? 1 : val.shape[0], 1) !=
-                                         shape_numel(val.shape))
+  if (s.place.channel_offset != 0 ||
+      s.place.batch_stride * std::max<int64_t>(val.shape.empty() ? 1 : val.shape[0], 1) != shape_numel(val.shape))
     throw BadConfig("value '" + val.name + "' is a channel slice of '" + graph_.value(s.root).name +
                     "'; read that value instead");
   return root.reshape(val.shape);
 }
 
-Tensor Executor::tensor(const std::string& name) { return tensor(graph_.at(name)); }
+Tensor Executor::tensor(const std::string& name) {
+  return tensor(graph_.at(name));
+}
 
 void Executor::set_input(const std::string& name, const Tensor& t) {
   ValueId v = graph_.at(name);
@@ -257,7 +264,9 @@ void Executor::run_phase(Phase phase, const RunContext& run) {
   }
 }
 
-void Executor::forward(const RunContext& run) { run_phase(Phase::forward, run); }
+void Executor::forward(const RunContext& run) {
+  run_phase(Phase::forward, run);
+}
 
 void Executor::backward(const RunContext& run) {
   if (!options_.training) throw BadConfig("backward() on an executor built without training");
@@ -298,9 +307,12 @@ std::string Executor::schedule_table() const {
       const Slot& sl = slots_[size_t(v)];
       ValueId r = sl.root;
       o << " " << graph_.value(v).name << (n.accumulate[k] ? " (+=)" : "") << " [";
-      if (r != v) o << "in " << graph_.value(r).name << (sl.place.channel_offset ? " @c" + std::to_string(sl.place.channel_offset) : "") << ", ";
+      if (r != v)
+        o << "in " << graph_.value(r).name
+          << (sl.place.channel_offset ? " @c" + std::to_string(sl.place.channel_offset) : "") << ", ";
       if (slots_[size_t(r)].arena_offset >= 0)
-        o << "arena+" << slots_[size_t(r)].arena_offset << ", live " << first_use_[size_t(r)] << ".." << last_use_[size_t(r)];
+        o << "arena+" << slots_[size_t(r)].arena_offset << ", live " << first_use_[size_t(r)] << ".."
+          << last_use_[size_t(r)];
       else
         o << "own";
       o << "]";

@@ -60,8 +60,8 @@ class Executor {
   int64_t unshared_bytes() const { return unshared_floats_ * int64_t(sizeof(float)); }  // without reuse
 
  private:
-  struct Slot {          // where a value lives
-    ValueId root = -1;   // the value owning the storage
+  struct Slot {         // where a value lives
+    ValueId root = -1;  // the value owning the storage
     kernels::Placement place;
     int64_t arena_offset = -1;  // transient roots: offset in the arena (floats); -1: own tensor
   };

@@ -48,10 +48,14 @@ std::string Attrs::str() const {
   std::ostringstream o;
   for (const auto& [k, v] : map_) {
     o << (o.tellp() > 0 ? " " : "") << k << "=";
-    if (auto p = std::get_if<int64_t>(&v)) o << *p;
-    else if (auto p = std::get_if<double>(&v)) o << *p;
-    else if (auto p = std::get_if<std::string>(&v)) o << *p;
-    else if (auto p = std::get_if<std::vector<int64_t>>(&v)) o << shape_str(*p);
+    if (auto p = std::get_if<int64_t>(&v))
+      o << *p;
+    else if (auto p = std::get_if<double>(&v))
+      o << *p;
+    else if (auto p = std::get_if<std::string>(&v))
+      o << *p;
+    else if (auto p = std::get_if<std::vector<int64_t>>(&v))
+      o << shape_str(*p);
   }
   return o.str();
 }
@@ -68,7 +72,9 @@ ValueId Graph::new_value(const std::string& name, Shape shape, ValueKind kind) {
   return id;
 }
 
-ValueId Graph::add_input(const std::string& name, Shape shape) { return new_value(name, std::move(shape), ValueKind::input); }
+ValueId Graph::add_input(const std::string& name, Shape shape) {
+  return new_value(name, std::move(shape), ValueKind::input);
+}
 
 ValueId Graph::add_param(const std::string& name, Shape shape, ParamSpec spec) {
   ValueId id = new_value(name, std::move(shape), ValueKind::parameter);
@@ -105,7 +111,8 @@ std::vector<ValueId> Graph::add_node(const std::string& op, const std::string& n
   std::vector<Shape> out_shapes = def.infer(node, in_shapes);
   for (size_t i = 0; i < out_shapes.size(); ++i) {
     const std::string& suffix = def.output_suffixes.at(i);
-    node.outputs.push_back(new_value(suffix.empty() ? name : name + "." + suffix, out_shapes[i], ValueKind::activation));
+    node.outputs.push_back(
+        new_value(suffix.empty() ? name : name + "." + suffix, out_shapes[i], ValueKind::activation));
   }
   append_node(std::move(node));
   return nodes_.back().outputs;

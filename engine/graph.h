@@ -16,11 +16,11 @@ using ValueId = int;
 using NodeId = int;
 
 enum class ValueKind {
-  input,      // fed by the caller every step (images, labels)
-  parameter,  // learned; initialised, updated by the solver, saved in checkpoints
-  activation, // produced by a forward node
-  gradient,   // produced by a backward node (training schedules only)
-  state       // solver state kept across steps (momentum history)
+  input,       // fed by the caller every step (images, labels)
+  parameter,   // learned; initialised, updated by the solver, saved in checkpoints
+  activation,  // produced by a forward node
+  gradient,    // produced by a backward node (training schedules only)
+  state        // solver state kept across steps (momentum history)
 };
 
 struct ParamSpec {

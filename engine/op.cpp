@@ -39,7 +39,9 @@ void register_kernel(const std::string& op, Device device, Kernel kernel) {
   storage().kernels[{op, device}] = kernel;
 }
 
-bool op_exists(const std::string& op) { return registry().ops.count(op) != 0; }
+bool op_exists(const std::string& op) {
+  return registry().ops.count(op) != 0;
+}
 
 const OpDef& op_def(const std::string& op) {
   auto& ops = registry().ops;

@@ -27,7 +27,7 @@ struct OpDef {
   std::function<std::vector<Shape>(const Node&, const std::vector<Shape>&)> infer;
   std::function<Cost(const Node&, const std::vector<Shape>& in, const std::vector<Shape>& out)> cost;
   std::function<void(GradBuilder&, const Node&)> backward;  // null: no gradient flows through
-  bool is_loss = false;                 // a root of the backward pass, weighted by attr loss_weight
+  bool is_loss = false;                                     // a root of the backward pass, weighted by attr loss_weight
   bool backward_reads_outputs = false;  // its outputs must survive (no in-place overwrite by a consumer)
   bool in_place = false;                // output 0 may share input 0's memory (ReLU)
   bool view = false;                    // output 0 is input 0 reinterpreted (flatten): shares memory if dense

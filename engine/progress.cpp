@@ -6,7 +6,9 @@
 
 namespace massmap {
 
-bool Progress::terminal() { return isatty(fileno(stderr)) != 0; }
+bool Progress::terminal() {
+  return isatty(fileno(stderr)) != 0;
+}
 
 Progress::Progress(std::string label, int64_t total)
     : label_(std::move(label)), total_(total > 0 ? total : 1), start_(std::chrono::steady_clock::now()) {}
@@ -20,9 +22,9 @@ void Progress::update(int64_t done, const std::string& status) {
   const double frac = double(done) / double(total_);
   if (terminal()) {
     const int width = 30, filled = int(frac * width);
-    std::fprintf(stderr, "\r%s [%s%s] %lld/%lld %.0fs %s\033[K", label_.c_str(), std::string(size_t(filled), '=').c_str(),
-                 std::string(size_t(width - filled), ' ').c_str(), (long long)done, (long long)total_, seconds,
-                 status.c_str());
+    std::fprintf(stderr, "\r%s [%s%s] %lld/%lld %.0fs %s\033[K", label_.c_str(),
+                 std::string(size_t(filled), '=').c_str(), std::string(size_t(width - filled), ' ').c_str(),
+                 (long long)done, (long long)total_, seconds, status.c_str());
     std::fflush(stderr);
     return;
   }

@@ -13,11 +13,16 @@ SolverConfig solver_config_from_json(const nlohmann::json& j, const std::string&
   SolverConfig c;
   for (const auto& [key, value] : j.items()) {
     try {
-      if (key == "lr_policy") c.lr = lr_policy_from_json(value, where + ".lr_policy");
-      else if (key == "momentum") c.momentum = value.get<float>();
-      else if (key == "weight_decay") c.weight_decay = value.get<float>();
-      else if (key == "max_iter") c.max_iter = value.get<int64_t>();
-      else throw BadConfig(where + ": unknown key '" + key + "' (keys: lr_policy, momentum, weight_decay, max_iter)");
+      if (key == "lr_policy")
+        c.lr = lr_policy_from_json(value, where + ".lr_policy");
+      else if (key == "momentum")
+        c.momentum = value.get<float>();
+      else if (key == "weight_decay")
+        c.weight_decay = value.get<float>();
+      else if (key == "max_iter")
+        c.max_iter = value.get<int64_t>();
+      else
+        throw BadConfig(where + ": unknown key '" + key + "' (keys: lr_policy, momentum, weight_decay, max_iter)");
     } catch (const nlohmann::json::exception& e) {
       throw BadConfig(where + "." + key + ": " + e.what());
     }

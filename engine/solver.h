@@ -3,9 +3,8 @@
 // iteration counter. The counter is the only random state of a step: dropout masks are drawn from
 // (node seed, iteration), so a resumed run repeats the same steps exactly.
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json_fwd.hpp>
+#include <string>
 
 #include "engine/executor.h"
 #include "engine/lr_policy.h"

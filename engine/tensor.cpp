@@ -31,7 +31,9 @@ Storage::Storage(Device device, int64_t count) : device_(device), count_(count) 
   if (!data_) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
 }
 
-Storage::~Storage() { std::free(data_); }
+Storage::~Storage() {
+  std::free(data_);
+}
 
 Tensor::Tensor(Shape shape, Device device) : shape_(std::move(shape)) {
   for (int64_t d : shape_)
@@ -39,7 +41,9 @@ Tensor::Tensor(Shape shape, Device device) : shape_(std::move(shape)) {
   storage_ = std::make_shared<Storage>(device, numel());
 }
 
-Tensor Tensor::zeros(Shape shape, Device device) { return filled(std::move(shape), 0.f, device); }
+Tensor Tensor::zeros(Shape shape, Device device) {
+  return filled(std::move(shape), 0.f, device);
+}
 
 Tensor Tensor::filled(Shape shape, float value, Device device) {
   Tensor t(std::move(shape), device);
@@ -50,8 +54,8 @@ Tensor Tensor::filled(Shape shape, float value, Device device) {
 Tensor Tensor::from(Shape shape, const std::vector<float>& values) {
   Tensor t(std::move(shape));
   if (int64_t(values.size()) != t.numel())
-    throw BadInput("tensor of shape " + shape_str(t.shape()) + " needs " + std::to_string(t.numel()) +
-                   " values, got " + std::to_string(values.size()));
+    throw BadInput("tensor of shape " + shape_str(t.shape()) + " needs " + std::to_string(t.numel()) + " values, got " +
+                   std::to_string(values.size()));
   std::memcpy(t.data(), values.data(), values.size() * sizeof(float));
   return t;
 }
@@ -100,6 +104,8 @@ void Tensor::copy_from(const Tensor& other) {
   std::memcpy(data(), other.data(), size_t(numel()) * sizeof(float));
 }
 
-std::vector<float> Tensor::to_vector() const { return std::vector<float>(data(), data() + numel()); }
+std::vector<float> Tensor::to_vector() const {
+  return std::vector<float>(data(), data() + numel());
+}
 
 }  // namespace massmap

@@ -10,9 +10,9 @@ namespace kernels {
 
 struct DropoutShape {
   int N = 0, C = 0, H = 0, W = 0;
-  float p = 0.5f;      // drop probability
-  uint64_t seed = 0;   // per node
-  uint64_t step = 0;   // training iteration: a new mask every step
+  float p = 0.5f;     // drop probability
+  uint64_t seed = 0;  // per node
+  uint64_t step = 0;  // training iteration: a new mask every step
   Placement x, y;
 };
 

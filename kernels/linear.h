@@ -12,7 +12,9 @@ struct LinearShape {
   int64_t y_row_stride = 0;  // elements between rows of y (and dy), >= O
 };
 
-inline LinearShape linear_shape(int N, int I, int O) { return {N, I, O, I, O}; }
+inline LinearShape linear_shape(int N, int I, int O) {
+  return {N, I, O, I, O};
+}
 
 namespace ref {
 void linear_forward(const LinearShape& s, const float* x, const float* w, const float* b /* nullable */, float* y);

@@ -18,8 +18,11 @@ ValueId LayerBuilder::conv(const std::string& name, ValueId x, int num_output, i
   ValueId w = g_.add_param(name + ".weight", {num_output, in_per_group, kernel, kernel}, filler.weight);
   ValueId b = g_.add_param(name + ".bias", {num_output}, filler.bias);
   return g_.add("conv2d", name, {x, w, b},
-                {{"num_output", int64_t(num_output)}, {"kernel", int64_t(kernel)}, {"stride", int64_t(stride)},
-                 {"pad", int64_t(pad)}, {"groups", int64_t(groups)}});
+                {{"num_output", int64_t(num_output)},
+                 {"kernel", int64_t(kernel)},
+                 {"stride", int64_t(stride)},
+                 {"pad", int64_t(pad)},
+                 {"groups", int64_t(groups)}});
 }
 
 ValueId LayerBuilder::linear(const std::string& name, ValueId x, int num_output, const Filler& filler) {
@@ -29,17 +32,23 @@ ValueId LayerBuilder::linear(const std::string& name, ValueId x, int num_output,
   return g_.add("linear", name, {x, w, b}, {{"num_output", int64_t(num_output)}});
 }
 
-ValueId LayerBuilder::relu(const std::string& name, ValueId x) { return g_.add("relu", name, {x}); }
+ValueId LayerBuilder::relu(const std::string& name, ValueId x) {
+  return g_.add("relu", name, {x});
+}
 
 ValueId LayerBuilder::max_pool(const std::string& name, ValueId x, int kernel, int stride, int pad) {
   return g_.add("pool", name, {x},
-                {{"method", std::string("max")}, {"kernel", int64_t(kernel)}, {"stride", int64_t(stride)},
+                {{"method", std::string("max")},
+                 {"kernel", int64_t(kernel)},
+                 {"stride", int64_t(stride)},
                  {"pad", int64_t(pad)}});
 }
 
 ValueId LayerBuilder::avg_pool(const std::string& name, ValueId x, int kernel, int stride, int pad) {
   return g_.add("pool", name, {x},
-                {{"method", std::string("avg")}, {"kernel", int64_t(kernel)}, {"stride", int64_t(stride)},
+                {{"method", std::string("avg")},
+                 {"kernel", int64_t(kernel)},
+                 {"stride", int64_t(stride)},
                  {"pad", int64_t(pad)}});
 }
 
@@ -55,13 +64,17 @@ ValueId LayerBuilder::dropout(const std::string& name, ValueId x, double ratio, 
   return g_.add("dropout", name, {x}, {{"ratio", ratio}, {"seed", seed}});
 }
 
-ValueId LayerBuilder::flatten(const std::string& name, ValueId x) { return g_.add("flatten", name, {x}); }
+ValueId LayerBuilder::flatten(const std::string& name, ValueId x) {
+  return g_.add("flatten", name, {x});
+}
 
 ValueId LayerBuilder::concat(const std::string& name, const std::vector<ValueId>& xs) {
   return g_.add("concat", name, xs);
 }
 
-ValueId LayerBuilder::softmax(const std::string& name, ValueId x) { return g_.add("softmax", name, {x}); }
+ValueId LayerBuilder::softmax(const std::string& name, ValueId x) {
+  return g_.add("softmax", name, {x});
+}
 
 ValueId LayerBuilder::softmax_loss(const std::string& name, ValueId logits, ValueId labels, double loss_weight) {
   return g_.add("softmax_loss", name, {logits, labels}, {{"loss_weight", loss_weight}});

@@ -10,13 +10,13 @@
 namespace massmap::nets {
 
 struct SmallNetOptions {
-  int channels = 1;     // input channels
+  int channels = 1;  // input channels
   int classes = 2;
-  int input = 24;       // input height and width
+  int input = 24;  // input height and width
   int batch = 32;
-  int width = 16;       // conv1 filters; conv2 has 2x, fc3 4x
+  int width = 16;  // conv1 filters; conv2 has 2x, fc3 4x
   double dropout = 0.5;
-  uint64_t seed = 1;    // dropout streams
+  uint64_t seed = 1;      // dropout streams
   bool with_loss = true;  // false: ends in softmax "prob" for inference
 };
 

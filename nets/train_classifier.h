@@ -20,14 +20,14 @@ struct ClassifierData {
 
 struct EpochReport {
   int64_t iteration = 0;
-  double train_loss = 0;       // mean over the iterations since the previous report
+  double train_loss = 0;  // mean over the iterations since the previous report
   double held_out_accuracy = 0;
 };
 
 struct TrainLoopOptions {
   uint64_t seed = 1;
-  int64_t iterations = 0;      // train until the solver reaches this iteration
-  int64_t report_every = 0;    // evaluate every this many iterations (0: once per epoch)
+  int64_t iterations = 0;    // train until the solver reaches this iteration
+  int64_t report_every = 0;  // evaluate every this many iterations (0: once per epoch)
   bool progress = true;
   std::function<void(const EpochReport&)> on_report;
   // Checked before every step: when set, the loop returns early (the caller saves a checkpoint).

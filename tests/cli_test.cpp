@@ -39,11 +39,14 @@ Result run(const std::string& args) {
   return r;
 }
 
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
+bool contains(const std::string& s, const std::string& needle) {
+  return s.find(needle) != std::string::npos;
+}
 
 struct TempDir {
   fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("massmap-cli-" + std::to_string(getpid()) + "-" + std::to_string(rand()))) {
+  TempDir()
+      : path(fs::temp_directory_path() / ("massmap-cli-" + std::to_string(getpid()) + "-" + std::to_string(rand()))) {
     fs::create_directories(path);
   }
   ~TempDir() { fs::remove_all(path); }
@@ -106,7 +109,7 @@ TEST_CASE("cli: the demo leaves a run directory, and resuming equals running str
   REQUIRE_MESSAGE(resumed.code == 0, resumed.output);
   CHECK(contains(resumed.output, "resumed from"));
   Result other_seed = run("demo --iterations 10 --seed 2" + kSmall + "--out " + second.string() + " --resume " +
-                         (first / "checkpoint.safetensors").string());
+                          (first / "checkpoint.safetensors").string());
   CHECK(other_seed.code == 4);
   CHECK(contains(other_seed.output, "--seed 1"));
   auto x = massmap::read_safetensors((straight / "checkpoint.safetensors").string());
@@ -125,8 +128,8 @@ TEST_CASE("cli: Ctrl-C saves a checkpoint and exits with 130") {
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
-    execl(MASSMAP_BINARY, MASSMAP_BINARY, "demo", "--iterations", "1000000", "--train", "64", "--test", "32",
-          "--batch", "16", "--width", "4", "--out", out.c_str(), (char*)nullptr);
+    execl(MASSMAP_BINARY, MASSMAP_BINARY, "demo", "--iterations", "1000000", "--train", "64", "--test", "32", "--batch",
+          "16", "--width", "4", "--out", out.c_str(), (char*)nullptr);
     _exit(127);
   }
   // Wait until training is under way (the first report lands in metrics.json), then interrupt.

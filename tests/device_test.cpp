@@ -1,4 +1,5 @@
 #include "engine/device.h"
+
 #include "engine/errors.h"
 #include "tests/support/check.h"
 

@@ -1,11 +1,12 @@
 // The executor end to end: whole-graph gradients against central differences (through autograd, gradient
 // accumulation of a value with two consumers, concat slices, in-place ReLU and flatten views), memory sharing
 // against unshared buffers, schedule properties and error messages.
+#include "engine/executor.h"
+
 #include <cstring>
 
 #include "engine/autograd.h"
 #include "engine/errors.h"
-#include "engine/executor.h"
 #include "nets/layers.h"
 #include "tests/support/check.h"
 
@@ -14,7 +15,8 @@ using testing_support::random_vector;
 
 namespace {
 
-// x -> conv_a -> relu_a -+-> conv_b (1x1) -> relu_b -+-> concat -> norm -> pool -> flatten -> fc1 -> drop -> fc2 -> loss
+// x -> conv_a -> relu_a -+-> conv_b (1x1) -> relu_b -+-> concat -> norm -> pool -> flatten -> fc1 -> drop -> fc2 ->
+// loss
 //                        +-> pool_c (3x3/1 pad 1) ---+
 // relu_a has two consumers (its gradient is accumulated); relu_b and pool_c are written straight into the
 // concat's channel slices; relu_b runs in place on conv_b; flatten is a view of pool.

@@ -1,8 +1,9 @@
 // Proof that the engine learns: the small CNN (conv, relu, LRN, pool, conv, relu, pool, linear, dropout, linear,
 // softmax loss) trained with SGD on the generated blob-versus-bar task reaches >= 95% held-out accuracy, and two
 // runs with the same seed end bit-identical. Resume is exact: N steps straight equal N/2, save, load, N/2.
-#include <cstdio>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include "data/toy_shapes.h"
 #include "engine/checkpoint.h"

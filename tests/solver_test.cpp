@@ -1,14 +1,14 @@
 // The solver through the executor: per-parameter lr_mult / decay_mult, the policy's rate at each iteration and
 // Caffe's update order, checked step by step against the update written out in double precision here; a NaN loss
 // is a NumericalError naming the iteration.
+#include "engine/solver.h"
+
 #include <cmath>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
 #include "engine/errors.h"
-#include "engine/solver.h"
-
-#include <nlohmann/json.hpp>
 #include "nets/layers.h"
 #include "tests/support/check.h"
 

@@ -11,8 +11,8 @@ namespace massmap::ops {
 
 inline void require_rank(const Node& n, const std::vector<Shape>& in, size_t i, size_t rank, const char* what) {
   if (in.at(i).size() != rank)
-    shape_error(n, in, std::string(what) + " must have " + std::to_string(rank) + " dimensions, has shape " +
-                           shape_str(in[i]));
+    shape_error(
+        n, in, std::string(what) + " must have " + std::to_string(rank) + " dimensions, has shape " + shape_str(in[i]));
 }
 
 inline int64_t bytes_of(const std::vector<Shape>& in, const std::vector<Shape>& out) {

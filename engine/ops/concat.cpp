@@ -64,7 +64,9 @@ std::vector<Shape> infer_flatten(const Node& n, const std::vector<Shape>& in) {
   return {{in[0][0], shape_numel(in[0]) / std::max<int64_t>(in[0][0], 1)}};
 }
 
-void flatten_backward(GradBuilder& b, const Node& n) { b.emit(n, "flatten_grad", {b.grad(n.outputs[0])}, n.inputs[0]); }
+void flatten_backward(GradBuilder& b, const Node& n) {
+  b.emit(n, "flatten_grad", {b.grad(n.outputs[0])}, n.inputs[0]);
+}
 
 // Copies between a possibly strided (N, C, H, W) tensor and a dense (N, C*H*W) one unless they share memory.
 void reshape_copy(const TensorArg& from, const TensorArg& to, bool accumulate) {
@@ -82,8 +84,12 @@ void reshape_copy(const TensorArg& from, const TensorArg& to, bool accumulate) {
   kernels::ref::copy(s, from.data, to.data, accumulate);
 }
 
-void flatten_cpu(const KernelCall& c) { reshape_copy(c.in[0], c.out[0], false); }
-void flatten_grad_cpu(const KernelCall& c) { reshape_copy(c.in[0], c.out[0], c.accumulate(0)); }
+void flatten_cpu(const KernelCall& c) {
+  reshape_copy(c.in[0], c.out[0], false);
+}
+void flatten_grad_cpu(const KernelCall& c) {
+  reshape_copy(c.in[0], c.out[0], c.accumulate(0));
+}
 
 }  // namespace
 

@@ -1,9 +1,10 @@
 // conv2d: y = conv(x, w) + b. Attributes: num_output, kernel (or kernel_h/kernel_w), stride, pad, groups.
 // Inputs: x (N, C, H, W), w (K, C/groups, R, S), optional b (K). Output: y (N, K, P, Q).
+#include "kernels/conv.h"
+
 #include "engine/autograd.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
-#include "kernels/conv.h"
 
 namespace massmap {
 namespace {
@@ -36,17 +37,20 @@ std::vector<Shape> infer_conv(const Node& n, const std::vector<Shape>& in) {
   if (groups < 1 || x[1] % groups || w[0] % groups)
     shape_error(n, in, "groups " + std::to_string(groups) + " must divide input channels and num_output");
   if (w[1] * groups != x[1])
-    shape_error(n, in, "weight has " + std::to_string(w[1]) + " input channels per group, x has " +
-                           std::to_string(x[1]) + " channels in " + std::to_string(groups) + " groups");
+    shape_error(n, in,
+                "weight has " + std::to_string(w[1]) + " input channels per group, x has " + std::to_string(x[1]) +
+                    " channels in " + std::to_string(groups) + " groups");
   if (n.attrs.has("num_output") && n.attrs.get_int("num_output") != w[0])
-    shape_error(n, in, "weight has " + std::to_string(w[0]) + " filters, num_output is " +
-                           std::to_string(n.attrs.get_int("num_output")));
+    shape_error(n, in,
+                "weight has " + std::to_string(w[0]) + " filters, num_output is " +
+                    std::to_string(n.attrs.get_int("num_output")));
   if (in.size() > 2 && (in[2].size() != 1 || in[2][0] != w[0]))
     shape_error(n, in, "bias must have shape (" + std::to_string(w[0]) + ",)");
   if (stride < 1 || pad < 0) shape_error(n, in, "stride must be >= 1 and pad >= 0");
   const int64_t P = (x[2] + 2 * pad - w[2]) / stride + 1, Q = (x[3] + 2 * pad - w[3]) / stride + 1;
   if (x[2] + 2 * pad < w[2] || x[3] + 2 * pad < w[3] || P < 1 || Q < 1)
-    shape_error(n, in, "the " + std::to_string(w[2]) + "x" + std::to_string(w[3]) + " filter does not fit the padded input");
+    shape_error(n, in,
+                "the " + std::to_string(w[2]) + "x" + std::to_string(w[3]) + " filter does not fit the padded input");
   return {{x[0], w[0], P, Q}};
 }
 

@@ -1,9 +1,10 @@
 // dropout: inverted dropout while training (keep with probability 1 - ratio, scale by 1 / (1 - ratio)), identity
 // at test time. Attributes: ratio, seed (per node, so two dropout layers draw different masks).
+#include "kernels/dropout.h"
+
 #include "engine/autograd.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
-#include "kernels/dropout.h"
 
 namespace massmap {
 namespace {
@@ -28,7 +29,9 @@ std::vector<Shape> infer_dropout(const Node& n, const std::vector<Shape>& in) {
   return {in[0]};
 }
 
-void dropout_backward(GradBuilder& b, const Node& n) { b.emit(n, "dropout_grad", {b.grad(n.outputs[0])}, n.inputs[0]); }
+void dropout_backward(GradBuilder& b, const Node& n) {
+  b.emit(n, "dropout_grad", {b.grad(n.outputs[0])}, n.inputs[0]);
+}
 
 void dropout_cpu(const KernelCall& c) {
   if (!c.run->training) {

@@ -6,7 +6,9 @@
 namespace massmap {
 namespace {
 
-std::vector<Shape> same_as_first(const Node&, const std::vector<Shape>& in) { return {in[0]}; }
+std::vector<Shape> same_as_first(const Node&, const std::vector<Shape>& in) {
+  return {in[0]};
+}
 
 std::vector<Shape> infer_bias(const Node& n, const std::vector<Shape>& in) {
   if (in[0].size() < 2) shape_error(n, in, "x needs a channel dimension");
@@ -36,16 +38,19 @@ void add_backward(GradBuilder& b, const Node& n) {
   b.emit(n, "copy", {dy}, n.inputs[1]);
 }
 
-void bias_cpu(const KernelCall& c) { kernels::ref::bias_forward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].data, c.out[0].data); }
+void bias_cpu(const KernelCall& c) {
+  kernels::ref::bias_forward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].data, c.out[0].data);
+}
 // inputs (dy) -> db
 void bias_grad_cpu(const KernelCall& c) {
   kernels::ref::bias_backward(ops::act(c.in[0], c.in[0]), c.in[0].data, c.out[0].data, c.accumulate(0));
 }
-void relu_cpu(const KernelCall& c) { kernels::ref::relu_forward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.out[0].data); }
+void relu_cpu(const KernelCall& c) {
+  kernels::ref::relu_forward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
+}
 // inputs (y, dy) -> dx; dy is placed like y
 void relu_grad_cpu(const KernelCall& c) {
-  kernels::ref::relu_backward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].data, c.out[0].data,
-                              c.accumulate(0));
+  kernels::ref::relu_backward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0));
 }
 void add_cpu(const KernelCall& c) {
   kernels::ref::add_forward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].place, c.in[1].data, c.out[0].data);

@@ -1,14 +1,16 @@
 // linear: y = x w^T + b. Attributes: num_output. Inputs: x (N, I), w (O, I), optional b (O). Output: y (N, O).
+#include "kernels/linear.h"
+
 #include "engine/autograd.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
-#include "kernels/linear.h"
 
 namespace massmap {
 namespace {
 
 kernels::LinearShape linear_of(const TensorArg& x, const TensorArg& y) {
-  kernels::LinearShape s = kernels::linear_shape(x.n(), int(shape_numel(x.shape) / x.n()), int(shape_numel(y.shape) / y.n()));
+  kernels::LinearShape s =
+      kernels::linear_shape(x.n(), int(shape_numel(x.shape) / x.n()), int(shape_numel(y.shape) / y.n()));
   s.x_row_stride = x.place.batch_stride;
   s.y_row_stride = y.place.batch_stride;
   return s;

@@ -1,9 +1,10 @@
 // lrn: local response normalisation across channels (Caffe). Attributes: size, alpha, beta, k.
 // Input x (N, C, H, W); output y, same shape.
+#include "kernels/lrn.h"
+
 #include "engine/autograd.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
-#include "kernels/lrn.h"
 
 namespace massmap {
 namespace {
@@ -44,8 +45,8 @@ void lrn_cpu(const KernelCall& c) {
 
 // inputs (x, y, dy) -> dx; dx is placed like x, dy like y
 void lrn_grad_cpu(const KernelCall& c) {
-  kernels::ref::lrn_backward(lrn_of(*c.node, c.in[0], c.in[1]), c.in[0].data, c.in[1].data, c.in[2].data,
-                             c.out[0].data, c.accumulate(0));
+  kernels::ref::lrn_backward(lrn_of(*c.node, c.in[0], c.in[1]), c.in[0].data, c.in[1].data, c.in[2].data, c.out[0].data,
+                             c.accumulate(0));
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
 // pool: max or average pooling with Caffe's CEIL output size. Attributes: method ("max" | "avg"), kernel, stride,
 // pad, global (1: the window is the whole image). Input x (N, C, H, W); output y (N, C, P, Q).
-#include "engine/autograd.h"
-#include "engine/ops/builtin.h"
-#include "engine/errors.h"
-#include "engine/ops/common.h"
 #include "kernels/pool.h"
+
+#include "engine/autograd.h"
+#include "engine/errors.h"
+#include "engine/ops/builtin.h"
+#include "engine/ops/common.h"
 
 namespace massmap {
 namespace {
@@ -17,9 +18,9 @@ kernels::PoolMethod method_of(const Node& n) {
 }
 
 kernels::PoolShape pool_of(const Node& n, const Shape& x) {
-  return kernels::pool_shape(int(x[0]), int(x[1]), int(x[2]), int(x[3]), method_of(n), int(n.attrs.get_int("kernel", 0)),
-                             int(n.attrs.get_int("stride", 1)), int(n.attrs.get_int("pad", 0)),
-                             n.attrs.get_int("global", 0) != 0);
+  return kernels::pool_shape(int(x[0]), int(x[1]), int(x[2]), int(x[3]), method_of(n),
+                             int(n.attrs.get_int("kernel", 0)), int(n.attrs.get_int("stride", 1)),
+                             int(n.attrs.get_int("pad", 0)), n.attrs.get_int("global", 0) != 0);
 }
 
 std::vector<Shape> infer_pool(const Node& n, const std::vector<Shape>& in) {

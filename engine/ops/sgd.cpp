@@ -1,9 +1,10 @@
 // sgd_update: one solver step on a parameter, appended by the executor after the backward pass.
 // Inputs: w, dw, history (all the parameter's shape); it updates w and history in place.
 // Attributes: lr_mult, decay_mult; the rates come from the RunContext.
+#include "kernels/sgd.h"
+
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
-#include "kernels/sgd.h"
 
 namespace massmap {
 namespace {

@@ -2,11 +2,12 @@
 // softmax_loss: softmax cross-entropy. Inputs: logits (N, C[, H, W]) and labels (N[, H, W]) holding class ids;
 // outputs: loss () (mean over non-ignored locations) and prob (like logits). Attributes: loss_weight (scales the
 // gradient; GoogLeNet's auxiliary heads use 0.3), ignore_label.
+#include "kernels/softmax.h"
+
 #include "engine/autograd.h"
 #include "engine/errors.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
-#include "kernels/softmax.h"
 
 namespace massmap {
 namespace {
@@ -52,7 +53,9 @@ void loss_backward(GradBuilder& b, const Node& n) {
   b.emit(n, "softmax_loss_grad", {n.outputs[1], n.inputs[1]}, n.inputs[0]);
 }
 
-void softmax_cpu(const KernelCall& c) { kernels::ref::softmax_forward(softmax_of(c.in[0], c.out[0]), c.in[0].data, c.out[0].data); }
+void softmax_cpu(const KernelCall& c) {
+  kernels::ref::softmax_forward(softmax_of(c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
+}
 
 // inputs (prob, dprob) -> dx
 void softmax_grad_cpu(const KernelCall& c) {

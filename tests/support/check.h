@@ -52,15 +52,16 @@ inline void expect_close(const std::vector<float>& a, const std::vector<float>& 
     if (err > worst) worst = err;
   }
   std::ostringstream msg;
-  if (bad) msg << what << ": " << bad << " of " << a.size() << " differ; first at " << first << ": " << a[first]
-               << " vs " << b[first] << " (max abs err " << worst << ")";
+  if (bad)
+    msg << what << ": " << bad << " of " << a.size() << " differ; first at " << first << ": " << a[first] << " vs "
+        << b[first] << " (max abs err " << worst << ")";
   CHECK_MESSAGE(bad == 0, msg.str());
 }
 
 struct GradCheckOptions {
-  float eps = 1e-2f;        // central-difference step
-  float tolerance = 2e-2f;  // allowed |analytic - numeric| / max(|analytic|, |numeric|, 1)
-  size_t max_entries = 150; // entries checked per tensor (a seeded sample when the tensor is larger)
+  float eps = 1e-2f;         // central-difference step
+  float tolerance = 2e-2f;   // allowed |analytic - numeric| / max(|analytic|, |numeric|, 1)
+  size_t max_entries = 150;  // entries checked per tensor (a seeded sample when the tensor is larger)
   uint64_t seed = 1;
 };
 
@@ -68,10 +69,10 @@ struct GradCheckOptions {
 // loss from the current contents of x (in double). skip(i) lets a caller skip entries at a kink (ReLU at 0, a
 // max-pool tie) where the derivative does not exist. Returns the number of entries checked.
 inline size_t check_gradient(std::vector<float>& x, const std::vector<float>& analytic,
-                             const std::function<double()>& loss, const std::string& what,
-                             GradCheckOptions opt = {}, const std::function<bool(size_t)>& skip = nullptr) {
-  REQUIRE_MESSAGE(x.size() == analytic.size(), what << ": gradient has " << analytic.size() << " entries, x has "
-                                                    << x.size());
+                             const std::function<double()>& loss, const std::string& what, GradCheckOptions opt = {},
+                             const std::function<bool(size_t)>& skip = nullptr) {
+  REQUIRE_MESSAGE(x.size() == analytic.size(),
+                  what << ": gradient has " << analytic.size() << " entries, x has " << x.size());
   std::vector<size_t> entries;
   if (x.size() <= opt.max_entries) {
     for (size_t i = 0; i < x.size(); ++i) entries.push_back(i);
