@@ -1,0 +1,1 @@
+// kernels/simt runtime: placeholder until the runtime lands.
