@@ -19,11 +19,11 @@ void save_checkpoint(const std::string& path, Executor& executor, const Solver* 
   file.metadata = g.metadata;
   for (const auto& [k, v] : extra_metadata) file.metadata[k] = v;
   file.metadata["format"] = kFormat;
-  for (ValueId p : g.params()) file.tensors[g.value(p).name] = executor.tensor(p).clone();
+  for (ValueId p : g.params()) file.tensors[g.value(p).name] = executor.tensor(p).to(Device::cpu);
   if (solver) {
     for (ValueId p : g.params()) {
       const std::string name = kHistory + g.value(p).name;
-      file.tensors[name] = executor.tensor(name).clone();
+      file.tensors[name] = executor.tensor(name).to(Device::cpu);
     }
     file.metadata["iteration"] = std::to_string(solver->iteration());
     file.metadata["solver"] = solver_config_to_json(solver->config()).dump();

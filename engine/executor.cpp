@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/device_memory.h"
 #include "engine/errors.h"
 
 namespace massmap {
@@ -42,7 +43,12 @@ const char* phase_name(Phase p) {
 
 }  // namespace
 
+Executor::~Executor() {
+  if (stream_) destroy_stream(options_.device, stream_);
+}
+
 Executor::Executor(Graph graph, ExecutorOptions options) : graph_(std::move(graph)), options_(options) {
+  if (!device_available(options_.device)) parse_device(device_name(options_.device));  // throws, naming what exists
   for (const Node& n : graph_.nodes()) find_kernel(n.op, options_.device);  // fail early, naming the op
   forward_nodes_ = graph_.num_nodes();
   if (options_.training) {
@@ -65,6 +71,7 @@ Executor::Executor(Graph graph, ExecutorOptions options) : graph_(std::move(grap
   }
   plan_sharing();
   plan_memory();
+  if (options_.device != Device::cpu) stream_ = create_stream(options_.device);
   build_steps();
 }
 
@@ -216,6 +223,7 @@ void Executor::build_steps() {
     step.node = id;
     step.kernel = find_kernel(n.op, options_.device);
     step.call.node = &graph_.node(id);
+    step.call.stream = stream_;
     for (ValueId v : n.inputs) step.call.in.push_back(arg(v));
     for (ValueId v : n.outputs) step.call.out.push_back(arg(v));
     steps_.push_back(std::move(step));
@@ -260,9 +268,19 @@ void Executor::run_phase(Phase phase, const RunContext& run) {
   for (ScheduleStep& s : steps_) {
     if (s.phase != phase) continue;
     s.call.run = &run;
-    s.kernel(s.call);
+    try {
+      s.kernel(s.call);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {  // a kernel launch or device failure: name the step
+      throw DeviceError(std::string(device_name(options_.device)) + ": step '" + graph_.node(s.node).name + "' (" +
+                        graph_.node(s.node).op + "): " + e.what());
+    }
   }
+  if (stream_) synchronize_stream(options_.device, stream_);
 }
+
+Tensor Executor::read(const std::string& name) { return tensor(name).to(Device::cpu); }
 
 void Executor::forward(const RunContext& run) {
   run_phase(Phase::forward, run);
@@ -289,7 +307,9 @@ double Executor::loss() const {
   double total = 0;
   for (ValueId v : loss_values()) {
     const Node& n = graph_.node(graph_.value(v).producer);
-    total += n.attrs.get_float("loss_weight", 1.0) * double(own_[size_t(slots_[size_t(v)].root)].data()[0]);
+    float value = 0;
+    copy_bytes(Device::cpu, &value, options_.device, own_[size_t(slots_[size_t(v)].root)].data(), sizeof(float));
+    total += n.attrs.get_float("loss_weight", 1.0) * double(value);
   }
   return total;
 }

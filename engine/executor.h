@@ -32,6 +32,7 @@ struct ScheduleStep {
 class Executor {
  public:
   Executor(Graph graph, ExecutorOptions options = {});
+  ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
@@ -45,7 +46,9 @@ class Executor {
   Tensor tensor(const std::string& name);
   Tensor tensor(ValueId v);
   bool readable(ValueId v) const;
-  void set_input(const std::string& name, const Tensor& t);  // copies; the shape must match
+  void set_input(const std::string& name, const Tensor& t);  // copies from any device; the shape must match
+  // A host copy of a readable value (see tensor()), from any device.
+  Tensor read(const std::string& name);
 
   void forward(const RunContext& run);   // run.training: dropout on
   void backward(const RunContext& run);  // after forward(training)
@@ -80,6 +83,7 @@ class Executor {
   std::vector<bool> persistent_;           // per root
   std::vector<Tensor> own_;                // per root with its own storage
   Tensor arena_;
+  void* stream_ = nullptr;  // GPU devices: one stream per executor
   int64_t arena_floats_ = 0, unshared_floats_ = 0;
   std::vector<ScheduleStep> steps_;
 };

@@ -59,6 +59,7 @@ struct KernelCall {
   const Node* node = nullptr;
   std::vector<TensorArg> in, out;
   const RunContext* run = nullptr;
+  void* stream = nullptr;  // GPU devices: the executor's stream
   bool accumulate(size_t output) const { return output < node->accumulate.size() && node->accumulate[output]; }
 };
 

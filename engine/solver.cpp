@@ -49,8 +49,9 @@ Solver::Solver(Executor& executor, SolverConfig config) : executor_(executor), c
 void Solver::initialise_parameters(uint64_t seed) {
   const Graph& g = executor_.graph();
   for (ValueId p : g.params()) {
-    Tensor t = executor_.tensor(p);
-    initialise(t, g.value(p).param.init, seed, g.value(p).name);
+    Tensor host(g.value(p).shape);  // initialisers run on the host
+    initialise(host, g.value(p).param.init, seed, g.value(p).name);
+    executor_.tensor(p).copy_from(host);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "engine/device_memory.h"
 #include "engine/errors.h"
 
 namespace massmap {
@@ -51,12 +52,12 @@ Tensor Tensor::filled(Shape shape, float value, Device device) {
   return t;
 }
 
-Tensor Tensor::from(Shape shape, const std::vector<float>& values) {
-  Tensor t(std::move(shape));
+Tensor Tensor::from(Shape shape, const std::vector<float>& values, Device device) {
+  Tensor t(std::move(shape), device);
   if (int64_t(values.size()) != t.numel())
     throw BadInput("tensor of shape " + shape_str(t.shape()) + " needs " + std::to_string(t.numel()) + " values, got " +
                    std::to_string(values.size()));
-  std::memcpy(t.data(), values.data(), values.size() * sizeof(float));
+  copy_bytes(device, t.data(), Device::cpu, values.data(), values.size() * sizeof(float));  // no-op for 0 bytes
   return t;
 }
 
@@ -92,20 +93,30 @@ Tensor Tensor::clone() const {
   return t;
 }
 
-void Tensor::fill(float value) {
-  float* p = data();
-  for (int64_t i = 0, n = numel(); i < n; ++i) p[i] = value;
-}
+void Tensor::fill(float value) { fill_floats(device(), data(), value, size_t(numel())); }
 
 void Tensor::copy_from(const Tensor& other) {
   if (other.numel() != numel())
     throw BadConfig("copy of a tensor of shape " + shape_str(other.shape()) + " into one of shape " +
                     shape_str(shape_));
-  std::memcpy(data(), other.data(), size_t(numel()) * sizeof(float));
+  copy_bytes(device(), data(), other.device(), other.data(), size_t(numel()) * sizeof(float));
+}
+
+Tensor Tensor::to(Device device) const {
+  Tensor t(shape_, device);
+  t.copy_from(*this);
+  return t;
 }
 
 std::vector<float> Tensor::to_vector() const {
-  return std::vector<float>(data(), data() + numel());
+  std::vector<float> v(static_cast<size_t>(numel()));
+  copy_bytes(Device::cpu, v.data(), device(), data(), v.size() * sizeof(float));
+  return v;
+}
+
+void Tensor::require_cpu(const char* what) const {
+  if (device() != Device::cpu)
+    throw Error(std::string(what) + " on a tensor on device '" + device_name(device()) + "': copy it to the cpu first");
 }
 
 }  // namespace massmap

@@ -1,6 +1,7 @@
 #pragma once
 // Tensor: float32, row-major (NCHW for images), storage on a device. Copies share storage (like a handle);
-// reshape() returns a view of the same storage; clone() copies the data.
+// reshape() returns a view of the same storage; clone() and to() copy the data. data() is a device pointer:
+// only cpu tensors may be read through it (at(), or to_vector() / to(Device::cpu) from any device).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,7 +41,7 @@ class Tensor {
   explicit Tensor(Shape shape, Device device = Device::cpu);
   static Tensor zeros(Shape shape, Device device = Device::cpu);
   static Tensor filled(Shape shape, float value, Device device = Device::cpu);
-  static Tensor from(Shape shape, const std::vector<float>& values);  // cpu; sizes must match
+  static Tensor from(Shape shape, const std::vector<float>& values, Device device = Device::cpu);
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }
@@ -52,17 +53,25 @@ class Tensor {
   float* data() { return storage_->data() + offset_; }
   const float* data() const { return storage_->data() + offset_; }
   // Element access for CPU tensors (row-major index).
-  float& at(int64_t i) { return data()[i]; }
-  float at(int64_t i) const { return data()[i]; }
+  float& at(int64_t i) {
+    require_cpu("element access");
+    return data()[i];
+  }
+  float at(int64_t i) const {
+    require_cpu("element access");
+    return data()[i];
+  }
 
   // A view with another shape of the same element count (one dimension may be -1).
   Tensor reshape(Shape shape) const;
   Tensor clone() const;
+  Tensor to(Device device) const;  // a copy on `device`
   void fill(float value);
-  void copy_from(const Tensor& other);  // same element count
-  std::vector<float> to_vector() const;
+  void copy_from(const Tensor& other);  // same element count; any devices
+  std::vector<float> to_vector() const;  // a host copy
 
  private:
+  void require_cpu(const char* what) const;
   Shape shape_;
   std::shared_ptr<Storage> storage_;
   int64_t offset_ = 0;

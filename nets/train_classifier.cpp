@@ -22,25 +22,29 @@ std::vector<int64_t> epoch_order(uint64_t seed, int64_t epoch, int64_t count) {
   return order;
 }
 
-// Copies samples `indices` of `data` into the executor's "data" and "label" inputs.
+// Copies samples `indices` of `data` into the executor's "data" and "label" inputs (on any device).
 void load_batch(Executor& ex, const ClassifierData& data, const std::vector<int64_t>& indices) {
-  Tensor images = ex.tensor("data"), labels = ex.tensor("label");
-  const int64_t per_image = images.numel() / images.dim(0);
+  const Shape& input = ex.graph().value(ex.graph().at("data")).shape;
+  const int64_t per_image = shape_numel(input) / input[0];
   if (per_image != data.images.numel() / data.images.dim(0))
     throw BadInput("samples have shape " + shape_str(data.images.shape()) + " but the net's input is " +
-                   shape_str(images.shape()));
+                   shape_str(input));
+  Tensor images(input);                 // (B, C, H, W) on the host
+  Tensor labels({int64_t(indices.size())});  // (B)
   for (size_t b = 0; b < indices.size(); ++b) {
     std::memcpy(images.data() + int64_t(b) * per_image, data.images.data() + indices[b] * per_image,
                 size_t(per_image) * sizeof(float));
     labels.at(int64_t(b)) = data.labels[size_t(indices[b])];
   }
+  ex.set_input("data", images);
+  ex.set_input("label", labels);
 }
 
 }  // namespace
 
 double classifier_accuracy(Solver& solver, const ClassifierData& data) {
   Executor& ex = solver.executor();
-  const int64_t batch = ex.tensor("data").dim(0), count = data.images.dim(0);
+  const int64_t batch = ex.graph().value(ex.graph().at("data")).shape[0], count = data.images.dim(0);
   if (count == 0) return 0;
   int64_t correct = 0;
   for (int64_t start = 0; start < count; start += batch) {
@@ -48,7 +52,7 @@ double classifier_accuracy(Solver& solver, const ClassifierData& data) {
     for (int64_t b = 0; b < batch; ++b) idx.push_back(start + b < count ? start + b : start);
     load_batch(ex, data, idx);
     ex.forward(solver.context(false));
-    Tensor prob = ex.tensor("loss.prob");  // (B, K)
+    Tensor prob = ex.read("loss.prob");  // (B, K)
     const int64_t classes = prob.dim(1);
     for (int64_t b = 0; b < batch && start + b < count; ++b) {
       int64_t best = 0;
@@ -63,7 +67,7 @@ double classifier_accuracy(Solver& solver, const ClassifierData& data) {
 std::vector<EpochReport> train_classifier(Solver& solver, const ClassifierData& train, const ClassifierData& held_out,
                                           const TrainLoopOptions& o) {
   Executor& ex = solver.executor();
-  const int64_t batch = ex.tensor("data").dim(0), count = train.images.dim(0);
+  const int64_t batch = ex.graph().value(ex.graph().at("data")).shape[0], count = train.images.dim(0);
   if (count < batch)
     throw BadInput("training set has " + std::to_string(count) + " samples, fewer than one batch of " +
                    std::to_string(batch));

@@ -5,6 +5,7 @@
 #include "engine/autograd.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
+#include "engine/ops/dispatch.h"
 
 namespace massmap {
 namespace {
@@ -44,19 +45,22 @@ TensorArg slice_of(const TensorArg& whole, const TensorArg& part, int64_t offset
   return s;
 }
 
-void concat_cpu(const KernelCall& c) {
+template <Device D>
+void concat_k(const KernelCall& c) {
   int64_t offset = 0;
   for (const TensorArg& in : c.in) {
     TensorArg dst = slice_of(c.out[0], in, offset);
-    if (!same_place(in, dst)) kernels::ref::copy(ops::act(in, dst), in.data, dst.data, false);
+    if (!same_place(in, dst)) MASSMAP_DISPATCH(D, ref, copy, c, ops::act(in, dst), in.data, dst.data, false);
     offset += in.c();
   }
 }
 
 // inputs (dy) -> dx_i, the slice at attribute channel_offset
-void concat_grad_cpu(const KernelCall& c) {
+template <Device D>
+void concat_grad_k(const KernelCall& c) {
   TensorArg src = slice_of(c.in[0], c.out[0], c.node->attrs.get_int("channel_offset"));
-  if (!same_place(src, c.out[0])) kernels::ref::copy(ops::act(src, c.out[0]), src.data, c.out[0].data, c.accumulate(0));
+  if (!same_place(src, c.out[0]))
+    MASSMAP_DISPATCH(D, ref, copy, c, ops::act(src, c.out[0]), src.data, c.out[0].data, c.accumulate(0));
 }
 
 std::vector<Shape> infer_flatten(const Node& n, const std::vector<Shape>& in) {
@@ -69,7 +73,8 @@ void flatten_backward(GradBuilder& b, const Node& n) {
 }
 
 // Copies between a possibly strided (N, C, H, W) tensor and a dense (N, C*H*W) one unless they share memory.
-void reshape_copy(const TensorArg& from, const TensorArg& to, bool accumulate) {
+template <Device D>
+void reshape_copy(const KernelCall& c, const TensorArg& from, const TensorArg& to, bool accumulate) {
   if (from.data == to.data) return;
   const TensorArg& image = from.shape.size() == 4 ? from : to;
   kernels::ActShape s;
@@ -81,14 +86,16 @@ void reshape_copy(const TensorArg& from, const TensorArg& to, bool accumulate) {
   flat.batch_stride = (from.shape.size() == 4 ? to : from).place.batch_stride;
   s.x = from.shape.size() == 4 ? from.place : flat;
   s.y = from.shape.size() == 4 ? flat : to.place;
-  kernels::ref::copy(s, from.data, to.data, accumulate);
+  MASSMAP_DISPATCH(D, ref, copy, c, s, from.data, to.data, accumulate);
 }
 
-void flatten_cpu(const KernelCall& c) {
-  reshape_copy(c.in[0], c.out[0], false);
+template <Device D>
+void flatten_k(const KernelCall& c) {
+  reshape_copy<D>(c, c.in[0], c.out[0], false);
 }
-void flatten_grad_cpu(const KernelCall& c) {
-  reshape_copy(c.in[0], c.out[0], c.accumulate(0));
+template <Device D>
+void flatten_grad_k(const KernelCall& c) {
+  reshape_copy<D>(c, c.in[0], c.out[0], c.accumulate(0));
 }
 
 }  // namespace
@@ -118,10 +125,10 @@ void register_concat_ops() {
   flatten_grad.name = "flatten_grad";
   register_op(flatten_grad);
 
-  register_kernel("concat", Device::cpu, concat_cpu);
-  register_kernel("concat_grad", Device::cpu, concat_grad_cpu);
-  register_kernel("flatten", Device::cpu, flatten_cpu);
-  register_kernel("flatten_grad", Device::cpu, flatten_grad_cpu);
+  MASSMAP_REGISTER_ALL("concat", concat_k);
+  MASSMAP_REGISTER_ALL("concat_grad", concat_grad_k);
+  MASSMAP_REGISTER_ALL("flatten", flatten_k);
+  MASSMAP_REGISTER_ALL("flatten_grad", flatten_grad_k);
 }
 
 }  // namespace massmap

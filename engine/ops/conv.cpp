@@ -5,6 +5,7 @@
 #include "engine/autograd.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
+#include "engine/ops/dispatch.h"
 
 namespace massmap {
 namespace {
@@ -66,27 +67,31 @@ void conv_backward(GradBuilder& b, const Node& n) {
   if (n.inputs.size() > 2) b.emit(n, "bias_grad", {dy}, n.inputs[2]);
 }
 
-void conv_forward_cpu(const KernelCall& c) {
+template <Device D>
+void conv_forward_k(const KernelCall& c) {
   auto s = conv_of(*c.node, c.in[0].shape, c.in[1].shape, c.out[0].shape);
   s.x = c.in[0].place;
   s.y = c.out[0].place;
-  kernels::cpu::conv_forward(s, c.in[0].data, c.in[1].data, c.in.size() > 2 ? c.in[2].data : nullptr, c.out[0].data);
+  MASSMAP_DISPATCH(D, cpu, conv_forward, c, s, c.in[0].data, c.in[1].data, c.in.size() > 2 ? c.in[2].data : nullptr,
+                   c.out[0].data);
 }
 
 // inputs (dy, w) -> dx
-void conv_grad_data_cpu(const KernelCall& c) {
+template <Device D>
+void conv_grad_data_k(const KernelCall& c) {
   auto s = conv_of(*c.node, c.out[0].shape, c.in[1].shape, c.in[0].shape);
   s.x = c.out[0].place;
   s.y = c.in[0].place;
-  kernels::cpu::conv_backward_data(s, c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0));
+  MASSMAP_DISPATCH(D, cpu, conv_backward_data, c, s, c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0));
 }
 
 // inputs (x, dy) -> dw
-void conv_grad_filter_cpu(const KernelCall& c) {
+template <Device D>
+void conv_grad_filter_k(const KernelCall& c) {
   auto s = conv_of(*c.node, c.in[0].shape, c.out[0].shape, c.in[1].shape);
   s.x = c.in[0].place;
   s.y = c.in[1].place;
-  kernels::cpu::conv_backward_filter(s, c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0));
+  MASSMAP_DISPATCH(D, cpu, conv_backward_filter, c, s, c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0));
 }
 
 Cost grad_cost(const Node& n, const std::vector<Shape>& in, const std::vector<Shape>& out) {
@@ -112,9 +117,9 @@ void register_conv_ops() {
     g.cost = grad_cost;
     register_op(g);
   }
-  register_kernel("conv2d", Device::cpu, conv_forward_cpu);
-  register_kernel("conv2d_grad_data", Device::cpu, conv_grad_data_cpu);
-  register_kernel("conv2d_grad_filter", Device::cpu, conv_grad_filter_cpu);
+  MASSMAP_REGISTER_ALL("conv2d", conv_forward_k);
+  MASSMAP_REGISTER_ALL("conv2d_grad_data", conv_grad_data_k);
+  MASSMAP_REGISTER_ALL("conv2d_grad_filter", conv_grad_filter_k);
 }
 
 }  // namespace massmap

@@ -5,6 +5,7 @@
 #include "engine/autograd.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
+#include "engine/ops/dispatch.h"
 
 namespace massmap {
 namespace {
@@ -33,17 +34,20 @@ void dropout_backward(GradBuilder& b, const Node& n) {
   b.emit(n, "dropout_grad", {b.grad(n.outputs[0])}, n.inputs[0]);
 }
 
-void dropout_cpu(const KernelCall& c) {
+template <Device D>
+void dropout_k(const KernelCall& c) {
   if (!c.run->training) {
-    kernels::ref::copy(ops::act(c.in[0], c.out[0]), c.in[0].data, c.out[0].data, false);
+    MASSMAP_DISPATCH(D, ref, copy, c, ops::act(c.in[0], c.out[0]), c.in[0].data, c.out[0].data, false);
     return;
   }
-  kernels::ref::dropout_forward(dropout_of(c, c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
+  MASSMAP_DISPATCH(D, ref, dropout_forward, c, dropout_of(c, c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
 }
 
 // inputs (dy) -> dx: the same mask, drawn again from (seed, iteration)
-void dropout_grad_cpu(const KernelCall& c) {
-  kernels::ref::dropout_backward(dropout_of(c, c.out[0], c.in[0]), c.in[0].data, c.out[0].data, c.accumulate(0));
+template <Device D>
+void dropout_grad_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, ref, dropout_backward, c, dropout_of(c, c.out[0], c.in[0]), c.in[0].data, c.out[0].data,
+                   c.accumulate(0));
 }
 
 }  // namespace
@@ -58,8 +62,8 @@ void register_dropout_ops() {
   OpDef grad;
   grad.name = "dropout_grad";
   register_op(grad);
-  register_kernel("dropout", Device::cpu, dropout_cpu);
-  register_kernel("dropout_grad", Device::cpu, dropout_grad_cpu);
+  MASSMAP_REGISTER_ALL("dropout", dropout_k);
+  MASSMAP_REGISTER_ALL("dropout_grad", dropout_grad_k);
 }
 
 }  // namespace massmap

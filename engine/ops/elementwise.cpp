@@ -2,6 +2,7 @@
 #include "engine/autograd.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
+#include "engine/ops/dispatch.h"
 
 namespace massmap {
 namespace {
@@ -38,25 +39,33 @@ void add_backward(GradBuilder& b, const Node& n) {
   b.emit(n, "copy", {dy}, n.inputs[1]);
 }
 
-void bias_cpu(const KernelCall& c) {
-  kernels::ref::bias_forward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].data, c.out[0].data);
+template <Device D>
+void bias_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, ref, bias_forward, c, ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].data, c.out[0].data);
 }
 // inputs (dy) -> db
-void bias_grad_cpu(const KernelCall& c) {
-  kernels::ref::bias_backward(ops::act(c.in[0], c.in[0]), c.in[0].data, c.out[0].data, c.accumulate(0));
+template <Device D>
+void bias_grad_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, ref, bias_backward, c, ops::act(c.in[0], c.in[0]), c.in[0].data, c.out[0].data, c.accumulate(0));
 }
-void relu_cpu(const KernelCall& c) {
-  kernels::ref::relu_forward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
+template <Device D>
+void relu_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, ref, relu_forward, c, ops::act(c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
 }
 // inputs (y, dy) -> dx; dy is placed like y
-void relu_grad_cpu(const KernelCall& c) {
-  kernels::ref::relu_backward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0));
+template <Device D>
+void relu_grad_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, ref, relu_backward, c, ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].data, c.out[0].data,
+                   c.accumulate(0));
 }
-void add_cpu(const KernelCall& c) {
-  kernels::ref::add_forward(ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].place, c.in[1].data, c.out[0].data);
+template <Device D>
+void add_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, ref, add_forward, c, ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].place, c.in[1].data,
+                   c.out[0].data);
 }
-void copy_cpu(const KernelCall& c) {
-  kernels::ref::copy(ops::act(c.in[0], c.out[0]), c.in[0].data, c.out[0].data, c.accumulate(0));
+template <Device D>
+void copy_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, ref, copy, c, ops::act(c.in[0], c.out[0]), c.in[0].data, c.out[0].data, c.accumulate(0));
 }
 
 OpDef simple(const char* name, int inputs) {
@@ -91,12 +100,12 @@ void register_elementwise_ops() {
   register_op(simple("relu_grad", 2));
   register_op(simple("copy", 1));
 
-  register_kernel("bias", Device::cpu, bias_cpu);
-  register_kernel("bias_grad", Device::cpu, bias_grad_cpu);
-  register_kernel("relu", Device::cpu, relu_cpu);
-  register_kernel("relu_grad", Device::cpu, relu_grad_cpu);
-  register_kernel("add", Device::cpu, add_cpu);
-  register_kernel("copy", Device::cpu, copy_cpu);
+  MASSMAP_REGISTER_ALL("bias", bias_k);
+  MASSMAP_REGISTER_ALL("bias_grad", bias_grad_k);
+  MASSMAP_REGISTER_ALL("relu", relu_k);
+  MASSMAP_REGISTER_ALL("relu_grad", relu_grad_k);
+  MASSMAP_REGISTER_ALL("add", add_k);
+  MASSMAP_REGISTER_ALL("copy", copy_k);
 }
 
 }  // namespace massmap

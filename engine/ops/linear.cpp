@@ -4,6 +4,7 @@
 #include "engine/autograd.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
+#include "engine/ops/dispatch.h"
 
 namespace massmap {
 namespace {
@@ -37,21 +38,24 @@ void linear_backward(GradBuilder& b, const Node& n) {
   if (n.inputs.size() > 2) b.emit(n, "bias_grad", {dy}, n.inputs[2]);
 }
 
-void linear_forward_cpu(const KernelCall& c) {
-  kernels::cpu::linear_forward(linear_of(c.in[0], c.out[0]), c.in[0].data, c.in[1].data,
-                               c.in.size() > 2 ? c.in[2].data : nullptr, c.out[0].data);
+template <Device D>
+void linear_forward_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, cpu, linear_forward, c, linear_of(c.in[0], c.out[0]), c.in[0].data, c.in[1].data,
+                   c.in.size() > 2 ? c.in[2].data : nullptr, c.out[0].data);
 }
 
 // inputs (dy, w) -> dx
-void linear_grad_data_cpu(const KernelCall& c) {
-  kernels::cpu::linear_backward_data(linear_of(c.out[0], c.in[0]), c.in[0].data, c.in[1].data, c.out[0].data,
-                                     c.accumulate(0));
+template <Device D>
+void linear_grad_data_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, cpu, linear_backward_data, c, linear_of(c.out[0], c.in[0]), c.in[0].data, c.in[1].data,
+                   c.out[0].data, c.accumulate(0));
 }
 
 // inputs (x, dy) -> dw
-void linear_grad_weight_cpu(const KernelCall& c) {
-  kernels::cpu::linear_backward_weight(linear_of(c.in[0], c.in[1]), c.in[0].data, c.in[1].data, c.out[0].data,
-                                       c.accumulate(0));
+template <Device D>
+void linear_grad_weight_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, cpu, linear_backward_weight, c, linear_of(c.in[0], c.in[1]), c.in[0].data, c.in[1].data,
+                   c.out[0].data, c.accumulate(0));
 }
 
 }  // namespace
@@ -71,9 +75,9 @@ void register_linear_ops() {
     g.min_inputs = g.max_inputs = 2;
     register_op(g);
   }
-  register_kernel("linear", Device::cpu, linear_forward_cpu);
-  register_kernel("linear_grad_data", Device::cpu, linear_grad_data_cpu);
-  register_kernel("linear_grad_weight", Device::cpu, linear_grad_weight_cpu);
+  MASSMAP_REGISTER_ALL("linear", linear_forward_k);
+  MASSMAP_REGISTER_ALL("linear_grad_data", linear_grad_data_k);
+  MASSMAP_REGISTER_ALL("linear_grad_weight", linear_grad_weight_k);
 }
 
 }  // namespace massmap

@@ -5,6 +5,7 @@
 #include "engine/autograd.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
+#include "engine/ops/dispatch.h"
 
 namespace massmap {
 namespace {
@@ -39,14 +40,16 @@ void lrn_backward(GradBuilder& b, const Node& n) {
   b.emit(n, "lrn_grad", {n.inputs[0], n.outputs[0], b.grad(n.outputs[0])}, n.inputs[0]);
 }
 
-void lrn_cpu(const KernelCall& c) {
-  kernels::ref::lrn_forward(lrn_of(*c.node, c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
+template <Device D>
+void lrn_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, ref, lrn_forward, c, lrn_of(*c.node, c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
 }
 
 // inputs (x, y, dy) -> dx; dx is placed like x, dy like y
-void lrn_grad_cpu(const KernelCall& c) {
-  kernels::ref::lrn_backward(lrn_of(*c.node, c.in[0], c.in[1]), c.in[0].data, c.in[1].data, c.in[2].data, c.out[0].data,
-                             c.accumulate(0));
+template <Device D>
+void lrn_grad_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, ref, lrn_backward, c, lrn_of(*c.node, c.in[0], c.in[1]), c.in[0].data, c.in[1].data, c.in[2].data,
+                   c.out[0].data, c.accumulate(0));
 }
 
 }  // namespace
@@ -63,8 +66,8 @@ void register_lrn_ops() {
   grad.name = "lrn_grad";
   grad.min_inputs = grad.max_inputs = 3;
   register_op(grad);
-  register_kernel("lrn", Device::cpu, lrn_cpu);
-  register_kernel("lrn_grad", Device::cpu, lrn_grad_cpu);
+  MASSMAP_REGISTER_ALL("lrn", lrn_k);
+  MASSMAP_REGISTER_ALL("lrn_grad", lrn_grad_k);
 }
 
 }  // namespace massmap

@@ -6,6 +6,7 @@
 #include "engine/errors.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
+#include "engine/ops/dispatch.h"
 
 namespace massmap {
 namespace {
@@ -44,22 +45,24 @@ void pool_backward(GradBuilder& b, const Node& n) {
   b.emit(n, "pool_grad", {n.inputs[0], b.grad(n.outputs[0])}, n.inputs[0]);
 }
 
-void pool_cpu(const KernelCall& c) {
+template <Device D>
+void pool_k(const KernelCall& c) {
   kernels::PoolShape s = pool_of(*c.node, c.in[0].shape);
   s.x = c.in[0].place;
   s.y = c.out[0].place;
-  kernels::ref::pool_forward(s, c.in[0].data, c.out[0].data);
+  MASSMAP_DISPATCH(D, ref, pool_forward, c, s, c.in[0].data, c.out[0].data);
 }
 
 // inputs (x, dy) -> dx
-void pool_grad_cpu(const KernelCall& c) {
+template <Device D>
+void pool_grad_k(const KernelCall& c) {
   kernels::PoolShape s = pool_of(*c.node, c.in[0].shape);
   s.x = c.in[0].place;
   s.y = c.in[1].place;
   if (c.out[0].place.batch_stride != s.x.batch_stride || c.out[0].place.channel_offset != s.x.channel_offset ||
       c.out[0].place.channel_stride != s.x.channel_stride)
     throw Error("pool_grad of '" + c.node->name + "': dx must be placed like x");
-  kernels::ref::pool_backward(s, c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0));
+  MASSMAP_DISPATCH(D, ref, pool_backward, c, s, c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0));
 }
 
 }  // namespace
@@ -75,8 +78,8 @@ void register_pool_ops() {
   grad.name = "pool_grad";
   grad.min_inputs = grad.max_inputs = 2;
   register_op(grad);
-  register_kernel("pool", Device::cpu, pool_cpu);
-  register_kernel("pool_grad", Device::cpu, pool_grad_cpu);
+  MASSMAP_REGISTER_ALL("pool", pool_k);
+  MASSMAP_REGISTER_ALL("pool_grad", pool_grad_k);
 }
 
 }  // namespace massmap

@@ -5,17 +5,19 @@
 
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
+#include "engine/ops/dispatch.h"
 
 namespace massmap {
 namespace {
 
-void sgd_cpu(const KernelCall& c) {
+template <Device D>
+void sgd_k(const KernelCall& c) {
   kernels::SgdStep s;
   s.count = shape_numel(c.in[0].shape);
   s.lr = c.run->lr * float(c.node->attrs.get_float("lr_mult", 1.0));
   s.momentum = c.run->momentum;
   s.decay = c.run->weight_decay * float(c.node->attrs.get_float("decay_mult", 1.0));
-  kernels::ref::sgd_update(s, c.in[0].data, c.in[1].data, c.in[2].data);
+  MASSMAP_DISPATCH(D, ref, sgd_update, c, s, c.in[0].data, c.in[1].data, c.in[2].data);
 }
 
 }  // namespace
@@ -26,7 +28,7 @@ void register_sgd_ops() {
   sgd.min_inputs = sgd.max_inputs = 3;
   sgd.cost = ops::elementwise_cost;
   register_op(sgd);
-  register_kernel("sgd_update", Device::cpu, sgd_cpu);
+  MASSMAP_REGISTER_ALL("sgd_update", sgd_k);
 }
 
 }  // namespace massmap

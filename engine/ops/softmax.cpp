@@ -8,6 +8,7 @@
 #include "engine/errors.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
+#include "engine/ops/dispatch.h"
 
 namespace massmap {
 namespace {
@@ -53,30 +54,44 @@ void loss_backward(GradBuilder& b, const Node& n) {
   b.emit(n, "softmax_loss_grad", {n.outputs[1], n.inputs[1]}, n.inputs[0]);
 }
 
-void softmax_cpu(const KernelCall& c) {
-  kernels::ref::softmax_forward(softmax_of(c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
+template <Device D>
+void softmax_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, ref, softmax_forward, c, softmax_of(c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
 }
 
 // inputs (prob, dprob) -> dx
-void softmax_grad_cpu(const KernelCall& c) {
-  kernels::ref::softmax_backward(softmax_of(c.out[0], c.in[0]), c.in[0].data, c.in[1].data, c.out[0].data,
-                                 c.accumulate(0));
+template <Device D>
+void softmax_grad_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, ref, softmax_backward, c, softmax_of(c.out[0], c.in[0]), c.in[0].data, c.in[1].data,
+                   c.out[0].data, c.accumulate(0));
 }
 
-void loss_cpu(const KernelCall& c) {
-  try {
-    c.out[0].data[0] = kernels::ref::softmax_loss_forward(loss_of(*c.node, c.in[0], c.out[1]), c.in[0].data,
-                                                          c.in[1].data, c.out[1].data);
-  } catch (const std::out_of_range& e) {
-    throw BadInput("loss '" + c.node->name + "': " + e.what());
+// The cpu reference returns the loss and rejects bad labels; the GPU launchers write it to device memory and
+// make it NaN for a bad label (the solver's finite-loss check then stops training).
+template <Device D>
+void loss_k(const KernelCall& c) {
+  const kernels::SoftmaxLossShape s = loss_of(*c.node, c.in[0], c.out[1]);
+  if constexpr (D == Device::cpu) {
+    try {
+      c.out[0].data[0] = kernels::ref::softmax_loss_forward(s, c.in[0].data, c.in[1].data, c.out[1].data);
+    } catch (const std::out_of_range& e) {
+      throw BadInput("loss '" + c.node->name + "': " + e.what());
+    }
   }
+#ifdef MASSMAP_ENGINE_GPU
+  else if constexpr (D == Device::simt) {
+    kernels::simt::softmax_loss_forward(s, c.in[0].data, c.in[1].data, c.out[1].data, c.out[0].data, c.stream);
+  } else {
+    kernels::cuda::softmax_loss_forward(s, c.in[0].data, c.in[1].data, c.out[1].data, c.out[0].data, c.stream);
+  }
+#endif
 }
 
 // inputs (prob, labels) -> dlogits
-void loss_grad_cpu(const KernelCall& c) {
-  kernels::ref::softmax_loss_backward(loss_of(*c.node, c.out[0], c.in[0]), c.in[0].data, c.in[1].data,
-                                      float(c.node->attrs.get_float("loss_weight", 1.0)), c.out[0].data,
-                                      c.accumulate(0));
+template <Device D>
+void loss_grad_k(const KernelCall& c) {
+  MASSMAP_DISPATCH(D, ref, softmax_loss_backward, c, loss_of(*c.node, c.out[0], c.in[0]), c.in[0].data, c.in[1].data,
+                   float(c.node->attrs.get_float("loss_weight", 1.0)), c.out[0].data, c.accumulate(0));
 }
 
 }  // namespace
@@ -107,10 +122,10 @@ void register_softmax_ops() {
     g.min_inputs = g.max_inputs = 2;
     register_op(g);
   }
-  register_kernel("softmax", Device::cpu, softmax_cpu);
-  register_kernel("softmax_grad", Device::cpu, softmax_grad_cpu);
-  register_kernel("softmax_loss", Device::cpu, loss_cpu);
-  register_kernel("softmax_loss_grad", Device::cpu, loss_grad_cpu);
+  MASSMAP_REGISTER_ALL("softmax", softmax_k);
+  MASSMAP_REGISTER_ALL("softmax_grad", softmax_grad_k);
+  MASSMAP_REGISTER_ALL("softmax_loss", loss_k);
+  MASSMAP_REGISTER_ALL("softmax_loss_grad", loss_grad_k);
 }
 
 }  // namespace massmap
