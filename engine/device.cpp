@@ -1,6 +1,7 @@
 #include "engine/device.h"
 
 #include "engine/errors.h"
+#include "kernels/gpu.h"
 
 namespace massmap {
 
@@ -17,8 +18,20 @@ const char* device_name(Device d) {
 }
 
 std::vector<Device> available_devices() {
-  // The CUDA backend and its host execution are not built yet: only the CPU is available.
-  return {Device::cpu};
+  // Best first: a GPU when there is one, then the CPU, then the CUDA kernels run on the host (slow; for tests and
+  // learning).
+  static const std::vector<Device> devices = [] {
+    std::vector<Device> d;
+#if defined(MASSMAP_ENGINE_GPU) && defined(MASSMAP_HAVE_CUDA)
+    if (kernels::cuda::available()) d.push_back(Device::cuda);
+#endif
+    d.push_back(Device::cpu);
+#ifdef MASSMAP_ENGINE_GPU
+    d.push_back(Device::simt);
+#endif
+    return d;
+  }();
+  return devices;
 }
 
 bool device_available(Device d) {
