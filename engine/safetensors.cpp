@@ -131,6 +131,7 @@ struct Entry {
 };
 
 Entry parse_entry(const std::string& file, const std::string& name, const json& info, uint64_t data_size) {
+  if (name.empty()) fail(file, "a tensor has an empty name");  // the writer refuses one too
   if (!info.is_object()) fail_tensor(file, name, "is not described by a JSON object");
   for (const auto& item : info.items())
     if (item.key() != "dtype" && item.key() != "shape" && item.key() != "data_offsets")
