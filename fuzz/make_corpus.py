@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora for the fuzz targets: small valid .npy files (every supported dtype, format versions
+1.0, 2.0 and 3.0, 0-d to 3-d and empty arrays) and valid .safetensors files (with and without __metadata__),
+plus a few near-misses the readers must reject (big-endian, Fortran order, F16). Python standard library only.
+
+usage: make_corpus.py OUT_DIR     writes OUT_DIR/npy_fuzz/ and OUT_DIR/safetensors_fuzz/ (files are overwritten)
+"""
+import json
+import os
+import struct
+import sys
+
+NPY_DTYPES = {  # descr -> struct format of one element
+    "<f4": "<f", "<f8": "<d", "<i4": "<i", "<i8": "<q", "|u1": "<B", "<u2": "<H",
+}
+
+
+def numel(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def npy(descr, shape, version=(1, 0), fortran=False, fmt=None, values=None):
+    """A .npy file as numpy.save writes it: magic, version, header length, header dict padded to 64 bytes."""
+    dims = ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "")
+    header = "{'descr': '%s', 'fortran_order': %s, 'shape': (%s), }" % (descr, fortran, dims)
+    length_bytes = 2 if version[0] == 1 else 4
+    prefix = 6 + 2 + length_bytes
+    total = (prefix + len(header) + 1 + 63) // 64 * 64
+    header = header + " " * (total - prefix - len(header) - 1) + "\n"
+    n = numel(shape)
+    fmt = fmt or NPY_DTYPES[descr]
+    if values is None:
+        values = [(i * 7 + 3) % 11 - (0 if "u" in descr else 5) for i in range(n)]
+        if "f" in descr:
+            values = [v * 0.25 for v in values]
+    data = b"".join(struct.pack(fmt, v) for v in values)
+    out = b"\x93NUMPY" + bytes(version)
+    out += struct.pack("<H" if length_bytes == 2 else "<I", len(header))
+    return out + header.encode("latin1") + data
+
+
+def safetensors(tensors, metadata=None):
+    """tensors: list of (name, shape, values); laid out back to back in the given order."""
+    header = {}
+    data = b""
+    for name, shape, values in tensors:
+        blob = b"".join(struct.pack("<f", v) for v in values)
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + len(blob)]}
+        data += blob
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    text = json.dumps(header, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+    text += b" " * ((8 - len(text) % 8) % 8)
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def write(directory, files):
+    os.makedirs(directory, exist_ok=True)
+    for name, content in files.items():
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(content)
+
+
+def npy_seeds():
+    files = {}
+    shapes = [(), (3,), (2, 3), (0,), (1, 2, 2), (2, 0, 3)]
+    for descr in NPY_DTYPES:
+        for shape in shapes:
+            key = "x".join(str(d) for d in shape) or "scalar"
+            files["v1_%s_%s.npy" % (descr[1:], key)] = npy(descr, shape)
+    for version in [(2, 0), (3, 0)]:
+        files["v%d_f4_2x3.npy" % version[0]] = npy("<f4", (2, 3), version)
+        files["v%d_u1_5.npy" % version[0]] = npy("|u1", (5,), version)
+    files["v1_f4_special.npy"] = npy("<f4", (4,), values=[float("nan"), float("inf"), -0.0, 1e-45])
+    # Near misses: valid layout, unsupported content.
+    files["reject_big_endian.npy"] = npy(">f4", (2,), fmt=">f")
+    files["reject_fortran.npy"] = npy("<f4", (2, 2), fortran=True)
+    files["reject_f2.npy"] = npy("<f2", (2,), fmt="<e")
+    files["reject_truncated.npy"] = npy("<f4", (2, 3))[:-4]
+    return files
+
+
+def safetensors_seeds():
+    meta = {"builder": "smallnet", "options": '{"classes":2}', "pixel_spacing_um": "200",
+            "classes": "background,mass", "synth": "synth-v1"}
+    files = {
+        "empty.safetensors": safetensors([]),
+        "metadata_only.safetensors": safetensors([], meta),
+        "one.safetensors": safetensors([("w", [2, 3], [0.5 * i for i in range(6)])]),
+        "scalar.safetensors": safetensors([("s", [], [3.25])]),
+        "zero_size.safetensors": safetensors([("z", [0, 4], []), ("b", [1], [1.0])]),
+        "net.safetensors": safetensors(
+            [("conv1.bias", [2], [0.1, -0.2]), ("conv1.weight", [2, 1, 2, 2], [0.01 * i for i in range(8)]),
+             ("fc.weight", [1, 2], [float("inf"), -0.0])], meta),
+        "unicode.safetensors": safetensors([("caf\u00e9/\u03b1", [1], [1.0])], {"note": "\u00b5m \u2713"}),
+    }
+    # Near misses the reader must reject.
+    files["reject_f16.safetensors"] = files["one.safetensors"].replace(b'"F32"', b'"F16"')
+    files["reject_gap.safetensors"] = safetensors([("w", [2], [1.0, 2.0])]) + b"\0\0\0\0"
+    # Once accepted by the reader though the writer refuses it (found by the round trip in safetensors_fuzz).
+    files["reject_empty_name.safetensors"] = safetensors([("", [1], [1.0])])
+    return files
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    out = sys.argv[1]
+    write(os.path.join(out, "npy_fuzz"), npy_seeds())
+    write(os.path.join(out, "safetensors_fuzz"), safetensors_seeds())
+
+
+if __name__ == "__main__":
+    main()
