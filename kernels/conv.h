@@ -2,6 +2,7 @@
 // 2-D convolution (cross-correlation, as Caffe): y[n,k,p,q] = b[k] + sum_{c,r,s} w[k,c,r,s] * x[n, g*C/G + c,
 // p*stride_h - pad_h + r, q*stride_w - pad_w + s], with g = k / (K/G) the group of output channel k.
 // Shapes: x (N, C, H, W), w (K, C/groups, R, S), b (K), y (N, K, P, Q).
+#include "kernels/linear.h"  // GpuKernelVersion: convolution runs as an implicit GEMM on the GPU
 #include "kernels/placement.h"
 
 namespace kernels {
@@ -12,6 +13,12 @@ struct ConvShape {
   int P = 0, Q = 0;                // output height and width
   int stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, groups = 1;
   Placement x, y;  // placements of x and y; their gradients dx and dy are placed the same way
+};
+
+// What the GPU forward kernel does after the sum, in registers, before the one store of y (the fusion pass's
+// conv + bias + ReLU): y = relu(b + sum) instead of a separate ReLU pass over y.
+struct ConvEpilogue {
+  bool relu = false;
 };
 
 // A dense shape with P = (H + 2 pad - R) / stride + 1 (floor, as Caffe's convolution).
