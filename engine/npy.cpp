@@ -253,7 +253,7 @@ Tensor read_npy_float(const std::string& path) {
   Tensor t(array.shape);
   float* out = t.data();
   if (array.dtype == "<f4") {
-    std::memcpy(out, array.bytes.data(), array.bytes.size());
+    if (!array.bytes.empty()) std::memcpy(out, array.bytes.data(), array.bytes.size());  // data() may be null
   } else {
     for_each_value(array, [&](auto v) { *out++ = float(v); });
   }
