@@ -1,0 +1,272 @@
+#pragma once
+// What the three convolution passes share on the GPU: the geometry in the form kernels want it, the implicit-GEMM
+// operand sources (im2col and its transposes, never materialised: each element is gathered from x, dy or w when a
+// tile is loaded) and the store of an activation-shaped result. Include after kernels/cuda/portable.h.
+//
+// Shape letters as in kernels/cpu/conv_ref.cpp: N batch, C/K input/output channels, H/W input, P/Q output, R/S
+// filter, G groups, Cg = C/G, Kg = K/G. Each pass is a GEMM per group g (blockIdx.z):
+//   forward          y  (Kg, N*P*Q)   = w (Kg, Cg*R*S)        * im2col(x) (Cg*R*S, N*P*Q)
+//   backward data    dx (Cg, N*H*W)   = w^T (Cg, Kg*R*S)      * gather(dy) (Kg*R*S, N*H*W)
+//   backward filter  dw (Kg, Cg*R*S)  = dy (Kg, N*P*Q)        * im2col(x)^T (N*P*Q, Cg*R*S)
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/conv.h"
+#include "kernels/cuda/gemm_core.cuh"
+
+namespace kernels::MASSMAP_GPU_NS {
+namespace conv {
+
+// A ConvShape with the derived sizes precomputed, passed to kernels by value.
+struct Geometry {
+  int N, C, H, W, K, R, S, P, Q;
+  int stride_h, stride_w, pad_h, pad_w, groups;
+  int Cg, Kg, RS, HW, PQ;
+  int64_t x_batch, x_channel, x_offset;  // placement of x and dx
+  int64_t y_batch, y_channel, y_offset;  // placement of y and dy
+};
+
+inline Geometry geometry(const ConvShape& s) {
+  Geometry g;
+  g.N = s.N, g.C = s.C, g.H = s.H, g.W = s.W, g.K = s.K, g.R = s.R, g.S = s.S, g.P = s.P, g.Q = s.Q;
+  g.stride_h = s.stride_h, g.stride_w = s.stride_w, g.pad_h = s.pad_h, g.pad_w = s.pad_w, g.groups = s.groups;
+  g.Cg = s.C / s.groups, g.Kg = s.K / s.groups, g.RS = s.R * s.S, g.HW = s.H * s.W, g.PQ = s.P * s.Q;
+  g.x_batch = s.x.batch_stride, g.x_channel = s.x.channel_stride, g.x_offset = s.x.channel_offset;
+  g.y_batch = s.y.batch_stride, g.y_channel = s.y.channel_stride, g.y_offset = s.y.channel_offset;
+  return g;
+}
+
+// check_conv_shape, plus the limits of 32-bit index arithmetic and of the grid, with the kernel named.
+inline Geometry checked_geometry(const ConvShape& s, const char* kernel) {
+  try {
+    check_conv_shape(s);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string(kernel) + ": " + e.what());
+  }
+  const int64_t limit = int64_t(1) << 31;
+  const int64_t columns =
+      int64_t(s.N) * s.H * s.W > int64_t(s.N) * s.P * s.Q ? int64_t(s.N) * s.H * s.W : int64_t(s.N) * s.P * s.Q;
+  const int64_t reduction = int64_t(s.C) * s.R * s.S + int64_t(s.K) * s.R * s.S;
+  if (columns >= limit || reduction >= limit || s.groups > 65535)
+    throw std::invalid_argument(std::string(kernel) + ": conv shape too large for 32-bit GEMM indices or the grid (N " +
+                                std::to_string(s.N) + ", C " + std::to_string(s.C) + ", K " + std::to_string(s.K) +
+                                ", H " + std::to_string(s.H) + ", W " + std::to_string(s.W) + ", groups " +
+                                std::to_string(s.groups) + ")");
+  return geometry(s);
+}
+
+inline unsigned blocks_for(int64_t count, int per_block) {
+  return unsigned((count + per_block - 1) / per_block);
+}
+
+// ---- forward -------------------------------------------------------------------------------------------------
+
+// B of the forward GEMM: im2col(x) (Cg*R*S, N*P*Q) of group g. Column i = (n, p, q), row k = (c, r, s):
+// B[k][i] = x[n, g*Cg + c, p*stride - pad + r, q*stride - pad + s], zero in the padding.
+struct ForwardImageSource {
+  const float* x;
+  Geometry geo;
+  int group;
+
+  struct IState {
+    const float* image;  // x at (n, first channel of the group, 0, 0)
+    int h0, w0;          // the window's top-left corner in x (may be negative: padding)
+    bool valid;
+  };
+  struct KState {
+    int64_t channel;  // c * channel stride
+    int r, s;
+    bool valid;
+  };
+  __device__ IState at_i(int i) const {
+    const int n = i / geo.PQ, pq = i - n * geo.PQ, p = pq / geo.Q, q = pq - p * geo.Q;
+    return {x + n * geo.x_batch + (geo.x_offset + int64_t(group) * geo.Cg) * geo.x_channel,
+            p * geo.stride_h - geo.pad_h, q * geo.stride_w - geo.pad_w, i < geo.N * geo.PQ};
+  }
+  __device__ KState at_k(int k) const {
+    const int c = k / geo.RS, rs = k - c * geo.RS, r = rs / geo.S;
+    return {c * geo.x_channel, r, rs - r * geo.S, k < geo.Cg * geo.RS};
+  }
+  __device__ float load(const IState& i, const KState& k) const {
+    const int h = i.h0 + k.r, w = i.w0 + k.s;
+    const bool inside = unsigned(h) < unsigned(geo.H) && unsigned(w) < unsigned(geo.W);  // negative -> huge
+    return i.valid && k.valid && inside ? i.image[k.channel + h * geo.W + w] : 0.f;
+  }
+};
+
+// A of the forward GEMM as a plain matrix: w (Kg, Cg*R*S) of group g, rows Cg*R*S apart.
+__device__ inline gemm::MatrixSource forward_weight_source(const float* w, const Geometry& geo, int group) {
+  const int k_count = geo.Cg * geo.RS;
+  return {w + int64_t(group) * geo.Kg * k_count, k_count, 1, geo.Kg, k_count};
+}
+
+// ---- backward data -------------------------------------------------------------------------------------------
+
+// A of backward data: w^T (Cg, Kg*R*S) of group g. Row i = c, column k = (kk, r, s):
+// A[i][k] = w[g*Kg + kk, c, r, s]. Along k, the r, s of one filter are contiguous.
+struct BackwardDataWeightSource {
+  const float* w;
+  Geometry geo;
+  int group;
+
+  struct IState {
+    int64_t offset;  // c * R*S
+    bool valid;
+  };
+  struct KState {
+    int64_t offset;  // (g*Kg + kk) * Cg*R*S + r*S + s
+    bool valid;
+  };
+  __device__ IState at_i(int i) const { return {int64_t(i) * geo.RS, i < geo.Cg}; }
+  __device__ KState at_k(int k) const {
+    const int kk = k / geo.RS, rs = k - kk * geo.RS;
+    return {(int64_t(group) * geo.Kg + kk) * geo.Cg * geo.RS + rs, k < geo.Kg * geo.RS};
+  }
+  __device__ float load(const IState& i, const KState& k) const {
+    return i.valid && k.valid ? w[k.offset + i.offset] : 0.f;
+  }
+};
+
+// B of backward data: the dy entries each dx position gathers, (Kg*R*S, N*H*W). Column i = (n, h, w), row k =
+// (kk, r, s): B[k][i] = dy[n, g*Kg + kk, p, q] where h = p*stride - pad + r and w = q*stride - pad + s for an
+// integer output position (p, q) inside the output; zero where there is none (the stride skips it, or it falls
+// off the edge). UNIT_STRIDE drops the divisibility tests.
+template <bool UNIT_STRIDE>
+struct BackwardDataGradSource {
+  const float* dy;
+  Geometry geo;
+  int group;
+
+  struct IState {
+    const float* image;  // dy at (n, first channel of the group, 0, 0)
+    int hp, wp;          // h + pad, w + pad: p*stride + r
+    bool valid;
+  };
+  struct KState {
+    int64_t channel;  // kk * channel stride of dy
+    int r, s;
+    bool valid;
+  };
+  __device__ IState at_i(int i) const {
+    const int n = i / geo.HW, hw = i - n * geo.HW, h = hw / geo.W, w = hw - h * geo.W;
+    return {dy + n * geo.y_batch + (geo.y_offset + int64_t(group) * geo.Kg) * geo.y_channel, h + geo.pad_h,
+            w + geo.pad_w, i < geo.N * geo.HW};
+  }
+  __device__ KState at_k(int k) const {
+    const int kk = k / geo.RS, rs = k - kk * geo.RS, r = rs / geo.S;
+    return {kk * geo.y_channel, r, rs - r * geo.S, k < geo.Kg * geo.RS};
+  }
+  __device__ float load(const IState& i, const KState& k) const {
+    int p = i.hp - k.r, q = i.wp - k.s;  // p*stride and q*stride
+    if (!UNIT_STRIDE) {
+      if (p < 0 || q < 0) return 0.f;  // (negative values would divide toward zero into row 0)
+      const int ps = p / geo.stride_h, qs = q / geo.stride_w;
+      if (ps * geo.stride_h != p || qs * geo.stride_w != q) return 0.f;  // between two outputs of the stride
+      p = ps, q = qs;
+    }
+    const bool inside = unsigned(p) < unsigned(geo.P) && unsigned(q) < unsigned(geo.Q);
+    return i.valid && k.valid && inside ? i.image[k.channel + p * geo.Q + q] : 0.f;
+  }
+};
+
+// ---- backward filter -----------------------------------------------------------------------------------------
+
+// A of backward filter: dy (Kg, N*P*Q) of group g. Row i = kk, column k = (n, p, q): A[i][k] = dy[n, g*Kg+kk, p, q].
+struct BackwardFilterGradSource {
+  const float* dy;
+  Geometry geo;
+  int group;
+
+  struct IState {
+    int64_t channel;  // (offset + g*Kg + kk) * channel stride of dy
+    bool valid;
+  };
+  struct KState {
+    int64_t offset;  // n * batch stride + p*Q + q
+    bool valid;
+  };
+  __device__ IState at_i(int i) const {
+    return {(geo.y_offset + int64_t(group) * geo.Kg + i) * geo.y_channel, i < geo.Kg};
+  }
+  __device__ KState at_k(int k) const {
+    const int n = k / geo.PQ;
+    return {n * geo.y_batch + (k - n * geo.PQ), k < geo.N * geo.PQ};
+  }
+  __device__ float load(const IState& i, const KState& k) const {
+    return i.valid && k.valid ? dy[i.channel + k.offset] : 0.f;
+  }
+};
+
+// B of backward filter: im2col(x)^T (N*P*Q, Cg*R*S). Column i = (c, r, s), row k = (n, p, q):
+// B[k][i] = x[n, g*Cg + c, p*stride - pad + r, q*stride - pad + s].
+struct BackwardFilterImageSource {
+  const float* x;
+  Geometry geo;
+  int group;
+
+  struct IState {
+    int64_t channel;  // (offset + g*Cg + c) * channel stride of x
+    int r, s;
+    bool valid;
+  };
+  struct KState {
+    int64_t image;  // n * batch stride of x
+    int h0, w0;     // the window's top-left corner for output (p, q)
+    bool valid;
+  };
+  __device__ IState at_i(int i) const {
+    const int c = i / geo.RS, rs = i - c * geo.RS, r = rs / geo.S;
+    return {(geo.x_offset + int64_t(group) * geo.Cg + c) * geo.x_channel, r, rs - r * geo.S, i < geo.Cg * geo.RS};
+  }
+  __device__ KState at_k(int k) const {
+    const int n = k / geo.PQ, pq = k - n * geo.PQ, p = pq / geo.Q, q = pq - p * geo.Q;
+    return {n * geo.x_batch, p * geo.stride_h - geo.pad_h, q * geo.stride_w - geo.pad_w, k < geo.N * geo.PQ};
+  }
+  __device__ float load(const IState& i, const KState& k) const {
+    const int h = k.h0 + i.r, w = k.w0 + i.s;
+    const bool inside = unsigned(h) < unsigned(geo.H) && unsigned(w) < unsigned(geo.W);
+    return i.valid && k.valid && inside ? x[k.image + i.channel + h * geo.W + w] : 0.f;
+  }
+};
+
+// ---- the store of an activation-shaped result ----------------------------------------------------------------
+
+// C (channels of group g, N * plane) into a placed (N, channels, plane) tensor: y of forward (plane P*Q) or dx of
+// backward data (plane H*W). Row m = channel, column i = (n, pixel). y = relu(b + sum) or dx (+)= sum.
+struct PlanesStore {
+  float* out;
+  int64_t batch, channel, first_channel;  // placement; first_channel = channel offset + g * channels per group
+  int channels, plane, count;             // rows, pixels per plane, columns (N * plane)
+  const float* bias;                      // (channels of the group) or null
+  bool accumulate, relu;
+
+  struct Row {
+    int64_t offset;
+    float bias;
+    bool valid;
+  };
+  struct Col {
+    int64_t offset;
+    bool valid;
+  };
+  __device__ Row row(int m) const {
+    const bool valid = m < channels;
+    return {(first_channel + m) * channel, valid && bias ? bias[m] : 0.f, valid};
+  }
+  __device__ Col col(int i) const {
+    const int n = i / plane;
+    return {n * batch + (i - n * plane), i < count};
+  }
+  __device__ void write(const Row& r, const Col& c, float sum) const {
+    if (!r.valid || !c.valid) return;
+    float* at = out + r.offset + c.offset;
+    float v = sum + r.bias;
+    if (accumulate) v = *at + v;
+    if (relu) v = v < 0.f ? 0.f : v;
+    *at = v;
+  }
+};
+
+}  // namespace conv
+}  // namespace kernels::MASSMAP_GPU_NS
