@@ -91,6 +91,16 @@ GPU_TEST("dropout on planes that are not packed keeps logical indices") {
   expect_close(y_dev.download(), y, 0, 0, "dropout forward, gapped planes");
 }
 
+GPU_TEST("dropout on more than 65535 rows: the grid strides over rows") {
+  // 70000 images of one value, x a slice of a 2-channel buffer: one row per image, one float each.
+  PlacedTensor x(70000, 1, 1, 1, 2, 1, 8), y(70000, 1, 1, 1, 9);
+  const DropoutShape s{70000, 1, 1, 1, 0.5f, 11, 2, x.place(), y.place()};
+  DeviceBuffer x_dev(gpu, x.buffer()), y_dev(gpu, y.buffer());
+  GPU_CALL(gpu, dropout_forward, s, x_dev.get(), y_dev.get(), gpu.stream());
+  kernels::ref::dropout_forward(s, x.data(), y.data());
+  expect_close(y_dev.download(), y.buffer(), 0, 0, "dropout forward, 70000 rows");
+}
+
 GPU_TEST("dropout rejects a drop probability outside [0, 1)") {
   DropoutShape s{1, 2, 2, 2, 1.f, 1, 0, Placement::dense(2, 2, 2), Placement::dense(2, 2, 2)};
   DeviceBuffer buffer(gpu, 8);

@@ -5,6 +5,8 @@
 // the bias gradient is a float tree against the reference's double sum: |err| <= 1e-5 + 1e-5 |ref|.
 #include <doctest/doctest.h>
 
+#include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -173,4 +175,27 @@ GPU_TEST("elementwise launchers reject bad shapes") {
                        doctest::Contains("relu_forward"), std::invalid_argument);
   CHECK_THROWS_AS(GPU_CALL(gpu, bias_backward, s, buffer.get(), buffer.get(), false, gpu.stream()),
                   std::invalid_argument);
+}
+
+GPU_TEST("more than 65535 rows: the grid strides over rows") {
+  // 70000 images of one value, y a slice of a 2-channel buffer: one row per image, more rows than a grid's y
+  // dimension holds, one float each.
+  PlacedTensor x(70000, 1, 1, 1, 13), y(70000, 1, 1, 1, 2, 1, 14);
+  const ActShape s{70000, 1, 1, 1, x.place(), y.place()};
+  DeviceBuffer x_dev(gpu, x.buffer()), y_dev(gpu, y.buffer());
+  GPU_CALL(gpu, copy, s, x_dev.get(), y_dev.get(), true, gpu.stream());
+  kernels::ref::copy(s, x.data(), y.data(), true);
+  expect_close(y_dev.download(), y.buffer(), 0, 0, "copy, 70000 rows");
+}
+
+GPU_TEST("the bias gradient has the same bits on every run and schedule") {
+  const ActShape s = kernels::act_shape(3, 5, 17, 19);
+  const std::vector<float> dy = testing_support::random_vector(size_t(3) * 5 * 17 * 19, 15);
+  DeviceBuffer dy_dev(gpu, dy), db(gpu, 5);
+  GPU_CALL(gpu, bias_backward, s, dy_dev.get(), db.get(), false, gpu.stream());
+  static std::map<std::string, std::vector<float>> first_run;  // per backend: simt and cuda may differ
+  const auto [it, inserted] = first_run.emplace(gpu.name(), db.download());
+  if (!inserted) CHECK(std::memcmp(it->second.data(), db.download().data(), 5 * sizeof(float)) == 0);
+  GPU_CALL(gpu, bias_backward, s, dy_dev.get(), db.get(), false, gpu.stream());
+  CHECK(std::memcmp(it->second.data(), db.download().data(), 5 * sizeof(float)) == 0);
 }

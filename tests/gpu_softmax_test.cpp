@@ -7,7 +7,10 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
+#include <map>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "kernels/gpu.h"
@@ -38,6 +41,8 @@ const Case kCases[] = {
     {"few pixels, 37 channels, slices", 2, 37, 2, 2, 40, 1, 39, 2, 3.f},
     {"map in slices, large logits", 2, 4, 6, 6, 6, 2, 5, 1, 60.f},
     {"classifier in slices, large logits", 1, 33, 1, 1, 35, 2, 34, 0, 60.f},
+    {"40 images of 100 classes: warps loop", 40, 100, 1, 1, 100, 0, 100, 0, 3.f},
+    {"map 50x50: threads loop", 2, 3, 50, 50, 3, 0, 3, 0, 3.f},
 };
 
 // Random class ids in [0, C) as floats (N, H, W); every `ignore_every`-th location gets ignore_label instead.
@@ -154,4 +159,20 @@ GPU_TEST("softmax launchers reject a bad shape, naming the kernel") {
   CHECK_THROWS_WITH_AS(GPU_CALL(gpu, softmax_loss_backward, SoftmaxLossShape{s, -1}, buffer.get(), buffer.get(), 1.f,
                                 buffer.get(), false, gpu.stream()),
                        doctest::Contains("softmax_loss_backward"), std::invalid_argument);
+}
+
+GPU_TEST("the loss has the same bits on every run and schedule") {
+  const Case& k = kCases[7];  // 5000 locations: every thread of the loss block adds several
+  Tensors t = tensors_for(k);
+  const SoftmaxLossShape s{t.s, -1};
+  const std::vector<float> labels = random_labels(k, 3, -1, 9);
+  DeviceBuffer x(gpu, t.x.buffer()), prob(gpu, t.prob.buffer()), labels_dev(gpu, labels), loss(gpu, 1);
+  GPU_CALL(gpu, softmax_loss_forward, s, x.get(), labels_dev.get(), prob.get(), loss.get(), gpu.stream());
+  const float value = download_scalar(loss);
+  static std::map<std::string, float> first_run;  // per backend: simt and cuda may differ
+  const auto [it, inserted] = first_run.emplace(gpu.name(), value);
+  if (!inserted) CHECK(std::memcmp(&it->second, &value, sizeof value) == 0);
+  GPU_CALL(gpu, softmax_loss_forward, s, x.get(), labels_dev.get(), prob.get(), loss.get(), gpu.stream());
+  const float again = download_scalar(loss);
+  CHECK(std::memcmp(&value, &again, sizeof value) == 0);
 }

@@ -1,11 +1,12 @@
 #pragma once
-// Shared by the memory-bound kernels (elementwise.cu, dropout.cu): an (N, C, H, W) activation seen as rows of
-// contiguous floats, so consecutive threads touch consecutive addresses (coalesced, 16-byte where aligned).
-//   channels packed (every operand has channel_stride == H*W): one row per image, C*H*W long, so a 7x7 map
-//     still gives long rows (a concat slice is packed too: only its batch stride is wider);
+// Shared by the memory-bound kernels (elementwise.cu, dropout.cu, sgd.cu): an (N, C, H, W) activation seen as rows
+// of contiguous floats, so consecutive threads touch consecutive addresses (coalesced, 16-byte where aligned).
+//   every operand dense (batch_stride == C*H*W, channel_stride == H*W): the whole tensor is one row;
+//   channels packed (channel_stride == H*W): one row per image, C*H*W long, so a 7x7 map still gives long rows (a
+//     concat slice is packed: only its batch stride is wider);
 //   otherwise: one row per (image, channel) plane, H*W long.
-// Element `col` of row `r` has the logical index r * cols + col = ((n*C + c)*H + h)*W + w in both cases, and
-// channel r % rows_per_image + col / plane_size.
+// Element `col` of row `r` has the logical index r * cols + col = ((n*C + c)*H + h)*W + w in every case; without
+// the whole-tensor row its channel is r % rows_per_image + col / plane_size.
 // Include after kernels/cuda/portable.h.
 #include <algorithm>
 #include <cstdint>
@@ -24,9 +25,9 @@ constexpr int64_t kMaxBlocks = 4096;  // enough to fill any current GPU twice ov
 constexpr int64_t kMaxGridY = 65535;
 
 struct Grid {
-  int rows = 0;            // N (packed) or N*C
-  int rows_per_image = 1;  // 1 (packed) or C
-  int64_t cols = 0;        // C*H*W (packed) or H*W
+  int rows = 0;            // 1 (whole tensor), N (packed) or N*C
+  int rows_per_image = 1;  // 1 (whole tensor or packed) or C
+  int64_t cols = 0;        // N*C*H*W (whole tensor), C*H*W (packed) or H*W
   int64_t plane_size = 0;  // H*W
 };
 
@@ -46,15 +47,22 @@ Operand<T> operand(T* data, const Placement& p) {
   return {data + p.channel_offset * p.channel_stride, p.batch_stride, p.channel_stride};
 }
 
-// Rows for an (N, C, H, W) activation whose operands are placed as `places`.
-inline Grid make_grid(int N, int C, int H, int W, std::initializer_list<Placement> places) {
+// Rows for an (N, C, H, W) activation whose operands are placed as `places`. whole_tensor = false keeps one row
+// per image at most (the bias kernel finds channels with 32-bit arithmetic within an image).
+inline Grid make_grid(int N, int C, int H, int W, std::initializer_list<Placement> places, bool whole_tensor = true) {
   Grid g;
   g.plane_size = int64_t(H) * W;
-  const bool packed =
-      std::all_of(places.begin(), places.end(), [&](const Placement& p) { return p.channel_stride == g.plane_size; });
-  g.rows = packed ? N : N * C;
-  g.rows_per_image = packed ? 1 : C;
-  g.cols = packed ? int64_t(C) * g.plane_size : g.plane_size;
+  const int64_t image_size = C * g.plane_size;
+  auto all = [&](auto predicate) { return std::all_of(places.begin(), places.end(), predicate); };
+  const bool packed = all([&](const Placement& p) { return p.channel_stride == g.plane_size; });
+  const bool dense = packed && all([&](const Placement& p) { return p.batch_stride == image_size; });
+  if (dense && whole_tensor) {
+    g.rows = 1, g.rows_per_image = 1, g.cols = N * image_size;
+  } else if (packed) {
+    g.rows = N, g.rows_per_image = 1, g.cols = image_size;
+  } else {
+    g.rows = N * C, g.rows_per_image = C, g.cols = g.plane_size;
+  }
   return g;
 }
 
@@ -70,18 +78,24 @@ bool rows_aligned(const Grid& g, const Operand<T>&... operands) {
   return g.cols % 4 == 0 && (row_starts_aligned(g, operands) && ...);
 }
 
-// Blocks along a row (x) and over rows (y) for `vector_width` floats per thread.
-inline dim3 launch_grid(const Grid& g, int vector_width) {
+// The launch of a row kernel with `vector_width` floats per thread: blocks along a row (x) and over rows (y);
+// short rows get narrow blocks rather than idle threads.
+struct Launch {
+  dim3 grid, block;
+};
+
+inline Launch launch_shape(const Grid& g, int vector_width) {
   const int64_t chunks = (g.cols + vector_width - 1) / vector_width;
+  const int64_t threads = std::min<int64_t>(kThreads, (chunks + 31) / 32 * 32);
   const int64_t grid_y = std::min<int64_t>(g.rows, kMaxGridY);
-  const int64_t grid_x = std::min((chunks + kThreads - 1) / kThreads, std::max<int64_t>(1, kMaxBlocks / grid_y));
-  return dim3(unsigned(grid_x), unsigned(grid_y));
+  const int64_t grid_x = std::min((chunks + threads - 1) / threads, std::max<int64_t>(1, kMaxBlocks / grid_y));
+  return {dim3(unsigned(grid_x), unsigned(grid_y)), dim3(unsigned(threads))};
 }
 
-// Throws std::invalid_argument naming the kernel unless N, C, H, W are positive and the sizes fit the indexing.
+// Throws std::invalid_argument naming the kernel unless N, C, H, W are positive and an image and the count of planes
+// fit 31 bits (rows and in-image offsets are ints).
 inline void check_activation(const char* kernel, int N, int C, int H, int W) {
-  if (N <= 0 || C <= 0 || H <= 0 || W <= 0 || int64_t(N) * C * H * W >= (int64_t(1) << 40) ||
-      int64_t(N) * C > INT32_MAX) {
+  if (N <= 0 || C <= 0 || H <= 0 || W <= 0 || int64_t(C) * H * W > INT32_MAX || int64_t(N) * C > INT32_MAX) {
     std::ostringstream msg;
     msg << kernel << ": bad activation shape (N " << N << ", C " << C << ", H " << H << ", W " << W << ")";
     throw std::invalid_argument(msg.str());

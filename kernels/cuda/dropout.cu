@@ -66,13 +66,10 @@ void masked_scale(const char* kernel, const DropoutShape& s, const Placement& in
   const rows::Grid g = rows::make_grid(s.N, s.C, s.H, s.W, {in_place, out_place});
   const auto in_rows = rows::operand(in, in_place);
   const auto out_rows = rows::operand(out, out_place);
-  if (rows::rows_aligned(g, in_rows, out_rows)) {
-    launch(kernel, dropout_kernel<4>, rows::launch_grid(g, 4), dim3(rows::kThreads), 0, stream, g, in_rows, out_rows,
-           s.p, keep_scale, s.seed, s.step, accumulate);
-  } else {
-    launch(kernel, dropout_kernel<1>, rows::launch_grid(g, 1), dim3(rows::kThreads), 0, stream, g, in_rows, out_rows,
-           s.p, keep_scale, s.seed, s.step, accumulate);
-  }
+  const bool aligned = rows::rows_aligned(g, in_rows, out_rows);
+  const rows::Launch shape = rows::launch_shape(g, aligned ? 4 : 1);
+  launch(kernel, aligned ? dropout_kernel<4> : dropout_kernel<1>, shape.grid, shape.block, 0, stream, g, in_rows,
+         out_rows, s.p, keep_scale, s.seed, s.step, accumulate);
 }
 
 }  // namespace

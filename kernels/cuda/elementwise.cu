@@ -15,8 +15,9 @@ using rows::Operand;
 template <int V>
 __global__ void bias_forward_kernel(rows::Grid g, Operand<const float> x, const float* b, Operand<float> y) {
   rows::for_each_chunk<V>(g, [&](int row, int64_t col) {
-    // A chunk never straddles two channels: V == 4 only when H*W % 4 == 0.
-    const float bias = b[row % g.rows_per_image + col / g.plane_size];
+    // A row is at most one image (fewer than 2^31 floats, so 32-bit division), and a chunk never straddles two
+    // channels: V == 4 only when H*W % 4 == 0.
+    const float bias = b[row % g.rows_per_image + unsigned(col) / unsigned(g.plane_size)];
     Chunk<V> v = rows::load<V>(x.row(row, g) + col);
     MASSMAP_UNROLL
     for (int k = 0; k < V; ++k) v.v[k] += bias;
@@ -104,18 +105,15 @@ __global__ void bias_backward_kernel(int N, int C, int64_t plane_size, const flo
 template <typename... Params, typename... Args>
 void launch_rows(const char* name, void (*vector_kernel)(Params...), void (*scalar_kernel)(Params...), bool aligned,
                  const rows::Grid& g, GpuStream stream, const Args&... args) {
-  if (aligned) {
-    launch(name, vector_kernel, rows::launch_grid(g, 4), dim3(rows::kThreads), 0, stream, g, args...);
-  } else {
-    launch(name, scalar_kernel, rows::launch_grid(g, 1), dim3(rows::kThreads), 0, stream, g, args...);
-  }
+  const rows::Launch shape = rows::launch_shape(g, aligned ? 4 : 1);
+  launch(name, aligned ? vector_kernel : scalar_kernel, shape.grid, shape.block, 0, stream, g, args...);
 }
 
 }  // namespace
 
 void bias_forward(const ActShape& s, const float* x, const float* b, float* y, GpuStream stream) {
   rows::check_activation("bias_forward", s.N, s.C, s.H, s.W);
-  const rows::Grid g = rows::make_grid(s.N, s.C, s.H, s.W, {s.x, s.y});
+  const rows::Grid g = rows::make_grid(s.N, s.C, s.H, s.W, {s.x, s.y}, false);
   const auto xo = rows::operand(x, s.x);
   const auto yo = rows::operand(y, s.y);
   const bool aligned = g.plane_size % 4 == 0 && rows::rows_aligned(g, xo, yo);

@@ -33,22 +33,25 @@ __device__ inline float scale_at(const LrnShape& s, const float* x_pixel, int c)
   return s.k + s.alpha / float(s.size) * sum_sq;
 }
 
-// Splits a flat element index into (n, c, pixel).
+// Splits a flat element index into (n, c, pixel). Index: unsigned where the count fits (32-bit divisions cost a
+// fraction of 64-bit ones), else int64_t.
 struct Element {
   int64_t n;
   int c;
   int64_t pixel;  // h * W + w
 };
 
-__device__ inline Element element_at(const LrnShape& s, int64_t i) {
-  const int64_t plane_size = int64_t(s.H) * s.W, nc = i / plane_size;
-  return {nc / s.C, int(nc % s.C), i % plane_size};
+template <typename Index>
+__device__ inline Element element_at(const LrnShape& s, Index i) {
+  const Index plane_size = Index(s.H) * s.W, nc = i / plane_size;
+  return {int64_t(nc / s.C), int(nc % s.C), int64_t(i % plane_size)};
 }
 
 // x, y: (N, C, H, W). Thread per element, grid-stride.
+template <typename Index>
 __global__ void lrn_forward_kernel(LrnShape s, const float* x, float* y) {
-  const int64_t total = int64_t(s.N) * s.C * s.H * s.W;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+  const Index total = Index(s.N) * s.C * s.H * s.W;
+  for (Index i = Index(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += Index(gridDim.x) * blockDim.x) {
     const Element e = element_at(s, i);
     const float* x_pixel = x + plane_at(s.x, e.n, 0) + e.pixel;  // channel 0 of this pixel
     y[plane_at(s.y, e.n, e.c) + e.pixel] = x_pixel[e.c * s.x.channel_stride] * powf(scale_at(s, x_pixel, e.c), -s.beta);
@@ -56,11 +59,12 @@ __global__ void lrn_forward_kernel(LrnShape s, const float* x, float* y) {
 }
 
 // x, y, dy, dx: (N, C, H, W). Thread per element of dx, grid-stride.
+template <typename Index>
 __global__ void lrn_backward_kernel(LrnShape s, const float* x, const float* y, const float* dy, float* dx,
                                     bool accumulate) {
-  const int64_t total = int64_t(s.N) * s.C * s.H * s.W;
+  const Index total = Index(s.N) * s.C * s.H * s.W;
   const float cross_factor = 2.f * s.alpha * s.beta / float(s.size);
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+  for (Index i = Index(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += Index(gridDim.x) * blockDim.x) {
     const Element e = element_at(s, i);
     const float* x_pixel = x + plane_at(s.x, e.n, 0) + e.pixel;  // channel 0 of this pixel
     const int64_t y_pixel = plane_at(s.y, e.n, 0) + e.pixel;     // offset of channel 0 in y and dy
@@ -87,22 +91,32 @@ void check_shape(const char* kernel, const LrnShape& s) {
   }
 }
 
+int64_t elements(const LrnShape& s) {
+  return int64_t(s.N) * s.C * s.H * s.W;
+}
+
+// Whether an unsigned index covers every element plus one grid stride (the loop's last increment).
+bool fits_32_bits(const LrnShape& s) {
+  return elements(s) < (int64_t(1) << 31);
+}
+
 dim3 grid_for(const LrnShape& s) {
-  const int64_t elements = int64_t(s.N) * s.C * s.H * s.W;
-  return dim3(unsigned(std::min((elements + kThreads - 1) / kThreads, kMaxBlocks)));
+  return dim3(unsigned(std::min((elements(s) + kThreads - 1) / kThreads, kMaxBlocks)));
 }
 
 }  // namespace
 
 void lrn_forward(const LrnShape& s, const float* x, float* y, GpuStream stream) {
   check_shape("lrn_forward", s);
-  launch("lrn_forward", lrn_forward_kernel, grid_for(s), dim3(kThreads), 0, stream, s, x, y);
+  auto kernel = fits_32_bits(s) ? lrn_forward_kernel<unsigned> : lrn_forward_kernel<int64_t>;
+  launch("lrn_forward", kernel, grid_for(s), dim3(kThreads), 0, stream, s, x, y);
 }
 
 void lrn_backward(const LrnShape& s, const float* x, const float* y, const float* dy, float* dx, bool accumulate,
                   GpuStream stream) {
   check_shape("lrn_backward", s);
-  launch("lrn_backward", lrn_backward_kernel, grid_for(s), dim3(kThreads), 0, stream, s, x, y, dy, dx, accumulate);
+  auto kernel = fits_32_bits(s) ? lrn_backward_kernel<unsigned> : lrn_backward_kernel<int64_t>;
+  launch("lrn_backward", kernel, grid_for(s), dim3(kThreads), 0, stream, s, x, y, dy, dx, accumulate);
 }
 
 }  // namespace kernels::MASSMAP_GPU_NS

@@ -51,11 +51,13 @@ __device__ inline float window_sum(const PoolShape& s, const float* x_plane, con
   return sum;
 }
 
-// x: (N, C, H, W), y: (N, C, P, Q). Thread per output element, grid-stride.
+// x: (N, C, H, W), y: (N, C, P, Q). Thread per output element, grid-stride. Index: unsigned where the count
+// fits (32-bit divisions cost a fraction of 64-bit ones), else int64_t.
+template <typename Index>
 __global__ void pool_forward_kernel(PoolShape s, const float* x, float* y) {
-  const int64_t plane_out = int64_t(s.P) * s.Q, total = int64_t(s.N) * s.C * plane_out;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t nc = i / plane_out;
+  const Index plane_out = Index(s.P) * s.Q, total = Index(s.N) * s.C * plane_out;
+  for (Index i = Index(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += Index(gridDim.x) * blockDim.x) {
+    const Index nc = i / plane_out;
     const int pq = int(i % plane_out), p = pq / s.Q, q = pq % s.Q;
     const int n = int(nc / s.C), c = int(nc % s.C);
     const float* x_plane = x + plane_at(s.x, n, c);  // (H, W)
@@ -71,11 +73,12 @@ __device__ inline void windows_containing(int i, int window, int stride, int pad
   *last = smaller((i + pad) / stride + 1, out);
 }
 
-// x, dx: (N, C, H, W); dy: (N, C, P, Q). Thread per input element, grid-stride.
+// x, dx: (N, C, H, W); dy: (N, C, P, Q). Thread per input element, grid-stride; Index as in the forward kernel.
+template <typename Index>
 __global__ void pool_backward_kernel(PoolShape s, const float* x, const float* dy, float* dx, bool accumulate) {
-  const int64_t plane_in = int64_t(s.H) * s.W, total = int64_t(s.N) * s.C * plane_in;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t nc = i / plane_in;
+  const Index plane_in = Index(s.H) * s.W, total = Index(s.N) * s.C * plane_in;
+  for (Index i = Index(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += Index(gridDim.x) * blockDim.x) {
+    const Index nc = i / plane_in;
     const int here = int(i % plane_in), h = here / s.W, w = here % s.W;
     const int n = int(nc / s.C), c = int(nc % s.C);
     const float* x_plane = x + plane_at(s.x, n, c);    // (H, W)
@@ -112,6 +115,11 @@ void check_shape(const char* kernel, const PoolShape& s) {
                                 " too large");
 }
 
+// Whether an unsigned index covers `elements` plus one grid stride (the loop's last increment).
+bool fits_32_bits(int64_t elements) {
+  return elements < (int64_t(1) << 31);
+}
+
 dim3 grid_for(int64_t elements) {
   return dim3(unsigned(std::min((elements + kThreads - 1) / kThreads, kMaxBlocks)));
 }
@@ -120,14 +128,16 @@ dim3 grid_for(int64_t elements) {
 
 void pool_forward(const PoolShape& s, const float* x, float* y, GpuStream stream) {
   check_shape("pool_forward", s);
-  launch("pool_forward", pool_forward_kernel, grid_for(int64_t(s.N) * s.C * s.P * s.Q), dim3(kThreads), 0, stream, s, x,
-         y);
+  const int64_t outputs = int64_t(s.N) * s.C * s.P * s.Q;
+  auto kernel = fits_32_bits(outputs) ? pool_forward_kernel<unsigned> : pool_forward_kernel<int64_t>;
+  launch("pool_forward", kernel, grid_for(outputs), dim3(kThreads), 0, stream, s, x, y);
 }
 
 void pool_backward(const PoolShape& s, const float* x, const float* dy, float* dx, bool accumulate, GpuStream stream) {
   check_shape("pool_backward", s);
-  launch("pool_backward", pool_backward_kernel, grid_for(int64_t(s.N) * s.C * s.H * s.W), dim3(kThreads), 0, stream, s,
-         x, dy, dx, accumulate);
+  const int64_t inputs = int64_t(s.N) * s.C * s.H * s.W;
+  auto kernel = fits_32_bits(inputs) ? pool_backward_kernel<unsigned> : pool_backward_kernel<int64_t>;
+  launch("pool_backward", kernel, grid_for(inputs), dim3(kThreads), 0, stream, s, x, dy, dx, accumulate);
 }
 
 }  // namespace kernels::MASSMAP_GPU_NS

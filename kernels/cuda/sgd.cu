@@ -50,6 +50,7 @@ bool aligned16(const void* p) {
 
 void sgd_update(const SgdStep& s, float* w, const float* g, float* history, GpuStream stream) {
   if (s.count < 0) throw std::invalid_argument("sgd_update: negative count " + std::to_string(s.count));
+  if (s.count == 0) return;  // no launch: an empty grid is an error on simt
   const bool vector = aligned16(w) && aligned16(g) && aligned16(history);
   const int width = vector ? 4 : 1;
   const int64_t chunks = (s.count + width - 1) / width;
