@@ -159,11 +159,19 @@ std::vector<Case> awkward_cases() {
   return cases;
 }
 
-// Larger cases whose output positions span several column blocks of the fast path (block starts mid-row).
+// Larger cases whose output positions span several column blocks of the fast path (block starts mid-row), and
+// whose backward passes cut channels (backward data) or col rows (backward filter) into blocks. With the fast
+// path's constants at the time of writing: the first case cuts backward data into 4 blocks of 8 channels and
+// backward filter into 4 row blocks; the third gives backward data channel blocks of 3, 3, 3 and 1; the fourth
+// (4 groups) has 2592-row col blocks, so every pass, backward ones included, runs 2 column blocks of 111 and 110
+// positions (starting mid-row). The conv1-like awkward cases cut backward filter's rows mid-channel.
 std::vector<Case> block_cases() {
   return {{"C32 9x9 pad 4, 16x15: two column blocks", kernels::conv_shape(1, 32, 16, 15, 3, 9, 9, 1, 4)},
           {"groups 2, C32, 9x9, slices: two column blocks",
-           placed(kernels::conv_shape(2, 32, 17, 13, 6, 9, 9, 1, 4, 2), 2, 35, 1, 8)}};
+           placed(kernels::conv_shape(2, 32, 17, 13, 6, 9, 9, 1, 4, 2), 2, 35, 1, 8)},
+          {"batch 1, C10 5x5 pad 2, 9x7: uneven channel blocks", kernels::conv_shape(1, 10, 9, 7, 5, 5, 5, 1, 2)},
+          {"groups 4, C128 9x9 pad 4, 17x13, slices: column blocks in every pass",
+           placed(kernels::conv_shape(2, 128, 17, 13, 8, 9, 9, 1, 4, 4), 3, 133, 2, 11)}};
 }
 
 std::string error_of(const std::function<void()>& f) {
@@ -349,34 +357,42 @@ TEST_CASE("fast conv matches the reference: forward, backward data and filter, b
 }
 
 TEST_CASE("fast conv is deterministic: same bits run to run and for any thread count") {
-  // Batch 5 gives backward filter several batch chunks to reduce; groups 2 and padding take the im2col path.
-  const ConvShape s = placed(kernels::conv_shape(5, 6, 9, 8, 8, 3, 3, 1, 1, 2), 1, 8, 0, 8);
-  const Buffer x = random_vector(x_size(s), 41), w = random_vector(w_size(s), 42), b = random_vector(s.K, 43);
-  const Buffer dy = random_vector(y_size(s), 44);
-  struct Outputs {
-    Buffer y, dx, dw;
-  };
-  auto run = [&](int threads) {
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(threads);
-    Outputs out{Buffer(y_size(s), 0.f), Buffer(x_size(s), 0.f), Buffer(w_size(s), 0.f)};
-    kernels::cpu::conv_forward(s, x.data(), w.data(), b.data(), out.y.data());
-    kernels::cpu::conv_backward_data(s, dy.data(), w.data(), out.dx.data(), false);
-    kernels::cpu::conv_backward_filter(s, x.data(), dy.data(), out.dw.data(), false);
-    omp_set_num_threads(saved);
-    return out;
-  };
-  auto same_bits = [](const Buffer& a, const Buffer& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-  };
-  const Outputs first = run(2), again = run(2), one_thread = run(1), three_threads = run(3);
-  CHECK(same_bits(first.dw, again.dw));
-  CHECK(same_bits(first.dw, one_thread.dw));
-  CHECK(same_bits(first.dw, three_threads.dw));
-  CHECK(same_bits(first.y, one_thread.y));
-  CHECK(same_bits(first.dx, three_threads.dx));
-  // And the bits are the right ones.
-  Buffer dw_ref(w_size(s));
-  kernels::ref::conv_backward_filter(s, x.data(), dy.data(), dw_ref.data(), false);
-  expect_close(first.dw, dw_ref, 1e-4f, 1e-4f, "deterministic backward filter");
+  // Batch 5 with groups 2 and padding takes the im2col path with many (image, group) items; batch 1 with C10 5x5
+  // has backward data cut into channel blocks and backward filter into row blocks, more items than threads.
+  const std::vector<Case> cases = {
+      {"batch 5, groups 2, slices", placed(kernels::conv_shape(5, 6, 9, 8, 8, 3, 3, 1, 1, 2), 1, 8, 0, 8)},
+      {"batch 1, C10 5x5: channel and row blocks", kernels::conv_shape(1, 10, 9, 7, 5, 5, 5, 1, 2)}};
+  for (const Case& c : cases) {
+    INFO(c.name);
+    const ConvShape& s = c.s;
+    const Buffer x = random_vector(x_size(s), 41), w = random_vector(w_size(s), 42), b = random_vector(s.K, 43);
+    const Buffer dy = random_vector(y_size(s), 44);
+    struct Outputs {
+      Buffer y, dx, dw;
+    };
+    auto run = [&](int threads) {
+      const int saved = omp_get_max_threads();
+      omp_set_num_threads(threads);
+      Outputs out{Buffer(y_size(s), 0.f), Buffer(x_size(s), 0.f), Buffer(w_size(s), 0.f)};
+      kernels::cpu::conv_forward(s, x.data(), w.data(), b.data(), out.y.data());
+      kernels::cpu::conv_backward_data(s, dy.data(), w.data(), out.dx.data(), false);
+      kernels::cpu::conv_backward_filter(s, x.data(), dy.data(), out.dw.data(), false);
+      omp_set_num_threads(saved);
+      return out;
+    };
+    auto same_bits = [](const Buffer& a, const Buffer& b) {
+      return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+    };
+    const Outputs first = run(2), again = run(2), one_thread = run(1), three_threads = run(3);
+    CHECK(same_bits(first.dw, again.dw));
+    CHECK(same_bits(first.dw, one_thread.dw));
+    CHECK(same_bits(first.dw, three_threads.dw));
+    CHECK(same_bits(first.y, one_thread.y));
+    CHECK(same_bits(first.dx, three_threads.dx));
+    CHECK(same_bits(first.dx, one_thread.dx));
+    // And the bits are the right ones.
+    Buffer dw_ref(w_size(s));
+    kernels::ref::conv_backward_filter(s, x.data(), dy.data(), dw_ref.data(), false);
+    expect_close(first.dw, dw_ref, 1e-4f, 1e-4f, c.name + " deterministic backward filter");
+  }
 }
