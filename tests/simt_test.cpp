@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <mutex>
 #include <set>
 #include <string>
@@ -18,6 +19,11 @@
 #include "kernels/simt/runtime.h"
 #include "tests/support/check.h"
 #include "tests/support/gpu.h"
+
+#if MASSMAP_SIMT_ASAN
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 namespace {
 
@@ -234,6 +240,7 @@ __global__ void neighbour(const float* in, float* out) {
   out[t] = values[t == 0 ? 0 : t - 1];
 }
 
+#if !MASSMAP_SIMT_ASAN  // overruns are fatal under AddressSanitizer (which reports them itself)
 __global__ void write_one_past_the_end(float* out, int n) {
   const int i = int(blockIdx.x * blockDim.x + threadIdx.x);
   if (i <= n) out[i] = 1.0f;  // the bug: <= instead of <
@@ -245,6 +252,48 @@ __global__ void shared_one_past_the_end(float* out) {
   __syncthreads();
   out[threadIdx.x] = tile[threadIdx.x];
 }
+
+#endif
+
+#if MASSMAP_SIMT_ASAN
+constexpr int asan_global_line = __LINE__ + 3;  // the line of the overrun below
+__global__ void asan_global_overrun(float* out, int n) {
+  const int i = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i <= n) out[i] = 1.0f;
+}
+constexpr int asan_shared_line = __LINE__ + 3;
+__global__ void asan_dynamic_shared_overrun(float* out) {
+  MASSMAP_DYNAMIC_SHARED(float, values);  // 32 floats
+  values[threadIdx.x + 1] = 1.0f;
+  __syncthreads();
+  out[threadIdx.x] = values[threadIdx.x];
+}
+
+// What a child process that runs `body` writes to stderr (AddressSanitizer's report; the overrun ends the child).
+template <typename F>
+std::string stderr_of_child(F&& body) {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::signal(SIGABRT, SIG_DFL);  // no doctest crash report from the child
+    std::signal(SIGSEGV, SIG_DFL);
+    dup2(fds[1], 2);
+    close(fds[0]);
+    body();
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string text;
+  char buffer[4096];
+  for (ssize_t got; (got = read(fds[0], buffer, sizeof buffer)) > 0;) text.append(buffer, size_t(got));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return text;
+}
+#endif
 
 // Block 0 writes its shared memory; every block reads it. Any other block must see poison, not block 0's values.
 __global__ void stale_shared(float* out) {
@@ -511,6 +560,28 @@ TEST_CASE("simt.runtime a write past the end of a shared array is reported") {
   CHECK(contains(error, "kernel 'shared_one_past_the_end'"));
   CHECK(contains(error, "shared memory 'tile'"));
   CHECK(contains(error, "past its end"));
+}
+#endif
+
+#if MASSMAP_SIMT_ASAN
+TEST_CASE("simt.runtime AddressSanitizer reports device and dynamic shared memory overruns at the kernel's line") {
+  RuntimeSettings restore;
+  simt::set_worker_threads(1);  // the child process has only the forking thread
+  const std::string global_report = stderr_of_child([] {
+    float* out = static_cast<float*>(simt::device_malloc(100 * sizeof(float)));
+    simt::launch("asan_global_overrun", asan_global_overrun, dim3(4), dim3(32), 0, out, 100);
+  });
+  CAPTURE(global_report);
+  CHECK(contains(global_report, "ERROR: AddressSanitizer"));
+  CHECK(contains(global_report, "simt_test.cpp:" + std::to_string(asan_global_line)));
+  const std::string shared_report = stderr_of_child([] {
+    float* out = static_cast<float*>(simt::device_malloc(32 * sizeof(float)));
+    simt::launch("asan_dynamic_shared_overrun", asan_dynamic_shared_overrun, dim3(1), dim3(32), 32 * sizeof(float),
+                 out);
+  });
+  CAPTURE(shared_report);
+  CHECK(contains(shared_report, "ERROR: AddressSanitizer"));
+  CHECK(contains(shared_report, "simt_test.cpp:" + std::to_string(asan_shared_line)));
 }
 #endif
 

@@ -11,9 +11,10 @@
 #endif
 
 namespace simt::detail {
-namespace {
 
-thread_local BlockRunner* running_runner = nullptr;
+thread_local BlockRunner* BlockRunner::running_ = nullptr;
+
+namespace {
 
 uint64_t splitmix64(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ull);
@@ -92,10 +93,6 @@ BlockRunner& BlockRunner::of_this_thread() {
   return *runner;
 }
 
-BlockRunner* BlockRunner::running() {
-  return running_runner;
-}
-
 std::string BlockRunner::thread_name(unsigned linear) const {
   const uint3 i = threads_[linear].index;
   return "(" + std::to_string(i.x) + "," + std::to_string(i.y) + "," + std::to_string(i.z) + ")";
@@ -119,6 +116,11 @@ void BlockRunner::run(const BlockLaunch& launch, uint64_t block_linear) {
     Thread& t = threads_[i];
     t = Thread{};
     t.index = uint3{i % b.x, i / b.x % b.y, i / (b.x * b.y)};
+#if MASSMAP_SIMT_ASAN
+    // The frames a finished fiber never returned from (fiber_main down to the switch) left their redzones poisoned.
+    constexpr size_t kEntryFrames = 16 * 1024;
+    ASAN_UNPOISON_MEMORY_REGION(stacks_[i].top() - kEntryFrames, kEntryFrames);
+#endif
     t.context.sp = prepare_fiber(stacks_[i], &BlockRunner::fiber_main, this);
     t.context.stack_bottom = stacks_[i].bottom();
     t.context.stack_size = stacks_[i].usable;
@@ -144,12 +146,12 @@ void BlockRunner::run(const BlockLaunch& launch, uint64_t block_linear) {
   ::blockIdx = block_index_;
   ::blockDim = b;
   ::gridDim = g;
-  running_runner = this;
+  running_ = this;
   const int first = pick_next();
   current_ = static_cast<unsigned>(first);
   ::threadIdx = threads_[current_].index;
   switch_context(scheduler_, threads_[current_].context);
-  running_runner = nullptr;
+  running_ = nullptr;
   ::threadIdx = uint3{0, 0, 0};
 
   const std::string block_name = "kernel '" + std::string(launch.call->name) + "' block (" +
@@ -265,9 +267,7 @@ int BlockRunner::barrier(BarrierKind kind, int predicate, const CallSite& site) 
     barrier_kind_ = kind;
     barrier_accumulator_ = kind == BarrierKind::all ? 1 : 0;
   } else if (!same_site(site, barrier_site_)) {
-    throw Error("divergent barrier: this thread reached " + where(site) + " while thread " +
-                thread_name(barrier_first_) + " waits at " + where(barrier_site_) +
-                " (every thread of a block must reach the same barrier)");
+    divergent_barrier(site);
   }
   const int p = predicate != 0;
   switch (kind) {
@@ -292,6 +292,11 @@ int BlockRunner::barrier(BarrierKind kind, int predicate, const CallSite& site) 
   t.site = site;
   resume_next(false);
   return t.barrier_value;
+}
+
+void BlockRunner::divergent_barrier(const CallSite& site) const {
+  throw Error("divergent barrier: this thread reached " + where(site) + " while thread " + thread_name(barrier_first_) +
+              " waits at " + where(barrier_site_) + " (every thread of a block must reach the same barrier)");
 }
 
 void BlockRunner::release_barrier() {

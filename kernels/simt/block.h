@@ -36,7 +36,7 @@ class BlockRunner {
   // The runner of this OS thread (created on first use).
   static BlockRunner& of_this_thread();
   // The runner running a block on this OS thread, or nullptr outside kernels.
-  static BlockRunner* running();
+  static BlockRunner* running() { return running_; }
 
   // Runs block number `block_linear` of the launch to completion; throws Error on any error inside it.
   void run(const BlockLaunch& launch, uint64_t block_linear);
@@ -88,7 +88,9 @@ class BlockRunner {
   std::string thread_name(unsigned linear) const;
   std::string describe_position(unsigned linear) const;
   std::string deadlock_report() const;
-  [[noreturn]] void fail_thread(unsigned linear, const std::string& message);
+  [[noreturn, gnu::cold, gnu::noinline]] void divergent_barrier(const CallSite& site) const;
+
+  static thread_local BlockRunner* running_;
 
   const BlockLaunch* launch_ = nullptr;
   uint3 block_index_{};

@@ -50,7 +50,7 @@ void fill_guard(unsigned char* guard) {
 }
 
 // The offset of the first overwritten byte of a guard, or -1.
-long first_overwritten(const unsigned char* guard) {
+[[maybe_unused]] long first_overwritten(const unsigned char* guard) {
   for (size_t i = 0; i < kGuardBytes; ++i)
     if (guard[i] != guard_byte(i)) return static_cast<long>(i);
   return -1;

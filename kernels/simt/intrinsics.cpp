@@ -8,12 +8,14 @@ namespace simt {
 namespace detail {
 namespace {
 
-BlockRunner& running_block(const char* what, const char* file, int line) {
+[[noreturn, gnu::cold, gnu::noinline]] void outside_a_kernel(const char* what, const char* file, int line) {
+  throw Error(std::string(what) + " called outside a kernel" +
+              (file ? " at " + std::string(file) + ":" + std::to_string(line) : std::string()));
+}
+
+inline BlockRunner& running_block(const char* what, const char* file, int line) {
   BlockRunner* runner = BlockRunner::running();
-  if (!runner) {
-    throw Error(std::string(what) + " called outside a kernel" +
-                (file ? " at " + std::string(file) + ":" + std::to_string(line) : std::string()));
-  }
+  if (!runner) outside_a_kernel(what, file, line);
   return *runner;
 }
 
