@@ -24,16 +24,15 @@ std::string shape_str(const Shape& s) {
 }
 
 Storage::Storage(Device device, int64_t count) : device_(device), count_(count) {
-  if (device != Device::cpu)
-    throw DeviceError(std::string("storage on device '") + device_name(device) + "' is not built");
   if (count < 0) throw BadConfig("negative storage size " + std::to_string(count));
-  size_t bytes = (size_t(count) * sizeof(float) + 63) / 64 * 64;
-  data_ = static_cast<float*>(std::aligned_alloc(64, bytes ? bytes : 64));
-  if (!data_) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
+  data_ = static_cast<float*>(device_allocate(device, size_t(count) * sizeof(float)));
 }
 
 Storage::~Storage() {
-  std::free(data_);
+  try {
+    device_release(device_, data_);
+  } catch (...) {  // a destructor must not throw
+  }
 }
 
 Tensor::Tensor(Shape shape, Device device) : shape_(std::move(shape)) {
