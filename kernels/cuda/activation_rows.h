@@ -102,34 +102,34 @@ inline void check_activation(const char* kernel, int N, int C, int H, int W) {
   }
 }
 
-// V consecutive floats of a row, moved with one 16-byte access when V == 4 (the caller checked alignment).
+// V consecutive floats row[col .. col + V), moved with one 16-byte access when V == 4 (then col % 4 == 0 and the
+// caller checked that the row is 16-byte aligned). The address is formed in float4 units: from `row + col` nvcc
+// cannot always see the alignment and splits the store into four.
 template <int V>
 struct Chunk {
   float v[V];
 };
 
 template <int V>
-__device__ inline Chunk<V> load(const float* p) {
+__device__ inline Chunk<V> load(const float* row, int64_t col) {
   Chunk<V> c;
   if constexpr (V == 4) {
-    const float4 t = *reinterpret_cast<const float4*>(p);
+    const float4 t = reinterpret_cast<const float4*>(row)[col >> 2];
     c.v[0] = t.x, c.v[1] = t.y, c.v[2] = t.z, c.v[3] = t.w;
   } else {
     MASSMAP_UNROLL
-    for (int k = 0; k < V; ++k) c.v[k] = p[k];
+    for (int k = 0; k < V; ++k) c.v[k] = row[col + k];
   }
   return c;
 }
 
 template <int V>
-__device__ inline void store(float* p, const Chunk<V>& c) {
+__device__ inline void store(float* row, int64_t col, const Chunk<V>& c) {
   if constexpr (V == 4) {
-    float4 t;
-    t.x = c.v[0], t.y = c.v[1], t.z = c.v[2], t.w = c.v[3];
-    *reinterpret_cast<float4*>(p) = t;
+    reinterpret_cast<float4*>(row)[col >> 2] = make_float4(c.v[0], c.v[1], c.v[2], c.v[3]);
   } else {
     MASSMAP_UNROLL
-    for (int k = 0; k < V; ++k) p[k] = c.v[k];
+    for (int k = 0; k < V; ++k) row[col + k] = c.v[k];
   }
 }
 

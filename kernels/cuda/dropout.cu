@@ -40,19 +40,19 @@ template <int V>
 __global__ void dropout_kernel(rows::Grid g, Operand<const float> in, Operand<float> out, float p, float keep_scale,
                                uint64_t seed, uint64_t step, bool accumulate) {
   rows::for_each_chunk<V>(g, [&](int row, int64_t col) {
-    Chunk<V> v = rows::load<V>(in.row(row, g) + col);
+    Chunk<V> v = rows::load<V>(in.row(row, g), col);
     if (p > 0.f) {  // p == 0 copies, as the reference (which draws nothing then)
       const Chunk<V> u = uniforms_at<V>(seed, step, uint64_t(row) * uint64_t(g.cols) + uint64_t(col));
       MASSMAP_UNROLL
       for (int k = 0; k < V; ++k) v.v[k] = u.v[k] >= p ? v.v[k] * keep_scale : 0.f;
     }
-    float* out_at = out.row(row, g) + col;
+    float* out_row = out.row(row, g);
     if (accumulate) {
-      const Chunk<V> old = rows::load<V>(out_at);
+      const Chunk<V> old = rows::load<V>(out_row, col);
       MASSMAP_UNROLL
       for (int k = 0; k < V; ++k) v.v[k] = old.v[k] + v.v[k];
     }
-    rows::store<V>(out_at, v);
+    rows::store<V>(out_row, col, v);
   });
 }
 

@@ -18,20 +18,20 @@ __global__ void bias_forward_kernel(rows::Grid g, Operand<const float> x, const 
     // A row is at most one image (fewer than 2^31 floats, so 32-bit division), and a chunk never straddles two
     // channels: V == 4 only when H*W % 4 == 0.
     const float bias = b[row % g.rows_per_image + unsigned(col) / unsigned(g.plane_size)];
-    Chunk<V> v = rows::load<V>(x.row(row, g) + col);
+    Chunk<V> v = rows::load<V>(x.row(row, g), col);
     MASSMAP_UNROLL
     for (int k = 0; k < V; ++k) v.v[k] += bias;
-    rows::store<V>(y.row(row, g) + col, v);
+    rows::store<V>(y.row(row, g), col, v);
   });
 }
 
 template <int V>
 __global__ void relu_forward_kernel(rows::Grid g, Operand<const float> x, Operand<float> y) {
   rows::for_each_chunk<V>(g, [&](int row, int64_t col) {
-    Chunk<V> v = rows::load<V>(x.row(row, g) + col);
+    Chunk<V> v = rows::load<V>(x.row(row, g), col);
     MASSMAP_UNROLL
     for (int k = 0; k < V; ++k) v.v[k] = v.v[k] < 0.f ? 0.f : v.v[k];  // a NaN passes through, as the reference
-    rows::store<V>(y.row(row, g) + col, v);
+    rows::store<V>(y.row(row, g), col, v);
   });
 }
 
@@ -39,41 +39,41 @@ template <int V>
 __global__ void relu_backward_kernel(rows::Grid g, Operand<const float> y, Operand<const float> dy, Operand<float> dx,
                                      bool accumulate) {
   rows::for_each_chunk<V>(g, [&](int row, int64_t col) {
-    const Chunk<V> out = rows::load<V>(y.row(row, g) + col);
-    Chunk<V> grad = rows::load<V>(dy.row(row, g) + col);
-    float* dx_at = dx.row(row, g) + col;
-    const Chunk<V> old = accumulate ? rows::load<V>(dx_at) : Chunk<V>{};
+    const Chunk<V> out = rows::load<V>(y.row(row, g), col);
+    Chunk<V> grad = rows::load<V>(dy.row(row, g), col);
+    float* dx_row = dx.row(row, g);
+    const Chunk<V> old = accumulate ? rows::load<V>(dx_row, col) : Chunk<V>{};
     MASSMAP_UNROLL
     for (int k = 0; k < V; ++k) {
       grad.v[k] = out.v[k] > 0.f ? grad.v[k] : 0.f;
       if (accumulate) grad.v[k] = old.v[k] + grad.v[k];
     }
-    rows::store<V>(dx_at, grad);
+    rows::store<V>(dx_row, col, grad);
   });
 }
 
 template <int V>
 __global__ void add_forward_kernel(rows::Grid g, Operand<const float> a, Operand<const float> b, Operand<float> y) {
   rows::for_each_chunk<V>(g, [&](int row, int64_t col) {
-    Chunk<V> sum = rows::load<V>(a.row(row, g) + col);
-    const Chunk<V> other = rows::load<V>(b.row(row, g) + col);
+    Chunk<V> sum = rows::load<V>(a.row(row, g), col);
+    const Chunk<V> other = rows::load<V>(b.row(row, g), col);
     MASSMAP_UNROLL
     for (int k = 0; k < V; ++k) sum.v[k] += other.v[k];
-    rows::store<V>(y.row(row, g) + col, sum);
+    rows::store<V>(y.row(row, g), col, sum);
   });
 }
 
 template <int V>
 __global__ void copy_kernel(rows::Grid g, Operand<const float> x, Operand<float> y, bool accumulate) {
   rows::for_each_chunk<V>(g, [&](int row, int64_t col) {
-    Chunk<V> v = rows::load<V>(x.row(row, g) + col);
-    float* y_at = y.row(row, g) + col;
+    Chunk<V> v = rows::load<V>(x.row(row, g), col);
+    float* y_row = y.row(row, g);
     if (accumulate) {
-      const Chunk<V> old = rows::load<V>(y_at);
+      const Chunk<V> old = rows::load<V>(y_row, col);
       MASSMAP_UNROLL
       for (int k = 0; k < V; ++k) v.v[k] = old.v[k] + v.v[k];
     }
-    rows::store<V>(y_at, v);
+    rows::store<V>(y_row, col, v);
   });
 }
 
@@ -92,7 +92,7 @@ __global__ void bias_backward_kernel(int N, int C, int64_t plane_size, const flo
     float sum = 0.f;
     for (int64_t j = int64_t(threadIdx.x) * V; j < entries; j += int64_t(blockDim.x) * V) {
       const int64_t n = j / plane_size, i = j % plane_size;  // a chunk stays in one plane: H*W % V == 0
-      const Chunk<V> v = rows::load<V>(dy_c + n * batch_stride + i);
+      const Chunk<V> v = rows::load<V>(dy_c + n * batch_stride, i);
       MASSMAP_UNROLL
       for (int k = 0; k < V; ++k) sum += v.v[k];
     }

@@ -31,12 +31,12 @@ __global__ void sgd_kernel(SgdStep s, float* w, const float* g, float* history) 
   const int64_t thread = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, threads = int64_t(gridDim.x) * blockDim.x;
   const int64_t whole = s.count / V * V;
   for (int64_t i = thread * V; i < whole; i += threads * V) {
-    Chunk<V> wv = rows::load<V>(w + i), hv = rows::load<V>(history + i);
-    const Chunk<V> gv = rows::load<V>(g + i);
+    Chunk<V> wv = rows::load<V>(w, i), hv = rows::load<V>(history, i);
+    const Chunk<V> gv = rows::load<V>(g, i);
     MASSMAP_UNROLL
     for (int k = 0; k < V; ++k) update(s, wv.v[k], gv.v[k], hv.v[k]);
-    rows::store<V>(w + i, wv);
-    rows::store<V>(history + i, hv);
+    rows::store<V>(w, i, wv);
+    rows::store<V>(history, i, hv);
   }
   const int64_t tail = whole + thread;
   if (tail < s.count) update(s, w[tail], g[tail], history[tail]);
