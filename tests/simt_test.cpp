@@ -2,6 +2,8 @@
 // checked against plain loops; the errors it must report (missing and divergent barriers, deadlocks, overruns,
 // exceptions, launch limits); and its cost (context switch, a 256^3 shared-memory tiled matmul).
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -19,11 +21,6 @@
 #include "kernels/simt/runtime.h"
 #include "tests/support/check.h"
 #include "tests/support/gpu.h"
-
-#if MASSMAP_SIMT_ASAN
-#include <sys/wait.h>
-#include <unistd.h>
-#endif
 
 namespace {
 
@@ -269,7 +266,9 @@ __global__ void asan_dynamic_shared_overrun(float* out) {
   out[threadIdx.x] = values[threadIdx.x];
 }
 
-// What a child process that runs `body` writes to stderr (AddressSanitizer's report; the overrun ends the child).
+#endif
+
+// What a child process that runs `body` writes to stderr (a report of the error that ends it).
 template <typename F>
 std::string stderr_of_child(F&& body) {
   int fds[2];
@@ -293,7 +292,15 @@ std::string stderr_of_child(F&& body) {
   waitpid(pid, &status, 0);
   return text;
 }
-#endif
+// Recursion with 1 KiB frames: deep enough to run off a 64 KiB fiber stack.
+int recurse(int depth) {
+  volatile char frame[1024];
+  frame[0] = char(depth);
+  return depth == 0 ? frame[0] : recurse(depth - 1) + frame[0];
+}
+__global__ void deep_recursion(int depth, int* out) {
+  *out = recurse(depth);
+}
 
 // Block 0 writes its shared memory; every block reads it. Any other block must see poison, not block 0's values.
 __global__ void stale_shared(float* out) {
@@ -584,6 +591,19 @@ TEST_CASE("simt.runtime AddressSanitizer reports device and dynamic shared memor
   CHECK(contains(shared_report, "simt_test.cpp:" + std::to_string(asan_shared_line)));
 }
 #endif
+
+TEST_CASE("simt.runtime a fiber stack overflow is reported with the kernel and the thread") {
+  RuntimeSettings restore;
+  simt::set_worker_threads(1);  // the child process has only the forking thread
+  int result = 0;
+  simt::launch("shallow_recursion", deep_recursion, dim3(1), dim3(2), 0, 10, &result);
+  CHECK(result == 55);
+#if !MASSMAP_SIMT_ASAN  // AddressSanitizer reports stack overflows itself
+  const std::string report =
+      stderr_of_child([&] { simt::launch("deep_recursion", deep_recursion, dim3(1), dim3(2), 0, 1000, &result); });
+  CHECK(contains(report, "simt: stack overflow in kernel 'deep_recursion' block (0,0,0) thread (0,0,0)"));
+#endif
+}
 
 TEST_CASE("simt.runtime stale shared memory reads as NaN") {
   RuntimeSettings restore;

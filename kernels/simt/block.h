@@ -48,6 +48,8 @@ class BlockRunner {
   void syncwarp(unsigned mask, const CallSite& site);
   unsigned active_lanes() const;
   SharedArena& arena() { return arena_; }
+  const StackPool& stacks() const { return stacks_; }
+  const char* kernel_name() const { return launch_ ? launch_->call->name : "?"; }
 
  private:
   enum class Wait : uint8_t { runnable, barrier, warp, exited };

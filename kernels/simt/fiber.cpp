@@ -109,6 +109,13 @@ void StackPool::reserve(size_t count) {
   }
 }
 
+bool StackPool::in_guard_page(const void* address) const {
+  const char* a = static_cast<const char*>(address);
+  for (const FiberStack& s : stacks_)
+    if (a >= s.mapping && a < s.bottom()) return true;
+  return false;
+}
+
 StackPool::~StackPool() {
   for (const FiberStack& s : stacks_) munmap(s.mapping, s.usable + page_size());
 }

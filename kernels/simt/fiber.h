@@ -34,6 +34,9 @@ class StackPool {
   // Makes sure stacks 0 .. count-1 exist.
   void reserve(size_t count);
   const FiberStack& operator[](size_t i) const { return stacks_[i]; }
+  size_t size() const { return stacks_.size(); }
+  // Whether `address` lies in the guard page of one of the stacks.
+  bool in_guard_page(const void* address) const;
   static size_t stack_bytes();
 
  private:

@@ -9,6 +9,7 @@
 #include "kernels/simt/block.h"
 #include "kernels/simt/runtime.h"
 #include "kernels/simt/shared_arena.h"
+#include "kernels/simt/stack_overflow.h"
 
 namespace simt::detail {
 namespace {
@@ -100,6 +101,7 @@ class WorkerPool {
   }
 
   void work() {
+    watch_for_stack_overflow();
     BlockRunner& runner = BlockRunner::of_this_thread();
     while (!failed_.load(std::memory_order_relaxed)) {
       const uint64_t block = next_block_.fetch_add(1);
