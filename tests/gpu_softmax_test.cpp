@@ -45,12 +45,14 @@ const Case kCases[] = {
     {"map 50x50: threads loop", 2, 3, 50, 50, 3, 0, 3, 0, 3.f},
 };
 
-// Random class ids in [0, C) as floats (N, H, W); every `ignore_every`-th location gets ignore_label instead.
+// Random class ids in [0, C) as floats (N, H, W); every `ignore_every`-th location gets ignore_label instead
+// (every location for ignore_every == 1).
 std::vector<float> random_labels(const Case& k, int ignore_every, int ignore_label, uint64_t seed) {
   testing_support::TestRng rng(seed);
   std::vector<float> labels(size_t(k.N) * k.H * k.W);
   for (size_t i = 0; i < labels.size(); ++i)
-    labels[i] = ignore_every > 0 && i % ignore_every == 1 ? float(ignore_label) : float(rng.integer(0, k.C - 1));
+    labels[i] = ignore_every > 0 && i % ignore_every == size_t(ignore_every - 1) ? float(ignore_label)
+                                                                                 : float(rng.integer(0, k.C - 1));
   return labels;
 }
 
@@ -98,7 +100,8 @@ GPU_TEST("softmax loss forward and backward, with ignored locations") {
   struct Labels {
     int ignore_every, ignore_label;
   };
-  const Labels kLabelings[] = {{0, -1}, {3, -1}, {2, 255}, {1, 0}};  // {1, 0}: every location ignored, V == 0
+  // {0, 0}: class 0 is the ignore label; {1, -1}: every location ignored, V == 0 (loss and gradient 0).
+  const Labels kLabelings[] = {{0, -1}, {3, -1}, {2, 255}, {0, 0}, {1, -1}};
   for (const Case& k : kCases) {
     for (const Labels& l : kLabelings) {
       for (bool accumulate : {false, true}) {
