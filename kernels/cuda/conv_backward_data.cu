@@ -52,8 +52,13 @@ __global__ void conv_backward_data_naive_kernel(Geometry geo, const float* dy, c
 
 // The store of group g's rows: dx channels g*Cg.., (+)=.
 __device__ inline conv::PlanesStore data_store(const Geometry& geo, float* dx, bool accumulate, int g) {
-  return {dx,      geo.x_batch, geo.x_channel, geo.x_offset + int64_t(g) * geo.Cg, geo.Cg, geo.HW, geo.N * geo.HW,
-          nullptr, accumulate,  false};
+  conv::PlanesStore store;
+  store.out = dx, store.batch = geo.x_batch, store.channel = geo.x_channel;
+  store.first_channel = geo.x_offset + int64_t(g) * geo.Cg;
+  store.channels = geo.Cg, store.count = geo.N * geo.HW, store.plane = geo.by_HW;
+  store.bias = nullptr;
+  store.accumulate = accumulate, store.relu = false;
+  return store;
 }
 
 // Version 2: implicit GEMM with 16x16 shared-memory tiles.

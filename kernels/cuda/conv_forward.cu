@@ -53,9 +53,13 @@ __global__ void conv_forward_naive_kernel(Geometry geo, const float* x, const fl
 
 // The store of group g's rows: y channels g*Kg.., bias and ReLU fused.
 __device__ inline conv::PlanesStore forward_store(const Geometry& geo, const float* b, float* y, bool relu, int g) {
-  return {y,      geo.y_batch, geo.y_channel,  geo.y_offset + int64_t(g) * geo.Kg,
-          geo.Kg, geo.PQ,      geo.N * geo.PQ, b ? b + int64_t(g) * geo.Kg : nullptr,
-          false,  relu};
+  conv::PlanesStore store;
+  store.out = y, store.batch = geo.y_batch, store.channel = geo.y_channel;
+  store.first_channel = geo.y_offset + int64_t(g) * geo.Kg;
+  store.channels = geo.Kg, store.count = geo.N * geo.PQ, store.plane = geo.by_PQ;
+  store.bias = b ? b + int64_t(g) * geo.Kg : nullptr;
+  store.accumulate = false, store.relu = relu;
+  return store;
 }
 
 // Version 2: implicit GEMM with 16x16 shared-memory tiles.
