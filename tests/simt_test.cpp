@@ -243,6 +243,10 @@ __global__ void write_one_past_the_end(float* out, int n) {
   if (i <= n) out[i] = 1.0f;  // the bug: <= instead of <
 }
 
+__global__ void write_before_the_start(float* out) {
+  out[int(threadIdx.x) - 1] = 1.0f;
+}
+
 __global__ void shared_one_past_the_end(float* out) {
   MASSMAP_SHARED(float, tile, [32]);
   tile[threadIdx.x + 1] = 1.0f;  // thread 31 writes tile[32]
@@ -300,6 +304,27 @@ int recurse(int depth) {
 }
 __global__ void deep_recursion(int depth, int* out) {
   *out = recurse(depth);
+}
+
+// Math and bit intrinsics, and the unqualified float functions of CUDA code.
+__global__ void math_functions(const float* in, float* out, int* bits) {
+  const float x = in[threadIdx.x];
+  out[threadIdx.x * 8 + 0] = __expf(x) - expf(x);
+  out[threadIdx.x * 8 + 1] = rsqrtf(x * x + 1.0f) * sqrtf(x * x + 1.0f);
+  out[threadIdx.x * 8 + 2] = __saturatef(x);
+  out[threadIdx.x * 8 + 3] = __fdividef(x, 4.0f) + __frcp_rn(2.0f) + __fmaf_rn(x, 2.0f, 1.0f) - fmaf(x, 2.0f, 1.0f);
+  out[threadIdx.x * 8 + 4] = fmaxf(x, 0.0f) + fminf(x, 0.0f) - fabsf(x);
+  out[threadIdx.x * 8 + 5] = __int_as_float(__float_as_int(x)) - __uint_as_float(__float_as_uint(x));
+  out[threadIdx.x * 8 + 6] = __powf(2.0f, 3.0f) + __logf(1.0f) + float(sizeof(exp(x)));  // exp(float) is a float
+  out[threadIdx.x * 8 + 7] = max(x, 0.5f) + float(min(int(threadIdx.x), 3)) + float(max(2u, threadIdx.x));
+  if (threadIdx.x == 0) {
+    bits[0] = __popc(0xf0f0u);
+    bits[1] = __clz(1);
+    bits[2] = __clz(0);
+    bits[3] = __ffs(0x50);
+    bits[4] = __ffs(0);
+    bits[5] = int(__brev(1u) >> 31);
+  }
 }
 
 // Block 0 writes its shared memory; every block reads it. Any other block must see poison, not block 0's values.
@@ -557,6 +582,10 @@ TEST_CASE("simt.runtime guard zones catch a one-past-the-end write to device mem
   CHECK(contains(error, "400 bytes"));
   CHECK(contains(error, "after the end"));
   CHECK(error_of([] { simt::check_guards(); }).empty());  // reported once, then repaired
+  const std::string before = error_of(
+      [&] { simt::launch("write_before_the_start", write_before_the_start, dim3(1), dim3(32), 0, dout.get()); });
+  CHECK(contains(before, "kernel 'write_before_the_start'"));
+  CHECK(contains(before, "before the start"));
   simt::launch("write_one_past_the_end", write_one_past_the_end, dim3(4), dim3(32), 0, dout.get(), 99);
 }
 
@@ -603,6 +632,33 @@ TEST_CASE("simt.runtime a fiber stack overflow is reported with the kernel and t
       stderr_of_child([&] { simt::launch("deep_recursion", deep_recursion, dim3(1), dim3(2), 0, 1000, &result); });
   CHECK(contains(report, "simt: stack overflow in kernel 'deep_recursion' block (0,0,0) thread (0,0,0)"));
 #endif
+}
+
+TEST_CASE("simt.runtime math and bit intrinsics") {
+  const std::vector<float> in = {-2.0f, -0.25f, 0.0f, 0.75f, 3.0f};
+  const int n = int(in.size());
+  DeviceBuffer din(simt_gpu, in), dout(simt_gpu, size_t(n) * 8), dbits(simt_gpu, 6);
+  simt::launch("math_functions", math_functions, dim3(1), dim3(n), 0, din.get(), dout.get(),
+               reinterpret_cast<int*>(dbits.get()));
+  const std::vector<float> out = dout.download();
+  for (int t = 0; t < n; ++t) {
+    CAPTURE(t);
+    const float x = in[t];
+    CHECK(out[t * 8 + 0] == 0.0f);  // full precision: __expf is expf
+    CHECK(out[t * 8 + 1] == doctest::Approx(1.0f));
+    CHECK(out[t * 8 + 2] == std::min(std::max(x, 0.0f), 1.0f));
+    CHECK(out[t * 8 + 3] == doctest::Approx(x / 4.0f + 0.5f));
+    CHECK(out[t * 8 + 4] == (x < 0 ? 2 * x : 0.0f));
+    CHECK(out[t * 8 + 5] == 0.0f);
+    CHECK(out[t * 8 + 6] == 8.0f + 4.0f);
+    CHECK(out[t * 8 + 7] == std::max(x, 0.5f) + float(std::min(t, 3)) + float(std::max(2, t)));
+  }
+  std::vector<int> bits(6);
+  kernels::simt::copy_to_host(bits.data(), dbits.get(), bits.size() * sizeof(int), nullptr);
+  CHECK(bits == std::vector<int>{8, 31, 32, 5, 0, 1});
+  // Device functions need a kernel around them.
+  CHECK(contains(error_of([] { __syncthreads(); }), "__syncthreads called outside a kernel at"));
+  CHECK(contains(error_of([] { __shfl_sync(0xffffffffu, 1, 0); }), "__shfl_sync called outside a kernel"));
 }
 
 TEST_CASE("simt.runtime stale shared memory reads as NaN") {
