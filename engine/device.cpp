@@ -22,13 +22,11 @@ std::vector<Device> available_devices() {
   // learning).
   static const std::vector<Device> devices = [] {
     std::vector<Device> d;
-#if defined(MASSMAP_ENGINE_GPU) && defined(MASSMAP_HAVE_CUDA)
+#ifdef MASSMAP_HAVE_CUDA
     if (kernels::cuda::available()) d.push_back(Device::cuda);
 #endif
     d.push_back(Device::cpu);
-#ifdef MASSMAP_ENGINE_GPU
     d.push_back(Device::simt);
-#endif
     return d;
   }();
   return devices;

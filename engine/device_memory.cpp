@@ -1,5 +1,6 @@
 #include "engine/device_memory.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -16,14 +17,11 @@ namespace massmap {
 namespace {
 
 // Calls the backend's function `fn` for a GPU device; cuda only where it was built.
-#if defined(MASSMAP_HAVE_CUDA) && defined(MASSMAP_ENGINE_GPU)
+#ifdef MASSMAP_HAVE_CUDA
 #define MASSMAP_ON_GPU(device, fn, ...) \
   ((device) == Device::cuda ? kernels::cuda::fn(__VA_ARGS__) : kernels::simt::fn(__VA_ARGS__))
-#elif defined(MASSMAP_ENGINE_GPU)
-#define MASSMAP_ON_GPU(device, fn, ...) kernels::simt::fn(__VA_ARGS__)
 #else
-#define MASSMAP_ON_GPU(device, fn, ...) \
-  (throw std::runtime_error(std::string("GPU backends are not built into the engine yet")), kernels::simt::fn(__VA_ARGS__))
+#define MASSMAP_ON_GPU(device, fn, ...) kernels::simt::fn(__VA_ARGS__)
 #endif
 
 template <typename F>
@@ -39,7 +37,7 @@ auto device_call(Device device, const char* what, F&& f) {
 
 void* raw_allocate(Device device, size_t bytes) {
   if (device == Device::cpu) {
-    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    void* p = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);  // never a 0-byte request
     if (!p) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
     return p;
   }

@@ -14,6 +14,7 @@ packages=(
   libstb-dev          # PNG/JPEG/PGM io
   libtiff-dev         # TIFF io
   libdcmtk-dev        # DICOM io
+  clang libclang-rt-14-dev  # libFuzzer targets of our parsers (tools/fuzz.sh)
 )
 
 missing=()

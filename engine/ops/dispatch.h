@@ -5,8 +5,6 @@
 #include "engine/op.h"
 #include "kernels/gpu.h"
 
-// MASSMAP_ENGINE_GPU: set once every op family's launchers exist (the GPU backend lands family by family).
-#ifdef MASSMAP_ENGINE_GPU
 #define MASSMAP_DISPATCH(D, cpu_ns, fn, call, ...)                \
   do {                                                             \
     if constexpr ((D) == ::massmap::Device::cpu) {                 \
@@ -17,24 +15,19 @@
       ::kernels::cuda::fn(__VA_ARGS__, (call).stream);             \
     }                                                              \
   } while (0)
-#else
-#define MASSMAP_DISPATCH(D, cpu_ns, fn, call, ...) ::kernels::cpu_ns::fn(__VA_ARGS__)
-#endif
 
 // Registers fn<cpu>, fn<simt> and, where the CUDA build exists, fn<cuda> as the kernels of `op`.
-#if defined(MASSMAP_HAVE_CUDA) && defined(MASSMAP_ENGINE_GPU)
+#ifdef MASSMAP_HAVE_CUDA
 #define MASSMAP_REGISTER_ALL(op, fn)                                   \
   do {                                                                 \
     ::massmap::register_kernel(op, ::massmap::Device::cpu, fn<::massmap::Device::cpu>);   \
     ::massmap::register_kernel(op, ::massmap::Device::simt, fn<::massmap::Device::simt>); \
     ::massmap::register_kernel(op, ::massmap::Device::cuda, fn<::massmap::Device::cuda>); \
   } while (0)
-#elif defined(MASSMAP_ENGINE_GPU)
+#else
 #define MASSMAP_REGISTER_ALL(op, fn)                                   \
   do {                                                                 \
     ::massmap::register_kernel(op, ::massmap::Device::cpu, fn<::massmap::Device::cpu>);   \
     ::massmap::register_kernel(op, ::massmap::Device::simt, fn<::massmap::Device::simt>); \
   } while (0)
-#else
-#define MASSMAP_REGISTER_ALL(op, fn) ::massmap::register_kernel(op, ::massmap::Device::cpu, fn<::massmap::Device::cpu>)
 #endif

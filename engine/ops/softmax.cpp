@@ -77,14 +77,11 @@ void loss_k(const KernelCall& c) {
     } catch (const std::out_of_range& e) {
       throw BadInput("loss '" + c.node->name + "': " + e.what());
     }
-  }
-#ifdef MASSMAP_ENGINE_GPU
-  else if constexpr (D == Device::simt) {
+  } else if constexpr (D == Device::simt) {
     kernels::simt::softmax_loss_forward(s, c.in[0].data, c.in[1].data, c.out[1].data, c.out[0].data, c.stream);
   } else {
     kernels::cuda::softmax_loss_forward(s, c.in[0].data, c.in[1].data, c.out[1].data, c.out[0].data, c.stream);
   }
-#endif
 }
 
 // inputs (prob, labels) -> dlogits
