@@ -33,7 +33,8 @@ options:
   --width N          conv1 filters; conv2 has 2N, fc3 4N (default 16)
   --lr X             base learning rate, divided by 10 every 200 iterations (default 0.01)
   --seed S           seed of the data, the initialisation, the batch order and dropout (default 1)
-  --device D         cpu (default: the best available device)
+  --device D         cpu, cuda (our CUDA kernels on a GPU) or simt (the same CUDA kernels run on the host:
+                     slow, for checking and learning); default: cuda when a GPU is present, else cpu
   --resume FILE      continue training from a checkpoint of this command
   --show-schedule    print the compiled training schedule and its memory plan
 )";
