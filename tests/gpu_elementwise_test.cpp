@@ -132,14 +132,18 @@ GPU_TEST("bias forward and backward") {
 }
 
 GPU_TEST("bias backward sums many entries per channel") {
-  // 3 channels of 2 x 37 x 29 entries: every thread of a block adds several, then the tree.
-  const ActShape s = kernels::act_shape(2, 3, 37, 29);
-  const std::vector<float> dy = testing_support::random_vector(size_t(2) * 3 * 37 * 29, 11);
-  std::vector<float> db(3, 0.f);
-  DeviceBuffer dy_dev(gpu, dy), db_dev(gpu, db);
-  GPU_CALL(gpu, bias_backward, s, dy_dev.get(), db_dev.get(), false, gpu.stream());
-  kernels::ref::bias_backward(s, dy.data(), db.data(), false);
-  expect_close(db_dev.download(), db, 1e-4f, 1e-5f, "bias backward, 2146 entries per channel");
+  // More entries per channel than a block has threads: every thread adds several, crossing image boundaries, on
+  // the scalar path (37 x 29) and the float4 path (20 x 20).
+  for (const ActShape& s : {kernels::act_shape(2, 3, 37, 29), kernels::act_shape(3, 2, 20, 20)}) {
+    CAPTURE(s.H);
+    const size_t count = size_t(s.N) * s.C * s.H * s.W;
+    const std::vector<float> dy = testing_support::random_vector(count, 11);
+    std::vector<float> db(size_t(s.C), 0.f);
+    DeviceBuffer dy_dev(gpu, dy), db_dev(gpu, db);
+    GPU_CALL(gpu, bias_backward, s, dy_dev.get(), db_dev.get(), false, gpu.stream());
+    kernels::ref::bias_backward(s, dy.data(), db.data(), false);
+    expect_close(db_dev.download(), db, 1e-4f, 1e-5f, "bias backward, many entries per channel");
+  }
 }
 
 GPU_TEST("add forward with three placements") {
