@@ -74,7 +74,9 @@ inline Geometry checked_geometry(const ConvShape& s, const char* kernel) {
   const int64_t y_image = (s.y.channel_offset + s.K) * s.y.channel_stride;
   const int64_t columns = int64_t(s.N) * (s.H * s.W > s.P * s.Q ? s.H * s.W : s.P * s.Q);
   const int64_t weights = int64_t(s.K) * (s.C / s.groups) * s.R * s.S;
-  if (x_image >= limit || y_image >= limit || columns >= limit || weights >= limit || s.groups > 65535)
+  const int64_t margin = 1 << 16;  // a tile's indices run up to 127 past the last column or reduction index
+  if (x_image >= limit || y_image >= limit || columns >= limit - margin || weights >= limit - margin ||
+      s.groups > 65535)
     throw std::invalid_argument(std::string(kernel) + ": conv shape too large for 32-bit offsets or the grid (N " +
                                 std::to_string(s.N) + ", C " + std::to_string(s.C) + ", K " + std::to_string(s.K) +
                                 ", H " + std::to_string(s.H) + ", W " + std::to_string(s.W) + ", groups " +

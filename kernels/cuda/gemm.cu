@@ -8,6 +8,7 @@
 //                     double-buffered shared memory (gemm_core.cuh: register_blocked_block)
 #include "kernels/cuda/portable.h"
 // (portable.h first: it opens the build's namespace vocabulary)
+#include <climits>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -108,15 +109,18 @@ std::string describe(const GemmShape& s) {
 }
 
 void check_gemm_shape(const GemmShape& s, const char* kernel) {
-  const bool ok = s.M >= 1 && s.N >= 1 && s.K >= 1 && s.lda >= (s.trans_a ? s.M : s.K) &&
-                  s.ldb >= (s.trans_b ? s.K : s.N) && s.ldc >= s.N;
+  const int limit = INT32_MAX - 65536;  // a tile's indices run up to 127 past the last row, column or k
+  const bool ok = s.M >= 1 && s.N >= 1 && s.K >= 1 && s.M < limit && s.N < limit && s.K < limit &&
+                  s.lda >= (s.trans_a ? s.M : s.K) && s.ldb >= (s.trans_b ? s.K : s.N) && s.ldc >= s.N;
   if (!ok)
     throw std::invalid_argument(std::string(kernel) + ": bad shape (" + describe(s) +
-                                "): sizes must be positive and each ld at least its row length");
+                                "): sizes must be positive, below 2^31 - 2^16, and each ld at least its row length");
 }
 
 void check_linear_shape(const LinearShape& s, const char* kernel) {
-  if (s.N < 1 || s.I < 1 || s.O < 1 || s.x_row_stride < s.I || s.y_row_stride < s.O)
+  const int limit = INT32_MAX - 65536;  // as for sgemm
+  if (s.N < 1 || s.I < 1 || s.O < 1 || s.N >= limit || s.I >= limit || s.O >= limit || s.x_row_stride < s.I ||
+      s.y_row_stride < s.O)
     throw std::invalid_argument(std::string(kernel) + ": bad linear shape (N " + std::to_string(s.N) + ", I " +
                                 std::to_string(s.I) + ", O " + std::to_string(s.O) + ", x_row_stride " +
                                 std::to_string(s.x_row_stride) + ", y_row_stride " + std::to_string(s.y_row_stride) +
