@@ -49,7 +49,7 @@ Executor::~Executor() {
 
 Executor::Executor(Graph graph, ExecutorOptions options) : graph_(std::move(graph)), options_(options) {
   if (!device_available(options_.device)) parse_device(device_name(options_.device));  // throws, naming what exists
-  for (const Node& n : graph_.nodes()) find_kernel(n.op, options_.device);  // fail early, naming the op
+  for (const Node& n : graph_.nodes()) find_kernel(n.op, options_.device);             // fail early, naming the op
   forward_nodes_ = graph_.num_nodes();
   if (options_.training) {
     build_backward(graph_, options_.input_grads);
@@ -228,6 +228,19 @@ void Executor::build_steps() {
     for (ValueId v : n.outputs) step.call.out.push_back(arg(v));
     steps_.push_back(std::move(step));
   }
+  // One workspace for all steps: they run one after another.
+  int64_t workspace = 0;
+  for (const ScheduleStep& s : steps_) {
+    const OpDef& def = op_def(graph_.node(s.node).op);
+    if (def.workspace_floats) workspace = std::max(workspace, def.workspace_floats(s.call, options_.device));
+  }
+  if (workspace > 0) {
+    workspace_ = Tensor({workspace}, options_.device);
+    for (ScheduleStep& s : steps_) {
+      s.call.workspace = workspace_.data();
+      s.call.workspace_floats = workspace;
+    }
+  }
 }
 
 bool Executor::readable(ValueId v) const {
@@ -280,7 +293,9 @@ void Executor::run_phase(Phase phase, const RunContext& run) {
   if (stream_) synchronize_stream(options_.device, stream_);
 }
 
-Tensor Executor::read(const std::string& name) { return tensor(name).to(Device::cpu); }
+Tensor Executor::read(const std::string& name) {
+  return tensor(name).to(Device::cpu);
+}
 
 void Executor::forward(const RunContext& run) {
   run_phase(Phase::forward, run);

@@ -83,6 +83,7 @@ class Executor {
   std::vector<bool> persistent_;           // per root
   std::vector<Tensor> own_;                // per root with its own storage
   Tensor arena_;
+  Tensor workspace_;  // scratch shared by the steps (OpDef::workspace_floats)
   void* stream_ = nullptr;  // GPU devices: one stream per executor
   int64_t arena_floats_ = 0, unshared_floats_ = 0;
   std::vector<ScheduleStep> steps_;

@@ -18,6 +18,7 @@ struct Cost {
 
 // Emits the backward nodes of one forward node into the training graph (see autograd.h).
 class GradBuilder;
+struct KernelCall;
 
 struct OpDef {
   std::string name;
@@ -32,6 +33,9 @@ struct OpDef {
   bool in_place = false;                // output 0 may share input 0's memory (ReLU)
   bool view = false;                    // output 0 is input 0 reinterpreted (flatten): shares memory if dense
   bool concat = false;                  // inputs may live inside output 0 at channel offsets
+  // Scratch floats a kernel call wants on a device (e.g. split-K partial sums); the executor gives every step one
+  // shared workspace of the largest size, since steps run one after another on one stream.
+  std::function<int64_t(const KernelCall&, Device)> workspace_floats;
 };
 
 // One tensor argument of a kernel call: the base of its buffer, its logical shape and where it sits.
@@ -59,7 +63,9 @@ struct KernelCall {
   const Node* node = nullptr;
   std::vector<TensorArg> in, out;
   const RunContext* run = nullptr;
-  void* stream = nullptr;  // GPU devices: the executor's stream
+  void* stream = nullptr;      // GPU devices: the executor's stream
+  float* workspace = nullptr;  // scratch shared by all steps (see OpDef::workspace_floats)
+  int64_t workspace_floats = 0;
   bool accumulate(size_t output) const { return output < node->accumulate.size() && node->accumulate[output]; }
 };
 

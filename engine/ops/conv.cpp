@@ -86,12 +86,37 @@ void conv_grad_data_k(const KernelCall& c) {
 }
 
 // inputs (x, dy) -> dw
-template <Device D>
-void conv_grad_filter_k(const KernelCall& c) {
+kernels::ConvShape grad_filter_shape(const KernelCall& c) {
   auto s = conv_of(*c.node, c.in[0].shape, c.out[0].shape, c.in[1].shape);
   s.x = c.in[0].place;
   s.y = c.in[1].place;
-  MASSMAP_DISPATCH(D, cpu, conv_backward_filter, c, s, c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0));
+  return s;
+}
+
+template <Device D>
+void conv_grad_filter_k(const KernelCall& c) {
+  const kernels::ConvShape s = grad_filter_shape(c);
+  if constexpr (D == Device::cpu) {
+    kernels::cpu::conv_backward_filter(s, c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0));
+  } else {  // with the executor's workspace the GPU kernel can split the N*P*Q sum over more blocks
+    auto launch = [&](auto backward_filter) {
+      backward_filter(s, c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0), c.workspace,
+                      size_t(c.workspace_floats), c.stream, kernels::GpuKernelVersion::best);
+    };
+    if constexpr (D == Device::simt)
+      launch(MASSMAP_OVERLOAD(kernels::simt::conv_backward_filter));
+    else
+      launch(MASSMAP_OVERLOAD(kernels::cuda::conv_backward_filter));
+  }
+}
+
+int64_t grad_filter_workspace(const KernelCall& c, Device device) {
+  const kernels::ConvShape s = grad_filter_shape(c);
+  if (device == Device::simt) return int64_t(kernels::simt::conv_backward_filter_workspace_floats(s));
+#ifdef MASSMAP_HAVE_CUDA
+  if (device == Device::cuda) return int64_t(kernels::cuda::conv_backward_filter_workspace_floats(s));
+#endif
+  return 0;
 }
 
 Cost grad_cost(const Node& n, const std::vector<Shape>& in, const std::vector<Shape>& out) {
@@ -115,6 +140,7 @@ void register_conv_ops() {
     g.name = name;
     g.min_inputs = g.max_inputs = 2;
     g.cost = grad_cost;
+    if (std::string(name) == "conv2d_grad_filter") g.workspace_floats = grad_filter_workspace;
     register_op(g);
   }
   MASSMAP_REGISTER_ALL("conv2d", conv_forward_k);
