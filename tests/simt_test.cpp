@@ -327,6 +327,20 @@ __global__ void math_functions(const float* in, float* out, int* bits) {
   }
 }
 
+// Threads 20 and up return early: the rest still pass their barriers (exited threads count as arrived), but a
+// full-mask shuffle that reads an exited lane is an error.
+template <bool kReadExitedLane>
+__global__ void early_exit(float* out) {
+  MASSMAP_SHARED(float, values, [32]);
+  if (threadIdx.x >= 20) return;
+  values[threadIdx.x] = float(threadIdx.x);
+  __syncthreads();
+  float v = values[19 - threadIdx.x];
+  __syncthreads();
+  if (kReadExitedLane) v += __shfl_down_sync(0xffffffffu, v, 16);
+  out[threadIdx.x] = v;
+}
+
 // Block 0 writes its shared memory; every block reads it. Any other block must see poison, not block 0's values.
 __global__ void stale_shared(float* out) {
   MASSMAP_SHARED(float, values, [64]);
@@ -659,6 +673,21 @@ TEST_CASE("simt.runtime math and bit intrinsics") {
   // Device functions need a kernel around them.
   CHECK(contains(error_of([] { __syncthreads(); }), "__syncthreads called outside a kernel at"));
   CHECK(contains(error_of([] { __shfl_sync(0xffffffffu, 1, 0); }), "__shfl_sync called outside a kernel"));
+}
+
+TEST_CASE("simt.runtime exited threads count as arrived at barriers, and reading an exited lane is an error") {
+  RuntimeSettings restore;
+  DeviceBuffer dout(simt_gpu, 32);
+  for (const simt::Schedule& s : kSchedules) {
+    CAPTURE(simt::describe(s));
+    simt::set_schedule(s);
+    simt::launch("early_exit", early_exit<false>, dim3(1), dim3(32), 0, dout.get());
+    const std::vector<float> out = dout.download();
+    for (int t = 0; t < 20; ++t) CHECK(out[t] == float(19 - t));
+    const std::string error =
+        error_of([&] { simt::launch("early_exit_shuffle", early_exit<true>, dim3(1), dim3(32), 0, dout.get()); });
+    CHECK(contains(error, "reads lane 20 of warp 0, which has exited"));
+  }
 }
 
 TEST_CASE("simt.runtime stale shared memory reads as NaN") {
