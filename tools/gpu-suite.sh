@@ -12,7 +12,7 @@
 #       tests         every test program (the cuda.* cases run where a GPU is; simt.* run on the CPU)
 #       tests-cuda    only the cuda.* cases of every test program (quick)
 #       sanitizer     the cuda.* cases of the gpu_* and simt_* kernel tests under compute-sanitizer memcheck and
-#                     racecheck
+#                     racecheck (memcheck, racecheck: one tool only)
 #       bench-gemm, bench-memory, bench-conv   one GPU benchmark program each
 #       bench         all three (may need more than 10 minutes at batch 128: run them one by one)
 #       all           tests sanitizer bench (more than 10 minutes: one step per call is safer)
@@ -20,9 +20,10 @@
 #     OUTDIR/logs/, benchmark results in OUTDIR/<program>.json. Several calls may share one OUTDIR.
 #
 # Environment: JOBS (prepare: parallel compile jobs, default 2), SUITE_CMAKE_ARGS (prepare: extra configure
-# arguments), ONLY (run: a regex; only programs whose name matches), BENCH_ARGS (run: extra benchmark arguments, e.g.
-# --batch=64 --benchmark_filter=vgg), TEST_TIMEOUT / BENCH_TIMEOUT (run: seconds per program, default 300 / 560),
-# NVIDIA_LIB_DIRS (run: where cuBLAS and cuDNN are, if not in PyTorch's wheels).
+# arguments), ONLY (run: a regex; only programs whose name, or name:tool under the sanitizer, matches), BENCH_ARGS
+# (run: extra benchmark arguments, e.g. --batch=64 --benchmark_filter=vgg), TEST_TIMEOUT / BENCH_TIMEOUT (run:
+# seconds per program, default 300 / 560), NVIDIA_LIB_DIRS (run: where cuBLAS and cuDNN are, if not in PyTorch's
+# wheels).
 # It reads GPU facts (nvidia-smi --query-gpu) and never changes GPU settings.
 set -uo pipefail
 
@@ -44,6 +45,10 @@ not_carried() {
       libresolv.so* | libcuda.so* | libnvidia-* | libcublas* | libcudnn*) return 0 ;;
   esac
   return 1
+}
+
+newest_glibc() {
+  objdump -T "$@" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1
 }
 
 prepare() {
@@ -74,11 +79,16 @@ prepare() {
     strip --strip-unneeded "$dir/bin/$name"
   done
   # Every library the binaries load (ldd resolves the whole tree), minus what the GPU machine provides.
-  local lib
+  # The GCC runtime goes to lib/gcc-runtime/: `run` uses the GPU machine's own copy where that is at least as new
+  # (ours needs this machine's glibc, which may be newer than the GPU machine's).
+  mkdir -p "$dir/lib/gcc-runtime"
+  local lib to
   for lib in $(ldd "$dir"/bin/* 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u); do
     not_carried "$lib" && continue
-    cp -L "$lib" "$dir/lib/$(basename "$lib")"
-    strip --strip-unneeded "$dir/lib/$(basename "$lib")" 2>/dev/null || true
+    to=$dir/lib
+    case "$(basename "$lib")" in libstdc++.so* | libgcc_s.so* | libgomp.so*) to=$dir/lib/gcc-runtime ;; esac
+    cp -L "$lib" "$to/$(basename "$lib")"
+    strip --strip-unneeded "$to/$(basename "$lib")" 2>/dev/null || true
   done
   local missing
   missing=$(ldd "$dir"/bin/* 2>/dev/null | grep "not found" | grep -v -E "libcublas|libcudnn|libcuda\.so" | sort -u)
@@ -91,30 +101,33 @@ exec "$(dirname "$0")/gpu-suite.sh" run "$@"
 EOF
   chmod +x "$dir/run.sh" "$dir/gpu-suite.sh"
 
-  # The newest glibc symbol version anything needs: the GPU machine's glibc must be at least that.
-  local glibc
-  glibc=$(objdump -T "$dir"/bin/* "$dir"/lib/* 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV |
-    tail -1)
+  # The newest glibc symbol version the programs and libraries need (the GCC runtime apart: run decides on it).
+  local glibc runtime_glibc
+  glibc=$(newest_glibc "$dir"/bin/* "$dir"/lib/*.so*)
+  runtime_glibc=$(newest_glibc "$dir"/lib/gcc-runtime/*)
   {
     echo "massmap GPU suite"
-    echo "commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo ' (working tree has changes)')"
+    echo "commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo ' + local changes')"
     echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"')," \
       "$("$nvcc" --version | tail -1)"
     echo "cuda architectures: 90 (Release, no -march=native)"
-    echo "needs glibc >= $glibc, an NVIDIA driver for CUDA 13, cuBLAS 13 and cuDNN 9 (PyTorch's pip wheels)"
+    echo "needs glibc >= $glibc (our GCC runtime in lib/gcc-runtime: >= $runtime_glibc), an NVIDIA driver for" \
+      "CUDA 13, cuBLAS 13 and cuDNN 9 (PyTorch's pip wheels)"
     echo "binaries: ${tests[*]} ${benches[*]}"
-    echo "libraries: $(cd "$dir/lib" && echo *)"
+    echo "libraries: $(cd "$dir/lib" && echo *.so* gcc-runtime/*.so*)"
   } >"$dir/manifest.txt"
   echo "$glibc" >"$dir/glibc-version"
+  echo "$runtime_glibc" >"$dir/lib/gcc-runtime/glibc-version"
 
   local bytes
   bytes=$(du -sb "$dir" | cut -f1)
-  local libs=("$dir"/lib/*)
+  local libs=("$dir"/lib/*.so* "$dir"/lib/gcc-runtime/*.so*)
   echo "gpu-suite: $dir holds ${#tests[@]} test programs, ${#benches[@]} benchmarks, ${#libs[@]} libraries:" \
     "$((bytes / 1024)) KiB of the $((size_limit / 1024 / 1024)) MiB a GPU session may carry"
-  du -k "$dir/bin" "${libs[@]}" | sed 's/^/  /'
+  du -k "$dir/bin" "${libs[@]}" | sed "s|$dir/||; s/^/  /"
   [ "$bytes" -lt "$size_limit" ] || die "$dir is $bytes bytes: over the 64 MiB limit"
-  echo "gpu-suite: needs glibc >= $glibc there. On the GPU machine: tools/gpu-suite.sh run OUTDIR STEP (carry $dir)"
+  echo "gpu-suite: needs glibc >= $glibc there ($runtime_glibc for our libstdc++, used only where the machine's own" \
+    "is older). On the GPU machine: tools/gpu-suite.sh run OUTDIR STEP (carry $dir)"
 }
 
 # ---- run ------------------------------------------------------------------------------------------------------------
@@ -166,6 +179,49 @@ find_sanitizer() {
   return 1
 }
 
+# The newest version tag (GLIBCXX_3.4.30, GCC_12.0.0, GOMP_5.0) a GCC runtime library defines.
+runtime_tag() {
+  local prefix
+  case "$(basename "$1")" in
+    libstdc++*) prefix=GLIBCXX ;;
+    libgcc_s*) prefix=GCC ;;
+    *) prefix=GOMP ;;
+  esac
+  grep -aoE "${prefix}_[0-9]+(\.[0-9]+)*" "$1" | sed "s/^${prefix}_//" | sort -uV | tail -1
+}
+
+system_library() {  # the loader's copy of a soname on this machine
+  local name=$1 d
+  { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } |
+    awk -v n="$name" '$1 == n && /x86-64/ {print $NF; exit}' | grep . && return 0
+  for d in /lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu /lib64 /usr/lib64; do
+    [ -e "$d/$name" ] && echo "$d/$name" && return 0
+  done
+  return 1
+}
+
+# OUTDIR/.gcc-runtime links our libstdc++, libgcc_s, libgomp only where this machine lacks a copy at least as new:
+# its own is built for its glibc, ours needs the build machine's.
+choose_gcc_runtime() {
+  local dir=$out/.gcc-runtime lib name system ours theirs
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  for lib in "$suite"/lib/gcc-runtime/*.so*; do
+    [ -e "$lib" ] || continue
+    name=$(basename "$lib")
+    ours=$(runtime_tag "$lib")
+    if system=$(system_library "$name"); then
+      theirs=$(runtime_tag "$system")
+      if [ "$(printf '%s\n%s\n' "$ours" "$theirs" | sort -V | tail -1)" = "$theirs" ]; then
+        echo "gpu-suite: $name: this machine's $system ($theirs) is at least as new as ours ($ours): using it" >&2
+        continue
+      fi
+    fi
+    echo "gpu-suite: $name: using the suite's ($ours; needs glibc >= $(cat "$suite/lib/gcc-runtime/glibc-version"))" >&2
+    ln -s "$lib" "$dir/$name"
+  done
+}
+
 json_string() {  # a JSON string literal
   local s=${1//\\/\\\\}
   s=${s//\"/\\\"}
@@ -174,13 +230,15 @@ json_string() {  # a JSON string literal
   printf '"%s"' "$s"
 }
 
-# record STEP NAME STATUS EXIT SECONDS LOG COMMAND: one line of OUTDIR/summary.jsonl, then summary.json rewritten.
+# record STEP NAME STATUS EXIT SECONDS LOG COMMAND [DETAIL]: one line of OUTDIR/summary.jsonl, then summary.json
+# rewritten.
 record() {
-  printf '{"step": %s, "program": %s, "status": %s, "exit_code": %s, "seconds": %s, "log": %s, "command": %s}\n' \
+  printf '{"step": %s, "program": %s, "status": %s, "exit_code": %s, "seconds": %s, "log": %s, "command": %s%s}\n' \
     "$(json_string "$1")" "$(json_string "$2")" "$(json_string "$3")" "$4" "$5" "$(json_string "$6")" \
-    "$(json_string "$7")" >>"$out/summary.jsonl"
+    "$(json_string "$7")" "${8:+, \"detail\": $(json_string "$8")}" >>"$out/summary.jsonl"
   {
-    printf '{\n  "suite": %s,\n  "gpu": %s,\n  "runs": [\n' "$(json_string "$suite_commit")" "$(json_string "$gpu_name")"
+    printf '{\n  "suite": %s,\n  "gpu": %s,\n  "runs": [\n' "$(json_string "$suite_commit")" \
+      "$(json_string "$gpu_name")"
     sed '$!s/$/,/; s/^/    /' "$out/summary.jsonl"
     printf '  ]\n}\n'
   } >"$out/summary.json"
@@ -207,12 +265,23 @@ run_program() {
     state=failed
   fi
   [ "$state" = passed ] || failed=1
-  echo "gpu-suite: [$step] $name: $state (exit $status, ${seconds}s), log $log" >&2
-  [ "$state" = passed ] || tail -n 15 "$log" | sed 's/^/    /' >&2
-  record "$step" "$name" "$state" "$status" "$seconds" "${log#"$out"/}" "$*"
+  # doctest's count line, so cuda.* cases skipped for want of a GPU are not mistaken for passes.
+  local detail
+  detail=$(grep -ao 'test cases:.*' "$log" | tail -1)
+  if [[ $detail =~ \|\ 0\ passed.*\ ([1-9][0-9]*)\ skipped ]]; then
+    state="$state: no case ran (${BASH_REMATCH[1]} skipped or filtered out; no GPU?)"
+  fi
+  echo "gpu-suite: [$step] $name: $state (exit $status, ${seconds}s${detail:+; $detail}), log $log" >&2
+  [ "$status" -eq 0 ] || tail -n 15 "$log" | sed 's/^/    /' >&2
+  record "$step" "$name" "$state" "$status" "$seconds" "${log#"$out"/}" "$*" "$detail"
 }
 
-step_tests() {  # $1: extra doctest arguments (tests-cuda: the cuda.* cases only)
+cuda_cases() {  # how many cuda.* test cases a doctest program has (skipped or not)
+  env LD_LIBRARY_PATH="$lib_path" "$1" --list-test-cases --test-case='cuda.*' --no-skip 2>/dev/null |
+    sed -n 's/.*passing the current filters: //p'
+}
+
+step_tests() {  # $1: the step; then extra doctest arguments (tests-cuda: the cuda.* cases only)
   local step=$1
   shift
   mkdir -p "$out/logs/$step"
@@ -224,11 +293,12 @@ step_tests() {  # $1: extra doctest arguments (tests-cuda: the cuda.* cases only
       record "$step" "$name" "skipped: runs the build tree's massmap binary by absolute path" 0 0 "" "$t"
       continue
     fi
+    [ "$step" != tests-cuda ] || [ "$(cuda_cases "$t")" != 0 ] || continue  # nothing to run
     run_program "$step" "$name" "${TEST_TIMEOUT:-300}" "$out/logs/$step/$name.log" "$t" "$@"
   done
 }
 
-step_sanitizer() {
+step_sanitizer() {  # the tools to run: memcheck, racecheck
   mkdir -p "$out/logs/sanitizer"
   local sanitizer
   if ! sanitizer=$(find_sanitizer); then
@@ -241,7 +311,8 @@ step_sanitizer() {
   for t in "$suite"/bin/*; do
     name=$(basename "$t")
     [[ $name =~ ^(gpu|simt)_.*test$ ]] || continue  # the kernel tests
-    for tool in memcheck racecheck; do
+    [ "$(cuda_cases "$t")" != 0 ] || continue
+    for tool in "$@"; do
       # --error-exitcode: a finding fails the run even where the test itself passes.
       run_program sanitizer "$name:$tool" "${TEST_TIMEOUT:-300}" "$out/logs/sanitizer/$name.$tool.log" \
         "$sanitizer" --tool "$tool" --error-exitcode 86 "$t" --test-case='cuda.*'
@@ -266,7 +337,7 @@ step_bench() {  # $1: gemm, memory or conv
 }
 
 run() {
-  [ $# -ge 1 ] || die "usage: gpu-suite.sh run OUTDIR [tests|tests-cuda|sanitizer|bench|bench-gemm|bench-memory|bench-conv|all]..."
+  [ $# -ge 1 ] || die "usage: gpu-suite.sh run OUTDIR [STEP...] (see gpu-suite.sh --help)"
   out=$1
   shift
   [ $# -ge 1 ] || set -- all
@@ -292,10 +363,12 @@ run() {
     echo "gpu-suite: warning: the suite needs glibc >= $need, this machine has $have: programs may not start" >&2
   fi
 
+  choose_gcc_runtime
+
   local dirs=() d
   mapfile -t dirs < <(nvidia_lib_dirs)
   [ -d /usr/local/cuda/lib64 ] && dirs+=(/usr/local/cuda/lib64)
-  lib_path="$suite/lib"
+  lib_path="$suite/lib:$out/.gcc-runtime"
   for d in "${dirs[@]}"; do lib_path="$lib_path:$d"; done
   local cublas cudnn
   cublas=$(find_library libcublas.so.13 "${dirs[@]}") || cublas="NOT FOUND"
@@ -307,13 +380,18 @@ run() {
     case "$step" in
       tests) step_tests tests ;;
       tests-cuda) step_tests tests-cuda --test-case='cuda.*' ;;
-      sanitizer) step_sanitizer ;;
+      sanitizer) step_sanitizer memcheck racecheck ;;
+      memcheck | racecheck) step_sanitizer "$step" ;;
       bench-gemm) step_bench gemm ;;
       bench-memory) step_bench memory ;;
       bench-conv) step_bench conv ;;
       bench) step_bench gemm && step_bench memory && step_bench conv ;;
-      all) step_tests tests && step_sanitizer && step_bench gemm && step_bench memory && step_bench conv ;;
-      *) die "unknown step '$step' (tests, tests-cuda, sanitizer, bench, bench-gemm, bench-memory, bench-conv, all)" ;;
+      all)
+        step_tests tests && step_sanitizer memcheck racecheck && step_bench gemm && step_bench memory &&
+          step_bench conv
+        ;;
+      *) die "unknown step '$step' (tests, tests-cuda, sanitizer, memcheck, racecheck, bench, bench-gemm," \
+        "bench-memory, bench-conv, all)" ;;
     esac
   done
   [ -f "$out/summary.json" ] && echo "gpu-suite: summary in $out/summary.json" >&2
