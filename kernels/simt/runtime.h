@@ -7,6 +7,15 @@
 // with 0xFF bytes (NaN floats); device memory has guard zones checked after every launch. Divergent barriers,
 // deadlocks, reads of lanes that did not take part, exceptions inside kernels and launches over the GPU's limits
 // are reported as simt::Error naming the kernel, the block, the thread and the source lines.
+//
+// Semantics a kernel writer meets:
+// - __syncthreads releases when every thread of the block that has not exited arrived, at the same call site.
+// - A warp intrinsic waits for the lanes of its mask that exist and have not exited, each at an intrinsic of the
+//   same name with the same mask (call sites may differ, as for __syncwarp on a GPU). Lanes of a partial last warp
+//   that do not exist take no part; a shuffle that reads a lane which does not exist, has exited or is not in the
+//   mask is an error (undefined on a GPU), so clamp the source lane instead (see tests/simt_test.cpp).
+// - Threads switch only at barriers and warp intrinsics, so atomics are needed only between blocks, which run on
+//   several OS threads at once.
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
