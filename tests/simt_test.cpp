@@ -775,7 +775,7 @@ TEST_CASE("simt.runtime a shuffle that reads a lane outside its mask is an error
   CHECK(contains(error, "reads lane 20 of warp 0, which is not in the mask 0x0000ffff"));
 }
 
-TEST_CASE("simt.runtime schedules: thread order per round, names, environment syntax") {
+TEST_CASE("simt.runtime schedules: thread order per round, names, a seed replays its order") {
   RuntimeSettings restore;
   CHECK(simt::describe({simt::Order::forward, 0}) == "forward");
   CHECK(simt::describe({simt::Order::reverse, 0}) == "reverse");
