@@ -95,7 +95,7 @@ double mean_seconds_per_call(Call&& call, double min_seconds);
 void spin_microseconds(double microseconds);  // a one-thread kernel that keeps the GPU busy that long
 void begin_timed_call();                      // spin, then the start event
 double end_timed_call();                      // the stop event, wait, seconds between the two
-constexpr double kSpinMicroseconds = 100;
+constexpr double kSpinMicroseconds = 200;
 
 template <class Call>
 double time_call(Call&& call) {
