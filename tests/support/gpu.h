@@ -7,6 +7,7 @@
 // GPU_CALL(gpu, launcher, args...) calls kernels::cuda::launcher or kernels::simt::launcher.
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -35,6 +36,14 @@ inline bool cuda_available() { return kernels::cuda::available(); }
 #define GPU_CALL(gpu, fn, ...) ((void)(gpu), kernels::simt::fn(__VA_ARGS__))
 inline bool cuda_available() { return false; }
 #endif
+
+// Says once per program, on stderr, when the cuda.* cases cannot run, so a green run is not mistaken for a GPU run.
+inline const bool kCudaNoticePrinted = [] {
+  if (!cuda_available())
+    std::fprintf(stderr, "NOTE: no CUDA GPU here: the cuda.* test cases are SKIPPED (not passed); simt.* ran the "
+                         "same kernels on the host.\n");
+  return true;
+}();
 
 // A float buffer in the backend's device memory.
 class DeviceBuffer {
