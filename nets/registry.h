@@ -1,0 +1,38 @@
+#pragma once
+// The nets massmap knows by name (alexnet, vgg16, googlenet, smallnet), built from one set of options, so every
+// command and benchmark takes `NAME [--channels C --classes K --input S --width W --batch B --aux]`.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/graph.h"
+#include "engine/solver.h"
+
+namespace massmap::nets {
+
+struct NetOptions {
+  int channels = 3;      // input channels: 1 for mammograms, 3 for photographs
+  int classes = 1000;    // 2 for mass / no mass
+  int input = 0;         // input height and width; 0: the net's nominal size (227 AlexNet, 224 VGG-16 and GoogLeNet)
+  int batch = 1;
+  double width = 1.0;    // multiplies every layer's channel count (not the classifier's): small CPU variants
+  bool aux = false;      // GoogLeNet's two auxiliary heads (loss weight 0.3)
+  bool with_loss = true; // inputs "data" and "label", loss node "loss" (probabilities "loss.prob"); else ends in
+                         // softmax "prob" and has only the input "data"
+  uint64_t seed = 1;     // dropout streams
+};
+
+struct NetInfo {
+  std::string name, summary;
+  int nominal_input;
+  Graph (*build)(const NetOptions&);
+  SolverConfig (*solver)();  // the published solver preset, as data a user can read and override
+};
+
+const std::vector<NetInfo>& net_catalogue();
+const NetInfo& find_net(const std::string& name);  // throws UsageError listing the known names
+Graph build_net(const std::string& name, const NetOptions& options);
+// The options as metadata (builder and its options), so a checkpoint can rebuild its net.
+std::map<std::string, std::string> net_metadata(const std::string& name, const NetOptions& options);
+
+}  // namespace massmap::nets
