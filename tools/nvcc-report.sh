@@ -12,7 +12,8 @@ done
 log=$(mktemp)
 "$@" 2>"$log"
 status=$?
-cat "$log" >&2
+# The report goes to the file; everything else nvcc said (warnings, errors) to the build log as usual.
+grep -v -E "^ptxas info|bytes stack frame|^\s*$" "$log" >&2
 if [ -n "$source_file" ]; then
   mkdir -p "$report_dir"
   grep -E "ptxas info|bytes stack frame|spill" "$log" >"$report_dir/$(basename "$source_file").txt" || true
