@@ -1,5 +1,8 @@
 #include "nets/layers.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace massmap::nets {
 
 Filler::Filler() {
@@ -9,6 +12,12 @@ Filler::Filler() {
   bias.init.value = 0.f;
   bias.lr_mult = 2.f;
   bias.decay_mult = 0.f;
+}
+
+int scaled_channels(int channels, double width, int groups) {
+  groups = std::max(groups, 1);
+  const double units = double(channels) * width / double(groups);
+  return std::max(1, int(std::lround(units))) * groups;
 }
 
 ValueId LayerBuilder::conv(const std::string& name, ValueId x, int num_output, int kernel, int stride, int pad,

@@ -14,6 +14,10 @@ struct Filler {
   Filler();
 };
 
+// A layer's channel count under a width multiplier: round(channels * width) to the nearest multiple of `groups`,
+// at least `groups` (so a grouped convolution still splits evenly, and no layer vanishes).
+int scaled_channels(int channels, double width, int groups = 1);
+
 class LayerBuilder {
  public:
   explicit LayerBuilder(Graph& g) : g_(g) {}

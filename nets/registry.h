@@ -11,15 +11,15 @@
 namespace massmap::nets {
 
 struct NetOptions {
-  int channels = 3;      // input channels: 1 for mammograms, 3 for photographs
-  int classes = 1000;    // 2 for mass / no mass
-  int input = 0;         // input height and width; 0: the net's nominal size (227 AlexNet, 224 VGG-16 and GoogLeNet)
+  int channels = 3;    // input channels: 1 for mammograms, 3 for photographs
+  int classes = 1000;  // 2 for mass / no mass
+  int input = 0;       // input height and width; 0: the net's nominal size (227 AlexNet, 224 VGG-16 and GoogLeNet)
   int batch = 1;
-  double width = 1.0;    // multiplies every layer's channel count (not the classifier's): small CPU variants
-  bool aux = false;      // GoogLeNet's two auxiliary heads (loss weight 0.3)
-  bool with_loss = true; // inputs "data" and "label", loss node "loss" (probabilities "loss.prob"); else ends in
-                         // softmax "prob" and has only the input "data"
-  uint64_t seed = 1;     // dropout streams
+  double width = 1.0;     // multiplies every layer's channel count (not the classifier's): small CPU variants
+  bool aux = false;       // GoogLeNet's two auxiliary heads (loss weight 0.3)
+  bool with_loss = true;  // inputs "data" and "label", loss node "loss" (probabilities "loss.prob"); else ends in
+                          // softmax "prob" and has only the input "data"
+  uint64_t seed = 1;      // dropout streams
 };
 
 struct NetInfo {
@@ -33,6 +33,11 @@ const std::vector<NetInfo>& net_catalogue();
 const NetInfo& find_net(const std::string& name);  // throws UsageError listing the known names
 Graph build_net(const std::string& name, const NetOptions& options);
 // The options as metadata (builder and its options), so a checkpoint can rebuild its net.
+// Keys: builder, channels, classes, input (the effective size: the nominal one when options.input is 0), width
+// (shortest decimal that reads back exactly), and aux (googlenet only).
 std::map<std::string, std::string> net_metadata(const std::string& name, const NetOptions& options);
+// The inverse, for a checkpoint's __metadata__: the builder's name and its options (batch, with_loss and seed keep
+// their defaults unless given). Throws BadInput naming the key for a missing builder or an unreadable number.
+NetOptions net_options_from_metadata(const std::map<std::string, std::string>& metadata, std::string* name = nullptr);
 
 }  // namespace massmap::nets

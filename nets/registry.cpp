@@ -1,0 +1,132 @@
+#include "nets/registry.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "engine/errors.h"
+#include "nets/architectures.h"
+#include "nets/presets.h"
+#include "nets/smallnet.h"
+
+namespace massmap::nets {
+
+namespace detail {
+
+ValueId classifier_end(LayerBuilder& b, ValueId logits, const NetOptions& o, const std::string& loss_name,
+                       const std::string& prob_name, double loss_weight) {
+  Graph& g = b.graph();
+  if (!o.with_loss) return b.softmax(prob_name, logits);
+  ValueId label = g.find("label");  // shared by GoogLeNet's three heads
+  if (label < 0) label = g.add_input("label", {o.batch});
+  return b.softmax_loss(loss_name, logits, label, loss_weight);
+}
+
+int64_t dropout_seed(const NetOptions& o, int k) {
+  // Room for 64 dropout layers per seed; masked to stay a non-negative int64 attribute.
+  return int64_t((o.seed * 64u + uint64_t(k)) & 0x7fffffffffffffffull);
+}
+
+void check_options(const std::string& net, const NetOptions& o) {
+  auto fail = [&](const std::string& what) { throw BadConfig(net + ": " + what); };
+  if (o.channels < 1) fail("channels must be at least 1, got " + std::to_string(o.channels));
+  if (o.classes < 1) fail("classes must be at least 1, got " + std::to_string(o.classes));
+  if (o.batch < 1) fail("batch must be at least 1, got " + std::to_string(o.batch));
+  if (o.input < 0) fail("input must be positive (or 0 for the nominal size), got " + std::to_string(o.input));
+  if (!(o.width > 0) || !std::isfinite(o.width)) fail("width must be a positive number");
+}
+
+}  // namespace detail
+
+namespace {
+
+Graph build_smallnet_from(const NetOptions& o) {
+  detail::check_options("smallnet", o);
+  SmallNetOptions s;
+  s.channels = o.channels;
+  s.classes = o.classes;
+  if (o.input > 0) s.input = o.input;
+  s.batch = o.batch;
+  s.width = scaled_channels(s.width, o.width);  // conv1 filters: 16 at width 1
+  s.seed = o.seed;
+  s.with_loss = o.with_loss;
+  Graph g = build_smallnet(s);
+  g.metadata = net_metadata("smallnet", o);
+  return g;
+}
+
+std::string shortest(double v) {
+  char buf[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+}  // namespace
+
+const std::vector<NetInfo>& net_catalogue() {
+  static const std::vector<NetInfo> catalogue = {
+      {"alexnet", "AlexNet (BVLC Caffe): 5 conv (groups 2 on conv2/4/5), LRN, 3 fc; 61M parameters at 1000 classes",
+       227, build_alexnet, alexnet_solver},
+      {"vgg16", "VGG-16 (configuration D): 13 conv 3x3, 5 max pools, 3 fc; 138M parameters at 1000 classes", 224,
+       build_vgg16, vgg16_solver},
+      {"googlenet", "GoogLeNet (BVLC Caffe, Inception v1): 9 inception modules, aux heads with --aux; 7.0M parameters",
+       224, build_googlenet, googlenet_solver},
+      {"smallnet", "a small CNN with every op family (conv, LRN, pools, fc, dropout) that trains on a CPU in seconds",
+       24, build_smallnet_from, smallnet_solver},
+  };
+  return catalogue;
+}
+
+const NetInfo& find_net(const std::string& name) {
+  std::string known;
+  for (const NetInfo& info : net_catalogue()) {
+    if (info.name == name) return info;
+    known += (known.empty() ? "" : ", ") + info.name;
+  }
+  throw UsageError("unknown net '" + name + "' (known: " + known + ")");
+}
+
+Graph build_net(const std::string& name, const NetOptions& options) {
+  return find_net(name).build(options);
+}
+
+std::map<std::string, std::string> net_metadata(const std::string& name, const NetOptions& o) {
+  const NetInfo& info = find_net(name);
+  std::map<std::string, std::string> m = {
+      {"builder", name},
+      {"channels", std::to_string(o.channels)},
+      {"classes", std::to_string(o.classes)},
+      {"input", std::to_string(o.input > 0 ? o.input : info.nominal_input)},
+      {"width", shortest(o.width)},
+  };
+  if (name == "googlenet") m["aux"] = o.aux ? "1" : "0";
+  return m;
+}
+
+NetOptions net_options_from_metadata(const std::map<std::string, std::string>& m, std::string* name) {
+  auto it = m.find("builder");
+  if (it == m.end()) throw BadInput("metadata has no 'builder' (the net's name)");
+  find_net(it->second);  // an unknown builder is a usage error listing the known nets
+  if (name) *name = it->second;
+  NetOptions o;
+  auto number = [&](const char* key, double fallback) {
+    auto k = m.find(key);
+    if (k == m.end()) return fallback;
+    char* end = nullptr;
+    double v = std::strtod(k->second.c_str(), &end);
+    if (k->second.empty() || *end != '\0' || !std::isfinite(v))
+      throw BadInput(std::string("metadata '") + key + "' is not a number: '" + k->second + "'");
+    return v;
+  };
+  o.channels = int(number("channels", o.channels));
+  o.classes = int(number("classes", o.classes));
+  o.input = int(number("input", o.input));
+  o.width = number("width", o.width);
+  o.aux = number("aux", 0) != 0;
+  return o;
+}
+
+}  // namespace massmap::nets
