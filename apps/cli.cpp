@@ -71,6 +71,13 @@ bool Args::flag(const std::string& name) {
   return flags_.count(name) != 0;
 }
 
+std::string Args::shift_positional() {
+  if (positional_.empty()) return "";
+  std::string first = positional_.front();
+  positional_.erase(positional_.begin());
+  return first;
+}
+
 void Args::finish() const {
   for (const auto& [name, value] : values_)
     if (!used_.count(name)) throw UsageError("unknown option --" + name + "\n\n" + usage_);

@@ -21,6 +21,11 @@ class Args {
   double number(const std::string& name, double fallback);
   bool flag(const std::string& name);
   const std::vector<std::string>& positional() const { return positional_; }
+  // Removes and returns the first positional argument ("" when there is none): commands with subcommands
+  // (massmap nets show NAME) take theirs this way, so finish() still rejects any left over.
+  std::string shift_positional();
+  // Replaces the text printed with usage errors (a subcommand's own usage).
+  void set_usage(std::string usage) { usage_ = std::move(usage); }
   // Throws UsageError naming any option that no accessor asked for.
   void finish() const;
 
@@ -41,5 +46,7 @@ struct Command {
 const std::vector<Command>& commands();
 extern const char* const demo_usage;
 int run_demo(Args& args);
+extern const char* const nets_usage;
+int run_nets(Args& args);
 
 }  // namespace massmap::cli

@@ -13,6 +13,8 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> list = {
       {"demo", "train the small CNN on a generated blob-versus-bar task and report its held-out accuracy", run_demo,
        demo_usage},
+      {"nets", "show, initialise, run and differentiate the paper's nets (alexnet, vgg16, googlenet, smallnet)",
+       run_nets, nets_usage},
   };
   return list;
 }

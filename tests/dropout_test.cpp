@@ -5,10 +5,15 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
+#include "engine/autograd.h"
+#include "engine/executor.h"
 #include "kernels/philox.h"
+#include "nets/layers.h"
 #include "tests/support/check.h"
 #include "tests/support/placed_tensor.h"
 
@@ -154,4 +159,55 @@ TEST_CASE("backward redraws the forward mask: dx = dy * y / x") {
     };
     testing_support::check_gradient(x_values, analytic, loss, "dropout dx");
   }
+}
+
+namespace {
+
+// h = fc_a(x); loss(fc_b(drop(h)) + fc_c(h)): h's gradient sums dropout's backward and fc_c's backward, so the
+// accumulate flag of dropout's backward step is exercised too. Without dropout, fc_b reads h directly.
+massmap::Graph two_branch_graph(bool with_dropout) {
+  using namespace massmap;
+  Graph g;
+  nets::LayerBuilder b(g);
+  ValueId x = g.add_input("data", {4, 6});
+  ValueId h = b.linear("fc_a", x, 8);
+  ValueId kept = with_dropout ? b.dropout("drop", h, 0.5, 11) : h;
+  ValueId sum = g.add("add", "sum", {b.linear("fc_b", kept, 3), b.linear("fc_c", h, 3)});
+  b.softmax_loss("loss", sum, g.add_input("label", {4}));
+  return g;
+}
+
+std::map<std::string, std::vector<float>> parameter_gradients(bool with_dropout, bool training) {
+  using namespace massmap;
+  ExecutorOptions eo;
+  eo.training = true;
+  eo.input_grads = true;
+  Executor ex(two_branch_graph(with_dropout), eo);
+  ex.set_input("data", Tensor::from({4, 6}, testing_support::random_vector(24, 3)));
+  ex.set_input("label", Tensor::from({4}, {0, 2, 1, 2}));
+  uint64_t seed = 7;  // parameters in the same order in both graphs; value ids differ
+  for (ValueId p : ex.graph().params()) {
+    Tensor t = ex.tensor(p);
+    t.copy_from(Tensor::from(t.shape(), testing_support::random_vector(size_t(t.numel()), ++seed)));
+  }
+  RunContext run;
+  run.training = training;
+  run.iteration = 2;
+  ex.forward(run);
+  ex.backward(run);
+  std::map<std::string, std::vector<float>> out;
+  for (const std::string name : {"data", "fc_a.weight", "fc_a.bias", "fc_b.weight", "fc_c.weight"})
+    out[name] = ex.read(gradient_name(name)).to_vector();
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("executor: a backward pass with training off treats dropout as the identity") {
+  auto plain = parameter_gradients(false, false);
+  auto test_time = parameter_gradients(true, false);
+  for (const auto& [name, g] : plain) testing_support::expect_close(test_time.at(name), g, 1e-6f, 1e-5f, name);
+  // While training the mask drops half of h's entries: the gradients differ (the comparison above means something).
+  auto training = parameter_gradients(true, true);
+  CHECK(training.at("fc_b.weight") != plain.at("fc_b.weight"));
 }

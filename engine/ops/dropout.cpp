@@ -43,9 +43,14 @@ void dropout_k(const KernelCall& c) {
   MASSMAP_DISPATCH(D, ref, dropout_forward, c, dropout_of(c, c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
 }
 
-// inputs (dy) -> dx: the same mask, drawn again from (seed, iteration)
+// inputs (dy) -> dx: the same mask, drawn again from (seed, iteration); at test time (a backward pass run with
+// training off, e.g. the gradient of the deterministic net) the forward pass was the identity, and so is this.
 template <Device D>
 void dropout_grad_k(const KernelCall& c) {
+  if (!c.run->training) {
+    MASSMAP_DISPATCH(D, ref, copy, c, ops::act(c.in[0], c.out[0]), c.in[0].data, c.out[0].data, c.accumulate(0));
+    return;
+  }
   MASSMAP_DISPATCH(D, ref, dropout_backward, c, dropout_of(c, c.out[0], c.in[0]), c.in[0].data, c.out[0].data,
                    c.accumulate(0));
 }
