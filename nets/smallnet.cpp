@@ -33,7 +33,7 @@ Graph build_smallnet(const SmallNetOptions& o) {
   g.metadata["channels"] = std::to_string(o.channels);
   g.metadata["classes"] = std::to_string(o.classes);
   g.metadata["input"] = std::to_string(o.input);
-  g.metadata["width"] = std::to_string(o.width);
+  g.metadata["conv1_filters"] = std::to_string(o.width);  // not "width": the catalogue uses that for a multiplier
   return g;
 }
 
