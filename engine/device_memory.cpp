@@ -59,7 +59,9 @@ struct Cache {
 };
 
 Cache& cache_of(Device device) {
-  static Cache caches[3];
+  // Never destroyed: cached blocks stay reachable until exit (no false leak reports) and no block is released
+  // into a backend whose own state is already torn down.
+  static Cache* caches = new Cache[3];
   return caches[int(device)];
 }
 
