@@ -1,0 +1,200 @@
+// One training step (forward with dropout, backward, SGD update) of each net of the catalogue, full size and
+// scaled (width 0.25), on every device available here, reporting images/s. Inputs are 1 channel, 2 classes
+// (mammography's mass / no mass), at each net's nominal size; the solver is the net's published preset with a
+// small learning rate, so the weights stay sane over many timed steps.
+//
+// Names: <net>/<device>/width:<w>/batch:<b>, e.g.
+//   OMP_NUM_THREADS=2 build/bin/nets_bench --benchmark_filter='alexnet/cpu/width:1/' --benchmark_repetitions=5
+// times AlexNet's step at batch 32 on 2 threads, the setting bench/pytorch_alexnet.py measures for PyTorch.
+// simt (the CUDA kernels run on the host by kernels/simt) is slow: only the tiny variants run there. On cuda and
+// simt each timed step ends by reading a parameter back, so the time includes every kernel of the step.
+//
+// nets_bench --profile=alexnet/cpu/width:1/batch:32 times each kernel call of the step instead (cpu, simt) and
+// prints the milliseconds per op and the slowest steps.
+//
+// Counters: images/s; cpu_s/step (process CPU seconds per step, every thread); GFLOP/s (2 x 3 x forward multiply-adds x
+// batch per step: forward, backward-data and backward-filter counted as one forward pass each, an approximation);
+// MMAC/image (forward).
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/bench_support.h"
+#include "engine/executor.h"
+#include "engine/op.h"
+#include "engine/solver.h"
+#include "nets/registry.h"
+
+namespace {
+
+using namespace massmap;
+
+enum class Where { fast, also_simt, simt_only };  // fast: cpu and cuda; simt runs only tiny variants
+
+struct Variant {
+  const char* net;
+  double width;
+  int batch;
+  Where where;
+};
+
+// Batch 32 for AlexNet (the comparison with PyTorch); smaller full-size batches where a step takes seconds.
+const Variant kVariants[] = {
+    {"alexnet", 1.0, 32, Where::fast},   {"alexnet", 0.25, 32, Where::fast}, {"alexnet", 0.25, 1, Where::simt_only},
+    {"vgg16", 1.0, 4, Where::fast},      {"vgg16", 0.25, 8, Where::fast},    {"googlenet", 1.0, 8, Where::fast},
+    {"googlenet", 0.25, 8, Where::fast}, {"smallnet", 1.0, 32, Where::fast}, {"smallnet", 0.25, 32, Where::also_simt},
+};
+
+int64_t forward_macs(const Graph& g) {
+  int64_t macs = 0;
+  for (const Node& n : g.nodes()) {
+    if (n.forward_of >= 0) continue;
+    std::vector<Shape> in, out;
+    for (ValueId v : n.inputs) in.push_back(g.value(v).shape);
+    for (ValueId v : n.outputs) out.push_back(g.value(v).shape);
+    const OpDef& def = op_def(n.op);
+    if (def.cost) macs += def.cost(n, in, out).macs;
+  }
+  return macs;
+}
+
+void train_step(benchmark::State& state, Variant v, Device device) {
+  nets::NetOptions o;
+  o.channels = 1;
+  o.classes = 2;
+  o.batch = v.batch;
+  o.width = v.width;
+  ExecutorOptions eo;
+  eo.device = device;
+  eo.training = true;
+  Executor ex(nets::build_net(v.net, o), eo);
+  SolverConfig config = nets::find_net(v.net).solver();
+  config.lr.base_lr = 1e-5f;
+  Solver solver(ex, config);
+  solver.initialise_parameters(1);
+  const Shape& shape = ex.graph().value(ex.graph().at("data")).shape;
+  ex.set_input("data", Tensor::from(shape, bench::random_vector(size_t(shape_numel(shape)), 3)));
+  Tensor labels({int64_t(v.batch)});
+  for (int i = 0; i < v.batch; ++i) labels.at(i) = float(i % 2);
+  ex.set_input("label", labels);
+  // The smallest parameter: reading it back waits for every kernel of the step on an asynchronous device.
+  ValueId sync = ex.graph().params().front();
+  for (ValueId p : ex.graph().params())
+    if (shape_numel(ex.graph().value(p).shape) < shape_numel(ex.graph().value(sync).shape)) sync = p;
+  const bool wait = device != Device::cpu;
+
+  solver.step();  // warm-up: first touch of the arena, lazy GPU set-up
+  if (wait) ex.read(ex.graph().value(sync).name);
+  const std::clock_t cpu_start = std::clock();  // the process's CPU time, every thread
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(solver.step());
+    if (wait) ex.read(ex.graph().value(sync).name);
+  }
+  const double cpu_seconds = double(std::clock() - cpu_start) / CLOCKS_PER_SEC;
+  const double macs = double(forward_macs(ex.graph()));
+  state.counters["images/s"] = benchmark::Counter(double(v.batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(6 * macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["MMAC/image"] = macs * 1e-6 / v.batch;
+  // Process CPU seconds per step, all threads (OpenMP's spin-waits included): on a loaded machine, where wall time
+  // depends on what else runs, this shows the work a step costs.
+  state.counters["cpu_s/step"] = cpu_seconds / double(state.iterations());
+  state.counters["arena_MiB"] = double(ex.arena_bytes()) / (1 << 20);
+}
+
+// --profile=<benchmark name>: runs that variant's training step by hand, one kernel call at a time, and prints where
+// the time goes, per op and per pass (cpu and simt: their kernels are synchronous).
+int profile(const std::string& wanted, int steps) {
+  for (Device d : available_devices()) {
+    for (const Variant& v : kVariants) {
+      char name[128];
+      std::snprintf(name, sizeof name, "%s/%s/width:%g/batch:%d", v.net, device_name(d), v.width, v.batch);
+      if (wanted != name) continue;
+      if (d == Device::cuda) {
+        std::fprintf(stderr, "--profile times kernels one by one on the host: cpu or simt only\n");
+        return 1;
+      }
+      nets::NetOptions o;
+      o.channels = 1, o.classes = 2, o.batch = v.batch, o.width = v.width;
+      ExecutorOptions eo;
+      eo.device = d;
+      eo.training = true;
+      Executor ex(nets::build_net(v.net, o), eo);
+      Solver solver(ex, nets::find_net(v.net).solver());
+      solver.initialise_parameters(1);
+      const Shape& shape = ex.graph().value(ex.graph().at("data")).shape;
+      ex.set_input("data", Tensor::from(shape, bench::random_vector(size_t(shape_numel(shape)), 3)));
+      Tensor labels({int64_t(v.batch)});
+      for (int i = 0; i < v.batch; ++i) labels.at(i) = float(i % 2);
+      ex.set_input("label", labels);
+      solver.step();  // warm-up
+      RunContext run = solver.context(true);
+      run.lr = 1e-5f;
+      std::map<std::string, double> per_op, per_node;
+      double total = 0;
+      for (int i = 0; i < steps; ++i) {
+        for (const ScheduleStep& s : ex.schedule()) {
+          KernelCall call = s.call;
+          call.run = &run;
+          const double start = bench::now_seconds();
+          s.kernel(call);
+          const double t = bench::now_seconds() - start;
+          const Node& n = ex.graph().node(s.node);
+          per_op[n.op] += t / steps;
+          per_node[n.name + " (" + n.op + ")"] += t / steps;
+          total += t / steps;
+        }
+        ++run.iteration;
+      }
+      std::printf("%s: %.1f ms per step (%d steps, kernels only), %.2f images/s\n\n%-48s %10s %7s\n", name, total * 1e3,
+                  steps, v.batch / total, "op", "ms/step", "share");
+      auto print = [&](const std::map<std::string, double>& m, size_t rows) {
+        std::vector<std::pair<double, std::string>> sorted;
+        for (const auto& [k, t] : m) sorted.push_back({t, k});
+        std::sort(sorted.rbegin(), sorted.rend());
+        for (size_t i = 0; i < sorted.size() && i < rows; ++i)
+          std::printf("%-48s %10.1f %6.1f%%\n", sorted[i].second.c_str(), sorted[i].first * 1e3,
+                      100 * sorted[i].first / total);
+      };
+      print(per_op, 100);
+      std::printf("\nslowest steps:\n");
+      print(per_node, 25);
+      return 0;
+    }
+  }
+  std::fprintf(stderr, "--profile: no benchmark named '%s' (see --benchmark_list_tests, without /real_time)\n",
+               wanted.c_str());
+  return 1;
+}
+
+void register_all() {
+  for (Device d : available_devices()) {
+    for (const Variant& v : kVariants) {
+      if ((d == Device::simt) != (v.where != Where::fast) && v.where != Where::also_simt) continue;
+      char name[128];
+      std::snprintf(name, sizeof name, "%s/%s/width:%g/batch:%d", v.net, device_name(d), v.width, v.batch);
+      benchmark::RegisterBenchmark(name, train_step, v, d)->UseRealTime()->Unit(benchmark::kMillisecond);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--profile=", 0) == 0) return profile(a.substr(10), 3);
+  }
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("omp_max_threads", std::to_string(omp_get_max_threads()));
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""AlexNet's training step in PyTorch: the baseline of bench/nets_bench's alexnet/cpu/width:1/batch:32.
+
+The same net as nets/alexnet.cpp (BVLC Caffe AlexNet): conv1 96x11x11/4, LRN (size 5, alpha 1e-4, beta 0.75, k 1)
+after relu1 and relu2 and before pooling, 3x3/2 max pools, conv2/4/5 with groups 2, fc6 4096, fc7 4096, dropout
+0.5, fc8; here with 1 input channel and 2 classes at 227x227, batch 32, softmax cross-entropy, SGD with momentum
+0.9 and weight decay 5e-4. One step = zero_grad, forward, loss, backward, optimizer step, the same work as
+massmap's Solver::step().
+
+Run with Debian's interpreter and package (apt-get install python3-torch), on the same thread count as ours:
+  OMP_NUM_THREADS=2 /usr/bin/python3 bench/pytorch_alexnet.py --threads 2 --repetitions 5
+Prints images/s per repetition, then the median and the spread.
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+
+
+def alexnet(channels: int, classes: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(channels, 96, 11, stride=4), nn.ReLU(inplace=True),
+        nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0), nn.MaxPool2d(3, 2, ceil_mode=True),
+        nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(inplace=True),
+        nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0), nn.MaxPool2d(3, 2, ceil_mode=True),
+        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(inplace=True),
+        nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, 2, ceil_mode=True), nn.Flatten(),
+        nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True), nn.Dropout(0.5),
+        nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(0.5),
+        nn.Linear(4096, classes))
+
+
+def init_caffe(net: nn.Module) -> None:
+    """Caffe's reference fillers (gaussian 0.01, fc6/fc7 0.005, biases 0.1 on conv2/4/5 and fc6/fc7)."""
+    layers = [m for m in net if isinstance(m, (nn.Conv2d, nn.Linear))]
+    stds = [0.01, 0.01, 0.01, 0.01, 0.01, 0.005, 0.005, 0.01]
+    biases = [0, 0.1, 0, 0.1, 0.1, 0.1, 0.1, 0]
+    for layer, std, bias in zip(layers, stds, biases):
+        nn.init.normal_(layer.weight, 0.0, std)
+        nn.init.constant_(layer.bias, bias)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--channels", type=int, default=1)
+    p.add_argument("--classes", type=int, default=2)
+    p.add_argument("--input", type=int, default=227)
+    p.add_argument("--steps", type=int, default=5, help="timed steps per repetition")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--repetitions", type=int, default=5)
+    a = p.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    net = alexnet(a.channels, a.classes)
+    init_caffe(net)
+    net.train()  # dropout on, as in a training step
+    # lr 1e-5 as in nets_bench: the weights stay sane over the timed steps (the rate does not change the work)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-5, momentum=0.9, weight_decay=5e-4)
+    loss_fn = nn.CrossEntropyLoss()
+    x = torch.rand(a.batch, a.channels, a.input, a.input) * 2 - 1
+    y = torch.arange(a.batch) % a.classes
+
+    def step() -> float:
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {a.batch}, "
+          f"{a.channels} channel(s), {a.classes} classes, input {a.input}")
+    for _ in range(a.warmup):
+        step()
+    rates = []
+    for r in range(a.repetitions):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        for _ in range(a.steps):
+            step()
+        seconds = (time.perf_counter() - start) / a.steps
+        cpu = (time.process_time() - cpu_start) / a.steps
+        rates.append(a.batch / seconds)
+        print(f"repetition {r}: {seconds * 1e3:.1f} ms/step, {rates[-1]:.2f} images/s, "
+              f"process CPU {cpu:.2f} s/step", flush=True)
+    print(f"pytorch alexnet: median {statistics.median(rates):.2f} images/s "
+          f"(min {min(rates):.2f}, max {max(rates):.2f}, {a.repetitions} x {a.steps} steps)")
+
+
+if __name__ == "__main__":
+    main()
