@@ -1,0 +1,142 @@
+// DICOM through DCMTK's dcmdata: Part-10 files with one frame of one sample, 8 or 16 bits allocated; compressed
+// transfer syntaxes are decoded by whichever of DCMTK's codecs (JPEG, JPEG-LS) were found when configuring.
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "data/image_io_internal.h"
+
+#ifdef MASSMAP_HAVE_DCMTK
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dctk.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <mutex>
+#ifdef MASSMAP_HAVE_DCMJPEG
+#include <dcmtk/dcmjpeg/djdecode.h>
+#endif
+#ifdef MASSMAP_HAVE_DCMJPLS
+#include <dcmtk/dcmjpls/djdecode.h>
+#endif
+#endif
+
+namespace massmap::data::detail {
+
+#ifndef MASSMAP_HAVE_DCMTK
+
+Image read_dicom(const std::string& path) {
+  fail(path, "a DICOM file, but massmap was built without DICOM support (DCMTK not found when configuring)");
+}
+
+#else
+
+namespace {
+
+void setup_dcmtk() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    OFLog::configure(OFLogger::OFF_LOG_LEVEL);  // failures reach the user as BadInput, not as log lines
+#ifdef MASSMAP_HAVE_DCMJPEG
+    DJDecoderRegistration::registerCodecs();
+#endif
+#ifdef MASSMAP_HAVE_DCMJPLS
+    DJLSDecoderRegistration::registerCodecs();
+#endif
+  });
+}
+
+}  // namespace
+
+Image read_dicom(const std::string& path) {
+  setup_dcmtk();
+  DcmFileFormat file;
+  OFCondition status = file.loadFile(path.c_str());
+  if (status.bad()) fail(path, std::string("DICOM file cannot be parsed (") + status.text() + ")");
+  DcmDataset* ds = file.getDataset();
+
+  Uint16 rows = 0, columns = 0, allocated = 0, stored = 0, representation = 0, samples = 1;
+  if (ds->findAndGetUint16(DCM_Rows, rows).bad() || ds->findAndGetUint16(DCM_Columns, columns).bad())
+    fail(path, "DICOM file has no Rows or Columns (not an image?)");
+  check_size(path, "DICOM", columns, rows);
+  if (!ds->tagExistsWithValue(DCM_PixelData)) fail(path, "DICOM file has no pixel data");
+  if (ds->findAndGetUint16(DCM_BitsAllocated, allocated).bad()) fail(path, "DICOM file has no BitsAllocated");
+  if (ds->findAndGetUint16(DCM_BitsStored, stored).bad()) stored = allocated;
+  ds->findAndGetUint16(DCM_PixelRepresentation, representation);
+  ds->findAndGetUint16(DCM_SamplesPerPixel, samples);
+  if (allocated != 8 && allocated != 16)
+    fail(path, "DICOM BitsAllocated is " + std::to_string(allocated) + "; 8 and 16 are read");
+  if (stored == 0 || stored > allocated)
+    fail(path, "DICOM BitsStored is " + std::to_string(stored) + " with BitsAllocated " + std::to_string(allocated));
+  if (samples != 1)
+    fail(path, "DICOM has " + std::to_string(samples) + " samples per pixel; only greyscale (1) is read");
+  OFString photometric;
+  ds->findAndGetOFString(DCM_PhotometricInterpretation, photometric);
+  const bool inverted = photometric == "MONOCHROME1";
+  if (!inverted && photometric != "MONOCHROME2")
+    fail(path, "DICOM PhotometricInterpretation is '" + std::string(photometric.c_str()) +
+                   "'; MONOCHROME1 and MONOCHROME2 are read");
+  Sint32 frames = 1;
+  if (ds->findAndGetSint32(DCM_NumberOfFrames, frames).good() && frames != 1)
+    fail(path, "DICOM file has " + std::to_string(frames) + " frames; single-frame images are read");
+  Float64 slope = 1, intercept = 0;
+  if (ds->findAndGetFloat64(DCM_RescaleSlope, slope).bad()) slope = 1;
+  if (ds->findAndGetFloat64(DCM_RescaleIntercept, intercept).bad()) intercept = 0;
+  if (!std::isfinite(slope) || !std::isfinite(intercept) || slope == 0)
+    fail(path, "DICOM rescale slope " + std::to_string(slope) + " / intercept " + std::to_string(intercept) +
+                   " is not usable");
+
+  Image image;
+  image.width = columns;
+  image.height = rows;
+  image.bits = stored;
+  Float64 spacing = 0;
+  if (ds->findAndGetFloat64(DCM_PixelSpacing, spacing, 0).good() && spacing > 0 && std::isfinite(spacing))
+    image.pixel_spacing_mm = spacing;
+  else if (ds->findAndGetFloat64(DCM_ImagerPixelSpacing, spacing, 0).good() && spacing > 0 && std::isfinite(spacing))
+    image.pixel_spacing_mm = spacing;
+
+  // Decompress (a no-op for uncompressed files) into host-order samples.
+  const E_TransferSyntax syntax = ds->getOriginalXfer();
+  status = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
+  if (status.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
+    fail(path, std::string("DICOM pixel data in transfer syntax '") + DcmXfer(syntax).getXferName() +
+                   "' cannot be decoded (no DCMTK codec for it in this build, or corrupt data)");
+  DcmElement* element = nullptr;
+  if (ds->findAndGetElement(DCM_PixelData, element).bad() || element == nullptr)
+    fail(path, "DICOM file has no pixel data");
+  const size_t count = size_t(rows) * size_t(columns);
+  const size_t need = count * (allocated / 8);
+  if (element->getLength() < need)
+    fail(path, "DICOM pixel data is truncated: " + std::to_string(need) + " bytes expected, " +
+                   std::to_string(element->getLength()) + " present");
+
+  // The stored values' range, for MONOCHROME1's mirror and the rescale's clamp.
+  const bool is_signed = representation == 1;
+  const double lo = is_signed ? -std::ldexp(1.0, stored - 1) : 0.0;
+  const double hi = is_signed ? std::ldexp(1.0, stored - 1) - 1 : std::ldexp(1.0, stored) - 1;
+  const double r_lo = std::min(lo * slope + intercept, hi * slope + intercept);
+  const double r_hi = std::max(lo * slope + intercept, hi * slope + intercept);
+  const uint32_t mask = stored >= 32 ? 0xffffffffu : (1u << stored) - 1;
+  auto convert = [&](uint32_t raw) {
+    raw &= mask;  // bits above BitsStored (overlays, garbage) are not part of the value
+    double v = is_signed && (raw >> (stored - 1)) ? double(int64_t(raw) - (int64_t(1) << stored)) : double(raw);
+    v = v * slope + intercept;
+    if (inverted) v = r_lo + r_hi - v;
+    return uint16_t(std::lround(std::min(65535.0, std::max(0.0, v))));
+  };
+  image.pixels.resize(count);
+  if (allocated == 16) {
+    Uint16* data = nullptr;
+    if (element->getUint16Array(data).bad() || data == nullptr) fail(path, "DICOM 16-bit pixel data cannot be read");
+    for (size_t i = 0; i < count; ++i) image.pixels[i] = convert(data[i]);
+  } else {
+    Uint8* data = nullptr;
+    if (element->getUint8Array(data).bad() || data == nullptr) fail(path, "DICOM 8-bit pixel data cannot be read");
+    for (size_t i = 0; i < count; ++i) image.pixels[i] = convert(data[i]);
+  }
+  return image;
+}
+
+#endif
+
+}  // namespace massmap::data::detail

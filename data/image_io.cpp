@@ -1,0 +1,441 @@
+// read_image's dispatch, the PGM parser, PNG and JPEG through stb_image, and the PNG writers. TIFF and DICOM live
+// in tiff_io.cpp and dicom_io.cpp.
+#include "data/image_io.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <memory>
+
+#include "data/image_io_internal.h"
+#include "engine/atomic_file.h"
+#include "engine/errors.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include <stb_image.h>
+#include <stb_image_write.h>
+#pragma GCC diagnostic pop
+
+#ifdef MASSMAP_HAVE_ZLIB
+#include <zlib.h>
+#endif
+
+namespace massmap::data {
+
+namespace detail {
+
+void fail(const std::string& path, const std::string& reason) {
+  throw BadInput("cannot read image '" + path + "': " + reason);
+}
+
+void check_size(const std::string& path, const char* what, int64_t width, int64_t height) {
+  const std::string dims = std::to_string(width) + " x " + std::to_string(height);
+  if (width <= 0 || height <= 0) fail(path, std::string(what) + " has an empty image (" + dims + ")");
+  if (width > kMaxImageSide || height > kMaxImageSide)
+    fail(path, std::string(what) + " image of " + dims + " pixels exceeds the limit of " +
+                   std::to_string(kMaxImageSide) + " per side (corrupt?)");
+  if (width * height * 2 > kMaxImageBytes)
+    fail(path, std::string(what) + " image of " + dims + " pixels exceeds the limit of " +
+                   std::to_string(kMaxImageBytes / 2) + " pixels (corrupt?)");
+}
+
+}  // namespace detail
+
+using detail::check_size;
+using detail::fail;
+
+namespace {
+
+// ---- PGM ------------------------------------------------------------------------------------------------------
+
+struct PgmCursor {
+  const std::string& name;
+  const char* p;
+  const char* end;
+
+  static bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+  // Skips whitespace and '#' comments (to the end of the line).
+  void skip() {
+    while (p < end) {
+      if (space(*p)) {
+        ++p;
+      } else if (*p == '#') {
+        while (p < end && *p != '\n' && *p != '\r') ++p;
+      } else {
+        break;
+      }
+    }
+  }
+  // A decimal number in 1..limit (0..limit when zero_ok), after whitespace and comments.
+  int64_t number(const char* what, int64_t limit, bool zero_ok = false) {
+    skip();
+    if (p == end) fail(name, std::string("PGM file ends before its ") + what);
+    if (*p < '0' || *p > '9') fail(name, std::string("PGM ") + what + " is not a number");
+    int64_t v = 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+      v = v * 10 + (*p - '0');
+      if (v > limit) fail(name, std::string("PGM ") + what + " is larger than " + std::to_string(limit));
+      ++p;
+    }
+    if (v == 0 && !zero_ok) fail(name, std::string("PGM ") + what + " is 0");
+    return v;
+  }
+};
+
+int bits_for(int64_t maxval) {
+  int bits = 1;
+  while ((int64_t(1) << bits) - 1 < maxval) ++bits;
+  return bits;
+}
+
+}  // namespace
+
+Image parse_pgm(const std::string& name, const char* data, size_t size) {
+  if (size < 2 || data[0] != 'P' || (data[1] != '5' && data[1] != '2')) fail(name, "not a PGM file (P5 or P2)");
+  const bool binary = data[1] == '5';
+  PgmCursor c{name, data + 2, data + size};
+  if (c.p < c.end && !PgmCursor::space(*c.p) && *c.p != '#') fail(name, "PGM magic is not followed by whitespace");
+  // The sides are read with a generous limit so that an absurd size gets check_size's message.
+  const int64_t width = c.number("width", int64_t(1) << 40, true);
+  const int64_t height = c.number("height", int64_t(1) << 40, true);
+  check_size(name, "PGM", width, height);
+  const int64_t maxval = c.number("maxval", 65535);
+  const size_t count = size_t(width) * size_t(height);
+  Image image;
+  image.width = int(width);
+  image.height = int(height);
+  image.bits = bits_for(maxval);
+  if (binary) {
+    // Exactly one whitespace byte separates maxval from the samples.
+    if (c.p == c.end || !PgmCursor::space(*c.p)) fail(name, "PGM file ends or has no whitespace after maxval");
+    ++c.p;
+    const size_t sample = maxval > 255 ? 2 : 1;
+    const size_t available = size_t(c.end - c.p);
+    if (available / sample < count)
+      fail(name, "PGM file is truncated: " + std::to_string(count * sample) + " bytes of pixels expected, " +
+                     std::to_string(available) + " present");
+    image.pixels.resize(count);
+    const auto* bytes = reinterpret_cast<const unsigned char*>(c.p);
+    for (size_t i = 0; i < count; ++i) {
+      const uint16_t v = sample == 2 ? uint16_t(bytes[2 * i] << 8 | bytes[2 * i + 1]) : bytes[i];
+      if (v > maxval)
+        fail(name, "PGM pixel " + std::to_string(i) + " is " + std::to_string(v) + ", above maxval " +
+                       std::to_string(maxval));
+      image.pixels[i] = v;
+    }
+  } else {
+    // Every sample takes at least one digit and one separator (the last no separator).
+    const size_t available = size_t(c.end - c.p);
+    if (available / 2 + 1 < count)
+      fail(name, "PGM file is truncated: " + std::to_string(count) + " pixels expected in " +
+                     std::to_string(available) + " bytes");
+    image.pixels.resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      c.skip();
+      if (c.p == c.end)
+        fail(name,
+             "PGM file is truncated: " + std::to_string(count) + " pixels expected, " + std::to_string(i) + " present");
+      image.pixels[i] = uint16_t(c.number("pixel", maxval, true));
+      if (c.p < c.end && !PgmCursor::space(*c.p) && *c.p != '#') fail(name, "PGM pixel is not a number");
+    }
+  }
+  return image;
+}
+
+namespace {
+
+// ---- PNG and JPEG through stb_image ---------------------------------------------------------------------------
+
+uint32_t be32(const unsigned char* p) {
+  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+}
+
+uint32_t crc32_of(const unsigned char* p, size_t n, uint32_t crc = 0) {
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  crc = ~crc;
+  for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+
+const unsigned char kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+
+struct StbFree {
+  void operator()(void* p) const { stbi_image_free(p); }
+};
+
+// Checks the PNG header ourselves (signature, IHDR first, size, bit depth and colour type as the PNG standard
+// allows them) before stb allocates anything.
+void check_png_header(const std::string& path, const std::vector<char>& bytes) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  if (bytes.size() < 8 + 8 + 13 + 4) fail(path, "PNG file is truncated before the end of its IHDR chunk");
+  if (be32(p + 8) != 13 || std::memcmp(p + 12, "IHDR", 4) != 0)
+    fail(path, "PNG file does not start with a 13-byte IHDR chunk");
+  const int64_t width = be32(p + 16), height = be32(p + 20);
+  check_size(path, "PNG", width, height);
+  const int depth = p[24], colour = p[25];
+  bool ok = false;
+  switch (colour) {
+    case 0:
+      ok = depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16;
+      break;  // grey
+    case 3:
+      ok = depth == 1 || depth == 2 || depth == 4 || depth == 8;
+      break;  // palette
+    case 2:   // RGB
+    case 4:   // grey + alpha
+    case 6:
+      ok = depth == 8 || depth == 16;
+      break;  // RGBA
+    default:
+      fail(path, "PNG colour type " + std::to_string(colour) + " is not defined by the PNG standard");
+  }
+  if (!ok)
+    fail(path, "PNG bit depth " + std::to_string(depth) + " is not allowed for colour type " + std::to_string(colour));
+  // Every chunk complete with a correct CRC, up to IEND (stb would accept a file cut inside IEND, and does not
+  // check CRCs).
+  size_t at = 8;
+  for (;;) {
+    if (bytes.size() - at < 12) fail(path, "PNG file is truncated (it ends before its IEND chunk)");
+    const uint32_t length = be32(p + at);
+    if (length > bytes.size() - at - 12)
+      fail(path, "PNG file is truncated (a chunk of " + std::to_string(length) + " bytes runs past its end)");
+    if (crc32_of(p + at + 4, size_t(length) + 4) != be32(p + at + 8 + length))
+      fail(path, "PNG chunk '" + std::string(reinterpret_cast<const char*>(p + at + 4), 4) +
+                     "' has a wrong CRC (corrupt file)");
+    if (std::memcmp(p + at + 4, "IEND", 4) == 0) break;
+    at += size_t(length) + 12;
+  }
+}
+
+Image read_stb(const std::string& path, const std::vector<char>& bytes, const char* what) {
+  const auto* p = reinterpret_cast<const stbi_uc*>(bytes.data());
+  if (bytes.size() > size_t(INT32_MAX)) fail(path, std::string(what) + " file is larger than 2 GiB");
+  const int len = int(bytes.size());
+  int w = 0, h = 0, comp = 0;
+  if (!stbi_info_from_memory(p, len, &w, &h, &comp))
+    fail(path, std::string("corrupt ") + what + " header (" + stbi_failure_reason() + ")");
+  check_size(path, what, w, h);
+  const bool sixteen = stbi_is_16_bit_from_memory(p, len);
+  Image image;
+  image.bits = sixteen ? 16 : 8;
+  if (sixteen) {
+    std::unique_ptr<stbi_us, StbFree> data(stbi_load_16_from_memory(p, len, &w, &h, &comp, 1));
+    if (!data) fail(path, std::string("corrupt or truncated ") + what + " (" + stbi_failure_reason() + ")");
+    image.pixels.assign(data.get(), data.get() + size_t(w) * size_t(h));
+  } else {
+    std::unique_ptr<stbi_uc, StbFree> data(stbi_load_from_memory(p, len, &w, &h, &comp, 1));
+    if (!data) fail(path, std::string("corrupt or truncated ") + what + " (" + stbi_failure_reason() + ")");
+    image.pixels.assign(data.get(), data.get() + size_t(w) * size_t(h));
+  }
+  image.width = w;
+  image.height = h;
+  return image;
+}
+
+enum class Format { png, jpeg, pgm, tiff, dicom, unknown };
+
+Format sniff(const unsigned char* p, size_t n) {
+  if (n >= 8 && std::memcmp(p, kPngSignature, 8) == 0) return Format::png;
+  if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff) return Format::jpeg;
+  if (n >= 2 && p[0] == 'P' && (p[1] == '5' || p[1] == '2')) return Format::pgm;
+  if (n >= 4 && ((p[0] == 'I' && p[1] == 'I' && (p[2] == 42 || p[2] == 43) && p[3] == 0) ||
+                 (p[0] == 'M' && p[1] == 'M' && p[2] == 0 && (p[3] == 42 || p[3] == 43))))
+    return Format::tiff;
+  if (n >= 132 && std::memcmp(p + 128, "DICM", 4) == 0) return Format::dicom;
+  return Format::unknown;
+}
+
+}  // namespace
+
+Image read_image(const std::string& path) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) fail(path, std::strerror(errno));
+  if (S_ISDIR(info.st_mode)) fail(path, "it is a directory");
+  if (!S_ISREG(info.st_mode)) fail(path, "it is not a regular file");
+  if (info.st_size == 0) fail(path, "the file is empty");
+  std::array<unsigned char, 132> head{};
+  size_t n = 0;
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(path, std::strerror(errno));
+    in.read(reinterpret_cast<char*>(head.data()), head.size());
+    n = size_t(in.gcount());
+  }
+  switch (sniff(head.data(), n)) {
+    case Format::png: {
+      const std::vector<char> bytes = read_file_bytes(path);
+      check_png_header(path, bytes);
+      return read_stb(path, bytes, "PNG");
+    }
+    case Format::jpeg:
+      return read_stb(path, read_file_bytes(path), "JPEG");
+    case Format::pgm: {
+      const std::vector<char> bytes = read_file_bytes(path);
+      return parse_pgm(path, bytes.data(), bytes.size());
+    }
+    case Format::tiff:
+      return detail::read_tiff(path);
+    case Format::dicom:
+      return detail::read_dicom(path);
+    case Format::unknown:
+      break;
+  }
+  fail(path, "unknown image format (not PNG, JPEG, PGM, TIFF or DICOM by its first bytes)");
+}
+
+// ---- PNG writers ----------------------------------------------------------------------------------------------
+
+namespace {
+
+void put32(std::string& out, uint32_t v) {
+  const char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  out.append(b, 4);
+}
+
+void put_chunk(std::string& out, const char* type, const std::string& payload) {
+  put32(out, uint32_t(payload.size()));
+  const size_t start = out.size();
+  out.append(type, 4);
+  out += payload;
+  put32(out, crc32_of(reinterpret_cast<const unsigned char*>(out.data() + start), out.size() - start));
+}
+
+int paeth(int a, int b, int c) {
+  const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+// PNG filtering of `rows` rows of `stride` bytes with `bpp` bytes per pixel: each row picks the filter (None, Sub,
+// Up, Average, Paeth) with the smallest sum of absolute signed bytes, the PNG book's heuristic.
+std::string filter_rows(const unsigned char* data, int rows, size_t stride, size_t bpp) {
+  std::string out;
+  out.reserve(size_t(rows) * (stride + 1));
+  std::vector<unsigned char> zero(stride, 0), best(stride), trial(stride);
+  for (int y = 0; y < rows; ++y) {
+    const unsigned char* row = data + size_t(y) * stride;
+    const unsigned char* up = y > 0 ? row - stride : zero.data();
+    uint64_t best_cost = UINT64_MAX;
+    int best_filter = 0;
+    for (int f = 0; f < 5; ++f) {
+      uint64_t cost = 0;
+      for (size_t i = 0; i < stride; ++i) {
+        const int a = i >= bpp ? row[i - bpp] : 0, b = up[i], c = i >= bpp ? up[i - bpp] : 0;
+        int pred = 0;
+        if (f == 1) pred = a;
+        if (f == 2) pred = b;
+        if (f == 3) pred = (a + b) / 2;
+        if (f == 4) pred = paeth(a, b, c);
+        trial[i] = static_cast<unsigned char>(row[i] - pred);
+        cost += uint64_t(std::abs(int(static_cast<signed char>(trial[i]))));
+      }
+      if (cost < best_cost) {
+        best_cost = cost;
+        best_filter = f;
+        best.swap(trial);
+      }
+    }
+    out += char(best_filter);
+    out.append(reinterpret_cast<const char*>(best.data()), stride);
+  }
+  return out;
+}
+
+std::string deflate(const std::string& raw) {
+#ifdef MASSMAP_HAVE_ZLIB
+  uLongf size = compressBound(uLong(raw.size()));
+  std::string out(size, '\0');
+  if (compress2(reinterpret_cast<Bytef*>(out.data()), &size, reinterpret_cast<const Bytef*>(raw.data()),
+                uLong(raw.size()), 6) != Z_OK)
+    throw BadInput("PNG encoder: zlib failed to compress " + std::to_string(raw.size()) + " bytes");
+  out.resize(size);
+  return out;
+#else
+  int size = 0;
+  unsigned char* z =
+      stbi_zlib_compress(reinterpret_cast<unsigned char*>(const_cast<char*>(raw.data())), int(raw.size()), &size, 8);
+  if (!z) throw BadInput("PNG encoder: failed to compress " + std::to_string(raw.size()) + " bytes");
+  std::string out(reinterpret_cast<char*>(z), size_t(size));
+  STBIW_FREE(z);
+  return out;
+#endif
+}
+
+void check_writable(const char* what, int width, int height, size_t have, size_t channels) {
+  if (width <= 0 || height <= 0 || width > kMaxImageSide || height > kMaxImageSide ||
+      int64_t(width) * height * 2 > kMaxImageBytes)
+    throw BadInput(std::string(what) + ": cannot write an image of " + std::to_string(width) + " x " +
+                   std::to_string(height) + " pixels");
+  if (have != size_t(width) * size_t(height) * channels)
+    throw BadInput(std::string(what) + ": " + std::to_string(have) + " values for an image of " +
+                   std::to_string(width) + " x " + std::to_string(height) + " x " + std::to_string(channels));
+}
+
+}  // namespace
+
+std::string encode_png16(const Image& image) {
+  check_writable("16-bit PNG", image.width, image.height, image.pixels.size(), 1);
+  const size_t stride = size_t(image.width) * 2;
+  std::vector<unsigned char> be(stride * size_t(image.height));
+  for (size_t i = 0; i < image.pixels.size(); ++i) {
+    be[2 * i] = static_cast<unsigned char>(image.pixels[i] >> 8);
+    be[2 * i + 1] = static_cast<unsigned char>(image.pixels[i]);
+  }
+  std::string out(reinterpret_cast<const char*>(kPngSignature), 8);
+  std::string ihdr;
+  put32(ihdr, uint32_t(image.width));
+  put32(ihdr, uint32_t(image.height));
+  ihdr += char(16);  // bit depth
+  ihdr += char(0);   // colour type: grey
+  ihdr += char(0);   // compression: deflate
+  ihdr += char(0);   // filter method 0
+  ihdr += char(0);   // no interlace
+  put_chunk(out, "IHDR", ihdr);
+  put_chunk(out, "IDAT", deflate(filter_rows(be.data(), image.height, stride, 2)));
+  put_chunk(out, "IEND", "");
+  return out;
+}
+
+void write_png16(const std::string& path, const Image& image) {
+  const std::string png = encode_png16(image);
+  write_file_atomic(path, png.data(), png.size());
+}
+
+void write_png8(const std::string& path, int width, int height, int channels, const std::vector<uint8_t>& pixels) {
+  if (channels != 1 && channels != 3 && channels != 4)
+    throw BadInput("8-bit PNG '" + path + "': " + std::to_string(channels) + " channels (1, 3 or 4 are written)");
+  check_writable("8-bit PNG", width, height, pixels.size(), size_t(channels));
+  std::string png;
+  auto append = [](void* context, void* data, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(data), size_t(size));
+  };
+  if (!stbi_write_png_to_func(append, &png, width, height, channels, pixels.data(), width * channels))
+    throw BadInput("8-bit PNG '" + path + "': stb_image_write failed to encode");
+  write_file_atomic(path, png.data(), png.size());
+}
+
+void write_png8(const std::string& path, const Image& image) {
+  check_writable("8-bit PNG", image.width, image.height, image.pixels.size(), 1);
+  std::vector<uint8_t> bytes(image.pixels.size());
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (image.pixels[i] > 255)
+      throw BadInput("8-bit PNG '" + path + "': pixel " + std::to_string(i) + " is " + std::to_string(image.pixels[i]) +
+                     ", above 255");
+    bytes[i] = uint8_t(image.pixels[i]);
+  }
+  write_png8(path, image.width, image.height, 1, bytes);
+}
+
+}  // namespace massmap::data
