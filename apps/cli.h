@@ -48,5 +48,7 @@ extern const char* const demo_usage;
 int run_demo(Args& args);
 extern const char* const nets_usage;
 int run_nets(Args& args);
+extern const char* const synth_usage;
+int run_synth(Args& args);
 
 }  // namespace massmap::cli

@@ -15,6 +15,8 @@ const std::vector<Command>& commands() {
        demo_usage},
       {"nets", "show, initialise, run and differentiate the paper's nets (alexnet, vgg16, googlenet, smallnet)",
        run_nets, nets_usage},
+      {"synth", "generate synthetic mammograms (synth-v1) with lesion masks, loose ROI boxes and a manifest",
+       run_synth, synth_usage},
   };
   return list;
 }

@@ -1,0 +1,152 @@
+// massmap synth: writes synthetic mammograms (generator synth-v1, data/synth.h), their lesion masks and region
+// maps, our manifest (data/manifest.h) and synth.json with every parameter.
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "apps/cli.h"
+#include "data/image_io.h"
+#include "data/manifest.h"
+#include "data/pgm_write.h"
+#include "data/synth.h"
+#include "engine/atomic_file.h"
+#include "engine/errors.h"
+#include "engine/progress.h"
+
+namespace massmap::cli {
+
+const char* const synth_usage = R"(usage: massmap synth --out DIR --images N [options]
+
+Generates synthetic mammograms with the frozen generator synth-v1: a breast outline with skin line and thickness
+fall-off, CC and MLO views (pectoral muscle in MLO), left and right breasts, the side and view burned into a
+corner, power-law parenchyma (beta 3) at density A-D, masses (round, oval, lobulated, spiculated; 5-30 mm;
+subtlety 1-5) inserted before blur and noise, and distractors (calcification clusters, vessels, dense islands).
+Image i is a pure function of (seed, i): images 4p..4p+3 are patient p's L CC, L MLO, R CC and R MLO.
+
+DIR receives:
+  images/P00000_L_CC.png         12-bit values (0..4095) in a 16-bit greyscale PNG
+  masks/P00000_L_CC_1.png        per mass, 8-bit exact mask (255 inside)
+  regions/P00000_L_CC.png        8-bit region map: 0 air, 1 breast, 2 pectoral muscle, 3 label
+  manifest.csv                   one row per lesion (loose ROI boxes, as DDSM's); "# generator: synth-v1"
+  synth.json                     the version, the seed and every parameter
+
+options:
+  --out DIR               output folder (required)
+  --images N              number of images (required)
+  --seed S                seed (default 1)
+  --start I               index of the first image (default 0): split a large set across runs
+  --size WxH              image size in pixels (default 416x512; e.g. 1000x1500 for a DDSM-sized field)
+  --spacing MM            pixel spacing in mm (default 0.2)
+  --normal-fraction F     fraction of images without masses (default 0.3)
+  --density D             A, B, C, D or mixed (default mixed: per patient A 10%, B 40%, C 40%, D 10%)
+  --masses-max N          an abnormal image has 1..N masses (default 3)
+  --mass-min-mm X         smallest mass, max Feret diameter (default 5)
+  --mass-max-mm X         largest mass (default 30)
+  --no-labels             do not burn the side and view label
+  --format F              png (default) or pgm (binary PGM: 16-bit big-endian with maxval 4095, 8-bit masks)
+Any option changed from its default is recorded in synth.json ("defaults": false) and in the manifest.
+)";
+
+int run_synth(Args& a) {
+  if (a.help()) {
+    std::printf("%s", synth_usage);
+    return 0;
+  }
+  const std::string out = a.required("out");
+  const int64_t images = a.integer("images", -1);
+  const uint64_t seed = uint64_t(a.integer("seed", 1));
+  const int64_t start = a.integer("start", 0);
+  data::SynthParams p;
+  const data::SynthParams defaults;
+  const std::string size = a.str("size", "");
+  if (!size.empty()) {
+    int w = 0, h = 0;
+    char tail = 0;
+    if (std::sscanf(size.c_str(), "%dx%d%c", &w, &h, &tail) != 2)
+      throw UsageError("--size takes WIDTHxHEIGHT in pixels, e.g. 416x512, not '" + size + "'");
+    p.width = w, p.height = h;
+  }
+  p.spacing_mm = a.number("spacing", p.spacing_mm);
+  p.normal_fraction = a.number("normal-fraction", p.normal_fraction);
+  p.density = a.str("density", p.density);
+  p.masses_max = int(a.integer("masses-max", p.masses_max));
+  p.mass_min_mm = a.number("mass-min-mm", p.mass_min_mm);
+  p.mass_max_mm = a.number("mass-max-mm", p.mass_max_mm);
+  if (a.flag("no-labels")) p.labels = false;
+  const std::string format = a.str("format", "png");
+  a.finish();
+  if (format != "png" && format != "pgm") throw UsageError("--format takes png or pgm, not '" + format + "'");
+  const std::string ext = "." + format;
+  auto write16 = [&](const std::string& path, const data::SynthImage& img) {
+    if (format == "pgm") return data::write_pgm16(path, img.width, img.height, img.pixels, 4095);
+    data::Image image;
+    image.width = img.width, image.height = img.height, image.bits = 12, image.pixels = img.pixels;
+    data::write_png16(path, image);
+  };
+  auto write8 = [&](const std::string& path, int width, int height, const std::vector<uint8_t>& pixels) {
+    if (format == "pgm") return data::write_pgm8(path, width, height, pixels);
+    data::write_png8(path, width, height, 1, pixels);
+  };
+  if (images < 1) throw UsageError("--images must be a positive number");
+  if (start < 0) throw UsageError("--start must not be negative");
+  p.validate();
+  const nlohmann::json params = p.to_json();
+  std::vector<std::string> changed;
+  for (auto it = params.begin(); it != params.end(); ++it)
+    if (defaults.to_json().at(it.key()) != it.value()) changed.push_back(it.key());
+
+  namespace fs = std::filesystem;
+  for (const char* sub : {"images", "masks", "regions"}) fs::create_directories(fs::path(out) / sub);
+  nlohmann::json info = {{"version", data::kSynthVersion}, {"seed", seed},       {"images", images}, {"start", start},
+                         {"defaults", changed.empty()},    {"changed", changed}, {"params", params}};
+  write_file_atomic(out + "/synth.json", [&](std::ostream& o) { o << info.dump(2) << "\n"; });
+
+  data::Manifest manifest;
+  manifest.metadata = {{"generator", data::kSynthVersion},
+                       {"seed", std::to_string(seed)},
+                       {"parameters", changed.empty() ? "defaults" : "changed, see synth.json"}};
+  int64_t masses = 0, calcs = 0, normals = 0;
+  Progress progress("synth", images);
+  for (int64_t k = 0; k < images; ++k) {
+    const data::SynthImage img = data::synth_image(p, seed, start + k);
+    const std::string name = img.name();
+    write16(out + "/images/" + name + ext, img);
+    write8(out + "/regions/" + name + ext, img.width, img.height, img.regions);
+    data::ManifestImage row;
+    row.image = "images/" + name + ext;
+    row.patient_id = img.patient_id;
+    row.laterality = std::string(1, img.laterality);
+    row.view = img.view;
+    row.density = std::string(1, img.density);
+    row.spacing_mm = img.spacing_mm;
+    int id = 0, image_masses = 0;
+    for (const data::SynthLesion& l : img.lesions) {
+      data::ManifestLesion ml;
+      ml.id = ++id;
+      ml.type = data::lesion_type_name(l.type);
+      ml.shape = l.shape;
+      ml.subtlety = l.subtlety;
+      ml.has_box = true;
+      ml.box = l.box;
+      if (!l.mask.empty()) {
+        std::vector<uint8_t> mask(l.mask.size());
+        for (size_t i = 0; i < mask.size(); ++i) mask[i] = l.mask[i] ? 255 : 0;
+        ml.mask = "masks/" + name + "_" + std::to_string(id) + ext;
+        write8(out + "/" + ml.mask, img.width, img.height, mask);
+      }
+      (l.type == data::LesionType::mass ? masses : calcs) += 1;
+      image_masses += l.type == data::LesionType::mass;
+      row.lesions.push_back(ml);
+    }
+    normals += image_masses == 0;
+    manifest.images.push_back(std::move(row));
+    progress.update(k + 1, name);
+  }
+  progress.finish();
+  data::write_manifest(out + "/manifest.csv", manifest);
+  std::printf("%lld images (%lld without masses), %lld masses, %lld calcification clusters -> %s/manifest.csv\n",
+              (long long)images, (long long)normals, (long long)masses, (long long)calcs, out.c_str());
+  return 0;
+}
+
+}  // namespace massmap::cli

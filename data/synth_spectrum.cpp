@@ -1,0 +1,123 @@
+// synth-v1: our radix-2 FFT, the power-law field, and the spectrum fit the tests use.
+#include <cmath>
+
+#include "data/synth_internal.h"
+
+namespace massmap::data {
+
+namespace synth {
+
+int next_pow2(int n) {
+  int p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+// Iterative Cooley-Tukey: bit-reversal permutation, then butterflies of growing length.
+void fft(std::complex<double>* a, int n, int stride, bool inverse) {
+  auto el = [&](int i) -> std::complex<double>& { return a[size_t(i) * size_t(stride)]; };
+  for (int i = 1, j = 0; i < n; ++i) {
+    int bit = n >> 1;
+    for (; j & bit; bit >>= 1) j ^= bit;
+    j ^= bit;
+    if (i < j) std::swap(el(i), el(j));
+  }
+  for (int len = 2; len <= n; len <<= 1) {
+    const double angle = 2 * kPi / len * (inverse ? 1 : -1);
+    const std::complex<double> w_len(std::cos(angle), std::sin(angle));
+    for (int i = 0; i < n; i += len) {
+      std::complex<double> w(1, 0);
+      for (int k = 0; k < len / 2; ++k) {
+        const std::complex<double> u = el(i + k), v = el(i + k + len / 2) * w;
+        el(i + k) = u + v;
+        el(i + k + len / 2) = u - v;
+        w *= w_len;
+      }
+    }
+  }
+}
+
+void fft2d(std::vector<std::complex<double>>& a, int rows, int cols, bool inverse) {
+  for (int r = 0; r < rows; ++r) fft(a.data() + size_t(r) * size_t(cols), cols, 1, inverse);
+  for (int c = 0; c < cols; ++c) fft(a.data() + c, rows, cols, inverse);
+}
+
+}  // namespace synth
+
+using synth::kPi;
+
+std::vector<float> power_law_field(int width, int height, double spacing_mm, double beta, double f0_per_mm,
+                                   uint64_t seed, uint64_t stream) {
+  // A power-of-two grid at least as large as the image; the field is cropped from its corner, so the
+  // periodic wrap-around of the FFT does not show up as a seam inside the image when the grid is larger.
+  const int cols = synth::next_pow2(width), rows = synth::next_pow2(height);
+  std::vector<std::complex<double>> spec(size_t(rows) * size_t(cols));  // (rows, cols)
+  for (int r = 0; r < rows; ++r) {
+    const double fy = double(r <= rows / 2 ? r : r - rows) / (rows * spacing_mm);
+    for (int c = 0; c < cols; ++c) {
+      const double fx = double(c <= cols / 2 ? c : c - cols) / (cols * spacing_mm);
+      const double f2 = fx * fx + fy * fy;
+      const size_t i = size_t(r) * size_t(cols) + size_t(c);
+      if (r == 0 && c == 0) continue;  // zero mean
+      const double amplitude = std::pow(f2 + f0_per_mm * f0_per_mm, -beta / 4);
+      spec[i] = amplitude * std::complex<double>(kernels::normal_at(seed, stream, 2 * i),
+                                                 kernels::normal_at(seed, stream, 2 * i + 1));
+    }
+  }
+  synth::fft2d(spec, rows, cols, true);
+  std::vector<float> out(size_t(width) * size_t(height));
+  double sum = 0, sum2 = 0;
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x) {
+      const double v = spec[size_t(y) * size_t(cols) + size_t(x)].real();
+      sum += v;
+      sum2 += v * v;
+    }
+  const double n = double(width) * height, mean = sum / n, sd = std::sqrt(std::max(sum2 / n - mean * mean, 1e-30));
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x)
+      out[size_t(y) * size_t(width) + size_t(x)] =
+          float((spec[size_t(y) * size_t(cols) + size_t(x)].real() - mean) / sd);
+  return out;
+}
+
+double fitted_power_law_exponent(const std::vector<float>& field, int width, int height, double spacing_mm, double f_lo,
+                                 double f_hi) {
+  const int cols = synth::next_pow2(width), rows = synth::next_pow2(height);
+  double mean = 0;
+  for (float v : field) mean += v;
+  mean /= double(field.size());
+  std::vector<std::complex<double>> a(size_t(rows) * size_t(cols));  // zero-padded (rows, cols)
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x) {
+      const double wy = 0.5 - 0.5 * std::cos(2 * kPi * (y + 0.5) / height);
+      const double wx = 0.5 - 0.5 * std::cos(2 * kPi * (x + 0.5) / width);
+      a[size_t(y) * size_t(cols) + size_t(x)] = (field[size_t(y) * size_t(width) + size_t(x)] - mean) * wx * wy;
+    }
+  synth::fft2d(a, rows, cols, false);
+  // Radial average in 24 logarithmic bins between f_lo and f_hi, then a least-squares line in log-log space.
+  const int bins = 24;
+  std::vector<double> power(bins, 0), count(bins, 0);
+  for (int r = 0; r < rows; ++r) {
+    const double fy = double(r <= rows / 2 ? r : r - rows) / (rows * spacing_mm);
+    for (int c = 0; c < cols; ++c) {
+      const double fx = double(c <= cols / 2 ? c : c - cols) / (cols * spacing_mm);
+      const double f = std::sqrt(fx * fx + fy * fy);
+      if (f < f_lo || f >= f_hi) continue;
+      const int b = int(bins * std::log(f / f_lo) / std::log(f_hi / f_lo));
+      power[size_t(b)] += std::norm(a[size_t(r) * size_t(cols) + size_t(c)]);
+      count[size_t(b)] += 1;
+    }
+  }
+  double sx = 0, sy = 0, sxx = 0, sxy = 0, n = 0;
+  for (int b = 0; b < bins; ++b) {
+    if (count[size_t(b)] == 0) continue;
+    const double x = std::log(f_lo) + (b + 0.5) * std::log(f_hi / f_lo) / bins;
+    const double y = std::log(power[size_t(b)] / count[size_t(b)]);
+    sx += x, sy += y, sxx += x * x, sxy += x * y, n += 1;
+  }
+  const double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+  return -slope;
+}
+
+}  // namespace massmap::data
