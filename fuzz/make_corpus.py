@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Writes the seed corpora for the fuzz targets: small valid .npy files (every supported dtype, format versions
 1.0, 2.0 and 3.0, 0-d to 3-d and empty arrays) and valid .safetensors files (with and without __metadata__),
-plus a few near-misses the readers must reject (big-endian, Fortran order, F16). Python standard library only.
+plus a few near-misses the readers must reject (big-endian, Fortran order, F16), and PGM files (P5 and P2, 8 and
+16 bits, comments) with near misses. Python standard library only.
 
-usage: make_corpus.py OUT_DIR     writes OUT_DIR/npy_fuzz/ and OUT_DIR/safetensors_fuzz/ (files are overwritten)
+usage: make_corpus.py OUT_DIR     writes OUT_DIR/npy_fuzz/, OUT_DIR/safetensors_fuzz/ and OUT_DIR/pgm_fuzz/ (files
+                                  are overwritten)
 """
 import json
 import os
@@ -105,12 +107,44 @@ def safetensors_seeds():
     return files
 
 
+def pgm(width, height, maxval, binary=True, header=None):
+    """A PGM file with a gradient in 0..maxval; `header` replaces the generated header text."""
+    values = [(i * 37) % (maxval + 1) for i in range(width * height)]
+    if header is None:
+        header = "P%d\n%d %d\n%d\n" % (5 if binary else 2, width, height, maxval)
+    if not binary:
+        return (header + " ".join(str(v) for v in values) + "\n").encode("ascii")
+    fmt = ">H" if maxval > 255 else "B"
+    return header.encode("ascii") + b"".join(struct.pack(fmt, v) for v in values)
+
+
+def pgm_seeds():
+    files = {
+        "p5_8bit.pgm": pgm(4, 3, 255),
+        "p5_16bit.pgm": pgm(3, 2, 65535),
+        "p5_12bit.pgm": pgm(5, 2, 4095),
+        "p5_1x1.pgm": pgm(1, 1, 1),
+        "p2_8bit.pgm": pgm(3, 3, 200, binary=False),
+        "p2_16bit.pgm": pgm(2, 2, 1000, binary=False),
+        "p5_comments.pgm": pgm(2, 2, 255, header="P5 # c\n#x\n2\t# w\n2 255\n"),
+        "p2_comments.pgm": b"P2\n# a\n2 1\n# b\n9\n# c\n3 # d\n9\n",
+    }
+    # Near misses the parser must reject.
+    files["reject_truncated.pgm"] = pgm(4, 4, 65535)[:-3]
+    files["reject_maxval.pgm"] = pgm(1, 1, 255, header="P5 1 1 65536\n")
+    files["reject_zero.pgm"] = b"P5 0 3 255\n"
+    files["reject_huge.pgm"] = b"P5 100000 100000 255\n\x00"
+    files["reject_above.pgm"] = b"P2 1 1 10\n11\n"
+    return files
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]
     write(os.path.join(out, "npy_fuzz"), npy_seeds())
     write(os.path.join(out, "safetensors_fuzz"), safetensors_seeds())
+    write(os.path.join(out, "pgm_fuzz"), pgm_seeds())
 
 
 if __name__ == "__main__":
