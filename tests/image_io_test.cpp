@@ -114,6 +114,32 @@ void put32be(std::string& s, size_t at, uint32_t v) {
   for (int i = 0; i < 4; ++i) s[at + i] = char(v >> (24 - 8 * i));
 }
 
+// A little-endian TIFF by hand: 8 tags, one strip of 1 byte (0x7f).
+std::string handmade_tiff(uint32_t width, uint32_t height, uint16_t bits, uint16_t samples) {
+  std::string s = std::string("II*\0", 4) + std::string("\x08\0\0\0", 4);
+  auto u16 = [&](uint16_t v) { s += char(v & 0xff), s += char(v >> 8); };
+  auto u32 = [&](uint32_t v) { u16(uint16_t(v & 0xffff)), u16(uint16_t(v >> 16)); };
+  auto tag = [&](uint16_t id, uint16_t type, uint32_t value) {
+    u16(id), u16(type), u32(1);
+    if (type == 3) {
+      u16(uint16_t(value)), u16(0);
+    } else {
+      u32(value);
+    }
+  };
+  u16(8);
+  tag(256, 4, width);
+  tag(257, 4, height);
+  tag(258, 3, bits);
+  tag(259, 3, 1);
+  tag(262, 3, 1);
+  tag(273, 4, 8 + 2 + 8 * 12 + 4);  // strip offset: right after the directory
+  tag(277, 3, samples);
+  tag(279, 4, 1);
+  u32(0);
+  s += '\x7f';
+  return s;
+}
 }  // namespace
 
 TEST_CASE("16-bit PNG: write -> read_image and stbi_load_16 give the same pixels") {
@@ -299,39 +325,13 @@ TEST_CASE("TIFF: 8 and 16 bits, strips and tiles, compression, MinIsWhite") {
 }
 
 TEST_CASE("TIFF: absurd dimensions and unsupported layouts are rejected before decoding") {
-  // A little-endian TIFF by hand: 8 tags, one strip of 1 byte.
-  auto tiff = [](uint32_t width, uint32_t height, uint16_t bits, uint16_t samples) {
-    std::string s = std::string("II*\0", 4) + std::string("\x08\0\0\0", 4);
-    auto u16 = [&](uint16_t v) { s += char(v & 0xff), s += char(v >> 8); };
-    auto u32 = [&](uint32_t v) { u16(uint16_t(v & 0xffff)), u16(uint16_t(v >> 16)); };
-    auto tag = [&](uint16_t id, uint16_t type, uint32_t value) {
-      u16(id), u16(type), u32(1);
-      if (type == 3) {
-        u16(uint16_t(value)), u16(0);
-      } else {
-        u32(value);
-      }
-    };
-    u16(8);
-    tag(256, 4, width);
-    tag(257, 4, height);
-    tag(258, 3, bits);
-    tag(259, 3, 1);
-    tag(262, 3, 1);
-    tag(273, 4, 8 + 2 + 8 * 12 + 4);  // strip offset: right after the directory
-    tag(277, 3, samples);
-    tag(279, 4, 1);
-    u32(0);
-    s += '\x7f';
-    return s;
-  };
-  expect_same(read_image(write_raw("tiny.tif", tiff(1, 1, 8, 1))), Image{1, 1, 8, {0x7f}}, "hand-made TIFF");
-  expect_bad(write_raw("huge.tif", tiff(100000, 100000, 8, 1)), "exceeds the limit");
-  expect_bad(write_raw("area.tif", tiff(65535, 65535, 8, 1)), "exceeds the limit");
-  expect_bad(write_raw("zero.tif", tiff(0, 10, 8, 1)), "TIFF");
-  expect_bad(write_raw("bits.tif", tiff(1, 1, 12, 1)), "12 bits per sample");
-  expect_bad(write_raw("rgb.tif", tiff(1, 1, 8, 3)), "3 samples per pixel");
-  expect_bad(write_raw("short.tif", tiff(100, 100, 8, 1)), "strip 0 cannot be decoded");
+  expect_same(read_image(write_raw("tiny.tif", handmade_tiff(1, 1, 8, 1))), Image{1, 1, 8, {0x7f}}, "hand-made TIFF");
+  expect_bad(write_raw("huge.tif", handmade_tiff(100000, 100000, 8, 1)), "exceeds the limit");
+  expect_bad(write_raw("area.tif", handmade_tiff(65535, 65535, 8, 1)), "exceeds the limit");
+  expect_bad(write_raw("zero.tif", handmade_tiff(0, 10, 8, 1)), "TIFF");
+  expect_bad(write_raw("bits.tif", handmade_tiff(1, 1, 12, 1)), "12 bits per sample");
+  expect_bad(write_raw("rgb.tif", handmade_tiff(1, 1, 8, 3)), "3 samples per pixel");
+  expect_bad(write_raw("short.tif", handmade_tiff(100, 100, 8, 1)), "strip 0 cannot be decoded");
 }
 #endif
 
@@ -469,4 +469,17 @@ TEST_CASE("corrupt, absurd and missing files raise BadInput naming the file") {
   expect_bad(test_path("dir.png"), "directory");
   expect_bad(write_raw("text.png", "hello, world\n"), "unknown image format");
   expect_bad(write_raw("short.png", "\x89P"), "unknown image format");
+}
+
+TEST_CASE("formats built without their library are rejected by name") {
+  const std::string dicom = std::string(128, '\0') + "DICM" + std::string(64, '\0');
+#ifndef MASSMAP_HAVE_TIFF
+  expect_bad(write_raw("nolib.tif", handmade_tiff(1, 1, 8, 1)), "built without TIFF support");
+#endif
+#ifndef MASSMAP_HAVE_DCMTK
+  expect_bad(write_raw("nolib.dcm", dicom), "built without DICOM support");
+#else
+  expect_bad(write_raw("nolib.dcm", dicom), "DICOM");
+#endif
+  CHECK(handmade_tiff(1, 1, 8, 1).size() == 8 + 2 + 8 * 12 + 4 + 1);
 }
