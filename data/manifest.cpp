@@ -29,9 +29,13 @@ std::string quote(const std::string& s) {
   return out + "\"";
 }
 
+// The shortest decimal that reads back as the same double (0.2, not 0.20000000000000001).
 std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
+  char buf[40];
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
   return buf;
 }
 
@@ -120,6 +124,7 @@ Manifest parse_manifest(const std::string& text, const std::string& name) {
       if (end == std::string::npos) end = text.size();
       std::string s = text.substr(pos + 1, end - pos - 1);
       if (!s.empty() && s.back() == '\r') s.pop_back();
+      if (s.find('\r') != std::string::npos) fail(line, "a metadata line holds a carriage return");
       const size_t colon = s.find(':');
       auto trim = [](std::string t) {
         const size_t a = t.find_first_not_of(" \t"), b = t.find_last_not_of(" \t");

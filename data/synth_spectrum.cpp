@@ -39,7 +39,13 @@ void fft(std::complex<double>* a, int n, int stride, bool inverse) {
 
 void fft2d(std::vector<std::complex<double>>& a, int rows, int cols, bool inverse) {
   for (int r = 0; r < rows; ++r) fft(a.data() + size_t(r) * size_t(cols), cols, 1, inverse);
-  for (int c = 0; c < cols; ++c) fft(a.data() + c, rows, cols, inverse);
+  // Columns through a contiguous copy (a strided pass misses the cache on every element of a large grid).
+  std::vector<std::complex<double>> column(static_cast<size_t>(rows));
+  for (int c = 0; c < cols; ++c) {
+    for (int r = 0; r < rows; ++r) column[size_t(r)] = a[size_t(r) * size_t(cols) + size_t(c)];
+    fft(column.data(), rows, 1, inverse);
+    for (int r = 0; r < rows; ++r) a[size_t(r) * size_t(cols) + size_t(c)] = column[size_t(r)];
+  }
 }
 
 }  // namespace synth

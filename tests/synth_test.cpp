@@ -273,7 +273,8 @@ TEST_CASE("manifest: write then read gives the same records") {
   ManifestImage b;  // normal, unknown density and spacing
   b.image = "images/b.pgm", b.patient_id = "P2", b.laterality = "R", b.view = "MLO";
   ManifestImage c;  // mask only
-  c.image = "images/c.pgm", c.patient_id = "P2", c.laterality = "R", c.view = "CC", c.spacing_mm = 0.05;
+  c.image = "images/c.pgm", c.patient_id = "P2", c.laterality = "R", c.view = "CC",
+  c.spacing_mm = 0.2 / 3;  // needs 17 digits
   ManifestLesion l3;
   l3.id = 1, l3.type = "mass", l3.mask = "masks/c.png";
   c.lesions = {l3};
@@ -335,6 +336,7 @@ TEST_CASE("manifest: bad rows are errors naming the line") {
   CHECK(error(header + "\"x.pgm,P,L,CC,,,,,\n") == "m.csv:2: a quoted field is not closed");
   CHECK(error("image,patient_id,laterality,view,colour\n") == "m.csv:1: unknown column 'colour'");
   CHECK(error("# only: metadata\n") == "m.csv:2: no header line");
+  CHECK(error("# a\rb: c\n") == "m.csv:1: a metadata line holds a carriage return");
   // A normal image, CRLF line ends, columns in another order.
   const Manifest m = parse_manifest("# generator: x\r\nview,image,laterality,patient_id\r\nCC,a.pgm,R,P\r\n", "m.csv");
   REQUIRE(m.images.size() == 1);
