@@ -401,3 +401,41 @@ TEST_CASE("massmap synth writes images, masks, regions, the manifest and synth.j
   CHECK(run("synth --out " + dir.string()).code == 2);
   fs::remove_all(dir);
 }
+
+TEST_CASE("synth: a mass's contrast against the tissue around it grows with its subtlety") {
+  SynthParams p = small_params();
+  p.normal_fraction = 0;
+  p.labels = false;
+  double sum[5] = {}, count[5] = {};
+  for (int64_t i = 0; i < 40; ++i) {
+    const SynthImage img = synth_image(p, 31, i);
+    for (const SynthLesion& l : img.lesions) {
+      if (l.type != LesionType::mass) continue;
+      // Mean inside the mask against the mean of a ring just outside the tight box (breast pixels only).
+      double in = 0, n_in = 0, ring = 0, n_ring = 0;
+      const int pad = std::max(3, l.tight.width / 4);
+      for (int y = std::max(0, l.tight.y - pad); y < std::min(img.height, l.tight.y + l.tight.height + pad); ++y)
+        for (int x = std::max(0, l.tight.x - pad); x < std::min(img.width, l.tight.x + l.tight.width + pad); ++x) {
+          const size_t k = size_t(y * img.width + x);
+          if (l.mask[k]) {
+            in += img.pixels[k], n_in += 1;
+          } else if (img.regions[k] == kBreast && (x < l.tight.x || x >= l.tight.x + l.tight.width || y < l.tight.y ||
+                                                   y >= l.tight.y + l.tight.height)) {
+            ring += img.pixels[k], n_ring += 1;
+          }
+        }
+      if (n_ring < 10) continue;
+      sum[l.subtlety - 1] += in / n_in - ring / n_ring;
+      count[l.subtlety - 1] += 1;
+    }
+  }
+  double mean[5];
+  for (int s = 0; s < 5; ++s) {
+    REQUIRE(count[s] >= 3);
+    mean[s] = sum[s] / count[s];
+    MESSAGE("subtlety " << s + 1 << ": " << count[s] << " masses, mean contrast " << mean[s] << " (12-bit units)");
+  }
+  CHECK(mean[0] > 0);
+  CHECK(mean[4] > 2 * mean[0]);
+  CHECK(mean[0] + mean[1] < mean[3] + mean[4]);
+}
