@@ -29,6 +29,12 @@ DIR receives:
   regions/P00000_L_CC.png        8-bit region map: 0 air, 1 breast, 2 pectoral muscle, 3 label
   manifest.csv                   one row per lesion (loose ROI boxes, as DDSM's); "# generator: synth-v1"
   synth.json                     the version, the seed and every parameter
+  with --cbis-csv, also:
+  mass_case_description_synth.csv  the masses as CBIS-DDSM's mass CSVs list them (published columns; patient
+                                 P_00000, density 1-4, LEFT/RIGHT; shape ROUND, OVAL, LOBULATED or IRREGULAR with
+                                 margins CIRCUMSCRIBED, ILL_DEFINED or SPICULATED; assessment 3-5 and pathology
+                                 by shape, spiculated ones MALIGNANT); paths to the image, the ROI mask and
+  crops/P00000_L_CC_1.png        the ROI box cropped from the image
 
 options:
   --out DIR               output folder (required)
@@ -43,6 +49,7 @@ options:
   --mass-min-mm X         smallest mass, max Feret diameter (default 5)
   --mass-max-mm X         largest mass (default 30)
   --no-labels             do not burn the side and view label
+  --cbis-csv              also write the masses as a CBIS-DDSM-shaped CSV (above), for that reader's tests
   --format F              png (default) or pgm (binary PGM: 16-bit big-endian with maxval 4095, 8-bit masks)
 Any option changed from its default is recorded in synth.json ("defaults": false) and in the manifest.
 )";
@@ -74,6 +81,7 @@ int run_synth(Args& a) {
   p.mass_max_mm = a.number("mass-max-mm", p.mass_max_mm);
   if (a.flag("no-labels")) p.labels = false;
   const std::string format = a.str("format", "png");
+  const bool cbis = a.flag("cbis-csv");
   a.finish();
   if (format != "png" && format != "pgm") throw UsageError("--format takes png or pgm, not '" + format + "'");
   const std::string ext = "." + format;
@@ -106,6 +114,9 @@ int run_synth(Args& a) {
                        {"seed", std::to_string(seed)},
                        {"parameters", changed.empty() ? "defaults" : "changed, see synth.json"}};
   int64_t masses = 0, calcs = 0, normals = 0;
+  std::string cbis_csv =
+      "patient_id,breast_density,left or right breast,image view,abnormality id,abnormality type,mass shape,"
+      "mass margins,assessment,pathology,subtlety,image file path,cropped image file path,ROI mask file path\n";
   Progress progress("synth", images);
   for (int64_t k = 0; k < images; ++k) {
     const data::SynthImage img = data::synth_image(p, seed, start + k);
@@ -135,6 +146,31 @@ int run_synth(Args& a) {
         write8(out + "/" + ml.mask, img.width, img.height, mask);
       }
       (l.type == data::LesionType::mass ? masses : calcs) += 1;
+      if (cbis && l.type == data::LesionType::mass) {
+        // The ROI box cropped from the image, as CBIS-DDSM's "cropped image" files.
+        data::SynthImage crop;
+        crop.width = l.box.width, crop.height = l.box.height;
+        for (int y = l.box.y; y < l.box.y + l.box.height; ++y)
+          for (int x = l.box.x; x < l.box.x + l.box.width; ++x)
+            crop.pixels.push_back(img.pixels[size_t(y) * size_t(img.width) + size_t(x)]);
+        const std::string crop_path = "crops/" + name + "_" + std::to_string(id) + ext;
+        fs::create_directories(fs::path(out) / "crops");
+        write16(out + "/" + crop_path, crop);
+        const bool spiculated = l.shape == "spiculated", lobulated = l.shape == "lobulated";
+        const std::string shape = spiculated          ? "IRREGULAR"
+                                  : lobulated         ? "LOBULATED"
+                                  : l.shape == "oval" ? "OVAL"
+                                                      : "ROUND";
+        const std::string margins = spiculated ? "SPICULATED" : lobulated ? "ILL_DEFINED" : "CIRCUMSCRIBED";
+        cbis_csv += "P_" + img.patient_id.substr(1) + "," + std::to_string(img.density - 'A' + 1) + "," +
+                    (img.laterality == 'L' ? "LEFT" : "RIGHT") + "," + img.view + "," +
+                    std::to_string(image_masses + 1) + ",mass," + shape + "," + margins + "," +
+                    (spiculated  ? "5"
+                     : lobulated ? "4"
+                                 : "3") +
+                    "," + (spiculated ? "MALIGNANT" : "BENIGN") + "," + std::to_string(l.subtlety) + "," + row.image +
+                    "," + crop_path + "," + ml.mask + "\n";
+      }
       image_masses += l.type == data::LesionType::mass;
       row.lesions.push_back(ml);
     }
@@ -144,6 +180,7 @@ int run_synth(Args& a) {
   }
   progress.finish();
   data::write_manifest(out + "/manifest.csv", manifest);
+  if (cbis) write_file_atomic(out + "/mass_case_description_synth.csv", cbis_csv.data(), cbis_csv.size());
   std::printf("%lld images (%lld without masses), %lld masses, %lld calcification clusters -> %s/manifest.csv\n",
               (long long)images, (long long)normals, (long long)masses, (long long)calcs, out.c_str());
   return 0;

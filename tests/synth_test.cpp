@@ -394,6 +394,28 @@ TEST_CASE("massmap synth writes images, masks, regions, the manifest and synth.j
   }
   fs::remove_all(dir);
 
+  // The CBIS-DDSM-shaped CSV: one row per mass, the published header, crops of the ROI box.
+  const Result r = run("synth --out " + dir.string() + " --images 6 --seed 4 --size 208x256 --spacing 0.4 --cbis-csv");
+  REQUIRE(r.code == 0);
+  const Manifest m = read_manifest((dir / "manifest.csv").string());
+  std::istringstream cbis(slurp(dir / "mass_case_description_synth.csv"));
+  std::string line;
+  std::getline(cbis, line);
+  CHECK(line ==
+        "patient_id,breast_density,left or right breast,image view,abnormality id,abnormality type,mass shape,"
+        "mass margins,assessment,pathology,subtlety,image file path,cropped image file path,ROI mask file path");
+  int rows = 0, manifest_masses = 0;
+  while (std::getline(cbis, line)) {
+    ++rows;
+    const std::string crop = line.substr(line.find(",crops/") + 1, line.find(",masks/") - line.find(",crops/") - 1);
+    CHECK(read_image((dir / crop).string()).width > 0);
+  }
+  for (const ManifestImage& im : m.images)
+    for (const ManifestLesion& l : im.lesions) manifest_masses += l.type == "mass";
+  CHECK(rows == manifest_masses);
+  CHECK(rows > 0);
+  fs::remove_all(dir);
+
   CHECK(run("synth --help").code == 0);
   CHECK(run("synth --out " + dir.string() + " --images 2 --density E").code == 4);
   CHECK(run("synth --out " + dir.string() + " --images 2 --size 20").code == 2);
