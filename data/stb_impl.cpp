@@ -1,5 +1,6 @@
-// The implementations of the stb single-file libraries, compiled once here with our limits: no image side beyond
-// kMaxImageSide, and no stdio (every file is read and written by our own code).
+// The implementation of stb_image (the reader), compiled once here with our limits: no image side beyond
+// kMaxImageSide, PNG, JPEG and PNM only, and no stdio (every file is read by our own code). The writer is in
+// stb_write_impl.cpp.
 #include "data/image_io.h"
 
 #define STBI_MAX_DIMENSIONS 65535
@@ -11,8 +12,6 @@ static_assert(STBI_MAX_DIMENSIONS == massmap::data::kMaxImageSide, "stb's limit 
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_PNM
 #define STB_IMAGE_IMPLEMENTATION
-#define STBI_WRITE_NO_STDIO
-#define STB_IMAGE_WRITE_IMPLEMENTATION
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"
@@ -22,5 +21,4 @@ static_assert(STBI_MAX_DIMENSIONS == massmap::data::kMaxImageSide, "stb's limit 
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #include <stb_image.h>
-#include <stb_image_write.h>
 #pragma GCC diagnostic pop
