@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <string_view>
 
 #include "data/image_io_internal.h"
 #include "engine/atomic_file.h"
@@ -280,8 +281,16 @@ Image read_image(const std::string& path) {
       check_png_header(path, bytes);
       return read_stb(path, bytes, "PNG");
     }
-    case Format::jpeg:
-      return read_stb(path, read_file_bytes(path), "JPEG");
+    case Format::jpeg: {
+      // stb fills a scan cut short with grey and reports success: require the end-of-image marker after the last
+      // start-of-scan (neither can occur inside entropy-coded data, where 0xff is always stuffed).
+      const std::vector<char> bytes = read_file_bytes(path);
+      const std::string_view view(bytes.data(), bytes.size());
+      const size_t sos = view.rfind("\xff\xda");
+      if (sos == std::string_view::npos || view.find("\xff\xd9", sos) == std::string_view::npos)
+        fail(path, "JPEG file is truncated (no end-of-image marker after its last scan)");
+      return read_stb(path, bytes, "JPEG");
+    }
     case Format::pgm: {
       const std::vector<char> bytes = read_file_bytes(path);
       return parse_pgm(path, bytes.data(), bytes.size());

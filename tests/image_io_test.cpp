@@ -214,6 +214,9 @@ TEST_CASE("JPEG through stb: an 8-bit grey image reads back close") {
   for (size_t i = 0; i < bytes.size(); ++i) err += std::abs(int(got.pixels[i]) - int(bytes[i]));
   CHECK(err / double(bytes.size()) < 6);
   expect_bad(write_raw("cut.jpg", jpeg.substr(0, 200)), "JPEG");
+  expect_bad(write_raw("scan.jpg", jpeg.substr(0, jpeg.size() - 40)), "JPEG file is truncated");
+  expect_bad(write_raw("eoi.jpg", jpeg.substr(0, jpeg.size() - 2)), "JPEG file is truncated");
+  CHECK(read_image(write_raw("tail.jpg", jpeg + "trailing")).width == 64);
 }
 
 TEST_CASE("PGM: P5 at 8 and 16 bits, P2, comments, maxval") {
