@@ -1,5 +1,7 @@
 // The massmap program as a user runs it: --help, exit codes of the documented table, the run directory of the
 // demo, resume equal to an uninterrupted run, and Ctrl-C saving a checkpoint.
+#include "tests/support/cli.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -20,37 +22,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string output;  // stdout and stderr
-};
+using Result = testing_support::CliResult;
+using testing_support::contains;
+using testing_support::TempDir;
 
 Result run(const std::string& args) {
-  const std::string log = fs::temp_directory_path() / ("massmap-cli-" + std::to_string(getpid()) + ".log");
-  const std::string cmd = std::string(MASSMAP_BINARY) + " " + args + " >" + log + " 2>&1";
-  int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(log);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.output = ss.str();
-  fs::remove(log);
-  return r;
+  return testing_support::run_massmap(args);
 }
-
-bool contains(const std::string& s, const std::string& needle) {
-  return s.find(needle) != std::string::npos;
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir()
-      : path(fs::temp_directory_path() / ("massmap-cli-" + std::to_string(getpid()) + "-" + std::to_string(rand()))) {
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 const std::string kSmall = " --train 64 --test 32 --batch 16 --width 4 ";
 

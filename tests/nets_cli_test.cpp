@@ -24,44 +24,20 @@
 #include "engine/safetensors.h"
 #include "nets/registry.h"
 #include "tests/support/check.h"
+#include "tests/support/cli.h"
 
 namespace fs = std::filesystem;
 using namespace massmap;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string output;  // stdout and stderr
-};
+using Result = testing_support::CliResult;
+using testing_support::contains;
+using testing_support::TempDir;
 
 Result run(const std::string& args) {
-  const std::string log = fs::temp_directory_path() / ("massmap-nets-" + std::to_string(getpid()) + ".log");
-  const std::string cmd = std::string(MASSMAP_BINARY) + " " + args + " >" + log + " 2>&1";
-  int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(log);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.output = ss.str();
-  fs::remove(log);
-  return r;
+  return testing_support::run_massmap(args);
 }
-
-bool contains(const std::string& s, const std::string& needle) {
-  return s.find(needle) != std::string::npos;
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir()
-      : path(fs::temp_directory_path() / ("massmap-nets-" + std::to_string(getpid()) + "-" + std::to_string(rand()))) {
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 // A .npy of any dtype from raw little-endian bytes (write_npy writes float32 only).
 void write_raw_npy(const std::string& path, const std::string& dtype, const Shape& shape, const void* data,

@@ -1,0 +1,54 @@
+#pragma once
+// Running the real massmap program from a test: its exit code and everything it printed, and a temporary folder
+// removed afterwards.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+
+namespace testing_support {
+
+struct CliResult {
+  int code = -1;
+  std::string output;  // stdout and stderr
+};
+
+// Runs `massmap ARGS` (the binary this test was built with) through the shell.
+inline CliResult run_massmap(const std::string& args) {
+  namespace fs = std::filesystem;
+  const std::string log = fs::temp_directory_path() / ("massmap-cli-" + std::to_string(getpid()) + ".log");
+  const std::string cmd = std::string(MASSMAP_BINARY) + " " + args + " >" + log + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  CliResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.output = ss.str();
+  fs::remove(log);
+  return r;
+}
+
+inline bool contains(const std::string& s, const std::string& needle) {
+  return s.find(needle) != std::string::npos;
+}
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir()
+      : path(std::filesystem::temp_directory_path() /
+             ("massmap-test-" + std::to_string(getpid()) + "-" + std::to_string(std::random_device{}()))) {
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+}  // namespace testing_support
