@@ -55,7 +55,7 @@ Executor::Executor(Graph graph, ExecutorOptions options) : graph_(std::move(grap
     build_backward(graph_, options_.input_grads);
     for (ValueId p : graph_.params()) {
       ValueId g = gradient_of(graph_, p);
-      const Value& pv = graph_.value(p);
+      const Value pv = graph_.value(p);  // a copy: new_value below may move the graph's values
       ValueId h = graph_.new_value("history/" + pv.name, pv.shape, ValueKind::state);
       if (g < 0) continue;  // no loss depends on it: nothing to update
       Node u;
