@@ -30,28 +30,6 @@ namespace {
 
 using Buffer = std::vector<float>;
 
-const GpuKernelVersion kVersions[] = {GpuKernelVersion::naive, GpuKernelVersion::tiled,
-                                      GpuKernelVersion::register_blocked, GpuKernelVersion::best};
-
-const char* name_of(GpuKernelVersion v) {
-  switch (v) {
-    case GpuKernelVersion::naive:
-      return "naive";
-    case GpuKernelVersion::tiled:
-      return "tiled";
-    case GpuKernelVersion::register_blocked:
-      return "register_blocked";
-    case GpuKernelVersion::best:
-      return "best";
-  }
-  return "?";
-}
-
-float atol_for(int64_t length) {
-  return 1e-5f * std::sqrt(float(length)) + 1e-6f;
-}
-constexpr float kRtol = 1e-5f;
-
 // A convolution to test, with x and y possibly channel slices of wider buffers.
 struct Case {
   std::string name;
@@ -138,16 +116,17 @@ GPU_TEST("conv forward, every version, bias and fused ReLU") {
           if (inside(s.y, s.K, int64_t(s.P) * s.Q, i) && expected[i] < 0.f) expected[i] = 0.f;
         }
       }
-      for (GpuKernelVersion v : kVersions) {
-        const std::string what =
-            "conv_forward " + cs.name + " " + name_of(v) + (with_bias ? (relu ? " bias+relu" : " bias") : " no bias");
+      for (GpuKernelVersion v : testing_support::kGpuKernelVersions) {
+        const std::string what = "conv_forward " + cs.name + " " + testing_support::version_name(v) +
+                                 (with_bias ? (relu ? " bias+relu" : " bias") : " no bias");
         DeviceBuffer x_dev(gpu, x), w_dev(gpu, w), b_dev(gpu, b), y_dev(gpu, y0);
         kernels::ConvEpilogue epilogue;
         epilogue.relu = relu;
         GPU_CALL(gpu, conv_forward, s, x_dev.get(), w_dev.get() + cs.w_shift, with_bias ? b_dev.get() : nullptr,
                  y_dev.get(), gpu.stream(), epilogue, v);
         const Buffer y = y_dev.download();
-        expect_close(y, expected, atol_for(int64_t(Cg) * s.R * s.S), kRtol, what);
+        expect_close(y, expected, testing_support::gemm_atol(int64_t(Cg) * s.R * s.S), testing_support::kGemmRtol,
+                     what);
         expect_outside_untouched(y, y0, s.y, s.K, int64_t(s.P) * s.Q, what);
       }
     }
@@ -163,14 +142,15 @@ GPU_TEST("conv backward data, every version, accumulate on and off") {
     for (bool accumulate : {false, true}) {
       Buffer expected = dx0;
       kernels::ref::conv_backward_data(s, dy.data(), w.data() + cs.w_shift, expected.data(), accumulate);
-      for (GpuKernelVersion v : kVersions) {
-        const std::string what =
-            "conv_backward_data " + cs.name + " " + name_of(v) + (accumulate ? " accumulate" : " overwrite");
+      for (GpuKernelVersion v : testing_support::kGpuKernelVersions) {
+        const std::string what = "conv_backward_data " + cs.name + " " + testing_support::version_name(v) +
+                                 (accumulate ? " accumulate" : " overwrite");
         DeviceBuffer dy_dev(gpu, dy), w_dev(gpu, w), dx_dev(gpu, dx0);
         GPU_CALL(gpu, conv_backward_data, s, dy_dev.get(), w_dev.get() + cs.w_shift, dx_dev.get(), accumulate,
                  gpu.stream(), v);
         const Buffer dx = dx_dev.download();
-        expect_close(dx, expected, atol_for(int64_t(Kg) * s.R * s.S), kRtol, what);
+        expect_close(dx, expected, testing_support::gemm_atol(int64_t(Kg) * s.R * s.S), testing_support::kGemmRtol,
+                     what);
         expect_outside_untouched(dx, dx0, s.x, s.C, int64_t(s.H) * s.W, what);
       }
     }
@@ -185,12 +165,13 @@ GPU_TEST("conv backward filter, every version, accumulate on and off") {
     for (bool accumulate : {false, true}) {
       Buffer expected = dw0;
       kernels::ref::conv_backward_filter(s, x.data(), dy.data(), expected.data(), accumulate);
-      for (GpuKernelVersion v : kVersions) {
-        const std::string what =
-            "conv_backward_filter " + cs.name + " " + name_of(v) + (accumulate ? " accumulate" : " overwrite");
+      for (GpuKernelVersion v : testing_support::kGpuKernelVersions) {
+        const std::string what = "conv_backward_filter " + cs.name + " " + testing_support::version_name(v) +
+                                 (accumulate ? " accumulate" : " overwrite");
         DeviceBuffer x_dev(gpu, x), dy_dev(gpu, dy), dw_dev(gpu, dw0);
         GPU_CALL(gpu, conv_backward_filter, s, x_dev.get(), dy_dev.get(), dw_dev.get(), accumulate, gpu.stream(), v);
-        expect_close(dw_dev.download(), expected, atol_for(int64_t(s.N) * s.P * s.Q), kRtol, what);
+        expect_close(dw_dev.download(), expected, testing_support::gemm_atol(int64_t(s.N) * s.P * s.Q),
+                     testing_support::kGemmRtol, what);
       }
     }
   }
@@ -215,7 +196,8 @@ GPU_TEST("conv backward filter split-K: matches the reference, same bits twice")
       run = dw_dev.download();
     }
     const std::string what = std::string("split-K backward filter") + (accumulate ? " accumulate" : " overwrite");
-    expect_close(runs[0], expected, atol_for(int64_t(s.N) * s.P * s.Q), kRtol, what);
+    expect_close(runs[0], expected, testing_support::gemm_atol(int64_t(s.N) * s.P * s.Q), testing_support::kGemmRtol,
+                 what);
     CHECK_MESSAGE(std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * sizeof(float)) == 0,
                   what << ": two runs differ");
   }

@@ -29,28 +29,6 @@ namespace {
 
 using Buffer = std::vector<float>;
 
-const GpuKernelVersion kVersions[] = {GpuKernelVersion::naive, GpuKernelVersion::tiled,
-                                      GpuKernelVersion::register_blocked, GpuKernelVersion::best};
-
-const char* name_of(GpuKernelVersion v) {
-  switch (v) {
-    case GpuKernelVersion::naive:
-      return "naive";
-    case GpuKernelVersion::tiled:
-      return "tiled";
-    case GpuKernelVersion::register_blocked:
-      return "register_blocked";
-    case GpuKernelVersion::best:
-      return "best";
-  }
-  return "?";
-}
-
-float atol_for(int K) {
-  return 1e-5f * std::sqrt(float(K)) + 1e-6f;
-}
-constexpr float kRtol = 1e-5f;
-
 // C = alpha * op(A) * op(B) + beta * C on the host, in double; only the M x N entries of C change.
 void reference_sgemm(const GemmShape& s, const Buffer& a, const Buffer& b, Buffer& c) {
   for (int m = 0; m < s.M; ++m) {
@@ -75,10 +53,11 @@ void check_sgemm(const GpuBackend& gpu, const GemmShape& s, int a_shift, const s
   const Buffer c0 = random_vector(size_t(s.M) * s.ldc, 13);
   Buffer expected = c0;
   reference_sgemm(s, Buffer(a.begin() + a_shift, a.end()), b, expected);
-  for (GpuKernelVersion v : kVersions) {
+  for (GpuKernelVersion v : testing_support::kGpuKernelVersions) {
     DeviceBuffer a_dev(gpu, a), b_dev(gpu, b), c_dev(gpu, c0);
     GPU_CALL(gpu, sgemm, s, a_dev.get() + a_shift, b_dev.get(), c_dev.get(), gpu.stream(), v);
-    expect_close(c_dev.download(), expected, atol_for(s.K), kRtol, what + " " + name_of(v));
+    expect_close(c_dev.download(), expected, testing_support::gemm_atol(s.K), testing_support::kGemmRtol,
+                 what + " " + testing_support::version_name(v));
   }
 }
 
@@ -146,8 +125,8 @@ GPU_TEST("linear forward, backward data, backward weight") {
     const Buffer x = random_vector(x_size, 21), w = random_vector(w_size, 22), b = random_vector(s.O, 23);
     const Buffer dy = random_vector(y_size, 24), y0 = random_vector(y_size, 25);
     const Buffer dx0 = random_vector(x_size, 26), dw0 = random_vector(w_size, 27);
-    for (GpuKernelVersion v : kVersions) {
-      const std::string tag = lc.name + " " + name_of(v);
+    for (GpuKernelVersion v : testing_support::kGpuKernelVersions) {
+      const std::string tag = lc.name + " " + testing_support::version_name(v);
       DeviceBuffer x_dev(gpu, x), w_dev(gpu, w), b_dev(gpu, b), dy_dev(gpu, dy);
       for (bool with_bias : {false, true}) {
         Buffer expected = y0;
@@ -155,7 +134,7 @@ GPU_TEST("linear forward, backward data, backward weight") {
         DeviceBuffer y_dev(gpu, y0);
         GPU_CALL(gpu, linear_forward, s, x_dev.get(), w_dev.get(), with_bias ? b_dev.get() : nullptr, y_dev.get(),
                  gpu.stream(), v);
-        expect_close(y_dev.download(), expected, atol_for(s.I), kRtol,
+        expect_close(y_dev.download(), expected, testing_support::gemm_atol(s.I), testing_support::kGemmRtol,
                      "linear_forward " + tag + (with_bias ? " bias" : " no bias"));
       }
       for (bool accumulate : {false, true}) {
@@ -166,8 +145,10 @@ GPU_TEST("linear forward, backward data, backward weight") {
         DeviceBuffer dx_dev(gpu, dx0), dw_dev(gpu, dw0);
         GPU_CALL(gpu, linear_backward_data, s, dy_dev.get(), w_dev.get(), dx_dev.get(), accumulate, gpu.stream(), v);
         GPU_CALL(gpu, linear_backward_weight, s, x_dev.get(), dy_dev.get(), dw_dev.get(), accumulate, gpu.stream(), v);
-        expect_close(dx_dev.download(), dx_expected, atol_for(s.O), kRtol, "linear_backward_data " + tag + acc);
-        expect_close(dw_dev.download(), dw_expected, atol_for(s.N), kRtol, "linear_backward_weight " + tag + acc);
+        expect_close(dx_dev.download(), dx_expected, testing_support::gemm_atol(s.O), testing_support::kGemmRtol,
+                     "linear_backward_data " + tag + acc);
+        expect_close(dw_dev.download(), dw_expected, testing_support::gemm_atol(s.N), testing_support::kGemmRtol,
+                     "linear_backward_weight " + tag + acc);
       }
     }
   }
