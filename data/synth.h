@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "data/manifest.h"
+#include "data/regions.h"
 
 namespace massmap::data {
 
@@ -98,8 +99,6 @@ struct SynthLesion {
   std::vector<uint8_t> mask;  // (height, width) 0/1, masses only; empty for calcifications
 };
 
-// Region codes of SynthImage::regions.
-enum Region : uint8_t { kAir = 0, kBreast = 1, kPectoral = 2, kLabel = 3 };
 
 struct SynthImage {
   int width = 0, height = 0;
@@ -110,7 +109,7 @@ struct SynthImage {
   char density = 'B';                // A..D
   std::vector<uint16_t> pixels;      // (height, width) 12-bit values
   std::vector<float> glandular;      // (height, width) glandular fraction in [0, 1], 0 outside the breast
-  std::vector<uint8_t> regions;      // (height, width) Region codes
+  std::vector<uint8_t> regions;      // (height, width) Region codes (data/regions.h)
   std::vector<SynthLesion> lesions;  // masses first, then calcification clusters
   std::string name() const;          // P00000_L_CC
 };

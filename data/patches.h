@@ -1,0 +1,89 @@
+#pragma once
+// Paper-style patch sampling, patient-level splits and augmentation.
+//
+// Sampling: a patch is a square of PatchConfig::size prepared pixels (default 256 at the configured spacing).
+// A `mass` patch is centred on a pixel inside a mass's exact mask; a `non-mass` patch has its centre outside
+// every lesion ROI (calcifications too) and does not overlap any of them, and is drawn mostly from breast tissue
+// plus stated fractions centred on the breast edge, air and burned-in labels, because whole-image maps see those
+// too. Classes are balanced. Every draw is a pure function of (seed, image index, sample index).
+//
+// Augmentation: a pure function of (seed, epoch, sample index): random crop to the net's input size, translation,
+// rotation by any angle, horizontal and vertical flips, scale, small intensity jitter. Thread timing never changes
+// a batch, and resume is exact.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/preprocess.h"
+
+namespace massmap::data {
+
+enum class PatchLabel : int { non_mass = 0, mass = 1 };
+enum class PatchSource : uint8_t { mass = 0, breast = 1, edge = 2, air = 3, label = 4 };
+const char* patch_source_name(PatchSource s);
+
+struct PatchConfig {
+  int size = 256;                 // patch side in prepared pixels
+  int per_mass = 8;               // mass patches per mass lesion per image (negatives balance them)
+  double edge_fraction = 0.10;    // of negatives: centred on the breast edge
+  double air_fraction = 0.05;     // of negatives: centred in air
+  double label_fraction = 0.05;   // of negatives: centred on a burned-in label (when the image has one)
+  nlohmann::json to_json() const;
+  static PatchConfig from_json(const nlohmann::json& j);
+  void validate() const;
+};
+
+struct PatchSpec {
+  int image = 0;        // index into the dataset / prepared images
+  int cx = 0, cy = 0;   // centre in prepared pixels
+  PatchLabel label = PatchLabel::non_mass;
+  PatchSource source = PatchSource::breast;
+};
+
+// Samples the patches of one prepared image. Deterministic in (seed, image_index).
+std::vector<PatchSpec> sample_patches(const PreparedImage& image, int image_index, const PatchConfig& config,
+                                      uint64_t seed);
+
+// Cuts a size x size patch centred at (cx, cy); pixels outside the image read as `fill` (0: air after
+// normalisation). Output (size, size) row-major.
+std::vector<float> extract_patch(const PreparedImage& image, int cx, int cy, int size, float fill = 0.f);
+
+// Patient-level split: every patient goes wholly to train, validation or test, in the given fractions, seeded.
+struct Split {
+  uint64_t seed = 0;
+  double train = 0.8, validation = 0.1, test = 0.1;
+  std::vector<std::string> train_patients, validation_patients, test_patients;  // sorted
+  std::string which(const std::string& patient_id) const;  // train | validation | test; BadInput if absent
+};
+Split make_split(const Dataset& dataset, uint64_t seed, double train = 0.8, double validation = 0.1);
+void write_split(const std::string& path, const Split& split);  // JSON, atomic
+Split read_split(const std::string& path);                      // BadInput naming the file
+
+struct AugmentConfig {
+  int output = 227;              // crop side: 227 (AlexNet) or 224 (VGG-16, GoogLeNet)
+  int max_translate = 16;        // pixels, each axis, on top of the random crop
+  double max_rotation_deg = 180; // uniform in [-max, max]
+  bool flip_horizontal = true, flip_vertical = true;
+  double min_scale = 0.9, max_scale = 1.1;
+  double intensity_jitter = 0.05;  // multiplicative gain 1 +- this, and additive offset +- this
+  nlohmann::json to_json() const;
+  static AugmentConfig from_json(const nlohmann::json& j);
+  void validate() const;
+};
+
+// The transform drawn for (seed, epoch, index): output pixel (u, v) samples the input patch at
+// A * (u, v) + t (bilinear, `fill` outside).
+struct AugmentTransform {
+  double a00 = 1, a01 = 0, a10 = 0, a11 = 1, tx = 0, ty = 0;  // output -> input patch coordinates
+  double gain = 1, offset = 0;
+  void apply(double u, double v, double* x, double* y) const { *x = a00 * u + a01 * v + tx; *y = a10 * u + a11 * v + ty; }
+};
+AugmentTransform draw_augmentation(const AugmentConfig& config, int input_size, uint64_t seed, int64_t epoch,
+                                   int64_t index);
+// Applies `t` to a (input_size, input_size) patch, writing (config.output, config.output) floats to `out`.
+void augment_patch(const float* patch, int input_size, const AugmentTransform& t, int output, float* out,
+                   float fill = 0.f);
+
+}  // namespace massmap::data
