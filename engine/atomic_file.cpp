@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <streambuf>
@@ -115,7 +116,9 @@ void sync_parent_directory(const std::string& path) {
 }  // namespace
 
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
-  const std::string temp_path = path + ".tmp-" + std::to_string(::getpid());
+  // pid and a per-process counter: two threads writing the same target never share a temporary file.
+  static std::atomic<uint64_t> writes{0};
+  const std::string temp_path = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(writes++);
   int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw BadInput(io_failure(path, "create temporary file '" + temp_path + "' for", errno));
   TempFile temp(temp_path, fd);

@@ -1,0 +1,256 @@
+// The patch set and the background batch loader.
+#include "data/patch_loader.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <sstream>
+
+#include "data/image_io.h"
+#include "engine/errors.h"
+#include "engine/progress.h"
+#include "kernels/philox.h"
+
+namespace massmap::data {
+
+namespace {
+
+// Philox stream of the epoch shuffles; augmentation and sampling use their own streams.
+constexpr uint64_t kShuffleStream = 0x53687566666c65ull;  // "Shuffle"
+
+}  // namespace
+
+int64_t PatchSet::count(PatchLabel label) const {
+  return std::count_if(patches.begin(), patches.end(), [&](const PatchSpec& p) { return p.label == label; });
+}
+
+int64_t PatchSet::count(PatchSource source) const {
+  return std::count_if(patches.begin(), patches.end(), [&](const PatchSpec& p) { return p.source == source; });
+}
+
+std::string PatchSet::summary() const {
+  std::ostringstream out;
+  out << images.size() << " images, " << patches.size() << " patches of " << patch_size << "x" << patch_size << ": "
+      << count(PatchLabel::mass) << " mass, " << count(PatchLabel::non_mass) << " non-mass (";
+  const PatchSource sources[] = {PatchSource::breast, PatchSource::edge, PatchSource::air, PatchSource::label};
+  for (size_t i = 0; i < 4; ++i) out << (i ? ", " : "") << count(sources[i]) << " " << patch_source_name(sources[i]);
+  out << ")";
+  return out.str();
+}
+
+PatchSet build_patch_set(const Dataset& dataset, const std::vector<int>& image_indices,
+                         const PatchSetOptions& options) {
+  options.patches.validate();
+  const PreparedCache cache(options.cache_dir, options.preprocess);
+  const int64_t n = int64_t(image_indices.size());
+  for (int index : image_indices)
+    if (index < 0 || size_t(index) >= dataset.images.size())
+      throw BadInput("patch set: image index " + std::to_string(index) + " outside the dataset's " +
+                     std::to_string(dataset.images.size()) + " images");
+  PatchSet set;
+  set.patch_size = options.patches.size;
+  set.ids.resize(size_t(n));
+  set.images.resize(size_t(n));
+  std::vector<std::vector<PatchSpec>> per_image(static_cast<size_t>(n));  // (images) patches, in image order
+  std::unique_ptr<Progress> progress;
+  if (options.progress) progress = std::make_unique<Progress>("prepare", n);
+  std::atomic<int64_t> next{0}, done{0};
+  std::mutex mutex;
+  std::exception_ptr error;
+  auto worker = [&] {
+    for (int64_t k = next++; k < n; k = next++) {
+      try {
+        const DatasetImage& meta = dataset.images[size_t(image_indices[size_t(k)])];
+        set.ids[size_t(k)] = meta.id;
+        set.images[size_t(k)] = cache.get(meta);
+        const PreparedImage owned = set.images[size_t(k)]->copy(meta.id);
+        per_image[size_t(k)] = sample_patches(owned, image_indices[size_t(k)], options.patches, options.seed);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!error) error = std::current_exception();
+        next = n;  // stop the others early
+        return;
+      }
+      const int64_t finished = ++done;
+      if (progress) {
+        std::lock_guard<std::mutex> lock(mutex);
+        progress->update(finished);
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 1; t < std::max(1, options.threads); ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+  if (progress) progress->finish(std::to_string(cache.hits()) + " cached, " + std::to_string(cache.misses()) + " prepared");
+  for (int64_t k = 0; k < n; ++k)
+    for (PatchSpec spec : per_image[size_t(k)]) {
+      spec.image = int(k);
+      set.patches.push_back(spec);
+    }
+  return set;
+}
+
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> order(size_t(std::max<int64_t>(n, 0)));  // (n)
+  for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
+  // Fisher-Yates from 64 random bits per step: the modulo bias is below 2^-40 for any realistic n.
+  const uint64_t stream = kShuffleStream ^ (uint64_t(epoch) << 20);
+  for (int64_t i = n - 1; i > 0; --i) {
+    const uint64_t bits = (uint64_t(kernels::random_bits_at(seed, stream, 2 * uint64_t(i))) << 32) |
+                          kernels::random_bits_at(seed, stream, 2 * uint64_t(i) + 1);
+    std::swap(order[size_t(i)], order[size_t(bits % uint64_t(i + 1))]);
+  }
+  return order;
+}
+
+void extract_patch_view(const PreparedView& view, int cx, int cy, int size, float fill, float* out) {
+  const int x0 = cx - size / 2, y0 = cy - size / 2;  // the same corner as extract_patch
+  for (int y = 0; y < size; ++y) {
+    float* row = out + size_t(y) * size_t(size);
+    const int sy = y0 + y;
+    if (sy < 0 || sy >= view.height) {
+      std::fill(row, row + size, fill);
+      continue;
+    }
+    const int lo = std::clamp(-x0, 0, size), hi = std::clamp(view.width - x0, 0, size);  // in-image columns
+    std::fill(row, row + lo, fill);
+    if (hi > lo) std::memcpy(row + lo, view.pixels + size_t(sy) * size_t(view.width) + size_t(x0 + lo), sizeof(float) * size_t(hi - lo));
+    std::fill(row + std::max(lo, hi), row + size, fill);
+  }
+}
+
+void make_batch(const PatchSet& set, const LoaderConfig& config, const std::vector<int64_t>& order, int64_t epoch,
+                int64_t index, Batch* out) {
+  const int output = config.augmentation.output;
+  const int batch = config.batch_size;
+  out->epoch = epoch;
+  out->index = index;
+  out->size = output;
+  out->images.resize(size_t(batch) * size_t(output) * size_t(output));
+  out->labels.resize(size_t(batch));
+  out->patches.resize(size_t(batch));
+  thread_local std::vector<float> patch;  // (patch_size, patch_size) scratch
+  patch.resize(size_t(set.patch_size) * size_t(set.patch_size));
+  for (int i = 0; i < batch; ++i) {
+    const int64_t sample = index * batch + i;  // position within the epoch
+    const int64_t which = order[size_t(sample)];
+    const PatchSpec& spec = set.patches[size_t(which)];
+    extract_patch_view(set.images[size_t(spec.image)]->view(), spec.cx, spec.cy, set.patch_size, 0.f, patch.data());
+    AugmentTransform t;
+    if (config.augment) {
+      t = draw_augmentation(config.augmentation, set.patch_size, config.seed, epoch, sample);
+    } else {  // the centre crop, on whole pixels as Caffe's (no interpolation blur)
+      t.tx = t.ty = double((set.patch_size - output) / 2);
+    }
+    augment_patch(patch.data(), set.patch_size, t, output, out->images.data() + size_t(i) * size_t(output) * size_t(output));
+    out->labels[size_t(i)] = int(spec.label);
+    out->patches[size_t(i)] = which;
+  }
+}
+
+PatchLoader::PatchLoader(const PatchSet& set, LoaderConfig config, int64_t start_epoch, int64_t start_batch)
+    : set_(set), config_(std::move(config)) {
+  config_.augmentation.validate();
+  if (config_.batch_size < 1) throw BadConfig("loader: batch_size " + std::to_string(config_.batch_size) + " < 1");
+  if (config_.workers < 0 || config_.queue_batches < 1)
+    throw BadConfig("loader: workers must be >= 0 and queue_batches >= 1");
+  if (config_.augmentation.output > set_.patch_size)
+    throw BadConfig("loader: output " + std::to_string(config_.augmentation.output) + " larger than the patches (" +
+                    std::to_string(set_.patch_size) + ")");
+  batches_per_epoch_ = int64_t(set_.patches.size()) / config_.batch_size;  // the last partial batch is dropped
+  if (batches_per_epoch_ == 0)
+    throw BadInput("loader: " + std::to_string(set_.patches.size()) + " patches make no batch of " +
+                   std::to_string(config_.batch_size));
+  if (start_batch < 0 || start_batch >= batches_per_epoch_ || start_epoch < 0)
+    throw BadConfig("loader: start (epoch " + std::to_string(start_epoch) + ", batch " + std::to_string(start_batch) +
+                    ") outside an epoch of " + std::to_string(batches_per_epoch_) + " batches");
+  start_ = start_epoch * batches_per_epoch_ + start_batch;
+  for (int w = 0; w < config_.workers; ++w) workers_.emplace_back([this] { work(); });
+}
+
+PatchLoader::~PatchLoader() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  for (auto& w : workers_) w.join();
+}
+
+std::shared_ptr<const std::vector<int64_t>> PatchLoader::order_for(int64_t epoch) {
+  auto found = orders_.find(epoch);
+  if (found != orders_.end()) return found->second;
+  const int64_t n = int64_t(set_.patches.size());
+  std::vector<int64_t> order;  // (patches)
+  if (config_.shuffle) {
+    order = epoch_order(n, config_.seed, epoch);
+  } else {
+    order.resize(size_t(n));
+    for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
+  }
+  auto shared = std::make_shared<const std::vector<int64_t>>(std::move(order));
+  orders_[epoch] = shared;
+  // Epochs before the consumer's are finished with (workers hold their own references while in use).
+  const int64_t oldest = (start_ + consumed_) / batches_per_epoch_;
+  while (!orders_.empty() && orders_.begin()->first < oldest) orders_.erase(orders_.begin());
+  return shared;
+}
+
+void PatchLoader::work() {
+  for (;;) {
+    int64_t ticket;
+    std::shared_ptr<const std::vector<int64_t>> order;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return stop_ || next_ticket_ < consumed_ + config_.queue_batches; });
+      if (stop_) return;
+      ticket = next_ticket_++;
+      order = order_for((start_ + ticket) / batches_per_epoch_);
+    }
+    const int64_t position = start_ + ticket;
+    Batch batch;
+    try {
+      make_batch(set_, config_, *order, position / batches_per_epoch_, position % batches_per_epoch_, &batch);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+      stop_ = true;
+      changed_.notify_all();
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ready_.emplace(ticket, std::move(batch));
+    }
+    changed_.notify_all();
+  }
+}
+
+Batch PatchLoader::next() {
+  const int64_t ticket = consumed_;
+  if (workers_.empty()) {  // synchronous mode
+    const int64_t position = start_ + ticket;
+    std::shared_ptr<const std::vector<int64_t>> order;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      order = order_for(position / batches_per_epoch_);
+    }
+    Batch batch;
+    make_batch(set_, config_, *order, position / batches_per_epoch_, position % batches_per_epoch_, &batch);
+    ++consumed_;
+    return batch;
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [&] { return error_ || ready_.count(ticket) > 0; });
+  if (error_ && ready_.count(ticket) == 0) std::rethrow_exception(error_);
+  Batch batch = std::move(ready_.at(ticket));
+  ready_.erase(ticket);
+  ++consumed_;
+  lock.unlock();
+  changed_.notify_all();
+  return batch;
+}
+
+}  // namespace massmap::data

@@ -1,0 +1,251 @@
+// The prepared-image cache and the background loader: the cache round-trips and rejects corrupt files, the view
+// extraction matches extract_patch, and the loader's batches depend on (seed, epoch, batch) only: not on the
+// number of workers, the queue depth, or where a run was resumed.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "data/patch_loader.h"
+#include "engine/atomic_file.h"
+#include "engine/errors.h"
+#include "tests/support/cli.h"
+
+using namespace massmap;
+using namespace massmap::data;
+using testing_support::contains;
+using testing_support::TempDir;
+
+namespace {
+
+// A prepared image with distinct pixel values, a breast on the left half, a mass disc and two ROIs.
+PreparedImage make_prepared(const std::string& id, int width, int height, float base) {
+  PreparedImage p;
+  p.id = id;
+  p.width = width;
+  p.height = height;
+  p.spacing_mm = 0.2;
+  p.scale = 0.25;
+  p.low = 100;
+  p.high = 3000;
+  const size_t n = size_t(width) * size_t(height);
+  p.pixels.resize(n);     // (height, width)
+  p.regions.resize(n);    // (height, width)
+  p.mass_mask.resize(n);  // (height, width)
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x) {
+      const size_t i = size_t(y) * size_t(width) + size_t(x);
+      p.pixels[i] = base + 0.001f * float(x) + 0.5f * float(y);
+      p.regions[i] = x < width / 2 ? kBreast : kAir;
+      const int dx = x - width / 4, dy = y - height / 2;
+      p.mass_mask[i] = dx * dx + dy * dy <= 25 ? 1 : 0;
+    }
+  p.rois = {{width / 4 - 8, height / 2 - 8, 17, 17}, {2, 3, 5, 4}};
+  p.roi_types = {"mass", "calcification"};
+  return p;
+}
+
+std::shared_ptr<const MappedPrepared> write_and_map(const std::string& path, const PreparedImage& p) {
+  const std::string bytes = encode_prepared(p);
+  write_file_atomic(path, bytes.data(), bytes.size());
+  return MappedPrepared::open(path);
+}
+
+// A hand-made patch set over two mapped images: 37 patches, centres near every edge too.
+PatchSet make_set(const TempDir& dir) {
+  PatchSet set;
+  set.patch_size = 40;
+  set.ids = {"a", "b"};
+  set.images = {write_and_map(dir / "a.prep", make_prepared("a", 61, 53, 0.f)),
+                write_and_map(dir / "b.prep", make_prepared("b", 47, 70, 100.f))};
+  for (int k = 0; k < 37; ++k) {
+    PatchSpec s;
+    s.image = k % 2;
+    s.cx = (k * 13) % (k % 2 ? 47 : 61);
+    s.cy = (k * 29) % (k % 2 ? 70 : 53);
+    s.label = k % 3 == 0 ? PatchLabel::mass : PatchLabel::non_mass;
+    s.source = k % 3 == 0 ? PatchSource::mass : PatchSource::breast;
+    set.patches.push_back(s);
+  }
+  return set;
+}
+
+LoaderConfig small_config(int workers, int queue) {
+  LoaderConfig c;
+  c.batch_size = 5;
+  c.workers = workers;
+  c.queue_batches = queue;
+  c.seed = 77;
+  c.augmentation.output = 31;
+  c.augmentation.max_translate = 3;
+  return c;
+}
+
+void check_same(const Batch& a, const Batch& b) {
+  CHECK(a.epoch == b.epoch);
+  CHECK(a.index == b.index);
+  CHECK(a.labels == b.labels);
+  CHECK(a.patches == b.patches);
+  REQUIRE(a.images.size() == b.images.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < a.images.size(); ++i) differ += a.images[i] != b.images[i];  // bit-identical
+  CHECK(differ == 0);
+}
+
+}  // namespace
+
+TEST_CASE("prepared cache: an encoded image maps back with every buffer and ROI intact") {
+  TempDir dir;
+  const PreparedImage p = make_prepared("P_00001 LEFT/CC", 37, 29, 3.f);
+  const auto m = write_and_map(dir / "x.prep", p);
+  const PreparedView& v = m->view();
+  CHECK(v.width == 37);
+  CHECK(v.height == 29);
+  CHECK(reinterpret_cast<uintptr_t>(v.pixels) % 64 == 0);
+  CHECK(std::equal(p.pixels.begin(), p.pixels.end(), v.pixels));
+  CHECK(std::equal(p.regions.begin(), p.regions.end(), v.regions));
+  CHECK(std::equal(p.mass_mask.begin(), p.mass_mask.end(), v.mass_mask));
+  CHECK(m->spacing_mm() == 0.2);
+  CHECK(m->scale() == 0.25);
+  CHECK(m->low() == 100.f);
+  CHECK(m->high() == 3000.f);
+  REQUIRE(m->rois().size() == 2);
+  CHECK(m->rois()[0].x == 37 / 4 - 8);
+  CHECK(m->rois()[1].height == 4);
+  CHECK(m->roi_types() == std::vector<std::string>{"mass", "calcification"});
+  const PreparedImage back = m->copy("again");
+  CHECK(back.pixels == p.pixels);
+  CHECK(back.mass_mask == p.mass_mask);
+}
+
+TEST_CASE("prepared cache: truncated, padded and foreign files are rejected with the file's name") {
+  TempDir dir;
+  const std::string good = encode_prepared(make_prepared("x", 20, 10, 0.f));
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"empty.prep", ""},
+      {"magic.prep", "PNG" + good.substr(3)},
+      {"short.prep", good.substr(0, good.size() - 1)},
+      {"long.prep", good + "x"},
+      {"header.prep", good.substr(0, 30)},
+  };
+  for (const auto& [name, bytes] : bad) {
+    CAPTURE(name);
+    std::ofstream(dir / name, std::ios::binary) << bytes;
+    try {
+      MappedPrepared::open(dir / name);
+      FAIL("accepted a corrupt file");
+    } catch (const BadInput& e) {
+      CHECK(contains(e.what(), name));
+    }
+  }
+  PreparedImage mismatched = make_prepared("m", 20, 10, 0.f);
+  mismatched.mass_mask.pop_back();
+  CHECK_THROWS_AS(encode_prepared(mismatched), BadInput);
+}
+
+TEST_CASE("extract_patch_view cuts the same pixels as extract_patch, off every edge too") {
+  const PreparedImage p = make_prepared("e", 23, 17, 1.f);
+  const int sizes[] = {1, 8, 9, 40};
+  for (int size : sizes)
+    for (int cy = -6; cy < 24; cy += 5)
+      for (int cx = -7; cx < 31; cx += 6) {
+        CAPTURE(size);
+        CAPTURE(cx);
+        CAPTURE(cy);
+        std::vector<float> got(size_t(size) * size_t(size));  // (size, size)
+        extract_patch_view(view_of(p), cx, cy, size, -2.f, got.data());
+        CHECK(got == extract_patch(p, cx, cy, size, -2.f));
+      }
+}
+
+TEST_CASE("epoch_order is a seeded permutation that changes every epoch") {
+  const auto a = epoch_order(1000, 5, 0);
+  CHECK(std::set<int64_t>(a.begin(), a.end()).size() == 1000);
+  CHECK(*std::min_element(a.begin(), a.end()) == 0);
+  CHECK(*std::max_element(a.begin(), a.end()) == 999);
+  CHECK(epoch_order(1000, 5, 0) == a);
+  CHECK(epoch_order(1000, 5, 1) != a);
+  CHECK(epoch_order(1000, 6, 0) != a);
+  int fixed = 0;  // a uniform permutation has one fixed point on average
+  for (int64_t i = 0; i < 1000; ++i) fixed += a[size_t(i)] == i;
+  CHECK(fixed < 8);
+  CHECK(epoch_order(0, 1, 0).empty());
+  CHECK(epoch_order(1, 1, 3) == std::vector<int64_t>{0});
+}
+
+TEST_CASE("loader: batches do not depend on workers, queue depth or thread timing") {
+  TempDir dir;
+  const PatchSet set = make_set(dir);
+  // 37 patches in batches of 5: 7 batches per epoch, two patches dropped each epoch.
+  std::vector<Batch> reference;
+  for (int64_t epoch = 0; epoch < 3; ++epoch) {
+    const auto order = epoch_order(37, 77, epoch);
+    for (int64_t b = 0; b < 7; ++b) {
+      Batch batch;
+      make_batch(set, small_config(0, 1), order, epoch, b, &batch);
+      reference.push_back(batch);
+    }
+  }
+  CHECK(reference[0].images != reference[7].images);  // epochs reshuffle and re-augment
+  for (int workers : {0, 1, 3}) {
+    for (int queue : {1, 2, 6}) {
+      CAPTURE(workers);
+      CAPTURE(queue);
+      PatchLoader loader(set, small_config(workers, queue));
+      CHECK(loader.batches_per_epoch() == 7);
+      for (const Batch& want : reference) check_same(loader.next(), want);
+    }
+  }
+}
+
+TEST_CASE("loader: a run resumed at (epoch, batch) continues exactly") {
+  TempDir dir;
+  const PatchSet set = make_set(dir);
+  PatchLoader straight(set, small_config(2, 3));
+  std::vector<Batch> all;
+  for (int i = 0; i < 17; ++i) all.push_back(straight.next());
+  PatchLoader resumed(set, small_config(3, 2), 1, 4);  // batch 11 of the straight run
+  for (int i = 11; i < 17; ++i) check_same(resumed.next(), all[size_t(i)]);
+}
+
+TEST_CASE("loader: every sample of an epoch is a distinct patch with its label, and centre crops are exact") {
+  TempDir dir;
+  const PatchSet set = make_set(dir);
+  LoaderConfig config = small_config(2, 2);
+  config.augment = false;
+  PatchLoader loader(set, config);
+  std::set<int64_t> seen;
+  for (int b = 0; b < 7; ++b) {
+    const Batch batch = loader.next();
+    for (int i = 0; i < 5; ++i) {
+      const int64_t which = batch.patches[size_t(i)];
+      CHECK(seen.insert(which).second);
+      const PatchSpec& spec = set.patches[size_t(which)];
+      CHECK(batch.labels[size_t(i)] == int(spec.label));
+      // No augmentation: the output is the patch's centre 31x31, whole pixels from (40 - 31) / 2 = 4.
+      const PreparedImage owned = set.images[size_t(spec.image)]->copy("x");
+      const std::vector<float> patch = extract_patch(owned, spec.cx, spec.cy, 40, 0.f);  // (40, 40)
+      const float* out = batch.images.data() + size_t(i) * 31 * 31;
+      int bad = 0;
+      for (int v = 0; v < 31; ++v)
+        for (int u = 0; u < 31; ++u) bad += std::abs(out[v * 31 + u] - patch[size_t(4 + v) * 40 + size_t(4 + u)]) > 1e-5f;
+      CHECK(bad == 0);
+    }
+  }
+  CHECK(seen.size() == 35);
+}
+
+TEST_CASE("loader: bad configurations are refused with the reason") {
+  TempDir dir;
+  const PatchSet set = make_set(dir);
+  LoaderConfig c = small_config(1, 1);
+  c.batch_size = 38;
+  CHECK_THROWS_WITH_AS(PatchLoader(set, c), doctest::Contains("37 patches make no batch of 38"), BadInput);
+  c = small_config(1, 1);
+  c.augmentation.output = 41;
+  CHECK_THROWS_AS(PatchLoader(set, c), BadConfig);
+  c = small_config(1, 0);
+  CHECK_THROWS_AS(PatchLoader(set, c), BadConfig);
+  CHECK_THROWS_AS(PatchLoader(set, small_config(1, 1), 0, 7), BadConfig);
+}
