@@ -133,7 +133,20 @@ TEST_CASE("negative sources follow the configured fractions within binomial tole
   PatchConfig c = small_config();
   c.per_mass = 4000;
   PatchStats stats;
-  for (int image = 0; image < 5; ++image) sample_patches(im, image, c, 99, &stats);
+  // Negatives whose square abuts the mass box on each side: the exclusion zone is exactly as wide as it must be.
+  int touching[4] = {0, 0, 0, 0};  // left, right, top, bottom
+  const Box& m = im.rois[0];
+  for (int image = 0; image < 5; ++image)
+    for (const PatchSpec& p : sample_patches(im, image, c, 99, &stats)) {
+      if (p.label != PatchLabel::non_mass) continue;
+      const int x0 = p.cx - c.size / 2, y0 = p.cy - c.size / 2;
+      const bool rows = y0 < m.y + m.height && m.y < y0 + c.size, cols = x0 < m.x + m.width && m.x < x0 + c.size;
+      touching[0] += rows && x0 + c.size == m.x;
+      touching[1] += rows && x0 == m.x + m.width;
+      touching[2] += cols && y0 + c.size == m.y;
+      touching[3] += cols && y0 == m.y + m.height;
+    }
+  for (int side = 0; side < 4; ++side) CHECK(touching[side] > 0);
   const double n = double(stats.non_mass);
   REQUIRE(n == 20000);
   CHECK(stats.fallback[int(PatchSource::edge)] + stats.fallback[int(PatchSource::air)] +
