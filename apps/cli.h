@@ -50,5 +50,7 @@ extern const char* const nets_usage;
 int run_nets(Args& args);
 extern const char* const synth_usage;
 int run_synth(Args& args);
+extern const char* const data_usage;
+int run_data(Args& args);
 
 }  // namespace massmap::cli

@@ -1,0 +1,14 @@
+#pragma once
+// The dataset options every command that reads a dataset takes (data check, and later train, evaluate ...), so
+// they are spelled and checked the same everywhere.
+#include "apps/cli.h"
+#include "data/dataset.h"
+
+namespace massmap::cli {
+
+// The options' lines, for a command's usage text.
+extern const char* const dataset_options_usage;
+// Reads --format, --root, --csv, --skip-bad and --split from `args` (UsageError on a missing or bad value).
+data::DatasetOptions dataset_options(Args& args);
+
+}  // namespace massmap::cli
