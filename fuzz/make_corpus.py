@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Writes the seed corpora for the fuzz targets: small valid .npy files (every supported dtype, format versions
 1.0, 2.0 and 3.0, 0-d to 3-d and empty arrays) and valid .safetensors files (with and without __metadata__),
-plus a few near-misses the readers must reject (big-endian, Fortran order, F16), and PGM files (P5 and P2, 8 and
-16 bits, comments) with near misses. Python standard library only.
+plus a few near-misses the readers must reject (big-endian, Fortran order, F16), PGM files (P5 and P2, 8 and
+16 bits, comments) with near misses, our manifest CSV, CBIS-DDSM case CSVs (both header spellings, quoted cells with
+line breaks, CRLF, a byte-order mark) and mini-MIAS Info.txt files. Python standard library only.
 
-usage: make_corpus.py OUT_DIR     writes OUT_DIR/npy_fuzz/, OUT_DIR/safetensors_fuzz/ and OUT_DIR/pgm_fuzz/ (files
-                                  are overwritten)
+usage: make_corpus.py OUT_DIR     writes OUT_DIR/<target>/ for npy_fuzz, safetensors_fuzz, pgm_fuzz, manifest_fuzz,
+                                  cbis_csv_fuzz and mias_info_fuzz (files are overwritten)
 """
 import json
 import os
@@ -138,6 +139,72 @@ def pgm_seeds():
     return files
 
 
+MANIFEST_HEADER = ("image,patient_id,laterality,view,density,pixel_spacing_mm,lesion_id,lesion_type,shape,subtlety,"
+                   "box_x,box_y,box_width,box_height,mask\n")
+
+
+def manifest_seeds():
+    files = {
+        "synth.csv": ("# generator: synth-v1\n# seed: 1\n" + MANIFEST_HEADER +
+                      "images/P00000_L_CC.png,P00000,L,CC,B,0.2,1,mass,round,3,10,20,30,40,masks/P00000_L_CC_1.png\n"
+                      "images/P00000_L_CC.png,P00000,L,CC,B,0.2,2,calcification,cluster,2,5,5,8,8,\n"
+                      "images/P00000_L_MLO.png,P00000,L,MLO,B,0.2,,,,,,,,,\n"),
+        "minimal.csv": "image,patient_id,laterality,view\na.png,p1,R,MLO\n",
+        "quoted.csv": ('image,patient_id,laterality,view,lesion_type,mask\r\n'
+                       '"dir, with comma/a.png","p ""1""",L,CC,mass,"m\nask.png"\r\n'),
+        "reordered.csv": "view,laterality,image,patient_id,box_x,box_y,box_width,box_height,lesion_type\n"
+                         "CC,R,b.png,p2,1,2,3,4,mass\n",
+    }
+    # Near misses the reader must reject.
+    files["reject_unknown_column.csv"] = "image,patient_id,laterality,view,colour\na,p,L,CC,red\n"
+    files["reject_open_quote.csv"] = 'image,patient_id,laterality,view\n"a,p,L,CC\n'
+    files["reject_partial_box.csv"] = "image,patient_id,laterality,view,lesion_type,box_x\na,p,L,CC,mass,3\n"
+    files["reject_disagree.csv"] = "image,patient_id,laterality,view\na,p,L,CC\na,p,R,CC\n"
+    return {k: v.encode("utf-8") for k, v in files.items()}
+
+
+CBIS_MASS = ("patient_id,breast_density,left or right breast,image view,abnormality id,abnormality type,mass shape,"
+             "mass margins,assessment,pathology,subtlety,image file path,cropped image file path,ROI mask file path\n")
+CBIS_CALC = ("patient_id,breast density,left or right breast,image view,abnormality id,abnormality type,calc type,"
+             "calc distribution,assessment,pathology,subtlety,image file path,cropped image file path,"
+             "ROI mask file path\n")
+
+
+def cbis_seeds():
+    image = "Mass-Training_P_00001_LEFT_CC/1.3.6.1.4.1.9590.100.1.2.4221/1.3.6.1.4.1.9590.100.1.2.3423/000000.dcm"
+    roi = "Mass-Training_P_00001_LEFT_CC_1/1.3.6.1.4.1.9590.100.1.2.1083/1.3.6.1.4.1.9590.100.1.2.1532/"
+    files = {
+        "mass.csv": CBIS_MASS + "P_00001,3,LEFT,CC,1,mass,IRREGULAR-ARCHITECTURAL_DISTORTION,SPICULATED,4,"
+                                "MALIGNANT,4,%s,%s000000.dcm,%s000001.dcm\n" % (image, roi, roi),
+        "mass_messy.csv": "\ufeff" + CBIS_MASS.replace("\n", "\r\n") +
+                          'P_00001, 3 ,LEFT ,CC,1,mass,OVAL,CIRCUMSCRIBED,4,BENIGN, 3,"%s\n","%s000000.dcm\n",'
+                          '"%s000001.dcm\n"\r\n' % (image, roi, roi),
+        "calc.csv": CBIS_CALC + "P_00005,3,RIGHT,MLO,1,calcification,AMORPHOUS,CLUSTERED,3,MALIGNANT,3,"
+                                "Calc-Training_P_00005_RIGHT_MLO/1.2/1.3/000000.dcm,a/b/c/000000.dcm,"
+                                "a/b/c/000001.dcm\n"
+                                "P_00005,3,RIGHT,MLO,2,calcification,,,0,BENIGN_WITHOUT_CALLBACK,0,"
+                                "Calc-Training_P_00005_RIGHT_MLO/1.2/1.3/000000.dcm,\"a\\b\\c\\0.dcm\",d/e/f/1.dcm\n",
+    }
+    # Near misses: rows the parser must flag, headers it must reject.
+    files["reject_values.csv"] = CBIS_MASS + "P_1,5,UP,CC,1,tumour,,,9,X,7,i,,m\nP_2,1,LEFT,CC,1,mass,,,3,B,2,i,c\n"
+    files["reject_header.csv"] = "patient_id,image view\nP_1,CC\n"
+    files["reject_open_quote.csv"] = CBIS_MASS + '"P_1,1,LEFT\n'
+    return {k: v.encode("utf-8") for k, v in files.items()}
+
+
+def mias_seeds():
+    files = {
+        "info.txt": "mdb001 G CIRC B 535 425 197\nmdb002 G CIRC B 522 280 69\nmdb003 D NORM \n"
+                    "mdb005 F CIRC B 477 133 30\nmdb005 F CIRC B 500 168 26\nmdb209 G CALC M\n"
+                    "mdb211 G CALC M 680 327 13\n",
+        "header_crlf.txt": "REFNUM BG CLASS SEVERITY X Y RADIUS\r\nmdb115 F ARCH M 461 532 117\r\n\r\n"
+                           "# comment\r\nmdb130 D ASYM M 220 552 28\r\n",
+    }
+    files["reject_lines.txt"] = ("mdb001 X CIRC B 1 2 3\nmdb002 G BLOB B\nmdb003 G CIRC B 1 2\nmdb004 G NORM B\n"
+                                 "mdb005 G SPIC M 1 2 0\nhello world\n")
+    return {k: v.encode("utf-8") for k, v in files.items()}
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -145,6 +212,9 @@ def main():
     write(os.path.join(out, "npy_fuzz"), npy_seeds())
     write(os.path.join(out, "safetensors_fuzz"), safetensors_seeds())
     write(os.path.join(out, "pgm_fuzz"), pgm_seeds())
+    write(os.path.join(out, "manifest_fuzz"), manifest_seeds())
+    write(os.path.join(out, "cbis_csv_fuzz"), cbis_seeds())
+    write(os.path.join(out, "mias_info_fuzz"), mias_seeds())
 
 
 if __name__ == "__main__":
