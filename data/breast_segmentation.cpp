@@ -65,8 +65,10 @@ Levels estimate_levels(const Image& image) {
       lv.tissue = double(v);
       break;
     }
-  // Tissue must stand clear of the background noise, and cover more than a speck of the image.
-  lv.has_tissue = above * 200 >= uint64_t(image.pixels.size()) && lv.tissue - lv.air > 10 * lv.sigma;
+  // Background and tissue must each cover more than a speck of the image (a flat image has no background), and
+  // the tissue must stand clear of the background's noise.
+  const uint64_t speck = uint64_t(image.pixels.size()) / 200;
+  lv.has_tissue = below > speck && above > speck && lv.tissue - lv.air > 10 * lv.sigma;
   // Low enough to keep the skin line and the thin compressed edge (about 0.2 of the way up from air on synth-v1),
   // high enough to leave the background's noise out.
   lv.threshold = std::min(double(t), lv.air + std::max(0.12 * (lv.tissue - lv.air), 5 * lv.sigma));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <tuple>
 
 #include "data/preprocess.h"
 #include "data/synth.h"
@@ -77,4 +78,74 @@ TEST_CASE("segment_breast: Dice against synth-v1 truth, both views and sides, ev
   }
   CHECK(sum_breast / n >= 0.99);
   CHECK(sum_pectoral / n_mlo >= 0.95);
+}
+
+TEST_CASE("segment_breast: 8-bit and 16-bit data segment as the 12-bit original") {
+  for (int64_t index = 0; index < 4; ++index) {
+    const SynthImage s = synth_image(small_params("C"), 21, index);
+    Image eight = as_image(s, 4), sixteen = as_image(s);
+    sixteen.bits = 16;
+    for (uint16_t& v : sixteen.pixels) v = uint16_t(v << 4 | v >> 8);  // 12 -> 16 bits, full range
+    for (const Image* im : {&eight, &sixteen}) {
+      const std::vector<uint8_t> got = segment_breast(*im, std::string(1, s.laterality), s.view);
+      CHECK_MESSAGE(region_dice(got, s.regions, kBreast) >= 0.97, s.name() << " " << im->bits << " bits");
+      CHECK_MESSAGE(region_dice(got, s.regions, kLabel) >= 0.95, s.name() << " " << im->bits << " bits");
+      if (s.view == "MLO") CHECK_MESSAGE(region_dice(got, s.regions, kPectoral) >= 0.85, s.name());
+    }
+  }
+}
+
+TEST_CASE("segment_breast: laterality unknown or contradicted by the pixels") {
+  for (int64_t index = 0; index < 4; ++index) {
+    const SynthImage s = synth_image(small_params("B"), 31, index);
+    const std::vector<uint8_t> given = segment_breast(as_image(s), std::string(1, s.laterality), s.view);
+    // Unknown: guessed from the chest-wall edge the breast is cut off by; same map.
+    CHECK_MESSAGE(segment_breast(as_image(s), "", s.view) == given, s.name());
+    // Stored the other way round from what the dataset says (orientation conventions differ): the pixels win.
+    CHECK_MESSAGE(segment_breast(as_image(s), s.laterality == 'L' ? "R" : "L", s.view) == given, s.name());
+  }
+}
+
+TEST_CASE("segment_breast: no breast, no crash") {
+  SUBCASE("air with noise: an empty map") {
+    Image im;
+    im.width = 120, im.height = 150, im.bits = 12;
+    uint64_t z = 1;
+    for (int i = 0; i < im.width * im.height; ++i) {  // 150 +- a few grey levels
+      z = z * 6364136223846793005ull + 1442695040888963407ull;
+      im.pixels.push_back(uint16_t(146 + (z >> 61)));
+    }
+    const std::vector<uint8_t> got = segment_breast(im, "", "MLO");
+    CHECK(std::count(got.begin(), got.end(), uint8_t(kAir)) == int64_t(got.size()));
+  }
+  SUBCASE("flat, black, 1 x 1") {
+    for (const auto& [w, h, v] : {std::tuple{50, 40, 0}, {50, 40, 4095}, {1, 1, 7}, {3, 200, 9}}) {
+      Image im;
+      im.width = w, im.height = h, im.bits = 12, im.pixels.assign(size_t(w) * size_t(h), uint16_t(v));
+      const std::vector<uint8_t> got = segment_breast(im, "L", "MLO");
+      CHECK(std::count(got.begin(), got.end(), uint8_t(kAir)) == int64_t(got.size()));
+    }
+  }
+  SUBCASE("labels only, no breast: still no breast") {
+    SynthParams p = small_params("B");
+    const SynthImage s = synth_image(p, 41, 0);
+    Image im = as_image(s);
+    for (size_t i = 0; i < im.pixels.size(); ++i)
+      if (s.regions[i] != kLabel) im.pixels[i] = 150;
+    const std::vector<uint8_t> got = segment_breast(im, "", "CC");
+    CHECK(std::count(got.begin(), got.end(), uint8_t(kBreast)) == 0);
+  }
+  SUBCASE("a size that disagrees with the pixels") {
+    Image im;
+    im.width = 10, im.height = 10, im.pixels.assign(99, 0);
+    CHECK_THROWS_AS(segment_breast(im, "", ""), BadInput);
+  }
+}
+
+TEST_CASE("region_dice: closed forms") {
+  const std::vector<uint8_t> a = {0, 1, 1, 1, 2, 2}, b = {0, 1, 1, 0, 2, 0};
+  CHECK(region_dice(a, b, kBreast) == doctest::Approx(2.0 * 2 / 5));
+  CHECK(region_dice(a, b, kPectoral) == doctest::Approx(2.0 * 1 / 3));
+  CHECK(region_dice(a, b, kLabel) == 1.0);  // absent from both: they agree
+  CHECK_THROWS_AS(region_dice(a, std::vector<uint8_t>(5), kBreast), BadInput);
 }
