@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/cli.h"
+#include "apps/synth_overview.h"
 #include "data/image_io.h"
 #include "data/manifest.h"
 #include "data/pgm_write.h"
@@ -25,7 +26,7 @@ Image i is a pure function of (seed, i): images 4p..4p+3 are patient p's L CC, L
 
 DIR receives:
   images/P00000_L_CC.png         12-bit values (0..4095) in a 16-bit greyscale PNG
-  masks/P00000_L_CC_1.png        per mass, 8-bit exact mask (255 inside)
+  masks/P00000_L_CC_1.png        per lesion, 8-bit exact mask (255 inside; a cluster's speck pixels)
   regions/P00000_L_CC.png        8-bit region map: 0 air, 1 breast, 2 pectoral muscle, 3 label
   manifest.csv                   one row per lesion (loose ROI boxes, as DDSM's); "# generator: synth-v1"
   synth.json                     the version, the seed and every parameter
@@ -51,6 +52,8 @@ options:
   --no-labels             do not burn the side and view label
   --cbis-csv              also write the masses as a CBIS-DDSM-shaped CSV (above), for that reader's tests
   --format F              png (default) or pgm (binary PGM: 16-bit big-endian with maxval 4095, 8-bit masks)
+  --overview FILE         also write a contact sheet of the first 16 images (8-bit RGB PNG, shrunk): mass masks
+                          outlined in red, loose ROI boxes in yellow (masses) and cyan (calcification clusters)
 Any option changed from its default is recorded in synth.json ("defaults": false) and in the manifest.
 )";
 
@@ -82,6 +85,7 @@ int run_synth(Args& a) {
   if (a.flag("no-labels")) p.labels = false;
   const std::string format = a.str("format", "png");
   const bool cbis = a.flag("cbis-csv");
+  const std::string overview_path = a.str("overview", "");
   a.finish();
   if (format != "png" && format != "pgm") throw UsageError("--format takes png or pgm, not '" + format + "'");
   const std::string ext = "." + format;
@@ -118,8 +122,10 @@ int run_synth(Args& a) {
       "patient_id,breast_density,left or right breast,image view,abnormality id,abnormality type,mass shape,"
       "mass margins,assessment,pathology,subtlety,image file path,cropped image file path,ROI mask file path\n";
   Progress progress("synth", images);
+  SynthOverview overview(int(std::min<int64_t>(images, 16)), p.width, p.height);
   for (int64_t k = 0; k < images; ++k) {
     const data::SynthImage img = data::synth_image(p, seed, start + k);
+    if (!overview_path.empty() && k < 16) overview.add(int(k), img);
     const std::string name = img.name();
     write16(out + "/images/" + name + ext, img);
     write8(out + "/regions/" + name + ext, img.width, img.height, img.regions);
@@ -180,6 +186,7 @@ int run_synth(Args& a) {
   }
   progress.finish();
   data::write_manifest(out + "/manifest.csv", manifest);
+  if (!overview_path.empty()) overview.write(overview_path);
   if (cbis) write_file_atomic(out + "/mass_case_description_synth.csv", cbis_csv.data(), cbis_csv.size());
   std::printf("%lld images (%lld without masses), %lld masses, %lld calcification clusters -> %s/manifest.csv\n",
               (long long)images, (long long)normals, (long long)masses, (long long)calcs, out.c_str());

@@ -27,7 +27,7 @@
 //      built-in 5x7 bitmap font, near the top of the range, as in the paper's figures.
 // Ground truth: per mass an exact mask (pixel centres inside the outline; spicules are drawn but not part of the
 // mask) and a deliberately loose ROI box (each side pushed out by 10-40% of the mask's extent, as DDSM's boxes
-// are); calcification clusters with a box around their specks.
+// are); calcification clusters with a loose box around their specks and a mask of the speck pixels.
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -96,7 +96,7 @@ struct SynthLesion {
   double diameter_mm = 0;     // target max Feret diameter (masses)
   Box box;                    // loose ROI
   Box tight;                  // bounding box of the mask (masses) or specks (calcifications)
-  std::vector<uint8_t> mask;  // (height, width) 0/1, masses only; empty for calcifications
+  std::vector<uint8_t> mask;  // (height, width) 0/1: the mass, or a cluster's speck pixels
 };
 
 

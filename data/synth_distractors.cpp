@@ -74,6 +74,14 @@ void render_distractors(const SynthParams& p, const Outline& o, const Plane& thi
     x0 = std::max(0, x0), y0 = std::max(0, y0), x1 = std::min(w - 1, x1), y1 = std::min(h - 1, y1);
     lesion.tight = {x0, y0, x1 - x0 + 1, y1 - y0 + 1};
     lesion.box = loosen_box(lesion.tight, p.roi_margin_min, p.roi_margin_max, w, h, dc);
+    // The exact mask: speck pixels (at least 10% of a speck's peak, which always includes the pixel holding its
+    // centre) inside the breast and the tight box. Adds no draw, so synth-v1's pixels and boxes are unchanged.
+    lesion.mask.assign(size_t(w) * size_t(h), 0);  // (height, width) 0/1
+    for (int y = y0; y <= y1; ++y)
+      for (int x = x0; x <= x1; ++x) {
+        const size_t i = size_t(y) * size_t(w) + size_t(x);
+        lesion.mask[i] = peak.v[i] >= 0.1f && regions[i] != kAir ? 1 : 0;
+      }
     lesions.push_back(std::move(lesion));
   }
 

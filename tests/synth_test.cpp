@@ -174,6 +174,42 @@ TEST_CASE("synth: masses are 5-30 mm (max Feret of the mask), inside loose ROI b
   CHECK(looser >= int(sizes.size()) * 9 / 10);
 }
 
+TEST_CASE("synth: a calcification cluster's mask holds its specks: bright, in the breast, inside the tight box") {
+  const SynthParams p = small_params();
+  int clusters = 0;
+  for (int64_t i = 0; i < 16; ++i) {
+    const SynthImage img = synth_image(p, 5, i);
+    for (const SynthLesion& l : img.lesions) {
+      if (l.type != LesionType::calcification) continue;
+      ++clusters;
+      REQUIRE(l.mask.size() == img.pixels.size());
+      int pixels = 0, outside_tight = 0, outside_breast = 0;
+      double inside_sum = 0, ring_sum = 0;
+      int ring = 0;
+      for (int y = 0; y < img.height; ++y)
+        for (int x = 0; x < img.width; ++x) {
+          const size_t k = size_t(y) * size_t(img.width) + size_t(x);
+          const bool in_tight =
+              x >= l.tight.x && x < l.tight.x + l.tight.width && y >= l.tight.y && y < l.tight.y + l.tight.height;
+          if (l.mask[k]) {
+            ++pixels;
+            inside_sum += img.pixels[k];
+            outside_tight += !in_tight;
+            outside_breast += img.regions[k] == kAir;
+          } else if (in_tight && img.regions[k] != kAir) {
+            ring_sum += img.pixels[k], ++ring;
+          }
+        }
+      CHECK(pixels >= 5);  // at least one pixel per speck (5-15 specks, some may overlap)
+      CHECK(outside_tight == 0);
+      CHECK(outside_breast == 0);
+      // Specks are brighter than the rest of their tight box.
+      if (ring > 0) CHECK(inside_sum / pixels > ring_sum / ring);
+    }
+  }
+  CHECK(clusters >= 3);
+}
+
 TEST_CASE("synth: density categories order the glandular fraction A < B < C < D") {
   SynthParams p = small_params();
   double previous = -1, previous_pixel = 0;
@@ -376,7 +412,6 @@ TEST_CASE("massmap synth writes images, masks, regions, the manifest and synth.j
       for (size_t k = 0; k < row.lesions.size(); ++k) {
         CHECK(row.lesions[k].type == lesion_type_name(img.lesions[k].type));
         CHECK(row.lesions[k].box.x == img.lesions[k].box.x);
-        if (img.lesions[k].type != LesionType::mass) continue;
         const Image mask = read_image((dir / row.lesions[k].mask).string());
         REQUIRE(mask.pixels.size() == img.lesions[k].mask.size());
         bool same = true;
