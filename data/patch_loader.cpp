@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <sstream>
 
@@ -131,20 +132,35 @@ void make_batch(const PatchSet& set, const LoaderConfig& config, const std::vect
   out->images.resize(size_t(batch) * size_t(output) * size_t(output));
   out->labels.resize(size_t(batch));
   out->patches.resize(size_t(batch));
-  thread_local std::vector<float> patch;  // (patch_size, patch_size) scratch
-  patch.resize(size_t(set.patch_size) * size_t(set.patch_size));
+  thread_local std::vector<float> patch;  // (side, side) scratch: the patch and the context it needs
   for (int i = 0; i < batch; ++i) {
     const int64_t sample = index * batch + i;  // position within the epoch
     const int64_t which = order[size_t(sample)];
     const PatchSpec& spec = set.patches[size_t(which)];
-    extract_patch_view(set.images[size_t(spec.image)]->view(), spec.cx, spec.cy, set.patch_size, 0.f, patch.data());
     AugmentTransform t;
     if (config.augment) {
       t = draw_augmentation(config.augmentation, set.patch_size, config.seed, epoch, sample);
     } else {  // the centre crop, on whole pixels as Caffe's (no interpolation blur)
       t.tx = t.ty = double((set.patch_size - output) / 2);
     }
-    augment_patch(patch.data(), set.patch_size, t, output, out->images.data() + size_t(i) * size_t(output) * size_t(output));
+    // Margin around the patch that the output's corners reach (plus one pixel for bilinear sampling).
+    int margin = 0;
+    if (config.context) {
+      double reach = 0;
+      for (const double u : {0.0, double(output - 1)})
+        for (const double v : {0.0, double(output - 1)}) {
+          double x, y;
+          t.apply(u, v, &x, &y);
+          reach = std::max({reach, -x, -y, x - (set.patch_size - 1), y - (set.patch_size - 1)});
+        }
+      margin = reach > 0 ? int(std::ceil(reach)) + 1 : 0;
+    }
+    const int side = set.patch_size + 2 * margin;  // same centre: floor(side / 2) = floor(patch_size / 2) + margin
+    patch.resize(size_t(side) * size_t(side));
+    extract_patch_view(set.images[size_t(spec.image)]->view(), spec.cx, spec.cy, side, 0.f, patch.data());
+    t.tx += margin;
+    t.ty += margin;
+    augment_patch(patch.data(), side, t, output, out->images.data() + size_t(i) * size_t(output) * size_t(output));
     out->labels[size_t(i)] = int(spec.label);
     out->patches[size_t(i)] = which;
   }

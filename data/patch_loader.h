@@ -54,6 +54,9 @@ struct LoaderConfig {
   uint64_t seed = 1;
   bool shuffle = true;    // false: the patch set's order every epoch
   bool augment = true;    // false: the centre crop, no jitter (validation)
+  // Rotations and zooms out reach beyond the patch's square (a 227 crop turned 45 degrees spans 321 pixels). true:
+  // those corners show the image around the patch, as a whole-image map would see it; false: `fill` (air).
+  bool context = true;
   AugmentConfig augmentation;
 };
 

@@ -249,3 +249,27 @@ TEST_CASE("loader: bad configurations are refused with the reason") {
   CHECK_THROWS_AS(PatchLoader(set, c), BadConfig);
   CHECK_THROWS_AS(PatchLoader(set, small_config(1, 1), 0, 7), BadConfig);
 }
+
+TEST_CASE("loader: rotated crops show the image around the patch, not fill, when context is on") {
+  TempDir dir;
+  PatchSet set;
+  set.patch_size = 40;
+  set.ids = {"big"};
+  set.images = {write_and_map(dir / "big.prep", make_prepared("big", 200, 200, 100.f))};  // every pixel >= 100
+  for (int k = 0; k < 10; ++k) set.patches.push_back({0, 90 + k, 100 - k, PatchLabel::non_mass, PatchSource::breast});
+  LoaderConfig config = small_config(0, 1);
+  config.batch_size = 10;
+  config.augmentation.output = 36;  // turned by up to 180 degrees, the corners reach 25 pixels from the centre
+  config.augmentation.min_scale = 0.8;
+  int filled_without_context = 0;
+  for (const bool context : {true, false}) {
+    config.context = context;
+    PatchLoader loader(set, config);
+    const Batch batch = loader.next();
+    int low = 0;  // pixels that came from `fill` (0, then jittered by at most 0.05 gain and offset)
+    for (float v : batch.images) low += v < 50.f;
+    if (context) CHECK(low == 0);
+    else filled_without_context = low;
+  }
+  CHECK(filled_without_context > 100);
+}
