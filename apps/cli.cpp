@@ -13,9 +13,9 @@ Args::Args(std::vector<std::string> argv, std::string usage) : usage_(std::move(
       std::string name = a.substr(2), value;
       size_t eq = name.find('=');
       if (eq != std::string::npos) {
-        values_[name.substr(0, eq)] = name.substr(eq + 1);
+        values_[name.substr(0, eq)].push_back(name.substr(eq + 1));
       } else if (i + 1 < argv.size() && argv[i + 1].rfind("--", 0) != 0) {
-        values_[name] = argv[++i];
+        values_[name].push_back(argv[++i]);
       } else {
         flags_.insert(name);
       }
@@ -29,14 +29,23 @@ std::string Args::str(const std::string& name, const std::string& fallback) {
   used_.insert(name);
   if (flags_.count(name)) throw UsageError("option --" + name + " needs a value");
   auto it = values_.find(name);
-  return it == values_.end() ? fallback : it->second;
+  if (it == values_.end()) return fallback;
+  if (it->second.size() > 1) throw UsageError("option --" + name + " given " + std::to_string(it->second.size()) +
+                                              " times; it takes one value");
+  return it->second.front();
+}
+
+std::vector<std::string> Args::list(const std::string& name) {
+  used_.insert(name);
+  if (flags_.count(name)) throw UsageError("option --" + name + " needs a value");
+  auto it = values_.find(name);
+  return it == values_.end() ? std::vector<std::string>{} : it->second;
 }
 
 std::string Args::required(const std::string& name) {
   used_.insert(name);
-  auto it = values_.find(name);
-  if (it == values_.end()) throw UsageError("missing option --" + name + "\n\n" + usage_);
-  return it->second;
+  if (values_.find(name) == values_.end()) throw UsageError("missing option --" + name + "\n\n" + usage_);
+  return str(name, "");
 }
 
 int64_t Args::integer(const std::string& name, int64_t fallback) {

@@ -20,6 +20,9 @@ class Args {
   int64_t integer(const std::string& name, int64_t fallback);
   double number(const std::string& name, double fallback);
   bool flag(const std::string& name);
+  // Every value of an option that may be repeated (--csv A --csv B), in order. The single-value accessors above
+  // reject a repeated option instead of keeping one of its values silently.
+  std::vector<std::string> list(const std::string& name);
   const std::vector<std::string>& positional() const { return positional_; }
   // Removes and returns the first positional argument ("" when there is none): commands with subcommands
   // (massmap nets show NAME) take theirs this way, so finish() still rejects any left over.
@@ -32,7 +35,7 @@ class Args {
  private:
   std::string usage_;
   bool help_ = false;
-  std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> values_;
   std::set<std::string> flags_, used_;
   std::vector<std::string> positional_;
 };

@@ -9,7 +9,7 @@ const char* const dataset_options_usage = R"(dataset options:
   --root DIR         the dataset's folder (required; manifest: default the manifest's folder)
   --csv FILE[,FILE]  cbis-ddsm: the case description CSVs (default: the four published ones found under DIR);
                      mini-mias: Info.txt (default DIR/Info.txt); manifest: the manifest (default DIR/manifest.csv).
-                     Several files are separated by commas; a relative name is looked up as given, then in DIR
+                     Repeat --csv or separate files by commas; a relative name is looked up as given, then in DIR
   --skip-bad         skip and report bad rows and images instead of stopping at the first
   --split S          cbis-ddsm only: train or test, the official split (default both)
 )";
@@ -18,20 +18,21 @@ data::DatasetOptions dataset_options(Args& args) {
   data::DatasetOptions o;
   o.format = args.str("format", "");
   o.root = args.str("root", "");
-  const std::string csv = args.str("csv", "");
+  const std::vector<std::string> csv_options = args.list("csv");  // --csv A --csv B, or --csv A,B
   o.skip_bad = args.flag("skip-bad");
   o.official_split = args.str("split", "");
   if (o.format.empty())
     throw UsageError("missing option --format (cbis-ddsm, mini-mias or manifest)\n\n" + args.usage());
   if (o.format != "cbis-ddsm" && o.format != "mini-mias" && o.format != "manifest")
     throw UsageError("--format takes cbis-ddsm, mini-mias or manifest, not '" + o.format + "'");
-  if (o.root.empty() && !(o.format == "manifest" && !csv.empty()))
+  if (o.root.empty() && !(o.format == "manifest" && !csv_options.empty()))
     throw UsageError("missing option --root (the dataset's folder)\n\n" + args.usage());
-  for (size_t a = 0; a < csv.size();) {
-    const size_t b = std::min(csv.find(',', a), csv.size());
-    if (b > a) o.csv.push_back(csv.substr(a, b - a));
-    a = b + 1;
-  }
+  for (const std::string& csv : csv_options)
+    for (size_t a = 0; a < csv.size();) {
+      const size_t b = std::min(csv.find(',', a), csv.size());
+      if (b > a) o.csv.push_back(csv.substr(a, b - a));
+      a = b + 1;
+    }
   if (!o.official_split.empty() && o.format != "cbis-ddsm")
     throw UsageError("--split applies to cbis-ddsm only (its official train/test split)");
   if (!o.official_split.empty() && o.official_split != "train" && o.official_split != "test")

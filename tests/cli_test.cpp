@@ -52,6 +52,9 @@ TEST_CASE("cli: help and usage errors") {
   Result not_a_number = run("demo --iterations five");
   CHECK(not_a_number.code == 2);
   CHECK(contains(not_a_number.output, "five"));
+  Result twice = run("demo --iterations 5 --iterations=6");  // neither value is silently dropped
+  CHECK(twice.code == 2);
+  CHECK(contains(twice.output, "--iterations given 2 times"));
 }
 
 TEST_CASE("cli: a missing device and a missing file get their exit codes and say what exists") {

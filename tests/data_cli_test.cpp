@@ -113,6 +113,21 @@ TEST_CASE("data check: massmap synth --cbis-csv read back as CBIS-DDSM and as a 
   CHECK(contains(r.output, std::to_string(masses) + " lesion masks\n"));
   CHECK(contains(r.output, "CBIS-DDSM has no normal images"));
   CHECK(contains(r.output, "official split") == false);  // synth's CSV name says neither train nor test
+  {  // --csv repeated: both files are read (a header-only second CSV adds nothing; a missing one is named)
+    const std::string csv = d / "mass_case_description_synth.csv";
+    std::ifstream in(csv);
+    std::string header;
+    std::getline(in, header);
+    std::ofstream(d / "extra.csv") << header << "\n";
+    const auto both = run_massmap("data check --format cbis-ddsm --root " + d.path.string() +
+                                  " --csv mass_case_description_synth.csv --csv extra.csv");
+    CHECK(both.code == 0);
+    CHECK(contains(both.output, "lesions: " + std::to_string(masses) + " (mass " + std::to_string(masses) + ")\n"));
+    const auto missing = run_massmap("data check --format cbis-ddsm --root " + d.path.string() +
+                                     " --csv mass_case_description_synth.csv --csv nowhere.csv");
+    CHECK(missing.code == 3);
+    CHECK(contains(missing.output, "nowhere.csv"));
+  }
   r = run_massmap("data check --format manifest --root " + d.path.string());
   CHECK(r.code == 0);
   CHECK(contains(r.output, "images: " + std::to_string(images) + "\n"));
