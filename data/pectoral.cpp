@@ -2,9 +2,10 @@
 // edge and its side along the chest wall. Its edge is modelled as x(y) = px (1 - s + 4 bulge s (1 - s)) with
 // s = y / py (a straight hypotenuse bent by `bulge`), in coordinates with the chest wall at x = 0. The model is
 // fitted by searching (px, py, bulge) for the curve with the largest summed step across it, row by row: the
-// mean of a band just inside minus the mean of a band just outside, breast pixels only. Summing along the whole
-// edge lets it stand out of dense tissue, where the step is small and the texture locally as strong. The search
-// runs on a copy shrunk to about 256 rows, so it costs the same for any image size.
+// mean of a band just inside minus the mean of a band just outside, less the inner band's distance from the
+// muscle's level in the corner. Summing along the whole edge lets it stand out of dense tissue, where the step is
+// small and the texture locally as strong. The search runs on a copy shrunk to about 256 rows, so it costs the
+// same for any image size. Rows whose chest-wall cell is not breast give no evidence.
 #include <algorithm>
 #include <cmath>
 
