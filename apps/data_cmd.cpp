@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "apps/cli.h"
+#include "apps/data_cmds.h"
 #include "apps/dataset_args.h"
 #include "data/dataset.h"
 #include "data/image_io.h"
@@ -25,9 +26,11 @@ undecodable image; with --skip-bad those are reported and the exit code is 0 whe
 }  // namespace
 
 const char* const data_usage =
-    R"(usage: massmap data check --format F --root DIR [options]     (massmap data check --help)
+    R"(usage: massmap data SUBCOMMAND --format F --root DIR [options]     (massmap data SUBCOMMAND --help)
 
   check    read a dataset, decode every image and mask, print its summary
+  split    split the patients into train, validation and test, and write the split to a file
+  patches  prepare the images, sample the paper's patches, and show augmented samples
 )";
 
 int run_data(Args& a) {
@@ -40,6 +43,8 @@ int run_data(Args& a) {
     }
     throw UsageError(std::string("massmap data needs a subcommand\n\n") + data_usage);
   }
+  if (sub == "split") return run_data_split(a);
+  if (sub == "patches") return run_data_patches(a);
   if (sub != "check") throw UsageError("unknown subcommand 'data " + sub + "'\n\n" + data_usage);
   a.set_usage(usage);
   if (a.help()) {

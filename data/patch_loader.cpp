@@ -19,6 +19,14 @@ namespace {
 // Philox stream of the epoch shuffles; augmentation and sampling use their own streams.
 constexpr uint64_t kShuffleStream = 0x53687566666c65ull;  // "Shuffle"
 
+void add_stats(PatchStats& total, const PatchStats& part) {
+  total.mass += part.mass;
+  total.non_mass += part.non_mass;
+  for (int s = 0; s < 5; ++s) total.by_source[s] += part.by_source[s], total.fallback[s] += part.fallback[s];
+  total.dropped += part.dropped;
+  total.masses_without_mask += part.masses_without_mask;
+}
+
 }  // namespace
 
 int64_t PatchSet::count(PatchLabel label) const {
@@ -59,13 +67,15 @@ PatchSet build_patch_set(const Dataset& dataset, const std::vector<int>& image_i
   std::mutex mutex;
   std::exception_ptr error;
   auto worker = [&] {
+    PatchStats local;
     for (int64_t k = next++; k < n; k = next++) {
       try {
         const DatasetImage& meta = dataset.images[size_t(image_indices[size_t(k)])];
         set.ids[size_t(k)] = meta.id;
         set.images[size_t(k)] = cache.get(meta);
         const PreparedImage owned = set.images[size_t(k)]->copy(meta.id);
-        per_image[size_t(k)] = sample_patches(owned, image_indices[size_t(k)], options.patches, options.seed);
+        per_image[size_t(k)] =
+            sample_patches(owned, image_indices[size_t(k)], options.patches, options.seed, &local);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
         if (!error) error = std::current_exception();
@@ -78,6 +88,8 @@ PatchSet build_patch_set(const Dataset& dataset, const std::vector<int>& image_i
         progress->update(finished);
       }
     }
+    std::lock_guard<std::mutex> lock(mutex);
+    add_stats(set.stats, local);
   };
   std::vector<std::thread> threads;
   for (int t = 1; t < std::max(1, options.threads); ++t) threads.emplace_back(worker);

@@ -38,6 +38,7 @@ struct PatchSet {
   std::vector<std::string> ids;                                 // (images) dataset image ids
   std::vector<std::shared_ptr<const MappedPrepared>> images;    // (images)
   std::vector<PatchSpec> patches;                               // spec.image indexes `images`
+  PatchStats stats;                                             // what sampling did, summed over the images
   int64_t count(PatchLabel label) const;
   int64_t count(PatchSource source) const;
   std::string summary() const;  // one line: images, patches by label and by source

@@ -75,6 +75,9 @@ struct Split {
 Split make_split(const Dataset& dataset, uint64_t seed, double train = 0.8, double validation = 0.1);
 void write_split(const std::string& path, const Split& split);  // JSON, atomic
 Split read_split(const std::string& path);                      // BadInput naming the file
+// The dataset indices of the images whose patient is in `part` (train, validation or test), in dataset order.
+// BadInput when an image's patient is in no part (the split was made for another dataset).
+std::vector<int> split_indices(const Dataset& dataset, const Split& split, const std::string& part);
 
 struct AugmentConfig {
   int output = 227;               // crop side: 227 (AlexNet) or 224 (VGG-16, GoogLeNet)

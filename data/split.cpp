@@ -129,4 +129,13 @@ Split read_split(const std::string& path) {
   return s;
 }
 
+std::vector<int> split_indices(const Dataset& dataset, const Split& split, const std::string& part) {
+  if (part != "train" && part != "validation" && part != "test")
+    throw UsageError("split part '" + part + "': expected train, validation or test");
+  std::vector<int> indices;  // (images in the part) dataset indices, in dataset order
+  for (size_t i = 0; i < dataset.images.size(); ++i)
+    if (split.which(dataset.images[i].patient_id) == part) indices.push_back(int(i));
+  return indices;
+}
+
 }  // namespace massmap::data

@@ -1,0 +1,119 @@
+// massmap data patches: prepares a dataset's images (through the cache), samples the paper's patches and shows
+// what the net will be fed: the counts, and optionally a sheet of augmented samples.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "apps/data_cmds.h"
+#include "apps/dataset_args.h"
+#include "data/image_io.h"
+#include "data/patch_loader.h"
+#include "engine/errors.h"
+
+namespace massmap::cli {
+
+const char* const data_patches_usage = R"(usage: massmap data patches --format F --root DIR --cache DIR [options]
+
+Prepares every image of the dataset (or of one part of a split): breast segmentation, resampling to --spacing,
+percentile normalisation, kept in the cache folder for later runs), samples the paper's patches (mass patches
+centred inside a mass's mask; non-mass patches clear of every lesion ROI, from breast tissue, the breast edge, air
+and burned-in labels) and prints their counts. With --sheet, also writes a PNG of the first augmented samples the
+loader gives (red border: mass, green: non-mass), which is what the net sees.
+
+options:
+  --cache DIR           folder of prepared images (created; reused when the inputs are unchanged) (required)
+  --split-file FILE     a split from massmap data split ...
+  --part P              ... and which part: train (default), validation or test
+  --seed S              sampling and augmentation seed (default 1)
+  --spacing MM          pixel spacing patches are cut at (default 0.2)
+  --default-spacing MM  spacing of images that do not state one (default: error)
+  --patch-size N        patch side in pixels at that spacing (default 256)
+  --per-mass N          mass patches per mass (default 8; as many non-mass patches balance them)
+  --sheet FILE          write a PNG of the first augmented samples of the loader
+  --sheet-count N       how many (default 32, at most 256)
+  --crop N              the net's input side the samples are cropped to (default 227)
+  --threads N           threads preparing images (default 2)
+)";
+
+namespace {
+
+// Up to `count` samples of a batch in a grid of 8 columns, each with a 2-pixel border coloured by its label.
+void write_sheet(const std::string& path, const data::Batch& batch, int count) {
+  const int side = batch.size, cell = side + 6, columns = std::min(count, 8);
+  const int rows = (count + columns - 1) / columns;
+  const int width = columns * cell, height = rows * cell;
+  std::vector<uint8_t> rgb(size_t(width) * size_t(height) * 3, 32);  // (height, width, 3)
+  for (int k = 0; k < count; ++k) {
+    const int ox = (k % columns) * cell + 1, oy = (k / columns) * cell + 1;
+    const bool mass = batch.labels[size_t(k)] == int(data::PatchLabel::mass);
+    const uint8_t border[3] = {uint8_t(mass ? 230 : 40), uint8_t(mass ? 40 : 200), 40};
+    for (int y = 0; y < side + 4; ++y)
+      for (int x = 0; x < side + 4; ++x) {
+        uint8_t* p = &rgb[(size_t(oy + y) * size_t(width) + size_t(ox + x)) * 3];
+        const bool inside = x >= 2 && y >= 2 && x < side + 2 && y < side + 2;
+        if (!inside) {
+          p[0] = border[0], p[1] = border[1], p[2] = border[2];
+          continue;
+        }
+        // Normalised intensities: 0 at the breast's low percentile, 1 at its high one.
+        const float v = batch.images[(size_t(k) * size_t(side) + size_t(y - 2)) * size_t(side) + size_t(x - 2)];
+        p[0] = p[1] = p[2] = uint8_t(std::clamp(v * 255.f, 0.f, 255.f));
+      }
+  }
+  data::write_png8(path, width, height, 3, rgb);
+}
+
+}  // namespace
+
+int run_data_patches(Args& a) {
+  a.set_usage(std::string(data_patches_usage) + "\n" + dataset_options_usage);
+  if (a.help()) {
+    std::printf("%s", a.usage().c_str());
+    return 0;
+  }
+  const data::DatasetOptions options = dataset_options(a);
+  data::PatchSetOptions po;
+  po.cache_dir = a.required("cache");
+  const std::string split_file = a.str("split-file", "");
+  const std::string part = a.str("part", "train");
+  po.seed = uint64_t(a.integer("seed", 1));
+  po.preprocess.spacing_mm = a.number("spacing", po.preprocess.spacing_mm);
+  po.preprocess.default_spacing_mm = a.number("default-spacing", 0);
+  po.patches.size = int(a.integer("patch-size", po.patches.size));
+  po.patches.per_mass = int(a.integer("per-mass", po.patches.per_mass));
+  po.threads = int(a.integer("threads", 2));
+  const std::string sheet = a.str("sheet", "");
+  const int sheet_count = int(a.integer("sheet-count", 32));
+  data::LoaderConfig lc;
+  lc.augmentation.output = int(a.integer("crop", lc.augmentation.output));
+  a.finish();
+  if (po.threads < 1) throw UsageError("--threads must be at least 1");
+  if (sheet_count < 1 || sheet_count > 256) throw UsageError("--sheet-count takes 1..256");
+  po.preprocess.validate();
+  po.patches.validate();
+  lc.augmentation.validate();
+
+  const data::Dataset ds = data::read_dataset(options);
+  std::vector<int> indices;  // (images used) dataset indices
+  if (split_file.empty()) {
+    for (size_t i = 0; i < ds.images.size(); ++i) indices.push_back(int(i));
+  } else {
+    indices = data::split_indices(ds, data::read_split(split_file), part);
+  }
+  if (indices.empty()) throw BadInput("no image to sample patches from (" + (split_file.empty() ? std::string("empty dataset") : "part '" + part + "' of " + split_file + " is empty") + ")");
+  const data::PatchSet set = data::build_patch_set(ds, indices, po);
+  std::printf("%s\n", set.summary().c_str());
+  std::printf("sampling: %s\n", set.stats.to_json().dump().c_str());
+  if (!sheet.empty()) {
+    lc.batch_size = std::min<int>(sheet_count, int(set.patches.size()));
+    if (lc.batch_size < 1) throw BadInput("no patches to show: the images have no mass and --per-mass gave none");
+    lc.seed = po.seed;
+    lc.workers = 0;
+    data::PatchLoader loader(set, lc);
+    write_sheet(sheet, loader.next(), lc.batch_size);
+    std::printf("%d augmented samples -> %s\n", lc.batch_size, sheet.c_str());
+  }
+  return 0;
+}
+
+}  // namespace massmap::cli

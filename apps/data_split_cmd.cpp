@@ -1,0 +1,49 @@
+// massmap data split: the patient-level train/validation/test split, written once so every later step (training,
+// evaluation, reports) uses the same one.
+#include <cstdio>
+#include <map>
+
+#include "apps/data_cmds.h"
+#include "apps/dataset_args.h"
+#include "data/patches.h"
+#include "engine/errors.h"
+
+namespace massmap::cli {
+
+const char* const data_split_usage = R"(usage: massmap data split --format F --root DIR --out FILE [options]
+
+Splits a dataset's patients into train, validation and test (80/10/10 by default; every image of a patient in the
+same part, so no patient is seen in training and tested on), seeded, and writes the split as JSON to FILE
+(atomically). Prints patients and images per part. Every later command takes --split-file FILE.
+
+options:
+  --out FILE          where to write the split (required)
+  --seed S            seed of the split (default 1)
+  --train F           fraction of patients for training (default 0.8)
+  --validation F      fraction for validation (default 0.1); the rest is test
+)";
+
+int run_data_split(Args& a) {
+  a.set_usage(std::string(data_split_usage) + "\n" + dataset_options_usage);
+  if (a.help()) {
+    std::printf("%s", a.usage().c_str());
+    return 0;
+  }
+  const data::DatasetOptions options = dataset_options(a);
+  const std::string out = a.required("out");
+  const uint64_t seed = uint64_t(a.integer("seed", 1));
+  const double train = a.number("train", 0.8), validation = a.number("validation", 0.1);
+  a.finish();
+  const data::Dataset ds = data::read_dataset(options);
+  const data::Split split = data::make_split(ds, seed, train, validation);
+  data::write_split(out, split);
+  std::map<std::string, int> images;
+  for (const data::DatasetImage& im : ds.images) images[split.which(im.patient_id)] += 1;
+  std::printf("split (seed %llu) -> %s\n", (unsigned long long)seed, out.c_str());
+  std::printf("  train:      %5zu patients, %5d images\n", split.train_patients.size(), images["train"]);
+  std::printf("  validation: %5zu patients, %5d images\n", split.validation_patients.size(), images["validation"]);
+  std::printf("  test:       %5zu patients, %5d images\n", split.test_patients.size(), images["test"]);
+  return 0;
+}
+
+}  // namespace massmap::cli
