@@ -98,15 +98,23 @@ void augment_patch(const float* patch, int input_size, const AugmentTransform& t
     for (int u = 0; u < output; ++u) {
       double x, y;
       t.apply(u, v, &x, &y);
-      const double x0 = std::floor(x), y0 = std::floor(y);
-      // Far outside: skip the int conversion, which would overflow for absurd transforms.
+      // Far outside: skip the int conversion, which would overflow for absurd transforms. Inside, floor by
+      // conversion (std::floor is a library call in a portable x86-64 build, the largest cost of this loop).
       float value = fill;
-      if (x0 > -2 && x0 < n + 1 && y0 > -2 && y0 < n + 1) {
-        const int xi = int(x0), yi = int(y0);
+      if (x >= -1 && x < n + 1 && y >= -1 && y < n + 1) {
+        const int xi = int(x) - (x < double(int(x))), yi = int(y) - (y < double(int(y)));
+        const double x0 = xi, y0 = yi;
         const float fx = float(x - x0), fy = float(y - y0);
         // A zero weight times a finite neighbour adds exactly 0: integer positions copy pixels bit-exactly.
-        const float top = (1 - fx) * at(xi, yi) + fx * at(xi + 1, yi);
-        const float bottom = (1 - fx) * at(xi, yi + 1) + fx * at(xi + 1, yi + 1);
+        float top, bottom;
+        if (xi >= 0 && yi >= 0 && xi + 1 < n && yi + 1 < n) {  // all four neighbours inside: no checks (most pixels)
+          const float* p = patch + size_t(yi) * n + xi;
+          top = (1 - fx) * p[0] + fx * p[1];
+          bottom = (1 - fx) * p[n] + fx * p[n + 1];
+        } else {
+          top = (1 - fx) * at(xi, yi) + fx * at(xi + 1, yi);
+          bottom = (1 - fx) * at(xi, yi + 1) + fx * at(xi + 1, yi + 1);
+        }
         value = (1 - fy) * top + fy * bottom;
       }
       out[size_t(v) * output + u] = float(t.gain * value + t.offset);
