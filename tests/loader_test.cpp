@@ -7,7 +7,9 @@
 #include <fstream>
 #include <set>
 
+#include "data/image_io.h"
 #include "data/patch_loader.h"
+#include "data/synth.h"
 #include "engine/atomic_file.h"
 #include "engine/errors.h"
 #include "tests/support/cli.h"
@@ -272,4 +274,86 @@ TEST_CASE("loader: rotated crops show the image around the patch, not fill, when
     else filled_without_context = low;
   }
   CHECK(filled_without_context > 100);
+}
+
+TEST_CASE("patch set end to end on synthetic mammograms: prepared once, mass patches on masks, negatives clear") {
+  TempDir dir;
+  SynthParams params;
+  params.width = 300, params.height = 360, params.spacing_mm = 0.2;
+  params.normal_fraction = 0;
+  params.mass_max_mm = 12;
+  Dataset dataset;
+  dataset.format = "manifest";
+  for (int i = 0; i < 6; ++i) {
+    const SynthImage s = synth_image(params, 17, i);
+    DatasetImage meta;
+    meta.id = s.name();
+    meta.path = dir / (meta.id + ".png");
+    meta.patient_id = s.patient_id;
+    meta.laterality = std::string(1, s.laterality);
+    meta.view = s.view;
+    Image image;
+    image.width = s.width, image.height = s.height, image.bits = 12, image.pixels = s.pixels;
+    write_png16(meta.path, image);
+    meta.spacing_mm = 0.2;
+    for (size_t k = 0; k < s.lesions.size(); ++k) {
+      DatasetLesion l;
+      l.type = lesion_type_name(s.lesions[k].type);
+      l.has_box = true;
+      l.box = s.lesions[k].box;
+      l.mask_path = dir / (meta.id + "_" + std::to_string(k) + ".png");
+      std::vector<uint8_t> mask(s.lesions[k].mask.size());  // (height, width) 0/255
+      for (size_t j = 0; j < mask.size(); ++j) mask[j] = s.lesions[k].mask[j] ? 255 : 0;
+      write_png8(l.mask_path, s.width, s.height, 1, mask);
+      meta.lesions.push_back(l);
+    }
+    dataset.images.push_back(meta);
+  }
+  PatchSetOptions options;
+  options.cache_dir = dir / "cache";
+  options.preprocess.spacing_mm = 0.4;  // half the size: 150 x 180
+  options.patches.size = 48;
+  options.patches.per_mass = 4;
+  options.threads = 2;
+  options.progress = false;
+  const std::vector<int> indices = {0, 2, 3, 5};
+  const PatchSet set = build_patch_set(dataset, indices, options);
+  REQUIRE(set.images.size() == 4);
+  CHECK(set.ids[1] == dataset.images[2].id);
+  CHECK(set.count(PatchLabel::mass) > 0);
+  CHECK(set.count(PatchLabel::mass) == set.count(PatchLabel::non_mass));
+  CHECK(set.stats.mass == set.count(PatchLabel::mass));
+  for (const PatchSpec& p : set.patches) {
+    const MappedPrepared& m = *set.images[size_t(p.image)];
+    CHECK(m.view().width == 150);
+    CHECK(m.view().height == 180);
+    const size_t centre = size_t(p.cy) * 150 + size_t(p.cx);
+    if (p.label == PatchLabel::mass) {
+      CHECK(m.view().mass_mask[centre] == 1);
+      continue;
+    }
+    for (const Box& r : m.rois()) {  // the 48 x 48 square overlaps no ROI box
+      const int x0 = p.cx - 24, y0 = p.cy - 24;
+      const bool overlap = x0 < r.x + r.width && r.x < x0 + 48 && y0 < r.y + r.height && r.y < y0 + 48;
+      CHECK_FALSE(overlap);
+    }
+  }
+  // A second build maps the cached files: the same patches, no new file.
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "cache")) files += e.path().extension() == ".prep";
+  CHECK(files == 4);
+  const PreparedCache cache(options.cache_dir, options.preprocess);
+  const std::string before = cache.path_for(dataset.images[0]);
+  CHECK(std::filesystem::exists(before));
+  const PatchSet again = build_patch_set(dataset, indices, options);
+  REQUIRE(again.patches.size() == set.patches.size());
+  for (size_t k = 0; k < set.patches.size(); ++k) CHECK(again.patches[k].cx == set.patches[k].cx);
+  // A changed configuration or a rewritten image gets a new key, never the stale entry.
+  PreprocessConfig other = options.preprocess;
+  other.high_percentile = 98;
+  CHECK(PreparedCache(options.cache_dir, other).path_for(dataset.images[0]) != before);
+  Image smaller;
+  smaller.width = 10, smaller.height = 12, smaller.bits = 8, smaller.pixels.assign(120, 7);
+  write_png16(dataset.images[0].path, smaller);
+  CHECK(cache.path_for(dataset.images[0]) != before);
 }
