@@ -75,7 +75,8 @@ int run_data_patches(Args& a) {
   data::PatchSetOptions po;
   po.cache_dir = a.required("cache");
   const std::string split_file = a.str("split-file", "");
-  const std::string part = a.str("part", "train");
+  const std::string part_option = a.str("part", "");
+  const std::string part = part_option.empty() ? "train" : part_option;
   po.seed = uint64_t(a.integer("seed", 1));
   po.preprocess.spacing_mm = a.number("spacing", po.preprocess.spacing_mm);
   po.preprocess.default_spacing_mm = a.number("default-spacing", 0);
@@ -88,6 +89,11 @@ int run_data_patches(Args& a) {
   lc.augmentation.output = int(a.integer("crop", lc.augmentation.output));
   a.finish();
   if (po.threads < 1) throw UsageError("--threads must be at least 1");
+  if (!part_option.empty() && split_file.empty()) throw UsageError("--part needs --split-file (a split to take it from)");
+  if (lc.augmentation.output > po.patches.size)
+    throw UsageError("--crop " + std::to_string(lc.augmentation.output) + " is larger than --patch-size " +
+                     std::to_string(po.patches.size));
+  po.skip_bad = options.skip_bad;
   if (sheet_count < 1 || sheet_count > 256) throw UsageError("--sheet-count takes 1..256");
   po.preprocess.validate();
   po.patches.validate();
@@ -100,9 +106,17 @@ int run_data_patches(Args& a) {
   } else {
     indices = data::split_indices(ds, data::read_split(split_file), part);
   }
-  if (indices.empty()) throw BadInput("no image to sample patches from (" + (split_file.empty() ? std::string("empty dataset") : "part '" + part + "' of " + split_file + " is empty") + ")");
+  if (indices.empty())
+    throw BadInput("no image to sample patches from (" +
+                   (split_file.empty() ? std::string("empty dataset") : "part '" + part + "' of " + split_file + " is empty") +
+                   ")");
   const data::PatchSet set = data::build_patch_set(ds, indices, po);
+  if (set.images.empty()) throw BadInput("every image was skipped: nothing to sample patches from");
+  for (const data::SkippedRow& skipped : set.skipped)
+    std::fprintf(stderr, "skipped %s: %s\n", skipped.where.c_str(), skipped.reason.c_str());
   std::printf("%s\n", set.summary().c_str());
+  std::printf("images: %lld prepared, %lld from the cache, %zu skipped\n", (long long)set.prepared,
+              (long long)set.cached, set.skipped.size());
   std::printf("sampling: %s\n", set.stats.to_json().dump().c_str());
   if (!sheet.empty()) {
     lc.batch_size = std::min<int>(sheet_count, int(set.patches.size()));

@@ -25,6 +25,7 @@ void add_stats(PatchStats& total, const PatchStats& part) {
   for (int s = 0; s < 5; ++s) total.by_source[s] += part.by_source[s], total.fallback[s] += part.fallback[s];
   total.dropped += part.dropped;
   total.masses_without_mask += part.masses_without_mask;
+  total.negatives_withheld += part.negatives_withheld;
 }
 
 }  // namespace
@@ -58,29 +59,41 @@ PatchSet build_patch_set(const Dataset& dataset, const std::vector<int>& image_i
                      std::to_string(dataset.images.size()) + " images");
   PatchSet set;
   set.patch_size = options.patches.size;
-  set.ids.resize(size_t(n));
-  set.images.resize(size_t(n));
-  std::vector<std::vector<PatchSpec>> per_image(static_cast<size_t>(n));  // (images) patches, in image order
+  std::vector<std::string> ids(static_cast<size_t>(n));                              // (images)
+  std::vector<std::shared_ptr<const MappedPrepared>> mapped(static_cast<size_t>(n));  // (images); null: skipped
+  std::vector<std::vector<PatchSpec>> per_image(static_cast<size_t>(n));             // (images) patches
+  std::vector<std::string> skipped(static_cast<size_t>(n));                          // (images) why, or ""
   std::unique_ptr<Progress> progress;
   if (options.progress) progress = std::make_unique<Progress>("prepare", n);
   std::atomic<int64_t> next{0}, done{0};
   std::mutex mutex;
-  std::exception_ptr error;
+  std::exception_ptr error;  // of the first failing image in list order, whichever thread met it
+  int64_t error_at = n;
   auto worker = [&] {
     PatchStats local;
     for (int64_t k = next++; k < n; k = next++) {
+      const DatasetImage& meta = dataset.images[size_t(image_indices[size_t(k)])];
+      ids[size_t(k)] = meta.id;
       try {
-        const DatasetImage& meta = dataset.images[size_t(image_indices[size_t(k)])];
-        set.ids[size_t(k)] = meta.id;
-        set.images[size_t(k)] = cache.get(meta);
-        const PreparedImage owned = set.images[size_t(k)]->copy(meta.id);
-        per_image[size_t(k)] =
-            sample_patches(owned, image_indices[size_t(k)], options.patches, options.seed, &local);
+        mapped[size_t(k)] = cache.get(meta);
+        const PreparedImage owned = mapped[size_t(k)]->copy(meta.id);
+        per_image[size_t(k)] = sample_patches(owned, image_indices[size_t(k)], options.patches, options.seed, &local);
+      } catch (const BadInput& e) {
+        mapped[size_t(k)].reset();
+        per_image[size_t(k)].clear();
+        if (options.skip_bad) {
+          skipped[size_t(k)] = e.what();
+        } else {
+          std::lock_guard<std::mutex> lock(mutex);
+          if (k < error_at) error = std::current_exception(), error_at = k;
+          next = n;  // stop the others early
+          break;
+        }
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
-        if (!error) error = std::current_exception();
-        next = n;  // stop the others early
-        return;
+        if (k < error_at) error = std::current_exception(), error_at = k;
+        next = n;
+        break;
       }
       const int64_t finished = ++done;
       if (progress) {
@@ -96,12 +109,22 @@ PatchSet build_patch_set(const Dataset& dataset, const std::vector<int>& image_i
   worker();
   for (auto& t : threads) t.join();
   if (error) std::rethrow_exception(error);
-  if (progress) progress->finish(std::to_string(cache.hits()) + " cached, " + std::to_string(cache.misses()) + " prepared");
-  for (int64_t k = 0; k < n; ++k)
+  set.cached = cache.hits();
+  set.prepared = cache.misses();
+  if (progress) progress->finish(std::to_string(set.cached) + " cached, " + std::to_string(set.prepared) + " prepared");
+  for (int64_t k = 0; k < n; ++k) {
+    if (!mapped[size_t(k)]) {
+      set.skipped.push_back({"image " + ids[size_t(k)], skipped[size_t(k)]});
+      continue;
+    }
+    const int image = int(set.images.size());
+    set.ids.push_back(ids[size_t(k)]);
+    set.images.push_back(mapped[size_t(k)]);
     for (PatchSpec spec : per_image[size_t(k)]) {
-      spec.image = int(k);
+      spec.image = image;
       set.patches.push_back(spec);
     }
+  }
   return set;
 }
 
@@ -149,6 +172,9 @@ void make_batch(const PatchSet& set, const LoaderConfig& config, const std::vect
     const int64_t sample = index * batch + i;  // position within the epoch
     const int64_t which = order[size_t(sample)];
     const PatchSpec& spec = set.patches[size_t(which)];
+    if (spec.image < 0 || size_t(spec.image) >= set.images.size())
+      throw BadInput("patch " + std::to_string(which) + " names image " + std::to_string(spec.image) + " of " +
+                     std::to_string(set.images.size()));
     AugmentTransform t;
     if (config.augment) {
       t = draw_augmentation(config.augmentation, set.patch_size, config.seed, epoch, sample);
@@ -169,10 +195,24 @@ void make_batch(const PatchSet& set, const LoaderConfig& config, const std::vect
     }
     const int side = set.patch_size + 2 * margin;  // same centre: floor(side / 2) = floor(patch_size / 2) + margin
     patch.resize(size_t(side) * size_t(side));
-    extract_patch_view(set.images[size_t(spec.image)]->view(), spec.cx, spec.cy, side, 0.f, patch.data());
+    const MappedPrepared& image = *set.images[size_t(spec.image)];
+    extract_patch_view(image.view(), spec.cx, spec.cy, side, image.air(), patch.data());
+    // Sampling keeps a negative's square clear of every ROI, not its context: context pixels inside an ROI become
+    // air, so a non-mass sample never shows lesion tissue.
+    if (margin > 0 && spec.label != PatchLabel::mass) {
+      const int x0 = spec.cx - side / 2, y0 = spec.cy - side / 2;  // context's top-left in image pixels
+      for (const Box& r : image.rois()) {
+        const int bx0 = std::max(r.x - x0, 0), bx1 = std::min(r.x + r.width - x0, side);
+        const int by0 = std::max(r.y - y0, 0), by1 = std::min(r.y + r.height - y0, side);
+        for (int y = by0; y < by1; ++y)
+          std::fill(patch.begin() + ptrdiff_t(y) * side + bx0, patch.begin() + ptrdiff_t(y) * side + std::max(bx0, bx1),
+                    image.air());
+      }
+    }
     t.tx += margin;
     t.ty += margin;
-    augment_patch(patch.data(), side, t, output, out->images.data() + size_t(i) * size_t(output) * size_t(output));
+    augment_patch(patch.data(), side, t, output, out->images.data() + size_t(i) * size_t(output) * size_t(output),
+                  image.air());
     out->labels[size_t(i)] = int(spec.label);
     out->patches[size_t(i)] = which;
   }
@@ -243,7 +283,8 @@ void PatchLoader::work() {
       make_batch(set_, config_, *order, position / batches_per_epoch_, position % batches_per_epoch_, &batch);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (!error_) error_ = std::current_exception();
+      // The earliest failing batch's error is the one to report, at that batch: batches before it still arrive.
+      if (!error_ || ticket < error_ticket_) error_ = std::current_exception(), error_ticket_ = ticket;
       stop_ = true;
       changed_.notify_all();
       return;
@@ -271,8 +312,8 @@ Batch PatchLoader::next() {
     return batch;
   }
   std::unique_lock<std::mutex> lock(mutex_);
-  changed_.wait(lock, [&] { return error_ || ready_.count(ticket) > 0; });
-  if (error_ && ready_.count(ticket) == 0) std::rethrow_exception(error_);
+  changed_.wait(lock, [&] { return ready_.count(ticket) > 0 || (error_ && ticket >= error_ticket_); });
+  if (ready_.count(ticket) == 0) std::rethrow_exception(error_);
   Batch batch = std::move(ready_.at(ticket));
   ready_.erase(ticket);
   ++consumed_;

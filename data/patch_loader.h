@@ -31,6 +31,7 @@ struct PatchSetOptions {
   uint64_t seed = 1;      // patch sampling seed
   int threads = 1;        // threads preparing images
   bool progress = true;   // a progress bar (or log lines) while preparing
+  bool skip_bad = false;  // an image that cannot be read or prepared is skipped and reported instead of an error
 };
 
 struct PatchSet {
@@ -39,6 +40,8 @@ struct PatchSet {
   std::vector<std::shared_ptr<const MappedPrepared>> images;    // (images)
   std::vector<PatchSpec> patches;                               // spec.image indexes `images`
   PatchStats stats;                                             // what sampling did, summed over the images
+  std::vector<SkippedRow> skipped;                              // images left out under skip_bad, and why
+  int64_t cached = 0, prepared = 0;                             // images mapped from the cache / prepared now
   int64_t count(PatchLabel label) const;
   int64_t count(PatchSource source) const;
   std::string summary() const;  // one line: images, patches by label and by source
@@ -106,7 +109,8 @@ class PatchLoader {
   std::condition_variable changed_;
   std::map<int64_t, Batch> ready_;
   std::map<int64_t, std::shared_ptr<const std::vector<int64_t>>> orders_;  // epoch -> shuffle, few alive
-  std::exception_ptr error_;
+  std::exception_ptr error_;  // the first failure, in batch order ...
+  int64_t error_ticket_ = 0;   // ... of this batch
   bool stop_ = false;
   std::vector<std::thread> workers_;
 };

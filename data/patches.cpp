@@ -176,7 +176,12 @@ std::vector<PatchSpec> sample_patches(const PreparedImage& image, int image_inde
   local.by_source[int(PatchSource::mass)] = positives;
 
   // Negatives: as many as positives, or per_normal_image when the image has no mass ROI at all.
-  const int negatives = has_mass_roi ? positives : config.per_normal_image;
+  // None from an image with a lesion of unknown place: no square of it is known to be clear.
+  int negatives = has_mass_roi ? positives : config.per_normal_image;
+  if (image.unlocated_lesions > 0) {
+    local.negatives_withheld += negatives;
+    negatives = 0;
+  }
   if (negatives > 0) {
     const Candidates cand = negative_candidates(image, config);
     const bool has_label =
@@ -216,6 +221,7 @@ std::vector<PatchSpec> sample_patches(const PreparedImage& image, int image_inde
     for (int s = 0; s < 5; ++s) stats->by_source[s] += local.by_source[s], stats->fallback[s] += local.fallback[s];
     stats->dropped += local.dropped;
     stats->masses_without_mask += local.masses_without_mask;
+    stats->negatives_withheld += local.negatives_withheld;
   }
   return out;
 }
@@ -246,7 +252,8 @@ nlohmann::json PatchStats::to_json() const {
   }
   return {{"mass", mass},       {"non_mass", non_mass},
           {"by_source", by},    {"fallback_to_breast", fb},
-          {"dropped", dropped}, {"masses_without_mask", masses_without_mask}};
+          {"dropped", dropped}, {"masses_without_mask", masses_without_mask},
+          {"negatives_withheld", negatives_withheld}};
 }
 
 nlohmann::json PatchConfig::to_json() const {

@@ -52,6 +52,7 @@ struct PatchStats {
                                            // and were drawn from breast (or, lacking that, any source) instead
   int64_t dropped = 0;                     // negatives with no valid centre anywhere in the image
   int64_t masses_without_mask = 0;         // mass ROIs with no mass_mask pixel inside their box (no patches)
+  int64_t negatives_withheld = 0;          // negatives not drawn from images with a lesion of unknown place
   nlohmann::json to_json() const;
 };
 

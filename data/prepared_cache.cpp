@@ -19,10 +19,14 @@ namespace massmap::data {
 
 namespace {
 
-constexpr char kMagic[8] = {'M', 'M', 'P', 'R', 'E', 'P', '0', '1'};
+constexpr char kMagic[8] = {'M', 'M', 'P', 'R', 'E', 'P', '0', '2'};
+// Bumped with any change to how images are prepared (segmentation, resampling, normalisation): part of every key,
+// so a cache made by older code is never read as if it were current.
+constexpr int kPrepareVersion = 1;
 constexpr uint32_t kAlign = 64;
-// Fixed part of the header: magic, header_bytes, width, height, spacing, scale, low, high, roi_count.
-constexpr size_t kFixedHeader = 8 + 4 + 4 + 4 + 8 + 8 + 4 + 4 + 4;
+// Fixed part of the header: magic, header_bytes, width, height, spacing, scale, low, high, air, unlocated,
+// roi_count.
+constexpr size_t kFixedHeader = 8 + 4 + 4 + 4 + 8 + 8 + 4 + 4 + 4 + 4 + 4;
 constexpr size_t kRoiRecord = 4 * 4 + 1;
 
 uint8_t type_code(const std::string& type) {
@@ -92,6 +96,8 @@ std::string encode_prepared(const PreparedImage& image) {
   put<double>(out, image.scale);
   put<float>(out, image.low);
   put<float>(out, image.high);
+  put<float>(out, image.air);
+  put<uint32_t>(out, uint32_t(image.unlocated_lesions));
   put<uint32_t>(out, uint32_t(image.rois.size()));
   for (size_t i = 0; i < image.rois.size(); ++i) {
     const Box& b = image.rois[i];
@@ -135,7 +141,9 @@ std::shared_ptr<const MappedPrepared> MappedPrepared::open(const std::string& pa
   m->scale_ = get<double>(p + 28);
   m->low_ = get<float>(p + 36);
   m->high_ = get<float>(p + 40);
-  const uint32_t roi_count = get<uint32_t>(p + 44);
+  m->air_ = get<float>(p + 44);
+  m->unlocated_ = int(get<uint32_t>(p + 48));
+  const uint32_t roi_count = get<uint32_t>(p + 52);
   if (width <= 0 || height <= 0 || width > kMaxImageSide || height > kMaxImageSide)
     throw corrupt("size " + std::to_string(width) + "x" + std::to_string(height));
   if (header_bytes % kAlign != 0 || header_bytes > size || kFixedHeader + uint64_t(roi_count) * kRoiRecord > header_bytes)
@@ -169,6 +177,8 @@ PreparedImage MappedPrepared::copy(const std::string& id) const {
   out.scale = scale_;
   out.low = low_;
   out.high = high_;
+  out.air = air_;
+  out.unlocated_lesions = unlocated_;
   const size_t n = size_t(view_.width) * size_t(view_.height);
   out.pixels.assign(view_.pixels, view_.pixels + n);
   out.regions.assign(view_.regions, view_.regions + n);
@@ -185,7 +195,8 @@ struct PreparedCache::Counters {
 PreparedCache::PreparedCache(std::string dir, PreprocessConfig config)
     : dir_(std::move(dir)), config_(std::move(config)), counters_(std::make_shared<Counters>()) {
   config_.validate();
-  config_key_ = std::string(kMagic, sizeof(kMagic)) + config_.to_json().dump();
+  config_key_ = std::string(kMagic, sizeof(kMagic)) + " prepare v" + std::to_string(kPrepareVersion) + " " +
+                config_.to_json().dump();
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec || !std::filesystem::is_directory(dir_))

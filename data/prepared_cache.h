@@ -6,11 +6,12 @@
 // prepared once, written to `<dir>/<id>-<key>.prep`, and mapped read-only; the page cache keeps the hot ones in
 // memory and loader threads share them without copies. The key hashes everything the content depends on (the
 // image file's path, size and modification time, its lesions, the preprocessing configuration and this format's
-// version), so a changed input or configuration never reads a stale entry.
+// version, and the version of the preparation code), so a changed input, configuration or algorithm never reads a
+// stale entry.
 //
 // File layout (host byte order; the cache is per machine): a 64-byte-aligned header
-//   magic "MMPREP01", uint32 header_bytes, int32 width, height, float64 spacing_mm, scale, float32 low, high,
-//   uint32 roi_count, then roi_count x (int32 x, y, width, height, uint8 type code: 0 mass, 1 calcification,
+//   magic "MMPREP02", uint32 header_bytes, int32 width, height, float64 spacing_mm, scale, float32 low, high, air,
+//   uint32 unlocated_lesions, uint32 roi_count, then roi_count x (int32 x, y, width, height, uint8 type code: 0 mass, 1 calcification,
 //   2 other), zero padding to header_bytes;
 // then pixels float32 (height, width), regions uint8 (height, width), mass_mask uint8 (height, width).
 #include <cstdint>
@@ -45,6 +46,8 @@ class MappedPrepared {
   double scale() const { return scale_; }
   float low() const { return low_; }
   float high() const { return high_; }
+  float air() const { return air_; }                      // normalised air level: the padding value
+  int unlocated_lesions() const { return unlocated_; }    // see PreparedImage
   const std::vector<Box>& rois() const { return rois_; }
   const std::vector<std::string>& roi_types() const { return roi_types_; }
   size_t bytes() const { return size_; }
@@ -56,7 +59,8 @@ class MappedPrepared {
   size_t size_ = 0;
   PreparedView view_;
   double spacing_mm_ = 0, scale_ = 1;
-  float low_ = 0, high_ = 1;
+  float low_ = 0, high_ = 1, air_ = 0;
+  int unlocated_ = 0;
   std::vector<Box> rois_;
   std::vector<std::string> roi_types_;
 };

@@ -91,6 +91,16 @@ PreparedImage prepare_image(const Image& image, const DatasetImage& meta, const 
   if (!(source > 0))
     throw BadInput(meta.id + ": pixel spacing unknown (neither the image nor its dataset entry gives one) and " +
                    "preprocess.default_spacing_mm is 0");
+  // A spacing in the wrong unit (micrometres for millimetres) would ask for an image thousands of times larger.
+  if (!(source >= 0.01 && source <= 10))
+    throw BadInput(meta.id + ": pixel spacing " + std::to_string(source) + " mm outside 0.01..10 mm (a unit mistake?)");
+  {
+    const double prepared_pixels = double(w) / (config.spacing_mm / source) * double(h) / (config.spacing_mm / source);
+    if (prepared_pixels > double(kMaxImageBytes / 2))
+      throw BadInput(meta.id + ": " + std::to_string(w) + "x" + std::to_string(h) + " pixels at " +
+                     std::to_string(source) + " mm would be " + std::to_string(int64_t(prepared_pixels)) +
+                     " pixels at " + std::to_string(config.spacing_mm) + " mm (at most 2^29)");
+  }
 
   PreparedImage p;
   p.id = meta.id;
@@ -118,11 +128,22 @@ PreparedImage prepare_image(const Image& image, const DatasetImage& meta, const 
   if (!(p.high > p.low)) p.high = p.low + 1;  // a flat image: shift only
   const float inv = 1.f / (p.high - p.low);
   for (float& v : p.pixels) v = (v - p.low) * inv;
+  // The air level, for padding beyond the image: the median of the air pixels, else raw 0 normalised.
+  {
+    std::vector<float> air;  // (air pixels)
+    for (size_t i = 0; i < p.pixels.size(); ++i)
+      if (p.regions[i] == kAir) air.push_back(p.pixels[i]);
+    p.air = air.empty() ? -p.low * inv : percentile(air, 50);
+  }
 
   p.mass_mask.assign(p.pixels.size(), 0);
   try {
     std::vector<uint8_t> masses;  // (h, w) 1 inside any mass's mask; allocated at the first mass
     for (const DatasetLesion& l : meta.lesions) {
+      if (!l.has_box && !l.has_circle && l.mask_path.empty()) {  // known to exist, not where: see unlocated_lesions
+        ++p.unlocated_lesions;
+        continue;
+      }
       if (l.type == "mass") {
         const std::vector<uint8_t> m = lesion_mask(l, w, h);  // (h, w) 0/1
         if (masses.empty()) masses.assign(m.size(), 0);

@@ -40,6 +40,9 @@ struct PreparedImage {
   double spacing_mm = 0;      // = config.spacing_mm
   double scale = 1;           // source pixels per prepared pixel (source spacing / target spacing, inverted)
   float low = 0, high = 1;    // the source intensities that mapped to 0 and 1
+  float air = 0;              // normalised air level (median of air pixels): what padding beyond the image shows
+  int unlocated_lesions = 0;  // lesions the dataset lists without a location (no box, circle or mask): not in
+                              // rois, so nothing is known clear of them and no negative may come from this image
   std::vector<float> pixels;      // (height, width) normalised: (value - low) / (high - low), not clipped
   std::vector<uint8_t> regions;   // (height, width) Region codes
   std::vector<uint8_t> mass_mask;  // (height, width) 1 inside any mass's exact mask, else 0

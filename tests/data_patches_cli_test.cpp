@@ -77,6 +77,8 @@ TEST_CASE("data split and data patches on a synthetic set") {
     return out.substr(out.rfind('\n', at) + 1, out.find('\n', at) - out.rfind('\n', at) - 1);
   };
   CHECK(summary_line(second.output) == summary_line(first.output));
+  CHECK(contains(first.output, "images: " + std::to_string(images) + " prepared, 0 from the cache, 0 skipped"));
+  CHECK(contains(second.output, "images: 0 prepared, " + std::to_string(images) + " from the cache, 0 skipped"));
   // The sheet: 8 columns of 57 + 6 pixels, two rows for 10 samples.
   const massmap::data::Image sheet = massmap::data::read_image(d / "sheet.png");
   CHECK(sheet.width == 8 * 63);
@@ -92,6 +94,12 @@ TEST_CASE("data split and data patches on a synthetic set") {
   const auto no_cache = run_massmap("data patches " + data);
   CHECK(no_cache.code == 2);
   CHECK(contains(no_cache.output, "--cache"));
+  const auto part_alone = run_massmap("data patches " + data + " --cache " + d / "cache" + " --part test");
+  CHECK(part_alone.code == 2);
+  CHECK(contains(part_alone.output, "--part needs --split-file"));
+  const auto big_crop = run_massmap("data patches " + data + " --cache " + d / "cache" + " --patch-size 64 --crop 65");
+  CHECK(big_crop.code == 2);
+  CHECK(contains(big_crop.output, "--crop 65 is larger than --patch-size 64"));
   CHECK(run_massmap("data split --help").code == 0);
   CHECK(run_massmap("data patches --help").code == 0);
 }

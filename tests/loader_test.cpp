@@ -276,15 +276,18 @@ TEST_CASE("loader: rotated crops show the image around the patch, not fill, when
   CHECK(filled_without_context > 100);
 }
 
-TEST_CASE("patch set end to end on synthetic mammograms: prepared once, mass patches on masks, negatives clear") {
-  TempDir dir;
+namespace {
+
+// Writes `count` synth-v1 images (300 x 360 at 0.2 mm, masses up to 12 mm) with their lesion masks as PNG files
+// and returns their dataset.
+Dataset write_synth_dataset(const TempDir& dir, int count) {
   SynthParams params;
   params.width = 300, params.height = 360, params.spacing_mm = 0.2;
   params.normal_fraction = 0;
   params.mass_max_mm = 12;
   Dataset dataset;
   dataset.format = "manifest";
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < count; ++i) {
     const SynthImage s = synth_image(params, 17, i);
     DatasetImage meta;
     meta.id = s.name();
@@ -309,6 +312,14 @@ TEST_CASE("patch set end to end on synthetic mammograms: prepared once, mass pat
     }
     dataset.images.push_back(meta);
   }
+  return dataset;
+}
+
+}  // namespace
+
+TEST_CASE("patch set end to end on synthetic mammograms: prepared once, mass patches on masks, negatives clear") {
+  TempDir dir;
+  Dataset dataset = write_synth_dataset(dir, 6);
   PatchSetOptions options;
   options.cache_dir = dir / "cache";
   options.preprocess.spacing_mm = 0.4;  // half the size: 150 x 180
@@ -342,10 +353,16 @@ TEST_CASE("patch set end to end on synthetic mammograms: prepared once, mass pat
   size_t files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir / "cache")) files += e.path().extension() == ".prep";
   CHECK(files == 4);
+  CHECK(set.prepared == 4);
+  CHECK(set.cached == 0);
   const PreparedCache cache(options.cache_dir, options.preprocess);
   const std::string before = cache.path_for(dataset.images[0]);
   CHECK(std::filesystem::exists(before));
+  const auto written = std::filesystem::last_write_time(before);
   const PatchSet again = build_patch_set(dataset, indices, options);
+  CHECK(again.prepared == 0);
+  CHECK(again.cached == 4);
+  CHECK(std::filesystem::last_write_time(before) == written);
   REQUIRE(again.patches.size() == set.patches.size());
   for (size_t k = 0; k < set.patches.size(); ++k) CHECK(again.patches[k].cx == set.patches[k].cx);
   // A changed configuration or a rewritten image gets a new key, never the stale entry.
@@ -356,4 +373,121 @@ TEST_CASE("patch set end to end on synthetic mammograms: prepared once, mass pat
   smaller.width = 10, smaller.height = 12, smaller.bits = 8, smaller.pixels.assign(120, 7);
   write_png16(dataset.images[0].path, smaller);
   CHECK(cache.path_for(dataset.images[0]) != before);
+}
+
+TEST_CASE("preparation: a lesion of unknown place withholds the image's negatives; absurd spacings are refused") {
+  TempDir dir;
+  Dataset dataset = write_synth_dataset(dir, 2);
+  DatasetLesion unlocated;  // e.g. a mini-MIAS calcification line without coordinates
+  unlocated.type = "calcification";
+  dataset.images[0].lesions.push_back(unlocated);
+  const Image image = read_image(dataset.images[0].path);
+  PreprocessConfig config;
+  config.spacing_mm = 0.4;
+  const PreparedImage p = prepare_image(image, dataset.images[0], config);
+  CHECK(p.unlocated_lesions == 1);
+  CHECK(p.rois.size() == dataset.images[0].lesions.size() - 1);
+  PatchConfig pc;
+  pc.size = 48;
+  pc.per_mass = 3;
+  PatchStats stats;
+  const auto patches = sample_patches(p, 0, pc, 5, &stats);
+  CHECK(stats.mass > 0);
+  CHECK(stats.non_mass == 0);
+  CHECK(stats.negatives_withheld == stats.mass);
+  for (const PatchSpec& spec : patches) CHECK(spec.label == PatchLabel::mass);
+  // The air level is the median of the air pixels, normalised: synth's air sits below the breast's 1st percentile.
+  std::vector<float> air;
+  for (size_t i = 0; i < p.pixels.size(); ++i)
+    if (p.regions[i] == kAir) air.push_back(p.pixels[i]);
+  REQUIRE(air.size() > 100);
+  std::nth_element(air.begin(), air.begin() + ptrdiff_t(air.size() / 2), air.end());
+  CHECK(p.air < 0.f);
+  CHECK(std::abs(p.air - air[air.size() / 2]) < 0.02f);
+  // Spacing in micrometres by mistake: refused before any allocation, naming the image.
+  DatasetImage wrong_unit = dataset.images[1];
+  wrong_unit.spacing_mm = 200;
+  CHECK_THROWS_WITH_AS(prepare_image(read_image(wrong_unit.path), wrong_unit, config),
+                       doctest::Contains(wrong_unit.id.c_str()), BadInput);
+  wrong_unit.spacing_mm = 0.001;
+  CHECK_THROWS_WITH_AS(prepare_image(read_image(wrong_unit.path), wrong_unit, config),
+                       doctest::Contains("0.01..10 mm"), BadInput);
+}
+
+TEST_CASE("patch set: an unreadable image stops the build naming it, or is skipped and reported with skip_bad") {
+  TempDir dir;
+  Dataset dataset = write_synth_dataset(dir, 3);
+  std::ofstream(dataset.images[1].path, std::ios::binary) << "\x89PNG\r\n\x1a\n truncated";
+  PatchSetOptions options;
+  options.cache_dir = dir / "cache";
+  options.preprocess.spacing_mm = 0.4;
+  options.patches.size = 48;
+  options.threads = 2;
+  options.progress = false;
+  CHECK_THROWS_WITH_AS(build_patch_set(dataset, {0, 1, 2}, options), doctest::Contains(dataset.images[1].path.c_str()),
+                       BadInput);
+  options.skip_bad = true;
+  const PatchSet set = build_patch_set(dataset, {0, 1, 2}, options);
+  CHECK(set.ids == std::vector<std::string>{dataset.images[0].id, dataset.images[2].id});
+  REQUIRE(set.skipped.size() == 1);
+  CHECK(contains(set.skipped[0].where, dataset.images[1].id));
+  for (const PatchSpec& p : set.patches) CHECK(p.image < 2);
+}
+
+TEST_CASE("loader: a failing batch is reported at its place; the batches before it still arrive") {
+  TempDir dir;
+  PatchSet set = make_set(dir);
+  set.patches[12].image = 7;  // no such image: batch 2 (patches 10..14, no shuffle) fails
+  for (int round = 0; round < 10; ++round) {
+    LoaderConfig c = small_config(3, 4);
+    c.shuffle = false;
+    PatchLoader loader(set, c);
+    CHECK(loader.next().index == 0);
+    CHECK(loader.next().index == 1);
+    CHECK_THROWS_WITH_AS(loader.next(), doctest::Contains("patch 12 names image 7"), BadInput);
+  }  // destroying a loader whose workers stopped on an error must not hang
+}
+
+TEST_CASE("loader: padding is the image's air level; a negative's context never shows an ROI's pixels") {
+  TempDir dir;
+  PreparedImage p = make_prepared("roi", 120, 120, 100.f);
+  p.air = -0.25f;
+  p.rois = {{70, 40, 30, 30}};
+  p.roi_types = {"mass"};
+  for (int y = 40; y < 70; ++y)
+    for (int x = 70; x < 100; ++x) p.pixels[size_t(y) * 120 + size_t(x)] = 1000.f;  // the lesion: bright
+  PatchSet set;
+  set.patch_size = 40;
+  set.ids = {"roi"};
+  set.images = {write_and_map(dir / "roi.prep", p)};
+  // A negative whose 40-square ends at x = 69, next to the ROI; a mass patch at the same place; a patch off the
+  // top-left corner.
+  set.patches = {{0, 50, 55, PatchLabel::non_mass, PatchSource::breast},
+                 {0, 50, 55, PatchLabel::mass, PatchSource::mass},
+                 {0, 5, 5, PatchLabel::non_mass, PatchSource::breast}};
+  LoaderConfig c = small_config(0, 1);
+  c.batch_size = 3;
+  c.shuffle = false;
+  c.augmentation.output = 36;
+  c.augmentation.min_scale = 0.8;
+  c.augmentation.intensity_jitter = 0;
+  int negative_bright = 0, mass_bright = 0;
+  PatchLoader loader(set, c);
+  for (int k = 0; k < 6; ++k) {  // six epochs of different rotations
+    const Batch b = loader.next();
+    for (int i = 0; i < 36 * 36; ++i) {
+      negative_bright += b.images[size_t(i)] > 500.f;
+      mass_bright += b.images[size_t(36 * 36 + i)] > 500.f;
+    }
+  }
+  CHECK(negative_bright == 0);
+  CHECK(mass_bright > 0);  // the same place as a mass patch does show the lesion: the masking is per label
+  // No augmentation: the corner patch's pixels beyond the image are exactly the air level.
+  c.augment = false;
+  Batch centre;
+  make_batch(set, c, {0, 1, 2}, 0, 0, &centre);
+  const float* corner = centre.images.data() + 2 * 36 * 36;  // crop offset (40 - 36) / 2 = 2: image x = -13 + u
+  CHECK(corner[0] == -0.25f);
+  CHECK(corner[12 * 36 + 12] == -0.25f);
+  CHECK(corner[13 * 36 + 13] == p.pixels[0]);
 }
