@@ -146,7 +146,9 @@ std::shared_ptr<const MappedPrepared> MappedPrepared::open(const std::string& pa
   const uint32_t roi_count = get<uint32_t>(p + 52);
   if (width <= 0 || height <= 0 || width > kMaxImageSide || height > kMaxImageSide)
     throw corrupt("size " + std::to_string(width) + "x" + std::to_string(height));
-  if (header_bytes % kAlign != 0 || header_bytes > size || kFixedHeader + uint64_t(roi_count) * kRoiRecord > header_bytes)
+  // The writer pads the header to the next multiple of 64 and no further: anything else is not our file.
+  const uint64_t expected_header = (kFixedHeader + uint64_t(roi_count) * kRoiRecord + kAlign - 1) / kAlign * kAlign;
+  if (header_bytes != expected_header || header_bytes > size)
     throw corrupt("header of " + std::to_string(header_bytes) + " bytes with " + std::to_string(roi_count) + " ROIs");
   const size_t n = size_t(width) * size_t(height);
   if (size != header_bytes + n * (sizeof(float) + 2))

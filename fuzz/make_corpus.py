@@ -3,10 +3,11 @@
 1.0, 2.0 and 3.0, 0-d to 3-d and empty arrays) and valid .safetensors files (with and without __metadata__),
 plus a few near-misses the readers must reject (big-endian, Fortran order, F16), PGM files (P5 and P2, 8 and
 16 bits, comments) with near misses, our manifest CSV, CBIS-DDSM case CSVs (both header spellings, quoted cells with
-line breaks, CRLF, a byte-order mark) and mini-MIAS Info.txt files. Python standard library only.
+line breaks, CRLF, a byte-order mark), mini-MIAS Info.txt files and prepared-image cache files. Python standard
+library only.
 
 usage: make_corpus.py OUT_DIR     writes OUT_DIR/<target>/ for npy_fuzz, safetensors_fuzz, pgm_fuzz, manifest_fuzz,
-                                  cbis_csv_fuzz and mias_info_fuzz (files are overwritten)
+                                  cbis_csv_fuzz, mias_info_fuzz and prepared_fuzz (files are overwritten)
 """
 import json
 import os
@@ -205,6 +206,34 @@ def mias_seeds():
     return {k: v.encode("utf-8") for k, v in files.items()}
 
 
+def prepared(width, height, rois=(), unlocated=0):
+    """A prepared-image cache file (data/prepared_cache.h): header padded to 64 bytes, float pixels, regions, mask."""
+    head = b"MMPREP02"
+    fixed = 8 + 4 + 4 + 4 + 8 + 8 + 4 + 4 + 4 + 4 + 4
+    header_bytes = (fixed + 17 * len(rois) + 63) // 64 * 64
+    head += struct.pack("<Iiiddfff", header_bytes, width, height, 0.2, 0.5, 100.0, 3000.0, -0.25)
+    head += struct.pack("<II", unlocated, len(rois))
+    for (x, y, w, h, code) in rois:
+        head += struct.pack("<iiiiB", x, y, w, h, code)
+    head += b"\0" * (header_bytes - len(head))
+    n = width * height
+    pixels = b"".join(struct.pack("<f", (i % 7) * 0.125 - 0.25) for i in range(n))
+    regions = bytes((i // max(width, 1)) % 4 for i in range(n))
+    mask = bytes(1 if i % 5 == 0 else 0 for i in range(n))
+    return head + pixels + regions + mask
+
+
+def prepared_seeds():
+    good = prepared(7, 5, [(1, 1, 3, 2, 0), (0, 0, 1, 1, 1)], unlocated=1)
+    return {
+        "small.prep": good,
+        "one_pixel.prep": prepared(1, 1),
+        "no_rois.prep": prepared(16, 3),
+        "truncated.prep": good[:-3],
+        "bad_magic.prep": b"MMPREP01" + good[8:],
+    }
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -215,6 +244,7 @@ def main():
     write(os.path.join(out, "manifest_fuzz"), manifest_seeds())
     write(os.path.join(out, "cbis_csv_fuzz"), cbis_seeds())
     write(os.path.join(out, "mias_info_fuzz"), mias_seeds())
+    write(os.path.join(out, "prepared_fuzz"), prepared_seeds())
 
 
 if __name__ == "__main__":

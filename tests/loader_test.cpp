@@ -3,6 +3,7 @@
 // number of workers, the queue depth, or where a run was resumed.
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -124,12 +125,17 @@ TEST_CASE("prepared cache: an encoded image maps back with every buffer and ROI 
 TEST_CASE("prepared cache: truncated, padded and foreign files are rejected with the file's name") {
   TempDir dir;
   const std::string good = encode_prepared(make_prepared("x", 20, 10, 0.f));
+  // The same file with its header padded to 128 bytes instead of 64 (found by prepared_fuzz: not our writer's).
+  std::string padded = good.substr(0, 64) + std::string(64, '\0') + good.substr(64);
+  const uint32_t header_bytes = 128;
+  std::memcpy(&padded[8], &header_bytes, 4);
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"empty.prep", ""},
       {"magic.prep", "PNG" + good.substr(3)},
       {"short.prep", good.substr(0, good.size() - 1)},
       {"long.prep", good + "x"},
       {"header.prep", good.substr(0, 30)},
+      {"padded.prep", padded},
   };
   for (const auto& [name, bytes] : bad) {
     CAPTURE(name);
