@@ -1,5 +1,6 @@
 // massmap data check: reads a dataset as training will (data/dataset.h), decodes every image and mask, and
 // prints the dataset's summary.
+#include <algorithm>
 #include <cstdio>
 
 #include "apps/cli.h"
@@ -60,18 +61,27 @@ int run_data(Args& a) {
   Progress progress("data check", int64_t(ds.images.size()));
   for (size_t i = 0; i < ds.images.size(); ++i) {
     const data::DatasetImage& im = ds.images[i];
+    std::string kind = "undecodable";
     try {
       const data::Image image = data::read_image(im.path);
+      int image_masks = 0;
       for (const data::DatasetLesion& l : im.lesions) {
-        if (l.mask_path.empty()) continue;
-        const data::Box roi = data::lesion_roi(l, image.width, image.height);  // decodes the mask, checks its size
-        (void)roi;
-        ++masks;
+        kind = "bad lesion mask";
+        // Every mask file is decoded and its size checked, whether or not the lesion also has a box (lesion_roi
+        // alone returns the box without opening the mask); then the ROI, as preparation computes it.
+        if (!l.mask_path.empty()) {
+          const std::vector<uint8_t> mask = data::lesion_mask(l, image.width, image.height);  // (h, w) 0/1
+          if (!l.has_box && std::find(mask.begin(), mask.end(), 1) == mask.end())
+            throw BadInput("lesion mask '" + l.mask_path + "' is empty: no ROI");
+          ++image_masks;
+        }
+        if (l.has_box || l.has_circle) (void)data::lesion_roi(l, image.width, image.height);
       }
+      masks += image_masks;
       usable.push_back(im);
     } catch (const BadInput& e) {
       if (!options.skip_bad) throw BadInput("image " + im.id + ": " + e.what() + " (--skip-bad skips such images)");
-      ds.skipped.push_back({"image " + im.id, std::string("undecodable: ") + e.what()});
+      ds.skipped.push_back({"image " + im.id, kind + ": " + e.what()});
     }
     progress.update(int64_t(i + 1), im.id);
   }

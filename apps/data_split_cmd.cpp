@@ -14,7 +14,8 @@ const char* const data_split_usage = R"(usage: massmap data split --format F --r
 
 Splits a dataset's patients into train, validation and test (80/10/10 by default; every image of a patient in the
 same part, so no patient is seen in training and tested on), seeded, and writes the split as JSON to FILE
-(atomically). Prints patients and images per part. Every later command takes --split-file FILE.
+(atomically). Prints patients and images per part, and a warning for a part left empty (few patients). An empty
+dataset is an error (exit 3). Every later command takes --split-file FILE.
 
 options:
   --out FILE          where to write the split (required)
@@ -35,6 +36,9 @@ int run_data_split(Args& a) {
   const double train = a.number("train", 0.8), validation = a.number("validation", 0.1);
   a.finish();
   const data::Dataset ds = data::read_dataset(options);
+  if (ds.images.empty())
+    throw BadInput("no image in the dataset at '" + ds.root + "': nothing to split" +
+                   (ds.skipped.empty() ? "" : " (" + std::to_string(ds.skipped.size()) + " rows skipped)"));
   const data::Split split = data::make_split(ds, seed, train, validation);
   data::write_split(out, split);
   std::map<std::string, int> images;
@@ -43,6 +47,14 @@ int run_data_split(Args& a) {
   std::printf("  train:      %5zu patients, %5d images\n", split.train_patients.size(), images["train"]);
   std::printf("  validation: %5zu patients, %5d images\n", split.validation_patients.size(), images["validation"]);
   std::printf("  test:       %5zu patients, %5d images\n", split.test_patients.size(), images["test"]);
+  std::fflush(stdout);
+  for (const auto& [part, patients] : {std::pair{"train", &split.train_patients},
+                                       {"validation", &split.validation_patients},
+                                       {"test", &split.test_patients}})
+    if (patients->empty())
+      std::fprintf(stderr, "warning: the %s part is empty (%zu patients in all, fractions train %g, validation %g)\n",
+                   part, split.train_patients.size() + split.validation_patients.size() + split.test_patients.size(),
+                   train, validation);
   return 0;
 }
 

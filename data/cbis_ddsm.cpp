@@ -46,11 +46,16 @@ std::vector<std::string> components(const std::string& path) {
   return out;
 }
 
+// The folders (dirs) or files of `dir`, sorted, hidden ones (".DS_Store", "._1-1.dcm") left out.
 std::vector<std::string> sorted_entries(const fs::path& dir, bool dirs) {
   std::vector<std::string> out;
   std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-    if (dirs ? it->is_directory(ec) : it->is_regular_file(ec)) out.push_back(it->path().string());
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;  // an entry whose type cannot be read is left out
+    const std::string name = it->path().filename().string();
+    if (!name.empty() && name[0] != '.' && (dirs ? it->is_directory(type_ec) : it->is_regular_file(type_ec)))
+      out.push_back(it->path().string());
+  }
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -69,15 +74,18 @@ bool series_matches(const std::string& folder, const std::string& uid) {
 // The files a path cell may mean: the literal path under root; else, when the download's folders are named
 // differently, the files of the series folder found by the case folder (first component) and the
 // SeriesInstanceUID (third), the cell's file name when present there, else every file of that series (a crop and
-// its mask often share one; the caller tells them apart by size). Empty: nothing found.
+// its mask often share one; the caller tells them apart by size). Empty: nothing found. Never throws: a path the
+// file system refuses (a component too long, no permission) is not found.
 std::vector<std::string> resolve(const std::string& root, const std::string& cell) {
   const std::string literal = join_path(root, cell);
   if (is_file(literal)) return {literal};
   const std::vector<std::string> c = components(cell);
   if (c.size() < 2) return {};
   fs::path case_dir;
-  for (const fs::path& base : {fs::path(root), fs::path(root) / "CBIS-DDSM"})
-    if (fs::is_directory(base / c[0])) case_dir = base / c[0];
+  for (const fs::path& base : {fs::path(root), fs::path(root) / "CBIS-DDSM"}) {
+    std::error_code ec;
+    if (fs::is_directory(base / c[0], ec)) case_dir = base / c[0];
+  }
   if (case_dir.empty()) return {};
   std::vector<std::string> series, matching;  // case/study/series folders
   for (const std::string& study : sorted_entries(case_dir, true))
@@ -149,18 +157,21 @@ std::vector<CbisRow> parse_cbis_csv(const std::string& text, const std::string& 
     row.density = d ? std::string(1, char('A' + d - 1)) : "";
     DatasetLesion& l = row.lesion;
     const std::string type = get("abnormality type");
-    if (type == "mass" || type == "calcification")
+    if (type == "mass" || type == "calcification") {
       l.type = type;
-    else
+    } else {
       bad("bad value: abnormality type '" + type + "' is not mass or calcification");
-    l.shape = type == "mass" ? get("mass shape") : get("calc type");
-    l.margins = type == "mass" ? get("mass margins") : get("calc distribution");
+      // The row is still a lesion of the CSV's kind (told by its columns), kept without location by the reader.
+      l.type = col.count("mass shape") ? "mass" : col.count("calc type") ? "calcification" : "other";
+    }
+    l.shape = l.type == "mass" ? get("mass shape") : get("calc type");
+    l.margins = l.type == "mass" ? get("mass margins") : get("calc distribution");
     l.pathology = get("pathology");
     const std::string assessment = get("assessment"), subtlety = get("subtlety");
     l.assessment = assessment.empty() ? -1 : small_integer(assessment, 0, 6, ok);
-    if (!ok) bad("bad value: assessment '" + assessment + "' is not 0..6");
+    if (!ok) bad("bad value: assessment '" + assessment + "' is not 0..6"), l.assessment = -1;
     l.subtlety = subtlety.empty() ? 0 : small_integer(subtlety, 0, 5, ok);
-    if (!ok) bad("bad value: subtlety '" + subtlety + "' is not 0..5");
+    if (!ok) bad("bad value: subtlety '" + subtlety + "' is not 0..5"), l.subtlety = 0;
     for (auto [cell, key] : {std::pair{&row.image, "image file path"},
                              {&row.crop, "cropped image file path"},
                              {&row.mask, "roi mask file path"}}) {
@@ -198,31 +209,57 @@ Dataset read_cbis_ddsm(const DatasetOptions& options) {
     auto it = sizes.find(path);
     return it != sizes.end() ? it->second : sizes[path] = image_size(path);
   };
+  auto readable = [&](const std::string& path) {
+    try {
+      size_of(path);
+      return true;
+    } catch (const BadInput&) {
+      return false;
+    }
+  };
+  // A skipped row whose image (patient, side, view) is known still tells that the image holds a lesion: once every
+  // CSV is read, the lesion is kept on that image without location, so that no negative is drawn from it.
+  struct Pending {
+    std::string key;
+    DatasetLesion lesion;
+    size_t skipped;  // index into ds.skipped
+  };
+  std::vector<Pending> pending;
   for (const std::string& csv_path : csvs) {
     for (const CbisRow& row : parse_cbis_csv(read_text(csv_path), csv_path)) {
+      const std::string key = row.patient_id + "|" + row.laterality + "|" + row.view;
+      const bool known_image = !row.patient_id.empty() && !row.laterality.empty() && !row.view.empty();
+      auto skip = [&](const std::string& reason) {
+        bad_row(ds, options, row.where, reason);  // returns only with --skip-bad
+        if (known_image) pending.push_back({key, row.lesion, ds.skipped.size() - 1});
+      };
       if (!row.error.empty()) {
-        bad_row(ds, options, row.where, row.error);
+        skip(row.error);
         continue;
       }
-      const std::string key = row.patient_id + "|" + row.laterality + "|" + row.view;
       auto found = by_key.find(key);
       if (found == by_key.end()) {
-        const std::vector<std::string> files = resolve(options.root, row.image);
+        std::vector<std::string> files = resolve(options.root, row.image);
+        if (files.size() > 1) {  // a series folder's files: the images among them (a licence file is not one)
+          std::vector<std::string> images;
+          for (const std::string& f : files)
+            if (readable(f)) images.push_back(f);
+          if (!images.empty()) files = images;
+        }
         if (files.size() != 1) {
-          bad_row(ds, options, row.where,
-                  "file not found: image file path '" + row.image + "' under '" + options.root + "'" +
-                      (files.size() > 1 ? " (its series folder holds several files)" : ""));
+          skip("file not found: image file path '" + row.image + "' under '" + options.root + "'" +
+               (files.size() > 1 ? " (its series folder holds several files)" : ""));
           continue;
         }
         try {
           size_of(files[0]);
         } catch (const BadInput& e) {
-          bad_row(ds, options, row.where, std::string("unreadable image: ") + e.what());
+          skip(std::string("unreadable image: ") + e.what());
           continue;
         }
         const std::string id = image_id(row.image);
         if (by_id.count(id)) {
-          bad_row(ds, options, row.where, "duplicate image id: '" + id + "' already names another image");
+          skip("duplicate image id: '" + id + "' already names another image");
           continue;
         }
         by_id[id] = key;
@@ -253,13 +290,14 @@ Dataset read_cbis_ddsm(const DatasetOptions& options) {
                 "file not found: ROI mask '" + row.mask + "' or crop '" + row.crop + "' under '" + options.root +
                     "' (lesion kept without location)");
       } else {
-        std::string chosen, sizes_seen;
+        // Files that are no image (a licence or index file in a series folder) count only when nothing else does.
+        std::string chosen, sizes_seen, unreadable;
         for (const std::string& f : candidates) {
           ImageSize s;
           try {
             s = size_of(f);
           } catch (const BadInput& e) {
-            bad_row(ds, options, row.where, std::string("unreadable ROI file: ") + e.what());
+            if (unreadable.empty()) unreadable = e.what();
             continue;
           }
           sizes_seen += (sizes_seen.empty() ? "" : ", ") + std::to_string(s.width) + " x " + std::to_string(s.height);
@@ -273,10 +311,18 @@ Dataset read_cbis_ddsm(const DatasetOptions& options) {
           ds.skipped.push_back({row.where, "mask size differs from the image: ROI files of " + sizes_seen +
                                                " pixels, the image " + std::to_string(full.width) + " x " +
                                                std::to_string(full.height) + " (lesion kept without location)"});
+        } else {
+          bad_row(ds, options, row.where, "unreadable ROI file: " + unreadable + " (lesion kept without location)");
         }
       }
       im.lesions.push_back(lesion);
     }
+  }
+  for (const Pending& p : pending) {
+    const auto found = by_key.find(p.key);
+    if (found == by_key.end()) continue;  // no image of that patient, side and view: nothing to keep it on
+    ds.images[found->second].lesions.push_back(p.lesion);
+    ds.skipped[p.skipped].reason += " (lesion kept without location)";
   }
   ds.notes.push_back(
       "CBIS-DDSM has no normal images: every image holds at least one lesion (negatives come from "

@@ -138,7 +138,10 @@ namespace {
 Dataset read_manifest_dataset(const DatasetOptions& options) {
   if (options.csv.size() > 1)
     throw UsageError("a manifest dataset takes one manifest file, not " + std::to_string(options.csv.size()));
-  const std::string path = options.csv.empty() ? join_path(options.root, "manifest.csv") : options.csv[0];
+  // --csv as given (absolute, or relative to the current folder), else under the root, as for the other formats.
+  const std::string path = options.csv.empty()                               ? join_path(options.root, "manifest.csv")
+                           : is_file(options.csv[0]) || options.root.empty() ? options.csv[0]
+                                                                             : join_path(options.root, options.csv[0]);
   const std::string dir = fs::path(path).parent_path().string();
   const Manifest manifest = read_manifest(path);
   // The line each image first appears on, for messages (read_manifest keeps images, not lines).

@@ -106,9 +106,27 @@ Dataset read_mini_mias(const DatasetOptions& options) {
   std::map<std::string, ImageSize> sizes;  // reference -> the image's size
   std::map<std::string, bool> normal;      // reference -> listed as NORM
   int unlocated = 0;
+  // A skipped line that names a lesion (any class but NORM) still tells that the image holds one: the lesion is
+  // kept without location, so that no negative is drawn from that image. `skipped` indexes ds.skipped.
+  struct Pending {
+    std::string ref;
+    DatasetLesion lesion;
+    size_t skipped;
+  };
+  std::vector<Pending> pending;  // lines skipped before their image was known
+  auto lesion_of = [](const MiasEntry& e) {
+    DatasetLesion l;
+    l.type = lesion_type(e.abnormality);  // "other" for an unknown class
+    l.shape = e.abnormality;
+    l.pathology = e.severity == "B" || e.severity == "M" ? e.severity : "";
+    l.assessment = -1;
+    return l;
+  };
+  const std::string kept = " (lesion kept without location)";
   for (const MiasEntry& e : parse_mias_info(read_text(info), info)) {
     if (!e.error.empty()) {
-      bad_row(ds, options, e.where, e.error);
+      bad_row(ds, options, e.where, e.error);  // returns only with --skip-bad
+      if (!e.ref.empty() && e.abnormality != "NORM") pending.push_back({e.ref, lesion_of(e), ds.skipped.size() - 1});
       continue;
     }
     auto found = by_ref.find(e.ref);
@@ -137,30 +155,32 @@ Dataset read_mini_mias(const DatasetOptions& options) {
       ds.images.push_back(im);
       normal[e.ref] = e.abnormality == "NORM";
     } else {
-      const DatasetImage& im = ds.images[found->second];
-      if (im.density != e.tissue) {
-        bad_row(
-            ds, options, e.where,
-            "bad value: background tissue " + e.tissue + " where an earlier line of " + e.ref + " has " + im.density);
-        continue;
-      }
-      if (normal[e.ref] || e.abnormality == "NORM") {
-        bad_row(ds, options, e.where, "bad line: " + e.ref + " is listed both as NORM and with a lesion");
+      DatasetImage& im = ds.images[found->second];
+      std::string why;
+      if (im.density != e.tissue)
+        why = "bad value: background tissue " + e.tissue + " where an earlier line of " + e.ref + " has " + im.density;
+      else if (normal[e.ref] || e.abnormality == "NORM")
+        why = "bad line: " + e.ref + " is listed both as NORM and with a lesion";
+      if (!why.empty()) {
+        const bool lesion = e.abnormality != "NORM";
+        bad_row(ds, options, e.where, why);  // returns only with --skip-bad
+        if (lesion) {
+          ds.skipped.back().reason += kept;
+          im.lesions.push_back(lesion_of(e));
+        }
         continue;
       }
     }
     if (e.abnormality == "NORM") continue;
-    DatasetLesion l;
-    l.type = lesion_type(e.abnormality);
-    l.shape = e.abnormality;
-    l.pathology = e.severity;
-    l.assessment = -1;
+    DatasetLesion l = lesion_of(e);
     if (e.has_location) {
       const ImageSize size = sizes[e.ref];
       if (e.x >= size.width || e.y >= size.height) {
         bad_row(ds, options, e.where,
                 "bad value: centre (" + std::to_string(e.x) + ", " + std::to_string(e.y) + ") lies outside the " +
                     std::to_string(size.width) + " x " + std::to_string(size.height) + " image");
+        ds.skipped.back().reason += kept;  // bad_row returned: --skip-bad
+        ds.images[found->second].lesions.push_back(l);
         continue;
       }
       // Bottom-left origin, pixel centres on whole numbers: y = 0 is the last row.
@@ -170,6 +190,12 @@ Dataset read_mini_mias(const DatasetOptions& options) {
       ++unlocated;
     }
     ds.images[found->second].lesions.push_back(l);
+  }
+  for (const Pending& p : pending) {
+    const auto found = by_ref.find(p.ref);
+    if (found == by_ref.end()) continue;  // no image: nothing to keep it on
+    ds.images[found->second].lesions.push_back(p.lesion);
+    ds.skipped[p.skipped].reason += kept;
   }
   ds.notes.push_back("mini-MIAS coordinates count from the bottom-left corner: image row = height - 1 - y");
   if (unlocated)

@@ -14,6 +14,10 @@
 
 namespace massmap::data::segmentation {
 
+// The rows the last mark_pectoral call on this thread walked while scoring candidate edges: its search's work,
+// for tests (declared where it is read).
+thread_local int64_t pectoral_rows_scored = 0;
+
 namespace {
 
 struct Edge {
@@ -25,8 +29,9 @@ struct Edge {
 // crossing row y at x, so that a candidate curve costs one lookup per row.
 struct Grid {
   int w = 0, h = 0;
-  std::vector<double> row_score;  // (h, w + 1); 0 where the row cannot show the edge
-  std::vector<uint8_t> counts;    // (h, w + 1) 1 where row_score is a measurement
+  std::vector<double> row_score;    // (h, w + 1); 0 where the row cannot show the edge
+  std::vector<uint8_t> counts;      // (h, w + 1) 1 where row_score is a measurement
+  mutable int64_t rows_scored = 0;  // rows walked by score()
 
   double at(int y, int x) const { return row_score[size_t(y) * size_t(w + 1) + size_t(x)]; }
 
@@ -40,6 +45,7 @@ struct Grid {
   }
   Edge score(double px, double py, double bulge) const {
     Edge e{px, py, bulge, 0};
+    rows_scored += std::min<int64_t>(h, int64_t(std::ceil(py)));
     for_rows(px, py, bulge, [&](int y, int x) { e.score += at(y, x); });
     return e;
   }
@@ -103,7 +109,9 @@ Grid build_grid(const Image& image, bool chest_right, const std::vector<uint8_t>
 }  // namespace
 
 void mark_pectoral(const Image& image, const Levels& levels, bool chest_right, std::vector<uint8_t>& regions) {
-  const int f = std::max(1, int(std::lround(image.height / 256.0)));
+  // About 256 cells along the longer side: a wide, short image must not leave a grid thousands of cells wide.
+  const int f = std::max(1, int(std::lround(std::max(image.width, image.height) / 256.0)));
+  pectoral_rows_scored = 0;
   const Grid g = build_grid(image, chest_right, regions, f);
   if (g.w < 8 || g.h < 8 || g.row_score.empty()) return;
 
@@ -125,6 +133,7 @@ void mark_pectoral(const Image& image, const Levels& levels, bool chest_right, s
           if (e.score > best.score) best = e;
         }
   }
+  pectoral_rows_scored = g.rows_scored;
   // A muscle's edge is a step along many rows: a mean row score of 1% of the tissue-to-air contrast (synth-v1's
   // muscles in dense breasts measured 3%, fatty ones 10-30%).
   int rows = 0;

@@ -142,6 +142,41 @@ TEST_CASE("segment_breast: no breast, no crash") {
   }
 }
 
+namespace massmap::data::segmentation {
+// data/pectoral.cpp: the rows the last mark_pectoral call on this thread walked while scoring candidate edges.
+extern thread_local int64_t pectoral_rows_scored;
+}  // namespace massmap::data::segmentation
+
+TEST_CASE("segment_breast: the pectoral search costs at most a 256-cell grid's, even for a wide short image") {
+  // The search runs on a grid of about 256 cells along the image's longer side (at most 383 by rounding): coarse
+  // 8 bulges x (0.75 383 / 2 + 1)^2 shapes x 0.85 383 rows, and the fine searches: under 6e7 rows.
+  constexpr int64_t kMaxRows = 60'000'000;
+  const SynthImage s = synth_image(small_params("B"), 51, 1);  // L MLO
+  REQUIRE(s.view == "MLO");
+  segment_breast(as_image(s), "L", "MLO");
+  const int64_t portrait = segmentation::pectoral_rows_scored;
+  CHECK(portrait > 0);
+  CHECK(portrait <= kMaxRows);
+  for (const auto& [w, h] : {std::pair{4000, 40}, {24000, 120}}) {
+    Image im;  // (h, w) breast over the left three quarters, a brighter muscle-like corner, air beyond
+    im.width = w, im.height = h, im.bits = 12;
+    uint64_t z = 7;
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        z = z * 6364136223846793005ull + 1442695040888963407ull;
+        const bool breast = x < 3 * w / 4, muscle = x < (w / 4) * (h - y) / h;
+        im.pixels.push_back(uint16_t((muscle ? 3000 : breast ? 2000 : 150) + (z >> 61)));
+      }
+    const std::vector<uint8_t> got = segment_breast(im, "L", "MLO");
+    CHECK_MESSAGE(segmentation::pectoral_rows_scored <= kMaxRows, w << " x " << h);
+    REQUIRE(got.size() == size_t(w) * size_t(h));
+    CHECK(std::count(got.begin(), got.end(), uint8_t(kBreast)) +
+              std::count(got.begin(), got.end(), uint8_t(kPectoral)) ==
+          int64_t(3 * w / 4) * h);
+    CHECK(std::count(got.begin(), got.end(), uint8_t(kAir)) == int64_t(w - 3 * w / 4) * h);
+  }
+}
+
 TEST_CASE("region_dice: closed forms") {
   const std::vector<uint8_t> a = {0, 1, 1, 1, 2, 2}, b = {0, 1, 1, 0, 2, 0};
   CHECK(region_dice(a, b, kBreast) == doctest::Approx(2.0 * 2 / 5));

@@ -133,3 +133,52 @@ TEST_CASE("data check: massmap synth --cbis-csv read back as CBIS-DDSM and as a 
   CHECK(contains(r.output, "images: " + std::to_string(images) + "\n"));
   CHECK(contains(r.output, "images without lesions: "));
 }
+
+TEST_CASE("data check: every lesion mask is decoded and size-checked, boxes or not") {
+  TempDir d;
+  const auto s = run_massmap("synth --out " + d.path.string() + " --images 4 --seed 5 --size 200x256 --mass-max-mm 12");
+  REQUIRE(s.code == 0);
+  long images = 0, normals = 0, masses = 0, clusters = 0;
+  REQUIRE(std::sscanf(s.output.substr(s.output.rfind('\n', s.output.size() - 2) + 1).c_str(),
+                      "%ld images (%ld without masses), %ld masses, %ld calcification clusters", &images, &normals,
+                      &masses, &clusters) == 4);
+  REQUIRE(masses + clusters > 0);
+  auto r = run_massmap("data check --format manifest --root " + d.path.string());
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK(contains(r.output, "decoded: " + std::to_string(images) + " of " + std::to_string(images) + " images, " +
+                               std::to_string(masses + clusters) + " lesion masks\n"));
+  // Every synth lesion has a box and a mask; a mask of the wrong size must still be found.
+  std::string mask;
+  for (const auto& e : fs::directory_iterator(d / "masks"))
+    if (mask.empty() || e.path().string() < mask) mask = e.path().string();
+  REQUIRE(!mask.empty());
+  massmap::data::write_png8(mask, 10, 10, 1, std::vector<uint8_t>(100, 255));
+  r = run_massmap("data check --format manifest --root " + d.path.string());
+  CHECK(r.code == 3);
+  CHECK(contains(r.output, "lesion mask '" + mask + "' is 10 x 10 pixels"));
+  r = run_massmap("data check --format manifest --root " + d.path.string() + " --skip-bad");
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK(contains(r.output, "decoded: " + std::to_string(images - 1) + " of " + std::to_string(images) + " images"));
+  CHECK(contains(r.output, "  bad lesion mask: 1\n"));
+  CHECK(contains(r.output, "lesion mask '" + mask + "' is 10 x 10 pixels"));
+}
+
+TEST_CASE("data split: an empty dataset exits 3; an empty part is warned about") {
+  TempDir d;
+  write_text(d / "Info.txt", "REFNUM BG CLASS SEVERITY X Y RADIUS\n");
+  auto r = run_massmap("data split --format mini-mias --root " + d.path.string() + " --out " + (d / "split.json"));
+  INFO(r.output);
+  CHECK(r.code == 3);
+  CHECK(contains(r.output, "no image"));
+  CHECK_FALSE(fs::exists(d / "split.json"));
+  make_mias(d);  // two patients: 2 for training, none for validation or test
+  r = run_massmap("data split --format mini-mias --root " + d.path.string() + " --out " + (d / "split.json"));
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK(fs::exists(d / "split.json"));
+  CHECK(contains(r.output, "warning: the validation part is empty"));
+  CHECK(contains(r.output, "warning: the test part is empty"));
+  CHECK_FALSE(contains(r.output, "warning: the train part"));
+}

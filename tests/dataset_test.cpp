@@ -446,8 +446,15 @@ TEST_CASE("mini-MIAS: bad lines fail naming the line, or are skipped") {
     CHECK(ds.skipped[i].where == std::string("Info.txt ") + expected[i][0]);
     CHECK_MESSAGE(contains(ds.skipped[i].reason, expected[i][1]), ds.skipped[i].reason);
   }
-  CHECK(ds.images.size() == 3);  // mdb001, mdb002, mdb003 (its lines bad, the image listed first by them)
-  CHECK(ds.images[2].lesions.empty());
+  REQUIRE(ds.images.size() == 3);  // mdb001, mdb002, mdb003 (its lines bad, the image listed first by them)
+  // The skipped lesion lines stay as lesions without location, so that no negative is drawn from their images.
+  REQUIRE(ds.images[1].lesions.size() == 1);  // line 3: NORM and a lesion; the lesion wins
+  CHECK_FALSE(detail::has_location(ds.images[1].lesions[0]));
+  REQUIRE(ds.images[2].lesions.size() == 2);
+  CHECK(ds.images[2].lesions[0].type == "mass");
+  CHECK(ds.images[2].lesions[1].type == "other");  // class BLOB
+  CHECK_FALSE(detail::has_location(ds.images[2].lesions[0]));
+  CHECK_FALSE(detail::has_location(ds.images[2].lesions[1]));
 }
 
 TEST_CASE("manifest: paths relative to the manifest's folder, missing files name the line") {
@@ -480,4 +487,142 @@ TEST_CASE("manifest: paths relative to the manifest's folder, missing files name
   DatasetOptions bad;
   bad.format = "dicomdir";
   CHECK_THROWS_AS(read_dataset(bad), UsageError);
+}
+
+TEST_CASE("manifest: --csv relative to the current folder, else looked up under the root") {
+  TempDir d;
+  image16(d / "set/images/a.png", W, H);
+  write_text(d / "set/massmap_test_manifest_x1.csv", "image,patient_id,laterality,view\nimages/a.png,p1,L,CC\n");
+  DatasetOptions o;
+  o.format = "manifest";
+  o.root = d / "set";
+  o.csv = {"massmap_test_manifest_x1.csv"};  // not in the current folder
+  const Dataset ds = read_dataset(o);
+  REQUIRE(ds.images.size() == 1);
+  CHECK(ds.images[0].path == d / "set/images/a.png");
+  CHECK(ds.root == d / "set");
+}
+
+TEST_CASE("mini-MIAS with --skip-bad: a skipped lesion line leaves its lesion on the image, without location") {
+  TempDir d;
+  make_mias(d);
+  write_text(d / "Info.txt",
+             "mdb001 G CIRC B 5000 10 20\n"  // line 1: centre outside the 64 x 48 image (image added here)
+             "mdb002 G NORM\n"
+             "mdb003 D BLOB B\n"  // line 3: unknown class, before the image's good line
+             "mdb003 D CALC M 4 4 2\n"
+             "mdb004 D CIRC B 1 2 3\n"
+             "mdb004 F SPIC M 1 2 3\n");  // line 6: tissue differs from line 5's
+  DatasetOptions o = mias_options(d);
+  CHECK_THROWS_WITH_AS(read_dataset(o), doctest::Contains("Info.txt line 1: bad value: centre (5000, 10)"), BadInput);
+  o.skip_bad = true;
+  const Dataset ds = read_dataset(o);
+  REQUIRE(ds.images.size() == 4);
+  REQUIRE(ds.images[0].lesions.size() == 1);
+  const DatasetLesion& l = ds.images[0].lesions[0];
+  CHECK(l.type == "mass");
+  CHECK(l.shape == "CIRC");
+  CHECK_FALSE(l.has_circle);
+  CHECK_FALSE(l.has_box);
+  CHECK(l.mask_path.empty());
+  CHECK(ds.images[1].lesions.empty());  // NORM
+  REQUIRE(ds.images[2].lesions.size() == 2);
+  CHECK(ds.images[2].lesions[0].has_circle);
+  CHECK(ds.images[2].lesions[1].type == "other");  // the unknown class
+  CHECK_FALSE(detail::has_location(ds.images[2].lesions[1]));
+  REQUIRE(ds.images[3].lesions.size() == 2);
+  CHECK(ds.images[3].lesions[1].type == "mass");
+  CHECK_FALSE(detail::has_location(ds.images[3].lesions[1]));
+  REQUIRE(ds.skipped.size() == 3);
+  for (const SkippedRow& s : ds.skipped) CHECK_MESSAGE(contains(s.reason, "lesion kept without location"), s.reason);
+  const std::string s = dataset_summary(ds);
+  CHECK(contains(s, "images without lesions: 1\n"));
+  CHECK(contains(s, "lesions without location (not usable for masks): 3\n"));
+}
+
+TEST_CASE("CBIS-DDSM with --skip-bad: a bad row of an image that other rows list keeps its lesion, no location") {
+  TempDir d;
+  make_cbis(d);
+  // P_00004 RIGHT CC appears in the calc train CSV (read third); a bad mass test row names it first (read second).
+  std::ofstream(d / "mass_case_description_test_set.csv", std::ios::app)
+      << "P_00004,3,RIGHT,CC,2,mass,OVAL,,4,MALIGNANT,9,Mass-Test_P_00004_RIGHT_CC/a/b/0.dcm,"
+         "Mass-Test_P_00004_RIGHT_CC_2/a/b/0.dcm,Mass-Test_P_00004_RIGHT_CC_2/a/b/1.dcm\n";
+  // A bad type on P_00002 RIGHT MLO (read after its image): the lesion is the CSV's kind.
+  write_text(d / "calc_case_description_test_set.csv",
+             std::string(kCalcHeader) +
+                 "P_00002,4,RIGHT,MLO,2,tumour,,,4,MALIGNANT,2,Calc-Test_P_00002_RIGHT_MLO/a/b/0.dcm,"
+                 "a/b/c/0.dcm,a/b/c/1.dcm\n"
+                 "P_00099,4,RIGHT,MLO,1,calcification,,,4,MALIGNANT,12,x/y/z/0.dcm,a/b/c/0.dcm,a/b/c/1.dcm\n");
+  DatasetOptions o = cbis_options(d);
+  o.skip_bad = true;
+  const Dataset ds = read_dataset(o);
+  REQUIRE(ds.images.size() == 4);
+  const DatasetImage& p2 = ds.images[1];
+  REQUIRE(p2.lesions.size() == 2);
+  CHECK(p2.lesions[1].type == "calcification");
+  CHECK_FALSE(detail::has_location(p2.lesions[1]));
+  const DatasetImage& p4 = ds.images[3];
+  CHECK(p4.id == "Calc-Training_P_00004_RIGHT_CC");
+  REQUIRE(p4.lesions.size() == 2);
+  CHECK(detail::has_location(p4.lesions[0]));
+  CHECK(p4.lesions[1].type == "mass");
+  CHECK(p4.lesions[1].shape == "OVAL");
+  CHECK(p4.lesions[1].subtlety == 0);  // 9 is out of range: unknown
+  CHECK_FALSE(detail::has_location(p4.lesions[1]));
+  REQUIRE(ds.skipped.size() == 4);  // the wrong-size mask, and the three bad rows
+  CHECK(ds.skipped[1].where == "mass_case_description_test_set.csv line 4");  // row 1 spans lines 2-3
+  CHECK(contains(ds.skipped[1].reason, "subtlety '9'"));
+  CHECK(contains(ds.skipped[1].reason, "lesion kept without location"));
+  CHECK(contains(ds.skipped[2].reason, "'tumour'"));
+  CHECK(contains(ds.skipped[2].reason, "lesion kept without location"));
+  CHECK_FALSE(contains(ds.skipped[3].reason, "kept"));  // P_00099 has no image
+}
+
+TEST_CASE("CBIS-DDSM: hidden and non-image files in downloaded series folders are ignored") {
+  TempDir d;
+  make_cbis(d);
+  const std::string tcia = d / "CBIS-DDSM/";
+  const std::string full =
+      tcia + "Mass-Test_P_00003_LEFT_MLO/07-20-2016-DDSM-12345/1.000000-full mammogram images-24515/";
+  const std::string roi = tcia + "Mass-Test_P_00003_LEFT_MLO_1/08-01-2016-DDSM-55555/1.000000-ROI mask images-77777/";
+  for (const std::string& dir : {full, roi}) {
+    write_text(dir + ".DS_Store", std::string("\0\0\0\1Bud1\0\0", 10));
+    write_text(dir + "README.txt", "licence: CC BY 3.0\n");
+  }
+  const Dataset ds = read_dataset(cbis_options(d));
+  REQUIRE(ds.images.size() == 4);
+  const DatasetImage& p3 = ds.images[2];
+  CHECK(p3.path == full + "1-1.dcm");
+  REQUIRE(p3.lesions.size() == 2);
+  CHECK(p3.lesions[0].mask_path == roi + "1-1.dcm");
+  CHECK(ds.skipped.size() == 1);  // only the wrong-size mask of P_00002
+  // Several images in the full mammogram's series folder stay ambiguous.
+  image16(full + "1-2.dcm", W, H);
+  DatasetOptions o = cbis_options(d);
+  CHECK_THROWS_WITH_AS(read_dataset(o), doctest::Contains("several files"), BadInput);
+}
+
+TEST_CASE("CBIS-DDSM: a path component too long for the file system is a bad row, not a crash") {
+  TempDir d;
+  make_cbis(d);
+  const std::string long_name(300, 'x');
+  write_text(d / "calc_case_description_test_set.csv", std::string(kCalcHeader) +
+                                                           "P_00009,2,LEFT,CC,1,calcification,,,4,MALIGNANT,2," +
+                                                           long_name + "/1.2/1.3/000000.dcm,a/b/c/0.dcm,a/b/c/1.dcm\n");
+  DatasetOptions o = cbis_options(d);
+  CHECK_THROWS_WITH_AS(read_dataset(o), doctest::Contains("calc_case_description_test_set.csv line 2"), BadInput);
+  o.skip_bad = true;
+  const Dataset ds = read_dataset(o);
+  CHECK(ds.images.size() == 4);
+  REQUIRE(ds.skipped.size() == 2);
+  CHECK(ds.skipped[1].where == "calc_case_description_test_set.csv line 2");
+  // In the mask column too (the image found): the lesion is kept without location.
+  write_text(d / "calc_case_description_test_set.csv",
+             std::string(kCalcHeader) +
+                 "P_00004,3,RIGHT,CC,2,calcification,,,3,BENIGN,1,Calc-Training_P_00004_RIGHT_CC/4.1/4.2/000000.dcm," +
+                 long_name + "/1/2/3.dcm," + long_name + "/1/2/4.dcm\n");
+  const Dataset again = read_dataset(o);
+  REQUIRE(again.images.size() == 4);
+  CHECK(again.images[3].lesions.size() == 2);
+  CHECK_FALSE(detail::has_location(again.images[3].lesions[1]));
 }
