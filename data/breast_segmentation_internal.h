@@ -22,5 +22,8 @@ Levels estimate_levels(const Image& image);
 // upper chest-wall corner (chest wall on the right edge when `chest_right`). Leaves `regions` alone when no
 // muscle edge stands out.
 void mark_pectoral(const Image& image, const Levels& levels, bool chest_right, std::vector<uint8_t>& regions);
+// The rows the last mark_pectoral call on this thread walked while scoring candidate edges: its search's work,
+// which tests bound.
+extern thread_local int64_t pectoral_rows_scored;
 
 }  // namespace massmap::data::segmentation

@@ -14,8 +14,6 @@
 
 namespace massmap::data::segmentation {
 
-// The rows the last mark_pectoral call on this thread walked while scoring candidate edges: its search's work,
-// for tests (declared where it is read).
 thread_local int64_t pectoral_rows_scored = 0;
 
 namespace {

@@ -8,6 +8,7 @@
 #include <map>
 #include <tuple>
 
+#include "data/breast_segmentation_internal.h"
 #include "data/preprocess.h"
 #include "data/synth.h"
 #include "engine/errors.h"
@@ -141,11 +142,6 @@ TEST_CASE("segment_breast: no breast, no crash") {
     CHECK_THROWS_AS(segment_breast(im, "", ""), BadInput);
   }
 }
-
-namespace massmap::data::segmentation {
-// data/pectoral.cpp: the rows the last mark_pectoral call on this thread walked while scoring candidate edges.
-extern thread_local int64_t pectoral_rows_scored;
-}  // namespace massmap::data::segmentation
 
 TEST_CASE("segment_breast: the pectoral search costs at most a 256-cell grid's, even for a wide short image") {
   // The search runs on a grid of about 256 cells along the image's longer side (at most 383 by rounding): coarse
