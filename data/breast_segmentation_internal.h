@@ -24,6 +24,7 @@ Levels estimate_levels(const Image& image);
 void mark_pectoral(const Image& image, const Levels& levels, bool chest_right, std::vector<uint8_t>& regions);
 // The rows the last mark_pectoral call on this thread walked while scoring candidate edges: its search's work,
 // which tests bound.
-extern thread_local int64_t pectoral_rows_scored;
+// (A function, not an extern thread_local: UBSan reports a null reference through the TLS wrapper of one.)
+int64_t pectoral_rows_scored();
 
 }  // namespace massmap::data::segmentation

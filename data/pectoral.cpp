@@ -14,7 +14,11 @@
 
 namespace massmap::data::segmentation {
 
-thread_local int64_t pectoral_rows_scored = 0;
+namespace {
+thread_local int64_t rows_scored_on_this_thread = 0;
+}  // namespace
+
+int64_t pectoral_rows_scored() { return rows_scored_on_this_thread; }
 
 namespace {
 
@@ -109,7 +113,7 @@ Grid build_grid(const Image& image, bool chest_right, const std::vector<uint8_t>
 void mark_pectoral(const Image& image, const Levels& levels, bool chest_right, std::vector<uint8_t>& regions) {
   // About 256 cells along the longer side: a wide, short image must not leave a grid thousands of cells wide.
   const int f = std::max(1, int(std::lround(std::max(image.width, image.height) / 256.0)));
-  pectoral_rows_scored = 0;
+  rows_scored_on_this_thread = 0;
   const Grid g = build_grid(image, chest_right, regions, f);
   if (g.w < 8 || g.h < 8 || g.row_score.empty()) return;
 
@@ -131,7 +135,7 @@ void mark_pectoral(const Image& image, const Levels& levels, bool chest_right, s
           if (e.score > best.score) best = e;
         }
   }
-  pectoral_rows_scored = g.rows_scored;
+  rows_scored_on_this_thread = g.rows_scored;
   // A muscle's edge is a step along many rows: a mean row score of 1% of the tissue-to-air contrast (synth-v1's
   // muscles in dense breasts measured 3%, fatty ones 10-30%).
   int rows = 0;

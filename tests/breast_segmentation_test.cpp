@@ -150,7 +150,7 @@ TEST_CASE("segment_breast: the pectoral search costs at most a 256-cell grid's, 
   const SynthImage s = synth_image(small_params("B"), 51, 1);  // L MLO
   REQUIRE(s.view == "MLO");
   segment_breast(as_image(s), "L", "MLO");
-  const int64_t portrait = segmentation::pectoral_rows_scored;
+  const int64_t portrait = segmentation::pectoral_rows_scored();
   CHECK(portrait > 0);
   CHECK(portrait <= kMaxRows);
   for (const auto& [w, h] : {std::pair{4000, 40}, {24000, 120}}) {
@@ -164,7 +164,7 @@ TEST_CASE("segment_breast: the pectoral search costs at most a 256-cell grid's, 
         im.pixels.push_back(uint16_t((muscle ? 3000 : breast ? 2000 : 150) + (z >> 61)));
       }
     const std::vector<uint8_t> got = segment_breast(im, "L", "MLO");
-    CHECK_MESSAGE(segmentation::pectoral_rows_scored <= kMaxRows, w << " x " << h);
+    CHECK_MESSAGE(segmentation::pectoral_rows_scored() <= kMaxRows, w << " x " << h);
     REQUIRE(got.size() == size_t(w) * size_t(h));
     CHECK(std::count(got.begin(), got.end(), uint8_t(kBreast)) +
               std::count(got.begin(), got.end(), uint8_t(kPectoral)) ==
