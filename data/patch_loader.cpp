@@ -19,15 +19,6 @@ namespace {
 // Philox stream of the epoch shuffles; augmentation and sampling use their own streams.
 constexpr uint64_t kShuffleStream = 0x53687566666c65ull;  // "Shuffle"
 
-void add_stats(PatchStats& total, const PatchStats& part) {
-  total.mass += part.mass;
-  total.non_mass += part.non_mass;
-  for (int s = 0; s < 5; ++s) total.by_source[s] += part.by_source[s], total.fallback[s] += part.fallback[s];
-  total.dropped += part.dropped;
-  total.masses_without_mask += part.masses_without_mask;
-  total.negatives_withheld += part.negatives_withheld;
-}
-
 }  // namespace
 
 int64_t PatchSet::count(PatchLabel label) const {
@@ -102,7 +93,7 @@ PatchSet build_patch_set(const Dataset& dataset, const std::vector<int>& image_i
       }
     }
     std::lock_guard<std::mutex> lock(mutex);
-    add_stats(set.stats, local);
+    set.stats += local;
   };
   std::vector<std::thread> threads;
   for (int t = 1; t < std::max(1, options.threads); ++t) threads.emplace_back(worker);
@@ -142,19 +133,7 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
 }
 
 void extract_patch_view(const PreparedView& view, int cx, int cy, int size, float fill, float* out) {
-  const int x0 = cx - size / 2, y0 = cy - size / 2;  // the same corner as extract_patch
-  for (int y = 0; y < size; ++y) {
-    float* row = out + size_t(y) * size_t(size);
-    const int sy = y0 + y;
-    if (sy < 0 || sy >= view.height) {
-      std::fill(row, row + size, fill);
-      continue;
-    }
-    const int lo = std::clamp(-x0, 0, size), hi = std::clamp(view.width - x0, 0, size);  // in-image columns
-    std::fill(row, row + lo, fill);
-    if (hi > lo) std::memcpy(row + lo, view.pixels + size_t(sy) * size_t(view.width) + size_t(x0 + lo), sizeof(float) * size_t(hi - lo));
-    std::fill(row + std::max(lo, hi), row + size, fill);
-  }
+  extract_patch(view.pixels, view.width, view.height, cx, cy, size, fill, out);
 }
 
 void make_batch(const PatchSet& set, const LoaderConfig& config, const std::vector<int64_t>& order, int64_t epoch,

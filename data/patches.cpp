@@ -216,32 +216,41 @@ std::vector<PatchSpec> sample_patches(const PreparedImage& image, int image_inde
   }
 
   if (stats) {
-    stats->mass += local.mass;
-    stats->non_mass += local.non_mass;
-    for (int s = 0; s < 5; ++s) stats->by_source[s] += local.by_source[s], stats->fallback[s] += local.fallback[s];
-    stats->dropped += local.dropped;
-    stats->masses_without_mask += local.masses_without_mask;
-    stats->negatives_withheld += local.negatives_withheld;
+    *stats += local;
   }
   return out;
+}
+
+void extract_patch(const float* pixels, int width, int height, int cx, int cy, int size, float fill, float* out) {
+  std::fill(out, out + size_t(size) * size_t(size), fill);
+  const int x0 = cx - size / 2, y0 = cy - size / 2;
+  // The part of the patch inside the image, copied row by row: columns [xa, xb) of the image.
+  const int xa = std::max(x0, 0), xb = std::min(x0 + size, width);
+  if (xa >= xb) return;
+  for (int py = 0; py < size; ++py) {
+    const int y = y0 + py;
+    if (y < 0 || y >= height) continue;
+    std::memcpy(out + size_t(py) * size + (xa - x0), pixels + size_t(y) * width + xa, sizeof(float) * size_t(xb - xa));
+  }
 }
 
 std::vector<float> extract_patch(const PreparedImage& image, int cx, int cy, int size, float fill) {
   if (size <= 0) throw BadConfig("extract_patch: size must be positive, got " + std::to_string(size));
   if (image.pixels.size() != size_t(image.width) * size_t(image.height))
     throw BadInput("prepared image '" + image.id + "': pixels has the wrong size for extract_patch");
-  std::vector<float> out(size_t(size) * size, fill);  // (size, size)
-  const int x0 = cx - size / 2, y0 = cy - size / 2;
-  // The part of the patch inside the image, copied row by row: columns [xa, xb) of the image.
-  const int xa = std::max(x0, 0), xb = std::min(x0 + size, image.width);
-  if (xa >= xb) return out;
-  for (int py = 0; py < size; ++py) {
-    const int y = y0 + py;
-    if (y < 0 || y >= image.height) continue;
-    std::memcpy(&out[size_t(py) * size + (xa - x0)], &image.pixels[size_t(y) * image.width + xa],
-                sizeof(float) * size_t(xb - xa));
-  }
+  std::vector<float> out(size_t(size) * size);  // (size, size)
+  extract_patch(image.pixels.data(), image.width, image.height, cx, cy, size, fill, out.data());
   return out;
+}
+
+PatchStats& PatchStats::operator+=(const PatchStats& other) {
+  mass += other.mass;
+  non_mass += other.non_mass;
+  for (int s = 0; s < 5; ++s) by_source[s] += other.by_source[s], fallback[s] += other.fallback[s];
+  dropped += other.dropped;
+  masses_without_mask += other.masses_without_mask;
+  negatives_withheld += other.negatives_withheld;
+  return *this;
 }
 
 nlohmann::json PatchStats::to_json() const {

@@ -53,6 +53,7 @@ struct PatchStats {
   int64_t dropped = 0;                     // negatives with no valid centre anywhere in the image
   int64_t masses_without_mask = 0;         // mass ROIs with no mass_mask pixel inside their box (no patches)
   int64_t negatives_withheld = 0;          // negatives not drawn from images with a lesion of unknown place
+  PatchStats& operator+=(const PatchStats& other);  // counts summed, e.g. over threads
   nlohmann::json to_json() const;
 };
 
@@ -65,6 +66,8 @@ std::vector<PatchSpec> sample_patches(const PreparedImage& image, int image_inde
 // Cuts a size x size patch centred at (cx, cy): columns cx - size/2 .. cx - size/2 + size - 1, rows likewise;
 // pixels outside the image read as `fill` (0: air after normalisation). Output (size, size) row-major.
 std::vector<float> extract_patch(const PreparedImage& image, int cx, int cy, int size, float fill = 0.f);
+// The same cut from raw (height, width) pixels into `out` (size, size): what the loader uses on mapped images.
+void extract_patch(const float* pixels, int width, int height, int cx, int cy, int size, float fill, float* out);
 
 // Patient-level split: every patient goes wholly to train, validation or test, in the given fractions, seeded.
 struct Split {
