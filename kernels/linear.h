@@ -42,7 +42,7 @@ void linear_backward_data(const LinearShape& s, const float* dy, const float* w,
 void linear_backward_weight(const LinearShape& s, const float* x, const float* dy, float* dw, bool accumulate);
 }  // namespace ref
 
-// Eigen GEMM (multi-threaded through OpenMP).
+// Our CPU GEMM (kernels/cpu/gemm.h): micro-kernels per instruction set chosen at run time, OpenMP threads.
 namespace cpu {
 void linear_forward(const LinearShape& s, const float* x, const float* w, const float* b /* nullable */, float* y);
 void linear_backward_data(const LinearShape& s, const float* dy, const float* w, float* dx, bool accumulate);

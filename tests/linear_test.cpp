@@ -1,5 +1,6 @@
 // Fully connected and bias kernels: the reference against hand-computed numbers and its convolution twin,
-// gradient checks, the fast path against the reference with strided rows and accumulate, and bias add / reduce.
+// gradient checks, the fast path (on every instruction set this CPU runs) against the reference with strided rows,
+// misaligned pointers and accumulate, and bias add / reduce.
 #include "kernels/linear.h"
 
 #include <omp.h>
@@ -10,11 +11,13 @@
 #include <vector>
 
 #include "kernels/conv.h"
+#include "kernels/cpu/cpu_isa.h"
 #include "kernels/elementwise.h"
 #include "tests/support/check.h"
 
 using kernels::LinearShape;
 using kernels::Placement;
+using kernels::cpu::CpuIsa;
 using testing_support::check_gradient;
 using testing_support::expect_close;
 using testing_support::random_vector;
@@ -60,12 +63,22 @@ void expect_untouched(const Buffer& buffer, const Buffer& before, int64_t stride
   CHECK_MESSAGE(changed == 0, what << ": " << changed << " entries outside the rows changed");
 }
 
+std::vector<CpuIsa> supported_isas() {
+  std::vector<CpuIsa> isas;
+  for (const CpuIsa isa : {CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512}) {
+    if (kernels::cpu::cpu_isa_supported(isa)) isas.push_back(isa);
+  }
+  return isas;
+}
+
 std::vector<Case> cases() {
   return {{"1x1x1", kernels::linear_shape(1, 1, 1)},
           {"batch 1, I7 O5", kernels::linear_shape(1, 7, 5)},
           {"strided rows: x at column 2 of 10, y at column 1 of 9", strided(3, 7, 5, 10, 9), 2, 1},
           {"I150 O70: several blocks", kernels::linear_shape(4, 150, 70)},
-          {"I300 O130, strided", strided(2, 300, 130, 311, 133), 5, 3}};
+          {"I300 O130, strided", strided(2, 300, 130, 311, 133), 5, 3},
+          {"batch 1, I301 O53, rows at odd columns (misaligned)", strided(1, 301, 53, 303, 57), 1, 3},
+          {"batch 67, I33 O500: many row tiles and column panels", kernels::linear_shape(67, 33, 500)}};
 }
 
 }  // namespace
@@ -161,43 +174,49 @@ TEST_CASE("ref linear gradients match central differences, strided rows, accumul
   }
 }
 
-TEST_CASE("fast linear matches the reference: bias, strided rows, accumulate") {
+TEST_CASE("fast linear matches the reference on every ISA: bias, strided rows, misaligned, accumulate") {
   const float atol = 1e-4f, rtol = 1e-4f;
-  for (const bool accumulate : {false, true}) {
-    for (const Case& c : cases()) {
-      const std::string name = c.name + (accumulate ? " (accumulate / bias)" : "");
-      INFO(name);
-      const LinearShape& s = c.s;
-      const Buffer x = random_vector(x_size(c), 11), w = random_vector(w_size(c), 12), b = random_vector(s.O, 13);
-      const float* bias = accumulate ? b.data() : nullptr;
-      const float* x_rows = x.data() + c.x_column;
+  const CpuIsa saved = kernels::cpu::active_cpu_isa();
+  for (const CpuIsa isa : supported_isas()) {
+    kernels::cpu::set_active_cpu_isa(isa);
+    for (const bool accumulate : {false, true}) {
+      for (const Case& c : cases()) {
+        const std::string name =
+            c.name + (accumulate ? " (accumulate / bias)" : "") + " on " + kernels::cpu::cpu_isa_name(isa);
+        INFO(name);
+        const LinearShape& s = c.s;
+        const Buffer x = random_vector(x_size(c), 11), w = random_vector(w_size(c), 12), b = random_vector(s.O, 13);
+        const float* bias = accumulate ? b.data() : nullptr;
+        const float* x_rows = x.data() + c.x_column;
 
-      const Buffer y_before = random_vector(y_size(c), 14);
-      Buffer y_ref = y_before, y_fast = y_before;
-      kernels::ref::linear_forward(s, x_rows, w.data(), bias, y_ref.data() + c.y_column);
-      kernels::cpu::linear_forward(s, x_rows, w.data(), bias, y_fast.data() + c.y_column);
-      expect_close(y_fast, y_ref, atol, rtol, name + " forward");
-      expect_untouched(y_fast, y_before, s.y_row_stride, c.y_column, s.O, name + " fast y");
+        const Buffer y_before = random_vector(y_size(c), 14);
+        Buffer y_ref = y_before, y_fast = y_before;
+        kernels::ref::linear_forward(s, x_rows, w.data(), bias, y_ref.data() + c.y_column);
+        kernels::cpu::linear_forward(s, x_rows, w.data(), bias, y_fast.data() + c.y_column);
+        expect_close(y_fast, y_ref, atol, rtol, name + " forward");
+        expect_untouched(y_fast, y_before, s.y_row_stride, c.y_column, s.O, name + " fast y");
 
-      const Buffer dy = random_vector(y_size(c), 15);
-      const float* dy_rows = dy.data() + c.y_column;
-      const Buffer dx_before = random_vector(x_size(c), 16);
-      Buffer dx_ref = dx_before, dx_fast = dx_before;
-      kernels::ref::linear_backward_data(s, dy_rows, w.data(), dx_ref.data() + c.x_column, accumulate);
-      kernels::cpu::linear_backward_data(s, dy_rows, w.data(), dx_fast.data() + c.x_column, accumulate);
-      expect_close(dx_fast, dx_ref, atol, rtol, name + " backward data");
-      expect_untouched(dx_fast, dx_before, s.x_row_stride, c.x_column, s.I, name + " fast dx");
+        const Buffer dy = random_vector(y_size(c), 15);
+        const float* dy_rows = dy.data() + c.y_column;
+        const Buffer dx_before = random_vector(x_size(c), 16);
+        Buffer dx_ref = dx_before, dx_fast = dx_before;
+        kernels::ref::linear_backward_data(s, dy_rows, w.data(), dx_ref.data() + c.x_column, accumulate);
+        kernels::cpu::linear_backward_data(s, dy_rows, w.data(), dx_fast.data() + c.x_column, accumulate);
+        expect_close(dx_fast, dx_ref, atol, rtol, name + " backward data");
+        expect_untouched(dx_fast, dx_before, s.x_row_stride, c.x_column, s.I, name + " fast dx");
 
-      const Buffer dw_before = random_vector(w_size(c), 17);
-      Buffer dw_ref = dw_before, dw_fast = dw_before;
-      kernels::ref::linear_backward_weight(s, x_rows, dy_rows, dw_ref.data(), accumulate);
-      kernels::cpu::linear_backward_weight(s, x_rows, dy_rows, dw_fast.data(), accumulate);
-      expect_close(dw_fast, dw_ref, atol, rtol, name + " backward weight");
+        const Buffer dw_before = random_vector(w_size(c), 17);
+        Buffer dw_ref = dw_before, dw_fast = dw_before;
+        kernels::ref::linear_backward_weight(s, x_rows, dy_rows, dw_ref.data(), accumulate);
+        kernels::cpu::linear_backward_weight(s, x_rows, dy_rows, dw_fast.data(), accumulate);
+        expect_close(dw_fast, dw_ref, atol, rtol, name + " backward weight");
+      }
     }
   }
+  kernels::cpu::set_active_cpu_isa(saved);
 }
 
-TEST_CASE("fast linear gives the same bits for any thread count") {
+TEST_CASE("fast linear gives the same bits for any thread count, on every ISA") {
   const LinearShape s = kernels::linear_shape(9, 200, 150);
   const Buffer x = random_vector(9 * 200, 21), w = random_vector(150 * 200, 22), dy = random_vector(9 * 150, 23);
   auto run = [&](int threads) {
@@ -210,9 +229,16 @@ TEST_CASE("fast linear gives the same bits for any thread count") {
     omp_set_num_threads(saved);
     return out;
   };
-  const Buffer one = run(1), three = run(3), again = run(3);
-  CHECK(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)) == 0);
-  CHECK(std::memcmp(three.data(), again.data(), one.size() * sizeof(float)) == 0);
+  const CpuIsa saved = kernels::cpu::active_cpu_isa();
+  for (const CpuIsa isa : supported_isas()) {
+    INFO(kernels::cpu::cpu_isa_name(isa));
+    kernels::cpu::set_active_cpu_isa(isa);
+    const Buffer one = run(1), two = run(2), three = run(3), again = run(3);
+    CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(three.data(), again.data(), one.size() * sizeof(float)) == 0);
+  }
+  kernels::cpu::set_active_cpu_isa(saved);
 }
 
 TEST_CASE("ref bias: forward in place and into a slice, backward closed form and gradient check") {

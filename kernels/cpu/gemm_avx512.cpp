@@ -1,0 +1,78 @@
+// The GEMM micro-kernel for AVX-512 (this file alone is compiled with -mavx512f -mavx2 -mfma): a C tile of 8 rows x
+// 48 columns in 24 zmm accumulators; per k, 3 vector loads of the B panel, 8 broadcasts of the A sliver, 24 FMAs.
+// Edge tiles use masked loads and stores, the same arithmetic as full ones.
+#include "kernels/cpu/gemm_block.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+#include "kernels/cpu/gemm_driver.h"
+
+namespace kernels {
+namespace cpu {
+namespace {
+
+struct KernelAvx512 {
+  static constexpr GemmBlocking kBlocking = kBlockingAvx512;
+  static constexpr int MR = kBlocking.mr, NR = kBlocking.nr, V = NR / 16;
+
+  static void run(int kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, float alpha,
+                  float beta, bool first) {
+    __m512 acc[MR][V];  // the C tile (MR, NR)
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 3
+      for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; ++k, a += MR, b += NR) {
+      __m512 bv[V];  // row k of the B panel
+#pragma GCC unroll 3
+      for (int v = 0; v < V; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) {
+        const __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 3
+        for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+      }
+    }
+    __mmask16 mask[V];  // the valid columns of each vector
+    for (int v = 0; v < V; ++v) {
+      const int left = cols - 16 * v;
+      mask[v] = left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
+    }
+    const __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      if (i >= rows) break;
+      float* row = c + i * ldc;
+#pragma GCC unroll 3
+      for (int v = 0; v < V; ++v) {
+        __m512 t = alpha == 1.f ? acc[i][v] : _mm512_mul_ps(alpha_v, acc[i][v]);
+        if (!first) {
+          t = _mm512_add_ps(_mm512_maskz_loadu_ps(mask[v], row + 16 * v), t);
+        } else if (beta != 0.f) {
+          t = _mm512_add_ps(t, _mm512_mul_ps(beta_v, _mm512_maskz_loadu_ps(mask[v], row + 16 * v)));
+        }
+        _mm512_mask_storeu_ps(row + 16 * v, mask[v], t);
+      }
+    }
+  }
+};
+
+}  // namespace
+
+void gemm_block_avx512(const GemmBlock& g) {
+  gemm_block_with<KernelAvx512>(g);
+}
+
+}  // namespace cpu
+}  // namespace kernels
+
+#else  // a compiler or target without AVX-512: the dispatcher never selects it
+
+#include <cstdlib>
+
+void kernels::cpu::gemm_block_avx512(const GemmBlock&) {
+  std::abort();
+}
+
+#endif

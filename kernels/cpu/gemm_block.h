@@ -1,0 +1,40 @@
+#pragma once
+// Internal to the CPU GEMM: what one thread computes (a rectangle of C over the whole K) and each instruction
+// set's blocking. gemm.cpp (portable flags) splits C and calls the block function of the chosen ISA; each
+// gemm_<isa>.cpp is compiled with that ISA's flags and must only be called when the CPU supports it.
+#include <cstdint>
+
+#include "kernels/linear.h"
+
+namespace kernels {
+namespace cpu {
+
+// Register tile MR x NR of C; cache blocks: an A sliver (KC, MR) stays in L1, a packed B block (KC, NC) in L2,
+// a packed A block (MC, KC) in L3. MC is a multiple of MR and NC of NR.
+struct GemmBlocking {
+  int mr, nr, kc, mc, nc;
+};
+
+// AVX-512: 8 x 48 = 24 zmm accumulators (+3 B vectors, 1 broadcast), 48 B rows are 3 cache lines.
+constexpr GemmBlocking kBlockingAvx512{8, 48, 256, 1024, 480};
+// AVX2+FMA: 6 x 16 = 12 ymm accumulators (+2 B vectors, 1 broadcast) of the 16 registers.
+constexpr GemmBlocking kBlockingAvx2{6, 16, 256, 1020, 512};
+// Portable: 4 x 8, which compilers keep in 8 SSE registers.
+constexpr GemmBlocking kBlockingPortable{4, 8, 256, 512, 512};
+
+struct GemmBlock {
+  const GemmShape* s;
+  const float* a;
+  const float* b;
+  float* c;
+  int m0, m1, n0, n1;  // this thread's rows [m0, m1) and columns [n0, n1) of C
+  float* a_pack;       // (MC / MR, KC, MR), 64-byte aligned
+  float* b_pack;       // (NC / NR, KC, NR), 64-byte aligned
+};
+
+void gemm_block_portable(const GemmBlock& g);
+void gemm_block_avx2(const GemmBlock& g);
+void gemm_block_avx512(const GemmBlock& g);
+
+}  // namespace cpu
+}  // namespace kernels

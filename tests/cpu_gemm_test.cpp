@@ -1,0 +1,200 @@
+// The CPU GEMM (kernels/cpu/gemm.h) against a plain-loop reference summed in double, for every instruction set this
+// CPU runs: sizes that are not multiples of any register tile or cache block (and ones that cross MC, NC and KC),
+// every transpose, padded leading dimensions, pointers one float off alignment, alpha / beta (beta 0 over NaN),
+// C's padding left untouched; bit-identical results for 1, 2 and 3 threads; the ISA switch and its parsing.
+//
+// Tolerance: |ours - ref| <= atol + rtol * |ref| with atol = 1e-5 * sqrt(K) + 1e-6, rtol = 1e-5: a float sum of K
+// products of values in [-1, 1] is off by ~1e-7 * sqrt(K), a missing term by >= ~1e-3.
+#include <omp.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/gemm.h"
+#include "tests/support/check.h"
+
+using kernels::GemmShape;
+using kernels::cpu::CpuIsa;
+using testing_support::expect_close;
+using testing_support::random_vector;
+
+namespace {
+
+using Buffer = std::vector<float>;
+
+std::vector<CpuIsa> supported_isas() {
+  std::vector<CpuIsa> isas;
+  for (const CpuIsa isa : {CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512}) {
+    if (kernels::cpu::cpu_isa_supported(isa)) isas.push_back(isa);
+  }
+  return isas;
+}
+
+// C = alpha * op(A) * op(B) + beta * C in double; only the M x N entries of C change.
+void reference_gemm(const GemmShape& s, const float* a, const float* b, float* c) {
+  for (int m = 0; m < s.M; ++m) {
+    for (int n = 0; n < s.N; ++n) {
+      double sum = 0;
+      for (int k = 0; k < s.K; ++k) {
+        const double av = s.trans_a ? a[k * s.lda + m] : a[m * s.lda + k];
+        const double bv = s.trans_b ? b[n * s.ldb + k] : b[k * s.ldb + n];
+        sum += av * bv;
+      }
+      float& out = c[m * s.ldc + n];
+      out = float(s.alpha * sum + (s.beta != 0.f ? double(s.beta) * out : 0.0));
+    }
+  }
+}
+
+GemmShape shape(int M, int N, int K, bool ta, bool tb, int pad, float alpha = 1.f, float beta = 0.f) {
+  return {M, N, K, ta, tb, (ta ? M : K) + pad, (tb ? K : N) + pad, N + 2 * pad, alpha, beta};
+}
+
+std::string describe(const GemmShape& s) {
+  return "M" + std::to_string(s.M) + " N" + std::to_string(s.N) + " K" + std::to_string(s.K) +
+         (s.trans_a ? " A^T" : "") + (s.trans_b ? " B^T" : "") + " ld " + std::to_string(s.lda) + "/" +
+         std::to_string(s.ldb) + "/" + std::to_string(s.ldc) + " alpha " + std::to_string(s.alpha) + " beta " +
+         std::to_string(s.beta);
+}
+
+// Operands start `shift` floats into their buffers (1: not 16-byte aligned). C starts as random values, or NaN
+// when beta == 0 (it must not be read); the whole buffer, padding included, is compared with the reference's.
+void check_gemm(const GemmShape& s, int shift, const std::string& what) {
+  const size_t a_rows = s.trans_a ? s.K : s.M, b_rows = s.trans_b ? s.N : s.K;
+  const Buffer a = random_vector(shift + a_rows * s.lda, 11), b = random_vector(shift + b_rows * s.ldb, 12);
+  Buffer c0 = random_vector(shift + size_t(s.M) * s.ldc, 13);
+  Buffer expected = c0;
+  reference_gemm(s, a.data() + shift, b.data() + shift, expected.data() + shift);
+  if (s.beta == 0.f) {
+    for (int m = 0; m < s.M; ++m)
+      for (int n = 0; n < s.N; ++n) c0[shift + m * s.ldc + n] = NAN;
+  }
+  const float atol = 1e-5f * std::sqrt(float(s.K)) + 1e-6f;
+  for (const CpuIsa isa : supported_isas()) {
+    Buffer c = c0;
+    kernels::cpu::gemm(s, a.data() + shift, b.data() + shift, c.data() + shift, isa);
+    expect_close(c, expected, atol, 1e-5f, what + " " + describe(s) + " on " + kernels::cpu::cpu_isa_name(isa));
+  }
+}
+
+// Runs gemm with `threads` OpenMP threads and returns C.
+Buffer run_with_threads(const GemmShape& s, const Buffer& a, const Buffer& b, CpuIsa isa, int threads) {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  Buffer c(size_t(s.M) * s.ldc, 0.5f);
+  kernels::cpu::gemm(s, a.data(), b.data(), c.data(), isa);
+  omp_set_num_threads(saved);
+  return c;
+}
+
+}  // namespace
+
+// First, before anything sets an ISA: the active one is what MASSMAP_CPU_ISA asks for (ctest runs this program
+// once per ISA the CPU has through that variable) or the best.
+TEST_CASE("the active instruction set follows MASSMAP_CPU_ISA") {
+  const char* env = std::getenv("MASSMAP_CPU_ISA");
+  const CpuIsa expected = env && *env ? kernels::cpu::parse_cpu_isa(env) : kernels::cpu::best_cpu_isa();
+  CHECK(kernels::cpu::active_cpu_isa() == expected);
+  MESSAGE("active ISA " << std::string(kernels::cpu::cpu_isa_name(kernels::cpu::active_cpu_isa())) << ", best "
+                        << std::string(kernels::cpu::cpu_isa_name(kernels::cpu::best_cpu_isa())));
+}
+
+TEST_CASE("instruction set names parse, the environment is read, unsupported ones are refused") {
+  for (const CpuIsa isa : {CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512})
+    CHECK(kernels::cpu::parse_cpu_isa(kernels::cpu::cpu_isa_name(isa)) == isa);
+  CHECK_THROWS_AS(kernels::cpu::parse_cpu_isa("sse9"), std::invalid_argument);
+  CHECK(kernels::cpu::cpu_isa_supported(CpuIsa::portable));
+
+  const char* saved = std::getenv("MASSMAP_CPU_ISA");
+  const std::string saved_value = saved ? saved : "";
+  setenv("MASSMAP_CPU_ISA", "portable", 1);
+  CHECK(kernels::cpu::cpu_isa_from_environment() == CpuIsa::portable);
+  setenv("MASSMAP_CPU_ISA", "avx3", 1);
+  CHECK_THROWS_AS(kernels::cpu::cpu_isa_from_environment(), std::invalid_argument);
+  for (const CpuIsa isa : {CpuIsa::avx2, CpuIsa::avx512}) {
+    setenv("MASSMAP_CPU_ISA", kernels::cpu::cpu_isa_name(isa), 1);
+    if (kernels::cpu::cpu_isa_supported(isa)) {
+      CHECK(kernels::cpu::cpu_isa_from_environment() == isa);
+    } else {
+      CHECK_THROWS_AS(kernels::cpu::cpu_isa_from_environment(), std::invalid_argument);
+      CHECK_THROWS_AS(kernels::cpu::set_active_cpu_isa(isa), std::invalid_argument);
+    }
+  }
+  unsetenv("MASSMAP_CPU_ISA");
+  CHECK(kernels::cpu::cpu_isa_from_environment() == kernels::cpu::best_cpu_isa());
+  if (saved) setenv("MASSMAP_CPU_ISA", saved_value.c_str(), 1);
+}
+
+TEST_CASE("set_active_cpu_isa switches what gemm runs") {
+  const GemmShape s = shape(37, 53, 300, false, false, 0);
+  const Buffer a = random_vector(37 * 300, 1), b = random_vector(300 * 53, 2);
+  const CpuIsa saved = kernels::cpu::active_cpu_isa();
+  for (const CpuIsa isa : supported_isas()) {
+    kernels::cpu::set_active_cpu_isa(isa);
+    CHECK(kernels::cpu::active_cpu_isa() == isa);
+    Buffer implicit(37 * 53), explicit_isa(37 * 53);
+    kernels::cpu::gemm(s, a.data(), b.data(), implicit.data());
+    kernels::cpu::gemm(s, a.data(), b.data(), explicit_isa.data(), isa);
+    CHECK(std::memcmp(implicit.data(), explicit_isa.data(), implicit.size() * sizeof(float)) == 0);
+  }
+  kernels::cpu::set_active_cpu_isa(saved);
+}
+
+TEST_CASE("gemm matches the reference: odd sizes, every transpose, padding, misaligned pointers") {
+  for (const bool ta : {false, true}) {
+    for (const bool tb : {false, true}) {
+      check_gemm(shape(1, 1, 1, ta, tb, 0), 0, "1x1x1");
+      check_gemm(shape(1, 37, 5, ta, tb, 1), 1, "one row");
+      check_gemm(shape(29, 1, 17, ta, tb, 3), 1, "one column");
+      check_gemm(shape(13, 49, 23, ta, tb, 2), 1, "odd");
+      check_gemm(shape(17, 97, 300, ta, tb, 1), 1, "two KC blocks");
+    }
+  }
+}
+
+TEST_CASE("gemm across cache blocks: rows past MC, columns past NC, K past KC") {
+  check_gemm(shape(1030, 23, 7, false, false, 1), 1, "rows past MC");
+  check_gemm(shape(1031, 9, 5, true, false, 0), 0, "rows past MC, A^T");
+  check_gemm(shape(5, 1000, 600, false, true, 1), 1, "columns past NC, three KC blocks");
+  check_gemm(shape(9, 530, 270, true, false, 0), 0, "columns past NC");
+}
+
+TEST_CASE("gemm alpha and beta: accumulate, scale, and beta 0 never reads C") {
+  check_gemm(shape(19, 41, 33, false, false, 1, 1.f, 1.f), 1, "accumulate");
+  check_gemm(shape(19, 41, 300, true, true, 2, 1.f, 1.f), 0, "accumulate over two KC blocks");
+  check_gemm(shape(7, 50, 11, false, true, 0, 2.f, 0.5f), 1, "alpha 2, beta 0.5");
+  check_gemm(shape(7, 50, 11, true, false, 0, -0.5f, 0.f), 0, "alpha -0.5, beta 0 over NaN");
+  check_gemm(shape(6, 10, 0, false, false, 1, 1.f, 0.5f), 0, "K 0: C = beta C");
+  check_gemm(shape(6, 10, 0, false, false, 1, 1.f, 0.f), 0, "K 0, beta 0: zeros over NaN");
+}
+
+TEST_CASE("gemm gives the same bits for 1, 2 and 3 threads") {
+  for (const bool ta : {false, true}) {
+    const GemmShape s = shape(67, 101, 300, ta, !ta, 1, 1.f, 0.f);
+    const Buffer a = random_vector(size_t(ta ? s.K : s.M) * s.lda, 3);
+    const Buffer b = random_vector(size_t(ta ? s.K : s.N) * s.ldb, 4);
+    for (const CpuIsa isa : supported_isas()) {
+      INFO(kernels::cpu::cpu_isa_name(isa) << (ta ? " A^T" : " B^T"));
+      const Buffer one = run_with_threads(s, a, b, isa, 1);
+      for (const int threads : {2, 3}) {
+        const Buffer many = run_with_threads(s, a, b, isa, threads);
+        CHECK(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)) == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("gemm rejects bad shapes and an instruction set the CPU lacks") {
+  float x = 0;
+  CHECK_THROWS_AS(kernels::cpu::gemm(GemmShape{2, 3, 4, false, false, 3, 3, 3}, &x, &x, &x), std::invalid_argument);
+  CHECK_THROWS_AS(kernels::cpu::gemm(GemmShape{2, 3, 4, false, false, 4, 3, 2}, &x, &x, &x), std::invalid_argument);
+  CHECK_THROWS_AS(kernels::cpu::gemm(GemmShape{-1, 3, 4, false, false, 4, 3, 3}, &x, &x, &x), std::invalid_argument);
+  for (const CpuIsa isa : {CpuIsa::avx2, CpuIsa::avx512}) {
+    if (!kernels::cpu::cpu_isa_supported(isa))
+      CHECK_THROWS_AS(kernels::cpu::gemm(kernels::gemm_shape(1, 1, 1), &x, &x, &x, isa), std::invalid_argument);
+  }
+}
