@@ -26,13 +26,13 @@ Filler gaussian(float std, float bias) {
 
 Graph build_alexnet(const NetOptions& o) {
   detail::check_options("alexnet", o);
-  const int input = o.input > 0 ? o.input : 227;
+  const int height = o.input > 0 ? o.input : 227, width = o.input_width > 0 ? o.input_width : height;
   // Every conv output count is a multiple of 2: conv2, conv4 and conv5 split their inputs into 2 groups.
   auto ch = [&](int c) { return scaled_channels(c, o.width, 2); };
   auto fc = [&](int c) { return scaled_channels(c, o.width); };
   Graph g;
   LayerBuilder b(g);
-  ValueId x = g.add_input("data", {o.batch, o.channels, input, input});
+  ValueId x = g.add_input("data", {o.batch, o.channels, height, width});
   x = b.conv("conv1", x, ch(96), 11, 4, 0, 1, gaussian(0.01f, 0.f));
   x = b.relu("relu1", x);
   x = b.lrn("norm1", x, 5, 1e-4, 0.75, 1.0);

@@ -104,10 +104,10 @@ class GoogLeNetBuilder {
 
 Graph build_googlenet(const NetOptions& o) {
   detail::check_options("googlenet", o);
-  const int input = o.input > 0 ? o.input : 224;
+  const int height = o.input > 0 ? o.input : 224, width = o.input_width > 0 ? o.input_width : height;
   Graph g;
   GoogLeNetBuilder gb(g, o);
-  ValueId x = g.add_input("data", {o.batch, o.channels, input, input});
+  ValueId x = g.add_input("data", {o.batch, o.channels, height, width});
   ValueId logits = gb.build(x);
   LayerBuilder b(g);
   detail::classifier_end(b, logits, o, "loss", "prob");

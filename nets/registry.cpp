@@ -33,6 +33,7 @@ void check_options(const std::string& net, const NetOptions& o) {
   if (o.classes < 1) fail("classes must be at least 1, got " + std::to_string(o.classes));
   if (o.batch < 1) fail("batch must be at least 1, got " + std::to_string(o.batch));
   if (o.input < 0) fail("input must be positive (or 0 for the nominal size), got " + std::to_string(o.input));
+  if (o.input_width < 0) fail("input width must be positive (or 0: the height), got " + std::to_string(o.input_width));
   if (!(o.width > 0) || !std::isfinite(o.width)) fail("width must be a positive number");
 }
 
@@ -46,6 +47,7 @@ Graph build_smallnet_from(const NetOptions& o) {
   s.channels = o.channels;
   s.classes = o.classes;
   if (o.input > 0) s.input = o.input;
+  s.input_width = o.input_width;
   s.batch = o.batch;
   s.width = scaled_channels(s.width, o.width);  // conv1 filters: 16 at width 1
   s.seed = o.seed;
@@ -103,7 +105,14 @@ std::map<std::string, std::string> net_metadata(const std::string& name, const N
       {"width", shortest(o.width)},
   };
   if (name == "googlenet") m["aux"] = o.aux ? "1" : "0";
+  const auto [h, w] = input_size(name, o);
+  if (w != h) m["input_width"] = std::to_string(w);
   return m;
+}
+
+std::pair<int, int> input_size(const std::string& name, const NetOptions& o) {
+  const int h = o.input > 0 ? o.input : find_net(name).nominal_input;
+  return {h, o.input_width > 0 ? o.input_width : h};
 }
 
 NetOptions net_options_from_metadata(const std::map<std::string, std::string>& m, std::string* name) {
@@ -124,6 +133,7 @@ NetOptions net_options_from_metadata(const std::map<std::string, std::string>& m
   o.channels = int(number("channels", o.channels));
   o.classes = int(number("classes", o.classes));
   o.input = int(number("input", o.input));
+  o.input_width = int(number("input_width", o.input_width));
   o.width = number("width", o.width);
   o.aux = number("aux", 0) != 0;
   return o;

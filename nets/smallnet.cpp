@@ -10,7 +10,8 @@ Graph build_smallnet(const SmallNetOptions& o) {
   Filler conv_filler;  // msra keeps activations at a healthy scale for a net this small
   conv_filler.weight.init.type = "msra";
   Filler fc_filler = conv_filler;
-  ValueId x = g.add_input("data", {o.batch, o.channels, o.input, o.input});
+  const int width = o.input_width > 0 ? o.input_width : o.input;
+  ValueId x = g.add_input("data", {o.batch, o.channels, o.input, width});
   x = b.conv("conv1", x, o.width, 5, 1, 2, 1, conv_filler);
   x = b.relu("relu1", x);
   x = b.lrn("norm1", x, 5, 1e-4, 0.75, 1.0);
@@ -33,6 +34,7 @@ Graph build_smallnet(const SmallNetOptions& o) {
   g.metadata["channels"] = std::to_string(o.channels);
   g.metadata["classes"] = std::to_string(o.classes);
   g.metadata["input"] = std::to_string(o.input);
+  if (width != o.input) g.metadata["input_width"] = std::to_string(width);
   g.metadata["conv1_filters"] = std::to_string(o.width);  // not "width": the catalogue uses that for a multiplier
   return g;
 }

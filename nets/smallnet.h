@@ -12,7 +12,8 @@ namespace massmap::nets {
 struct SmallNetOptions {
   int channels = 1;  // input channels
   int classes = 2;
-  int input = 24;  // input height and width
+  int input = 24;       // input height (and width unless input_width is set)
+  int input_width = 0;  // 0: the same as input
   int batch = 32;
   int width = 16;  // conv1 filters; conv2 has 2x, fc3 4x
   double dropout = 0.5;
@@ -20,7 +21,8 @@ struct SmallNetOptions {
   bool with_loss = true;  // false: ends in softmax "prob" for inference
 };
 
-// Inputs: "data" (batch, channels, input, input), "label" (batch,). Output: "loss" (and "loss.prob"), or "prob".
+// Inputs: "data" (batch, channels, input, input_width or input), "label" (batch,). Output: "loss" (and
+// "loss.prob"), or "prob".
 Graph build_smallnet(const SmallNetOptions& options);
 
 }  // namespace massmap::nets

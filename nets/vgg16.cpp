@@ -14,13 +14,13 @@ namespace massmap::nets {
 
 Graph build_vgg16(const NetOptions& o) {
   detail::check_options("vgg16", o);
-  const int input = o.input > 0 ? o.input : 224;
+  const int height = o.input > 0 ? o.input : 224, width = o.input_width > 0 ? o.input_width : height;
   Filler msra;
   msra.weight.init.type = "msra";
   Filler classifier;  // gaussian 0.01
   Graph g;
   LayerBuilder b(g);
-  ValueId x = g.add_input("data", {o.batch, o.channels, input, input});
+  ValueId x = g.add_input("data", {o.batch, o.channels, height, width});
   struct Block {
     int convs, channels;
   };

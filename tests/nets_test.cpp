@@ -186,6 +186,15 @@ TEST_CASE("nets: output shapes at nominal and other input sizes") {
   o.input = 256;
   o.aux = false;
   CHECK(shape_of(build_net("googlenet", o), "pool5/7x7_s1") == Shape{2, 1024, 2, 2});
+  // Rectangular: 256 high, 451 wide takes the two axes through the sizes above independently.
+  o.input_width = 451;
+  CHECK(shape_of(build_net("googlenet", o), "data") == Shape{2, 3, 256, 451});
+  Graph wide = build_net("alexnet", o);
+  CHECK(shape_of(wide, "pool5") == Shape{2, 256, 7, 13});
+  CHECK(shape_of(wide, "fc6.weight") == Shape{4096, 256 * 7 * 13});
+  CHECK(net_metadata("alexnet", o).at("input_width") == "451");
+  CHECK(net_options_from_metadata(net_metadata("alexnet", o)).input_width == 451);
+  CHECK(net_metadata("alexnet", imagenet()).count("input_width") == 0);  // square: no key
 }
 
 TEST_CASE("nets: layer and parameter names are Caffe's, with the inputs and outputs the options ask for") {
