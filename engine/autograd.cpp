@@ -52,6 +52,24 @@ NodeId GradBuilder::emit(const Node& forward, const std::string& op, std::vector
   return graph_.append_node(std::move(node));
 }
 
+ValueId GradBuilder::emit_temporary(const Node& forward, const std::string& op, std::vector<ValueId> inputs,
+                                    ValueId like, const std::string& suffix) {
+  for (ValueId in : inputs)
+    if (in < 0) throw Error("backward of '" + forward.name + "' (" + op + ") reads a missing gradient");
+  const Shape shape = graph_.value(like).shape;  // a copy: new_value may move the graph's values
+  ValueId g = graph_.new_value(gradient_name(forward.name + "." + suffix), shape, ValueKind::gradient);
+  Node node;
+  node.name = forward.name + "/" + op;
+  node.op = op;
+  node.attrs = forward.attrs;
+  node.inputs = std::move(inputs);
+  node.forward_of = current_forward_;
+  node.outputs = {g};
+  node.accumulate = {false};
+  graph_.append_node(std::move(node));
+  return g;
+}
+
 void build_backward(Graph& graph, bool input_grads) {
   GradBuilder b(graph, input_grads);
   const int forward_nodes = graph.num_nodes();

@@ -23,6 +23,10 @@ class GradBuilder {
   // the target needs a gradient. Returns the node id or -1.
   NodeId emit(const Node& forward, const std::string& op, std::vector<ValueId> inputs, ValueId target,
               Attrs extra = {});
+  // Emits `op` into a new gradient value "grad/<forward>.<suffix>" shaped like `like`, for a gradient inside a
+  // fused node (a fused conv's pre-ReLU gradient). Returns that value.
+  ValueId emit_temporary(const Node& forward, const std::string& op, std::vector<ValueId> inputs, ValueId like,
+                         const std::string& suffix);
   Graph& graph() { return graph_; }
 
  private:

@@ -19,11 +19,12 @@ void save_checkpoint(const std::string& path, Executor& executor, const Solver* 
   file.metadata = g.metadata;
   for (const auto& [k, v] : extra_metadata) file.metadata[k] = v;
   file.metadata["format"] = kFormat;
-  for (ValueId p : g.params()) file.tensors[g.value(p).name] = executor.tensor(p).to(Device::cpu);
+  for (ValueId p : g.params())
+    file.tensors[g.value(p).name] = executor.tensor(p).to(Device::cpu).reshape(g.value(p).file_shape());
   if (solver) {
     for (ValueId p : g.params()) {
       const std::string name = kHistory + g.value(p).name;
-      file.tensors[name] = executor.tensor(name).to(Device::cpu);
+      file.tensors[name] = executor.tensor(name).to(Device::cpu).reshape(g.value(p).file_shape());
     }
     file.metadata["iteration"] = std::to_string(solver->iteration());
     file.metadata["solver"] = solver_config_to_json(solver->config()).dump();
@@ -36,8 +37,8 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Exec
   TensorFile file = read_safetensors(path);
   std::map<std::string, Shape> expected;
   for (ValueId p : g.params()) {
-    expected[g.value(p).name] = g.value(p).shape;
-    if (solver) expected[kHistory + g.value(p).name] = g.value(p).shape;
+    expected[g.value(p).name] = g.value(p).file_shape();
+    if (solver) expected[kHistory + g.value(p).name] = g.value(p).file_shape();
   }
   if (!solver)
     for (auto it = file.tensors.begin(); it != file.tensors.end();)
@@ -55,6 +56,24 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Exec
     }
   }
   return file.metadata;
+}
+
+std::vector<std::string> load_inference_weights(const std::string& path, const TensorFile& file, Executor& executor,
+                                                const std::set<std::string>& ignorable) {
+  const Graph& g = executor.graph();
+  std::map<std::string, Shape> expected;
+  for (ValueId p : g.params()) expected[g.value(p).name] = g.value(p).file_shape();
+  std::map<std::string, Tensor> used;
+  std::vector<std::string> ignored;
+  for (const auto& [name, t] : file.tensors) {
+    if (!expected.count(name) && (name.rfind(kHistory, 0) == 0 || ignorable.count(name)))
+      ignored.push_back(name);
+    else
+      used[name] = t;
+  }
+  check_tensor_set(path, expected, used);
+  for (ValueId p : g.params()) executor.tensor(p).copy_from(used.at(g.value(p).name));
+  return ignored;
 }
 
 }  // namespace massmap

@@ -104,8 +104,10 @@ void Executor::plan_sharing() {
         if (!sole_use(in)) continue;
         const Node& producer = graph_.node(graph_.value(in).producer);
         const OpDef& pdef = op_def(producer.op);
-        // Overwriting in place loses the input: only when no backward step reads it.
-        if (def.in_place && (pdef.backward_reads_outputs || pdef.concat || pdef.view)) continue;
+        // Overwriting in place loses the input: only when no backward step reads it (a conv with a fused ReLU
+        // reads its output backward).
+        const bool reads_output = pdef.backward_reads_outputs || producer.attrs.get_int("relu", 0) != 0;
+        if (def.in_place && (reads_output || pdef.concat || pdef.view)) continue;
         parent_[size_t(in)] = n.outputs[0];
         relation[size_t(in)] = def.view ? 2 : 1;
       }

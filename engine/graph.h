@@ -36,6 +36,10 @@ struct Value {
   NodeId producer = -1;  // first node writing it; -1 for inputs and parameters
   ParamSpec param;       // parameters only
   ValueId grad_of = -1;  // gradients only: the value this is the gradient of
+  // Parameters only: the shape in checkpoints when it differs from `shape` (same elements in the same order): a
+  // convolutionalized linear weight is (out, C, H, W) in the graph and (out, C*H*W) in the classifier's files.
+  Shape saved_shape;
+  const Shape& file_shape() const { return saved_shape.empty() ? shape : saved_shape; }
 };
 
 using AttrValue = std::variant<int64_t, double, std::string, std::vector<int64_t>>;
@@ -103,6 +107,9 @@ class Graph {
 
   // Builder name and options, preprocessing, class names...: saved in checkpoints' __metadata__.
   std::map<std::string, std::string> metadata;
+  // Fully convolutional graphs (set by convolutionalize): (H, W) of the classifier's input, the crop each map cell
+  // stands for; empty for other graphs.
+  std::vector<int64_t> crop;
 
  private:
   std::vector<Value> values_;

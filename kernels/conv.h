@@ -36,6 +36,10 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
 // Fast CPU path: im2col / col2im + Eigen GEMM, OpenMP over the batch and groups.
 namespace cpu {
 void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b /* nullable */, float* y);
+// The same with the epilogue applied to each block while it is in cache; bit-identical to conv_forward followed
+// by ReLU.
+void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b /* nullable */, float* y,
+                  ConvEpilogue epilogue);
 void conv_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate);
 void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate);
 }  // namespace cpu

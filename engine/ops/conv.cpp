@@ -1,4 +1,5 @@
-// conv2d: y = conv(x, w) + b. Attributes: num_output, kernel (or kernel_h/kernel_w), stride, pad, groups.
+// conv2d: y = conv(x, w) + b. Attributes: num_output, kernel (or kernel_h/kernel_w), stride, pad, groups, relu
+// (1: y = relu(conv(x, w) + b) in one kernel call, set by the fuse_conv_bias_relu pass).
 // Inputs: x (N, C, H, W), w (K, C/groups, R, S), optional b (K). Output: y (N, K, P, Q).
 #include "kernels/conv.h"
 
@@ -60,20 +61,31 @@ Cost conv_cost(const Node&, const std::vector<Shape>& in, const std::vector<Shap
   return {y[0] * y[1] * y[2] * y[3] * w[1] * w[2] * w[3], ops::bytes_of(in, out)};
 }
 
+// With relu=1 the output is post-ReLU: the gradient first passes the ReLU's backward (which reads that output).
 void conv_backward(GradBuilder& b, const Node& n) {
   ValueId dy = b.grad(n.outputs[0]);
+  if (n.attrs.get_int("relu", 0) != 0)
+    dy = b.emit_temporary(n, "relu_grad", {n.outputs[0], dy}, n.outputs[0], "pre_relu");
   b.emit(n, "conv2d_grad_data", {dy, n.inputs[1]}, n.inputs[0]);
   b.emit(n, "conv2d_grad_filter", {n.inputs[0], dy}, n.inputs[1]);
   if (n.inputs.size() > 2) b.emit(n, "bias_grad", {dy}, n.inputs[2]);
 }
 
+// Attribute relu=1 (the fusion pass): ReLU in the kernel's epilogue, before the one store of y.
 template <Device D>
 void conv_forward_k(const KernelCall& c) {
   auto s = conv_of(*c.node, c.in[0].shape, c.in[1].shape, c.out[0].shape);
   s.x = c.in[0].place;
   s.y = c.out[0].place;
-  MASSMAP_DISPATCH(D, cpu, conv_forward, c, s, c.in[0].data, c.in[1].data, c.in.size() > 2 ? c.in[2].data : nullptr,
-                   c.out[0].data);
+  kernels::ConvEpilogue epilogue;
+  epilogue.relu = c.node->attrs.get_int("relu", 0) != 0;
+  const float* b = c.in.size() > 2 ? c.in[2].data : nullptr;
+  if constexpr (D == Device::cpu)
+    kernels::cpu::conv_forward(s, c.in[0].data, c.in[1].data, b, c.out[0].data, epilogue);
+  else if constexpr (D == Device::simt)
+    kernels::simt::conv_forward(s, c.in[0].data, c.in[1].data, b, c.out[0].data, c.stream, epilogue);
+  else
+    kernels::cuda::conv_forward(s, c.in[0].data, c.in[1].data, b, c.out[0].data, c.stream, epilogue);
 }
 
 // inputs (dy, w) -> dx

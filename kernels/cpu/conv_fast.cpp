@@ -185,6 +185,10 @@ int64_t unit_blocks(int64_t outer, int64_t units, int64_t rows_per_unit) {
 }  // namespace
 
 void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
+  conv_forward(s, x, w, b, y, ConvEpilogue{});
+}
+
+void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y, ConvEpilogue epilogue) {
   check_conv_shape(s);
   const Geometry geo = geometry(s);
   const int64_t columns = block_columns(geo, geo.crs), blocks = ceil_div(geo.positions, columns);
@@ -209,6 +213,8 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
     }
     // Epilogue: the bias is added while the block is still in cache.
     if (b) y_block.colwise() += ConstVectorView(b + int64_t(g) * geo.Kg, geo.Kg);
+    // The ReLU reference's expression, so a fused call matches conv + relu bit for bit (NaN passes through).
+    if (epilogue.relu) y_block = y_block.unaryExpr([](float v) { return v < 0.f ? 0.f : v; });
   }
 }
 

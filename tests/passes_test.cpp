@@ -1,0 +1,341 @@
+// Graph passes (engine/passes.h): the validator names the node that breaks a graph; for_inference drops the loss,
+// GoogLeNet's auxiliary heads and dropout; convolutionalize gives the classifier's probabilities at crop size for
+// the three nets (cpu and simt) and, on a test net without padding or partial pooling windows, the classifier's
+// probabilities on each cell's crop at every cell of a larger input; fuse_conv_bias_relu is bit-identical to the
+// unfused graph on cpu, forward and backward.
+#include "engine/passes.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "engine/autograd.h"
+#include "engine/checkpoint.h"
+#include "engine/errors.h"
+#include "engine/executor.h"
+#include "engine/op.h"
+#include "engine/validate.h"
+#include "nets/layers.h"
+#include "nets/registry.h"
+#include "tests/support/check.h"
+#include "tests/support/net_weights.h"
+
+using namespace massmap;
+using testing_support::expect_close;
+using testing_support::he_weights;
+using testing_support::random_vector;
+
+namespace {
+
+std::string config_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const BadConfig& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+std::vector<std::string> node_names(const Graph& g) {
+  std::vector<std::string> names;
+  for (const Node& n : g.nodes()) names.push_back(n.name);
+  return names;
+}
+
+// Runs g on x with He weights (seed 7) and returns the host copy of "prob".
+std::vector<float> probabilities(const Graph& g, const Tensor& x, Device device) {
+  ExecutorOptions eo;
+  eo.device = device;
+  Executor ex(g, eo);
+  he_weights(ex, 7);
+  ex.set_input("data", x);
+  RunContext run;
+  ex.forward(run);
+  return ex.read("prob").to_vector();
+}
+
+Tensor random_images(const Shape& shape, uint64_t seed) {
+  return Tensor::from(shape, random_vector(size_t(shape_numel(shape)), seed));
+}
+
+// A conv net with no padding and pools that tile the input exactly at its 18 x 18 crop: conv 3x3 -> 16, max pool
+// 2/2 -> 8, conv 3x3 -> 6, avg pool 2/2 -> 3, fc, fc, loss. Stride 4; an input of 18 + 4a x 18 + 4b gives a map of
+// (a + 1) x (b + 1) cells, each exactly the classifier on its crop.
+Graph tiling_net(int batch, int height, int width) {
+  Graph g;
+  nets::LayerBuilder b(g);
+  ValueId x = g.add_input("data", {batch, 2, height, width});
+  x = b.relu("relu1", b.conv("conv1", x, 4, 3));
+  x = b.max_pool("pool1", x, 2, 2);
+  x = b.relu("relu2", b.conv("conv2", x, 6, 3));
+  x = b.avg_pool("pool2", x, 2, 2);
+  x = b.linear("fc3", b.flatten("flatten", x), 8);
+  x = b.dropout("drop3", b.relu("relu3", x), 0.5, 3);
+  x = b.linear("fc4", x, 3);
+  b.softmax_loss("loss", x, g.add_input("label", {batch}));
+  g.metadata["builder"] = "tiling test net";
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("validator: a broken graph names the node and the value") {
+  auto base = [] {
+    Graph g;
+    nets::LayerBuilder b(g);
+    ValueId x = g.add_input("data", {1, 1, 6, 6});
+    b.relu("relu1", b.conv("conv1", x, 2, 3));
+    return g;
+  };
+  validate_graph(base());
+  {  // a node reading a value before its producer runs
+    Graph g;
+    ValueId x = g.add_input("data", {1, 1, 4, 4});
+    ValueId later = g.new_value("later", {1, 1, 4, 4}, ValueKind::activation);
+    Node n;
+    n.name = "early";
+    n.op = "relu";
+    n.inputs = {later};
+    n.outputs = {g.new_value("early", {1, 1, 4, 4}, ValueKind::activation)};
+    g.append_node(n);
+    Node p;
+    p.name = "producer";
+    p.op = "relu";
+    p.inputs = {x};
+    p.outputs = {later};
+    g.append_node(p);
+    const std::string m = config_error([&] { validate_graph(g); });
+    CHECK(contains(m, "'early'"));
+    CHECK(contains(m, "'later' before any node produces it"));
+  }
+  {  // two producers of one value
+    Graph g = base();
+    Node n;
+    n.name = "again";
+    n.op = "relu";
+    n.inputs = {g.at("data")};
+    n.outputs = {g.at("relu1")};
+    g.append_node(n);
+    const std::string m = config_error([&] { validate_graph(g); });
+    CHECK(contains(m, "'again'"));
+    CHECK(contains(m, "'relu1', which another node already produced"));
+  }
+  {  // a parameter nothing reads
+    Graph g = base();
+    g.add_param("orphan.weight", {3});
+    CHECK(contains(config_error([&] { validate_graph(g); }), "parameter 'orphan.weight' is read by no node"));
+  }
+  {  // a stored shape the op's rule disagrees with
+    Graph g = base();
+    g.value(g.at("conv1")).shape = {1, 2, 5, 5};
+    const std::string m = config_error([&] { validate_graph(g); });
+    CHECK(contains(m, "'conv1' (conv2d)"));
+    CHECK(contains(m, "(1, 2, 4, 4)"));
+  }
+  CHECK(contains(config_error([] { find_pass("convolutionalise"); }), "known: for_inference, convolutionalize"));
+}
+
+TEST_CASE("for_inference: GoogLeNet with auxiliary heads becomes the classifier ending in prob, without dropout") {
+  nets::NetOptions o;
+  o.channels = 1;
+  o.classes = 2;
+  o.width = 1.0 / 16;
+  o.aux = true;
+  std::vector<PassLog> log;
+  const Graph g = run_passes(nets::build_net("googlenet", o), {"for_inference"}, &log);
+  o.aux = false;
+  o.with_loss = false;
+  const Graph plain = nets::build_net("googlenet", o);  // ends in softmax "prob", has the dropout
+  std::vector<std::string> want = node_names(plain);
+  want.erase(std::find(want.begin(), want.end(), "pool5/drop_7x7_s1"));
+  CHECK(node_names(g) == want);
+  for (const Node& n : g.nodes()) CHECK(!op_def(n.op).is_loss);
+  CHECK(g.find("label") < 0);
+  CHECK(g.find("loss1/fc.weight") < 0);
+  CHECK(g.num_parameters() == plain.num_parameters());
+  CHECK(g.value(g.at("prob")).shape == Shape{1, 2});
+  // The flatten reads the pool directly: no copy in place of the dropout.
+  CHECK(g.node(g.value(g.at("loss3/flatten")).producer).inputs[0] == g.at("pool5/7x7_s1"));
+  REQUIRE(log.size() == 1);
+  std::string changes;
+  for (const std::string& line : log[0].changes) changes += line + "\n";
+  CHECK(contains(changes, "loss 'loss' (softmax_loss) -> prob"));
+  CHECK(contains(changes, "dropout 'pool5/drop_7x7_s1' removed"));
+  CHECK(contains(changes, "loss1/ave_pool"));
+  CHECK(contains(changes, "inputs dropped: label"));
+}
+
+TEST_CASE("convolutionalize: the three nets equal their classifier at crop size, on cpu and simt") {
+  // Width 1/16; AlexNet and VGG-16 at 67 and at a rectangular 67 x 99 crop (pool5 (1, 1) and (1, 2): the fc6
+  // kernel is rectangular), GoogLeNet at its 224 (its 7x7 pool needs it).
+  struct Case {
+    std::string net;
+    int height, width;
+    Device device;
+  };
+  const Case cases[] = {
+      {"alexnet", 67, 67, Device::cpu}, {"alexnet", 67, 99, Device::cpu},      {"vgg16", 67, 67, Device::cpu},
+      {"vgg16", 67, 99, Device::cpu},   {"googlenet", 224, 224, Device::cpu},  {"alexnet", 67, 99, Device::simt},
+      {"vgg16", 67, 67, Device::simt},  {"googlenet", 224, 224, Device::simt},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.net);
+    CAPTURE(c.height);
+    CAPTURE(c.width);
+    CAPTURE(device_name(c.device));
+    nets::NetOptions o;
+    o.channels = 1;
+    o.classes = 3;
+    o.width = 1.0 / 16;
+    o.batch = 2;
+    o.input = c.height;
+    o.input_width = c.width;
+    o.aux = c.net == "googlenet";
+    const Graph fcn = run_passes(nets::build_net(c.net, o), {"for_inference", "convolutionalize"});
+    CHECK(fcn.crop == std::vector<int64_t>{c.height, c.width});
+    CHECK(fcn.value(fcn.at("prob")).shape == Shape{2, 3, 1, 1});
+    for (const Node& n : fcn.nodes()) CHECK(n.op != "linear");
+    o.with_loss = false;
+    o.aux = false;
+    const Graph classifier = nets::build_net(c.net, o);
+    const Tensor x = random_images({2, 1, c.height, c.width}, 3);
+    const std::vector<float> want = probabilities(classifier, x, c.device);
+    expect_close(probabilities(fcn, x, c.device), want, 0.f, 1e-5f, c.net + " map at crop size");
+    // Not a trivially uniform answer: the probabilities differ between the classes.
+    CHECK(std::fabs(want[0] - want[1]) > 1e-4f);
+  }
+}
+
+TEST_CASE("convolutionalize: a net without padding or partial pools gives the classifier on each cell's crop") {
+  for (Device device : {Device::cpu, Device::simt}) {
+    CAPTURE(device_name(device));
+    const int batch = 2, crop = 18, height = crop + 4 * 2, width = crop + 4 * 3;  // map 3 x 4
+    std::vector<PassLog> log;
+    const Graph fcn = with_input_size(
+        run_passes(tiling_net(batch, crop, crop), {"for_inference", "convolutionalize"}, &log), height, width);
+    validate_graph(fcn);
+    REQUIRE(fcn.value(fcn.at("prob")).shape == Shape{batch, 3, 3, 4});
+    const Tensor x = random_images({batch, 2, height, width}, 5);
+    const std::vector<float> map = probabilities(fcn, x, device);  // (N, K, 3, 4)
+    const Graph classifier = run_passes(tiling_net(batch, crop, crop), {"for_inference"});
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 4; ++j) {
+        Tensor cut({batch, 2, crop, crop});  // the crop rows [4i, 4i + 18), columns [4j, 4j + 18)
+        for (int n = 0; n < batch; ++n)
+          for (int ch = 0; ch < 2; ++ch)
+            for (int r = 0; r < crop; ++r)
+              for (int q = 0; q < crop; ++q)
+                cut.at(((n * 2 + ch) * crop + r) * crop + q) =
+                    x.at(((int64_t(n) * 2 + ch) * height + 4 * i + r) * width + 4 * j + q);
+        const std::vector<float> want = probabilities(classifier, cut, device);  // (N, K)
+        std::vector<float> cell;
+        for (int n = 0; n < batch; ++n)
+          for (int k = 0; k < 3; ++k) cell.push_back(map[size_t(((n * 3 + k) * 3 + i) * 4 + j)]);
+        expect_close(cell, want, 0.f, 1e-5f, "cell (" + std::to_string(i) + ", " + std::to_string(j) + ")");
+      }
+  }
+}
+
+TEST_CASE("convolutionalize: errors name the net, the node and the minimum input") {
+  nets::NetOptions o;
+  o.channels = 1;
+  o.classes = 2;
+  o.width = 1.0 / 16;
+  const Graph fcn = run_passes(nets::build_net("alexnet", o), {"for_inference", "convolutionalize"});
+  CHECK(fcn.crop == std::vector<int64_t>{227, 227});
+  const std::string small = config_error([&] { with_input_size(fcn, 226, 400); });
+  CHECK(contains(small, "alexnet"));
+  CHECK(contains(small, "smallest input it accepts is 227x227"));
+  const Graph wide = with_input_size(fcn, 227, 227 + 32 * 5);
+  CHECK(wide.value(wide.at("prob")).shape == Shape{1, 2, 1, 6});
+  CHECK(contains(config_error([&] { convolutionalize(nets::build_net("alexnet", o)); }),
+                 "node 'loss' (softmax_loss) is a training loss; run for_inference first"));
+  CHECK(contains(config_error([&] { convolutionalize(fcn); }), "nothing to convert"));
+}
+
+TEST_CASE("convolutionalize: a classifier checkpoint loads into the result; ignored tensors are returned") {
+  nets::NetOptions o;
+  o.channels = 1;
+  o.classes = 2;
+  o.width = 1.0 / 16;
+  o.aux = true;
+  o.input = 224;
+  const Graph training = nets::build_net("googlenet", o);
+  ExecutorOptions train_options;
+  train_options.training = true;
+  Executor trainer(training, train_options);
+  he_weights(trainer, 9);
+  Solver solver(trainer, SolverConfig{});
+  const std::string path = "passes_test_checkpoint.safetensors";
+  save_checkpoint(path, trainer, &solver);
+  const TensorFile file = read_safetensors(path);
+  std::set<std::string> ignorable;
+  for (ValueId p : training.params()) ignorable.insert(training.value(p).name);
+  Executor fcn(run_passes(training, {"for_inference", "convolutionalize"}));
+  const std::vector<std::string> ignored = load_inference_weights(path, file, fcn, ignorable);
+  // fc weights of the aux heads, their classifiers and the history of every parameter are ignored; the main
+  // classifier's (K, 1024) weight loaded as the (K, 1024, 1, 1) conv weight.
+  CHECK(std::count(ignored.begin(), ignored.end(), "loss1/fc.weight") == 1);
+  CHECK(std::count(ignored.begin(), ignored.end(), "history/loss3/classifier.weight") == 1);
+  CHECK(std::count(ignored.begin(), ignored.end(), "loss3/classifier.weight") == 0);
+  CHECK(fcn.read("loss3/classifier.weight").to_vector() == file.tensors.at("loss3/classifier.weight").to_vector());
+  // A tensor nobody expects is still an error, and so is a missing one.
+  TensorFile extra = file;
+  extra.tensors["stray"] = Tensor::zeros({2});
+  CHECK_THROWS_WITH_AS(load_inference_weights(path, extra, fcn, ignorable), doctest::Contains("stray"), BadInput);
+  TensorFile missing = file;
+  missing.tensors.erase("conv1/7x7_s2.bias");
+  CHECK_THROWS_WITH_AS(load_inference_weights(path, missing, fcn, ignorable), doctest::Contains("conv1/7x7_s2.bias"),
+                       BadInput);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("fuse_conv_bias_relu: bit-identical to conv + relu on cpu (forward and backward), close on simt") {
+  nets::NetOptions o;
+  o.channels = 1;
+  o.classes = 3;
+  o.width = 1.0 / 16;
+  o.input = 67;
+  o.batch = 2;
+  const Graph plain = nets::build_net("alexnet", o);
+  std::vector<PassLog> log;
+  const Graph fused = run_passes(plain, {"fuse_conv_bias_relu"}, &log);
+  REQUIRE(log.size() == 1);
+  CHECK(log[0].changes.size() == 5);  // conv1 ... conv5
+  CHECK(log[0].changes[0] == "conv1 + relu1 -> conv1 (bias and ReLU in the conv's epilogue)");
+  int relus = 0;
+  for (const Node& n : fused.nodes()) relus += n.op == "relu";
+  CHECK(relus == 2);  // relu6, relu7 follow linear layers
+  const Tensor x = random_images({2, 1, 67, 67}, 8);
+  const Tensor labels = Tensor::from({2}, {0.f, 2.f});
+  auto step = [&](const Graph& g, Device device) {
+    ExecutorOptions eo;
+    eo.device = device;
+    eo.training = true;
+    auto ex = std::make_unique<Executor>(g, eo);
+    he_weights(*ex, 4);
+    ex->set_input("data", x);
+    ex->set_input("label", labels);
+    RunContext run;  // dropout off: a deterministic function
+    ex->forward(run);
+    ex->backward(run);
+    return ex;
+  };
+  auto cpu_plain = step(plain, Device::cpu), cpu_fused = step(fused, Device::cpu);
+  auto simt_fused = step(fused, Device::simt);
+  CHECK(cpu_fused->read("loss.prob").to_vector() == cpu_plain->read("loss.prob").to_vector());
+  for (ValueId p : plain.params()) {
+    const std::string grad = gradient_name(plain.value(p).name);
+    CAPTURE(grad);
+    CHECK(cpu_fused->read(grad).to_vector() == cpu_plain->read(grad).to_vector());
+    expect_close(simt_fused->read(grad).to_vector(), cpu_plain->read(grad).to_vector(), 1e-5f, 1e-3f, grad);
+  }
+  expect_close(simt_fused->read("loss.prob").to_vector(), cpu_plain->read("loss.prob").to_vector(), 1e-6f, 1e-5f,
+               "simt probabilities");
+}
