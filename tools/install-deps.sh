@@ -11,6 +11,8 @@ packages=(
   nlohmann-json3-dev  # safetensors headers, configs
   libbenchmark-dev    # bench/
   libdnnl-dev         # oneDNN: CPU baseline in bench/ only
+  libopenblas-pthread-dev  # OpenBLAS: CPU GEMM baseline of bench/cpu_gemm_bench (never in the engine); it also
+                           # becomes libblas.so.3, so bench/pytorch_alexnet.py runs PyTorch on it, not netlib
   libstb-dev          # PNG/JPEG/PGM io
   libtiff-dev         # TIFF io
   libdcmtk-dev        # DICOM io

@@ -16,7 +16,7 @@ struct GemmBlocking {
 };
 
 // AVX-512: 8 x 48 = 24 zmm accumulators (+3 B vectors, 1 broadcast), 48 B rows are 3 cache lines.
-constexpr GemmBlocking kBlockingAvx512{8, 48, 256, 1024, 480};
+constexpr GemmBlocking kBlockingAvx512{8, 48, 384, 1024, 480};
 // AVX2+FMA: 6 x 16 = 12 ymm accumulators (+2 B vectors, 1 broadcast) of the 16 registers.
 constexpr GemmBlocking kBlockingAvx2{6, 16, 256, 1020, 512};
 // Portable: 4 x 8, which compilers keep in 8 SSE registers.

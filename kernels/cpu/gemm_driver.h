@@ -12,12 +12,50 @@
 // packs and masked on store), which is what makes any split of C across threads give the same bits.
 #include "kernels/cpu/gemm_block.h"
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 namespace kernels {
 namespace cpu {
 namespace {
 
 inline int min_int(int a, int b) {
   return a < b ? a : b;
+}
+
+// Transposes rows [0, rows) x columns [0, cols) of src (rows ld apart) into dst, where column k becomes the run
+// dst[k * dst_ld + 0 .. rows): packing a stored-transposed operand. With AVX, 8 x 8 blocks go through registers
+// (a scalar transpose is one store per float and dominated the packing of fc weights).
+inline void transpose_into(const float* src, int64_t ld, int rows, int cols, float* dst, int dst_ld) {
+  int r0 = 0;
+#if defined(__AVX__)
+  for (; r0 + 8 <= rows; r0 += 8) {
+    int k0 = 0;
+    for (; k0 + 8 <= cols; k0 += 8) {
+      __m256 r[8], t[8], s[8];  // rows r0.. of the block; unpacked pairs; 4 x 4 quarter-transposes
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + (r0 + i) * ld + k0);
+      for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+      }
+      for (int i = 0; i < 8; i += 4) {
+        s[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+      }
+      for (int k = 0; k < 4; ++k) {
+        _mm256_storeu_ps(dst + (k0 + k) * dst_ld + r0, _mm256_permute2f128_ps(s[k], s[k + 4], 0x20));
+        _mm256_storeu_ps(dst + (k0 + k + 4) * dst_ld + r0, _mm256_permute2f128_ps(s[k], s[k + 4], 0x31));
+      }
+    }
+    for (int i = 0; i < 8; ++i)
+      for (int k = k0; k < cols; ++k) dst[k * dst_ld + r0 + i] = src[(r0 + i) * ld + k];
+  }
+#endif
+  for (int i = r0; i < rows; ++i)
+    for (int k = 0; k < cols; ++k) dst[k * dst_ld + i] = src[i * ld + k];
 }
 
 // A rows [row0, row0 + rows), k [k0, k0 + kc) -> dst (ceil(rows / MR), kc, MR), rows past `rows` zero.
@@ -31,11 +69,8 @@ void pack_a(const GemmShape& s, const float* a, int row0, int rows, int k0, int 
         for (int i = 0; i < valid; ++i) dst[k * MR + i] = src[i];
         for (int i = valid; i < MR; ++i) dst[k * MR + i] = 0.f;
       }
-    } else {  // A stored (M, K): gather MR rows
-      for (int i = 0; i < valid; ++i) {
-        const float* src = a + (row0 + r + i) * s.lda + k0;
-        for (int k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
-      }
+    } else {  // A stored (M, K): transpose MR rows
+      transpose_into(a + (row0 + r) * s.lda + k0, s.lda, valid, kc, dst, MR);
       for (int i = valid; i < MR; ++i)
         for (int k = 0; k < kc; ++k) dst[k * MR + i] = 0.f;
     }
@@ -47,11 +82,8 @@ template <int NR>
 void pack_b(const GemmShape& s, const float* b, int k0, int kc, int col0, int cols, float* dst) {
   for (int j0 = 0; j0 < cols; j0 += NR, dst += NR * kc) {
     const int valid = min_int(NR, cols - j0);
-    if (s.trans_b) {  // B stored (N, K): gather NR rows of it
-      for (int j = 0; j < valid; ++j) {
-        const float* src = b + (col0 + j0 + j) * s.ldb + k0;
-        for (int k = 0; k < kc; ++k) dst[k * NR + j] = src[k];
-      }
+    if (s.trans_b) {  // B stored (N, K): transpose NR rows of it (whole rows: few long streams to prefetch)
+      transpose_into(b + (col0 + j0) * s.ldb + k0, s.ldb, valid, kc, dst, NR);
       for (int j = valid; j < NR; ++j)
         for (int k = 0; k < kc; ++k) dst[k * NR + j] = 0.f;
     } else {  // B stored (K, N): a panel's k-th row is contiguous
