@@ -169,7 +169,7 @@ void round_trip(const NetCase& c, int batch, double fd_tolerance) {
 
   const Tensor x = images(c, batch, 11);
   write_npy(x_path, x);
-  Result fwd = run("nets forward " + c.name + c.flags + " --weights " + w + " --input " + x_path + " --output " + y +
+  Result fwd = run("nets forward " + c.name + c.flags + " --weights " + w + " --images " + x_path + " --output " + y +
                    " --dump " + dump + " --device cpu");
   REQUIRE_MESSAGE(fwd.code == 0, fwd.output);
   Tensor prob = read_npy_float(y);
@@ -203,7 +203,7 @@ void round_trip(const NetCase& c, int batch, double fd_tolerance) {
   std::vector<int64_t> labels;
   for (int b = 0; b < batch; ++b) labels.push_back(b % c.options.classes);
   write_labels(l, labels);
-  Result grad = run("nets grad " + c.name + c.flags + " --weights " + w + " --input " + x_path + " --labels " + l +
+  Result grad = run("nets grad " + c.name + c.flags + " --weights " + w + " --images " + x_path + " --labels " + l +
                     " --output " + g);
   REQUIRE_MESSAGE(grad.code == 0, grad.output);
   TensorFile grads = read_safetensors(g);
@@ -296,7 +296,7 @@ TEST_CASE("nets show: the layer table and totals") {
   REQUIRE_MESSAGE(small.code == 0, small.output);
   CHECK(contains(small.output, "inception_5b/1x1"));
   CHECK(contains(small.output, "loss1/classifier"));
-  Result too_small = run("nets show alexnet --input 20");
+  Result too_small = run("nets show alexnet --input-size 20");
   CHECK(too_small.code == 4);
 }
 
@@ -316,7 +316,7 @@ TEST_CASE("nets forward: the same probabilities on simt as on cpu") {
   std::vector<float> probs[2];
   int i = 0;
   for (const char* device : {"cpu", "simt"}) {
-    Result r = run("nets forward smallnet" + c.flags + " --weights " + (dir / "w.safetensors") + " --input " +
+    Result r = run("nets forward smallnet" + c.flags + " --weights " + (dir / "w.safetensors") + " --images " +
                    (dir / "x.npy") + " --output " + (dir / "y.npy") + " --device " + device);
     REQUIRE_MESSAGE(r.code == 0, r.output);
     probs[i++] = read_npy_float(dir / "y.npy").to_vector();
@@ -343,51 +343,51 @@ TEST_CASE("nets forward and grad: bad inputs are named, with exit code 3") {
     TensorFile missing = weights;
     missing.tensors.erase("fc3.bias");
     write_safetensors(dir / "missing.safetensors", missing);
-    expect(run(forward + " --input " + x + " --weights " + (dir / "missing.safetensors")), 3, {"fc3.bias"});
+    expect(run(forward + " --images " + x + " --weights " + (dir / "missing.safetensors")), 3, {"fc3.bias"});
     TensorFile extra = weights;
     extra.tensors["fc9.weight"] = Tensor::zeros({2, 2});
     write_safetensors(dir / "extra.safetensors", extra);
-    expect(run(grad + " --input " + x + " --labels " + l + " --weights " + (dir / "extra.safetensors")), 3,
+    expect(run(grad + " --images " + x + " --labels " + l + " --weights " + (dir / "extra.safetensors")), 3,
            {"fc9.weight"});
     TensorFile shaped = weights;
     shaped.tensors["conv2.weight"] = Tensor::zeros({3, 3});
     write_safetensors(dir / "shaped.safetensors", shaped);
-    expect(run(forward + " --input " + x + " --weights " + (dir / "shaped.safetensors")), 3,
+    expect(run(forward + " --images " + x + " --weights " + (dir / "shaped.safetensors")), 3,
            {"conv2.weight", "(3, 3)"});
-    expect(run(forward + " --input " + x + " --weights " + (dir / "nope.safetensors")), 3, {"nope.safetensors"});
+    expect(run(forward + " --images " + x + " --weights " + (dir / "nope.safetensors")), 3, {"nope.safetensors"});
     expect(run("nets forward alexnet --channels 1 --classes 2 --input-size 24 --output " + (dir / "y.npy") +
-               " --input " + x + " --weights " + w),
+               " --images " + x + " --weights " + w),
            3, {"smallnet", "alexnet"});
   }
   // Images: wrong dtype, rank, channels, size, batch; not a .npy at all.
   {
     std::vector<double> f8(2 * 24 * 24, 0.5);
     write_raw_npy(dir / "f8.npy", "<f8", {2, 1, 24, 24}, f8.data(), f8.size() * 8);
-    expect(run(forward + " --weights " + w + " --input " + (dir / "f8.npy")), 3, {"f8.npy", "<f8", "float32"});
+    expect(run(forward + " --weights " + w + " --images " + (dir / "f8.npy")), 3, {"f8.npy", "<f8", "float32"});
     write_npy(dir / "rank3.npy", Tensor::zeros({2, 24, 24}));
-    expect(run(forward + " --weights " + w + " --input " + (dir / "rank3.npy")), 3, {"rank3.npy", "(2, 24, 24)"});
+    expect(run(forward + " --weights " + w + " --images " + (dir / "rank3.npy")), 3, {"rank3.npy", "(2, 24, 24)"});
     write_npy(dir / "rgb.npy", Tensor::zeros({2, 3, 24, 24}));
-    expect(run(forward + " --weights " + w + " --input " + (dir / "rgb.npy")), 3, {"rgb.npy", "3 channels"});
+    expect(run(forward + " --weights " + w + " --images " + (dir / "rgb.npy")), 3, {"rgb.npy", "3 channels"});
     write_npy(dir / "size.npy", Tensor::zeros({2, 1, 24, 20}));
-    expect(run(forward + " --weights " + w + " --input " + (dir / "size.npy")), 3, {"size.npy", "24x20", "width"});
-    expect(run(forward + " --weights " + w + " --input " + x + " --batch 5"), 3, {"--batch is 5"});
+    expect(run(forward + " --weights " + w + " --images " + (dir / "size.npy")), 3, {"size.npy", "24x20", "width"});
+    expect(run(forward + " --weights " + w + " --images " + x + " --batch 5"), 3, {"--batch is 5"});
     std::ofstream(dir / "text.npy") << "not a numpy file";
-    expect(run(forward + " --weights " + w + " --input " + (dir / "text.npy")), 3, {"text.npy"});
+    expect(run(forward + " --weights " + w + " --images " + (dir / "text.npy")), 3, {"text.npy"});
   }
   // Labels: float, wrong count, out of range; int32 is fine.
   {
     write_npy(dir / "lf.npy", Tensor::from({2}, {0, 1}));
-    expect(run(grad + " --weights " + w + " --input " + x + " --labels " + (dir / "lf.npy")), 3, {"lf.npy", "<f4"});
+    expect(run(grad + " --weights " + w + " --images " + x + " --labels " + (dir / "lf.npy")), 3, {"lf.npy", "<f4"});
     write_labels(dir / "l3.npy", {0, 1, 1});
-    expect(run(grad + " --weights " + w + " --input " + x + " --labels " + (dir / "l3.npy")), 3, {"l3.npy", "(3,)"});
+    expect(run(grad + " --weights " + w + " --images " + x + " --labels " + (dir / "l3.npy")), 3, {"l3.npy", "(3,)"});
     write_labels(dir / "l7.npy", {0, 7});
-    expect(run(grad + " --weights " + w + " --input " + x + " --labels " + (dir / "l7.npy")), 3,
+    expect(run(grad + " --weights " + w + " --images " + x + " --labels " + (dir / "l7.npy")), 3,
            {"l7.npy", "label 7", "index 1"});
     const int32_t l32[2] = {1, 0};
     write_raw_npy(dir / "l32.npy", "<i4", {2}, l32, sizeof l32);
-    Result ok = run(grad + " --weights " + w + " --input " + x + " --labels " + (dir / "l32.npy"));
+    Result ok = run(grad + " --weights " + w + " --images " + x + " --labels " + (dir / "l32.npy"));
     CHECK_MESSAGE(ok.code == 0, ok.output);
   }
   // Missing options are usage errors naming the option.
-  expect(run(grad + " --weights " + w + " --input " + x), 2, {"--labels"});
+  expect(run(grad + " --weights " + w + " --images " + x), 2, {"--labels"});
 }
