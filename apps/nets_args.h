@@ -59,5 +59,8 @@ std::set<std::string> training_parameters(const NetChoice& c, const TensorFile& 
 // massmap nets forward (apps/nets_forward_cmd.cpp), dispatched by apps/nets_cmd.cpp.
 extern const char* const nets_forward_usage;
 int run_nets_forward(Args& a, const std::string& name);
+// massmap nets gap (apps/nets_gap_cmd.cpp): fully convolutional map cells against true crops.
+extern const char* const nets_gap_usage;
+int run_nets_gap(Args& a, const std::string& name);
 
 }  // namespace massmap::cli

@@ -192,7 +192,8 @@ const char* const nets_usage =
     "  init      initialised weights as safetensors, with the builder and its options in __metadata__\n"
     "  forward   class probabilities of float32 NCHW images (.npy); --dump writes every layer's output;\n"
     "            --fully-convolutional writes the map of class probabilities over any input size\n"
-    "  grad      the loss and every parameter's gradient of one batch with labels, dropout off\n\n"
+    "  grad      the loss and every parameter's gradient of one batch with labels, dropout off\n"
+    "  gap       fully convolutional map cells against the classifier on each cell's crop (random weights)\n\n"
     "examples:\n"
     "  massmap nets show alexnet --channels 1 --classes 2\n"
     "  massmap nets init alexnet --channels 1 --classes 2 --seed 1 --out alexnet.safetensors\n"
@@ -210,6 +211,7 @@ int run_nets(Args& a) {
   static const Sub subs[] = {{"show", show_usage, show},
                              {"init", init_usage, init},
                              {"forward", nets_forward_usage, run_nets_forward},
+                             {"gap", nets_gap_usage, run_nets_gap},
                              {"grad", grad_usage, grad}};
   if (sub.empty()) {
     if (a.help()) {
@@ -232,7 +234,7 @@ int run_nets(Args& a) {
     }
     return s.run(a, a.shift_positional());
   }
-  throw UsageError("unknown nets subcommand '" + sub + "' (show, init, forward, grad)\n\n" + nets_usage);
+  throw UsageError("unknown nets subcommand '" + sub + "' (show, init, forward, grad, gap)\n\n" + nets_usage);
 }
 
 }  // namespace massmap::cli

@@ -2,7 +2,7 @@
 // (what each pass changed, the map geometry), forward --fully-convolutional (the map at crop size equals the
 // classifier's probabilities; over a larger rectangular input it equals the passes run in process), a training
 // checkpoint (solver history, auxiliary heads) loading for inference with what it skips named once, and the
-// usage errors of the renamed options.
+// usage errors of the renamed options; nets gap (zero gap when the image is the crop, its report otherwise).
 #include <filesystem>
 #include <string>
 
@@ -132,4 +132,17 @@ TEST_CASE("nets forward: a training checkpoint loads for inference; what it skip
   write_safetensors(t, checkpoint);
   expect(run("nets forward googlenet" + flags + " --weights " + t + " --images " + (dir / "x.npy") + " --output " + y),
          3, {"stray"});
+}
+
+TEST_CASE("nets gap: no gap when the image is the crop; a report for border and interior cells otherwise") {
+  // One cell: the image is the crop, so map and classifier compute the same function (up to summation order).
+  Result one = run("nets gap alexnet" + kAlex + " --cells 1");
+  expect(one, 0, {"1 images 227x227, map 1x1 cells", "border   cells   1"});
+  const size_t at = one.output.find("rms |z_crop| median ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(one.output.substr(at + 20)) < 1e-5);
+  // Three cells a side: 8 border cells and 1 interior cell per image.
+  expect(run("nets gap alexnet" + kAlex + " --cells 3 --images 2"), 0,
+         {"2 images 291x291, map 3x3 cells", "border   cells  16", "interior cells   2"});
+  expect(run("nets gap alexnet" + kAlex + " --input-size 300"), 2, {"--input-size"});
 }
