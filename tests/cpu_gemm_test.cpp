@@ -188,6 +188,21 @@ TEST_CASE("gemm gives the same bits for 1, 2 and 3 threads") {
   }
 }
 
+TEST_CASE("gemm called from inside a parallel region (a team of one) computes all of C") {
+  const GemmShape s = shape(67, 101, 400, false, false, 0);
+  const Buffer a = random_vector(size_t(s.M) * s.lda, 5), b = random_vector(size_t(s.K) * s.ldb, 6);
+  Buffer expected(size_t(s.M) * s.ldc);
+  reference_gemm(s, a.data(), b.data(), expected.data());
+  const float atol = 1e-5f * std::sqrt(float(s.K)) + 1e-6f;
+  for (const CpuIsa isa : supported_isas()) {
+    std::vector<Buffer> c(2, Buffer(expected.size(), NAN));
+#pragma omp parallel for num_threads(2)
+    for (int i = 0; i < 2; ++i) kernels::cpu::gemm(s, a.data(), b.data(), c[i].data(), isa);
+    for (int i = 0; i < 2; ++i)
+      expect_close(c[i], expected, atol, 1e-5f, std::string("nested, ") + kernels::cpu::cpu_isa_name(isa));
+  }
+}
+
 TEST_CASE("gemm rejects bad shapes and an instruction set the CPU lacks") {
   float x = 0;
   CHECK_THROWS_AS(kernels::cpu::gemm(GemmShape{2, 3, 4, false, false, 3, 3, 3}, &x, &x, &x), std::invalid_argument);

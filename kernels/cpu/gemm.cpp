@@ -72,6 +72,20 @@ int split_point(int tiles, int parts, int part) {
 // Below this many multiply-adds a parallel region costs more than it saves.
 constexpr int64_t kParallelMinMacs = int64_t(1) << 18;
 
+// How many row parts a grid of `threads` rectangles over C has: the factorisation whose largest rectangle has the
+// fewest tiles (ties: more column parts, so each thread's B block is its own).
+int row_parts_for(int threads, int m_tiles, int n_tiles) {
+  int row_parts = 1;
+  int64_t best = -1;
+  for (int rows = 1; rows <= threads; ++rows) {
+    if (threads % rows) continue;
+    const int64_t cols = threads / rows;
+    const int64_t largest = int64_t((m_tiles + rows - 1) / rows) * ((n_tiles + cols - 1) / cols);
+    if (best < 0 || largest < best) best = largest, row_parts = rows;
+  }
+  return row_parts;
+}
+
 }  // namespace
 
 void gemm(const GemmShape& s, const float* a, const float* b, float* c) {
@@ -91,22 +105,15 @@ void gemm(const GemmShape& s, const float* a, const float* b, float* c, CpuIsa i
   const int64_t macs = int64_t(s.M) * s.N * s.K;
   int threads = macs < kParallelMinMacs ? 1 : omp_get_max_threads();
   if (threads > m_tiles * n_tiles) threads = m_tiles * n_tiles;
-  // A grid of row parts x column parts: the factorisation whose largest rectangle has the fewest tiles (ties:
-  // more column parts, so each thread's B block is its own).
-  int row_parts = 1;
-  int64_t best = -1;
-  for (int rows = 1; rows <= threads; ++rows) {
-    if (threads % rows) continue;
-    const int64_t cols = threads / rows;
-    const int64_t largest = int64_t((m_tiles + rows - 1) / rows) * ((n_tiles + cols - 1) / cols);
-    if (best < 0 || largest < best) best = largest, row_parts = rows;
-  }
-  const int col_parts = threads / row_parts;
   const size_t a_floats = size_t(bl.mc) * bl.kc, b_floats = size_t(bl.nc) * bl.kc;
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     static thread_local PackBuffer pack;
+    // The team may be smaller than asked for (inside another parallel region it has one thread): split C by its
+    // actual size.
+    const int team = omp_get_num_threads(), row_parts = row_parts_for(team, m_tiles, n_tiles);
+    const int col_parts = team / row_parts;
     const int t = omp_get_thread_num(), row_part = t / col_parts, col_part = t % col_parts;
     float* buffer = pack.get(a_floats + b_floats);
     GemmBlock g;
