@@ -9,6 +9,11 @@ massmap's Solver::step().
 
 Run with Debian's interpreter and package (apt-get install python3-torch), on the same thread count as ours:
   OMP_NUM_THREADS=2 /usr/bin/python3 bench/pytorch_alexnet.py --threads 2 --repetitions 5
+On a GPU (the lent GPU machine's PyTorch wheels), against nets_bench's alexnet/cuda/width:1/batch:32:
+  python3 bench/pytorch_alexnet.py --device cuda --batch 32
+with cuDNN as a competent user runs it for an FP32 comparison: cudnn.benchmark on (cuDNN picks its fastest
+algorithm per layer), TF32 off for convolutions and matmuls (our kernels are strict FP32), every timed step
+synchronised.
 Prints images/s per repetition, then the median and the spread.
 """
 import argparse
@@ -54,18 +59,31 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5, help="timed steps per repetition")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repetitions", type=int, default=5)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
+    if a.device == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("pytorch_alexnet: --device cuda, but PyTorch sees no CUDA GPU")
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    device = torch.device(a.device)
     net = alexnet(a.channels, a.classes)
     init_caffe(net)
+    net.to(device)
     net.train()  # dropout on, as in a training step
     # lr 1e-5 as in nets_bench: the weights stay sane over the timed steps (the rate does not change the work)
     opt = torch.optim.SGD(net.parameters(), lr=1e-5, momentum=0.9, weight_decay=5e-4)
     loss_fn = nn.CrossEntropyLoss()
-    x = torch.rand(a.batch, a.channels, a.input, a.input) * 2 - 1
-    y = torch.arange(a.batch) % a.classes
+    x = (torch.rand(a.batch, a.channels, a.input, a.input) * 2 - 1).to(device)
+    y = (torch.arange(a.batch) % a.classes).to(device)
+
+    def sync() -> None:
+        if a.device == "cuda":
+            torch.cuda.synchronize()
 
     def step() -> float:
         opt.zero_grad(set_to_none=False)
@@ -74,15 +92,21 @@ def main() -> None:
         opt.step()
         return loss.item()
 
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {a.batch}, "
+    where = f"threads {torch.get_num_threads()}"
+    if a.device == "cuda":
+        where = (f"{torch.cuda.get_device_name()}, cuDNN {torch.backends.cudnn.version()}, cudnn.benchmark on, "
+                 f"TF32 off")
+    print(f"torch {torch.__version__}, {a.device} ({where}), batch {a.batch}, "
           f"{a.channels} channel(s), {a.classes} classes, input {a.input}")
     for _ in range(a.warmup):
         step()
+    sync()
     rates = []
     for r in range(a.repetitions):
         start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(a.steps):
             step()
+        sync()
         seconds = (time.perf_counter() - start) / a.steps
         cpu = (time.process_time() - cpu_start) / a.steps
         rates.append(a.batch / seconds)

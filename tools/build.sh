@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${BUILD_DIR:-build}
+# Paths relative to the checkout in ccache's keys: a second build folder (the GPU suite's, the sanitizer's) reuses
+# the objects whose flags agree.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 generator=()
 command -v ninja >/dev/null && [ ! -f "$dir/Makefile" ] && generator=(-G Ninja)
 cmake -S . -B "$dir" "${generator[@]}" "$@"
