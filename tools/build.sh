@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${BUILD_DIR:-build}
-# Paths relative to the checkout in ccache's keys: a second build folder (the GPU suite's, the sanitizer's) reuses
+# Paths relative to the checkout in ccache's keys: a second build folder (the GPU suite's) reuses
 # the objects whose flags agree.
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 generator=()
