@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/checkpoint_metadata.h"
 #include "engine/errors.h"
 #include "engine/safetensors.h"
 
@@ -75,5 +76,18 @@ std::vector<std::string> load_inference_weights(const std::string& path, const T
   for (ValueId p : g.params()) executor.tensor(p).copy_from(used.at(g.value(p).name));
   return ignored;
 }
+
+namespace metadata {
+
+const std::string& require(const std::map<std::string, std::string>& m, const std::string& key, const std::string& file,
+                           const std::string& needed_by) {
+  auto it = m.find(key);
+  if (it == m.end())
+    throw BadInput(file + ": __metadata__ has no '" + key + "', which " + needed_by +
+                   " needs (README: checkpoint metadata)");
+  return it->second;
+}
+
+}  // namespace metadata
 
 }  // namespace massmap
