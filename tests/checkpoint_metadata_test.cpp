@@ -1,8 +1,8 @@
 // The checkpoint metadata schema (engine/checkpoint_metadata.h): a needed key that is missing is an error naming
 // the file, the key and who needs it; keys round-trip through a weights file unchanged, unknown ones included.
-#include <cstdio>
-
 #include "engine/checkpoint_metadata.h"
+
+#include <cstdio>
 
 #include "engine/errors.h"
 #include "engine/safetensors.h"
