@@ -156,9 +156,10 @@ int run_nets_gap(Args& a, const std::string& name) {
     const std::vector<double> pc = softmax(cell.crop), pm = softmax(cell.map);
     for (int k = 0; k < K; ++k) prob_gap[cell.interior].push_back(std::fabs(pm[size_t(k)] - pc[size_t(k)]));
   }
-  std::printf("%s\n%lld images %lldx%lld, map %lldx%lld cells of crop %dx%d, stride %lld; seed %lld\n",
-              describe(c).c_str(), (long long)images, (long long)height, (long long)width, (long long)cells,
-              (long long)cells, crop_h, crop_w, (long long)geo.y.stride, (long long)seed);
+  std::printf(
+      "%s\n%lld images %lldx%lld, map %lldx%lld cells of crop %dx%d, stride %lld; seed %lld; rms |z_crop| %.3g\n",
+      describe(c).c_str(), (long long)images, (long long)height, (long long)width, (long long)cells, (long long)cells,
+      crop_h, crop_w, (long long)geo.y.stride, (long long)seed, scale);
   const char* names[2] = {"border", "interior"};
   for (int part = 0; part < 2; ++part) {
     std::printf("%-8s cells %3zu: logits |z_map - z_crop| / rms |z_crop| %s\n", names[part], logit_gap[part].size(),
