@@ -4,6 +4,7 @@
 #include "data/patches.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "data/json_fields.h"
@@ -175,9 +176,9 @@ std::vector<PatchSpec> sample_patches(const PreparedImage& image, int image_inde
   local.mass = positives;
   local.by_source[int(PatchSource::mass)] = positives;
 
-  // Negatives: as many as positives, or per_normal_image when the image has no mass ROI at all.
+  // Negatives: negative_ratio per positive (rounded), or per_normal_image when the image has no mass ROI at all.
   // None from an image with a lesion of unknown place: no square of it is known to be clear.
-  int negatives = has_mass_roi ? positives : config.per_normal_image;
+  int negatives = has_mass_roi ? int(std::lround(config.negative_ratio * positives)) : config.per_normal_image;
   if (image.unlocated_lesions > 0) {
     local.negatives_withheld += negatives;
     negatives = 0;
@@ -269,6 +270,7 @@ nlohmann::json PatchConfig::to_json() const {
   return {{"size", size},
           {"per_mass", per_mass},
           {"per_normal_image", per_normal_image},
+          {"negative_ratio", negative_ratio},
           {"edge_width", edge_width},
           {"edge_fraction", edge_fraction},
           {"air_fraction", air_fraction},
@@ -287,6 +289,8 @@ PatchConfig PatchConfig::from_json(const nlohmann::json& j) {
       c.per_mass = f::integer(v, where, key);
     else if (key == "per_normal_image")
       c.per_normal_image = f::integer(v, where, key);
+    else if (key == "negative_ratio")
+      c.negative_ratio = f::number(v, where, key);
     else if (key == "edge_width")
       c.edge_width = f::integer(v, where, key);
     else if (key == "edge_fraction")
@@ -297,7 +301,8 @@ PatchConfig PatchConfig::from_json(const nlohmann::json& j) {
       c.label_fraction = f::number(v, where, key);
     else
       f::unknown_key(where, key,
-                     "size, per_mass, per_normal_image, edge_width, edge_fraction, air_fraction, label_fraction");
+                     "size, per_mass, per_normal_image, negative_ratio, edge_width, edge_fraction, air_fraction, "
+                     "label_fraction");
   }
   c.validate();
   return c;
@@ -308,6 +313,8 @@ void PatchConfig::validate() const {
   if (size < 1) fail("size must be >= 1, got " + std::to_string(size));
   if (per_mass < 0) fail("per_mass must be >= 0, got " + std::to_string(per_mass));
   if (per_normal_image < 0) fail("per_normal_image must be >= 0, got " + std::to_string(per_normal_image));
+  if (!(negative_ratio >= 0 && negative_ratio <= 100))
+    fail("negative_ratio must be in [0, 100], got " + std::to_string(negative_ratio));
   if (edge_width < 1) fail("edge_width must be >= 1, got " + std::to_string(edge_width));
   const std::pair<const char*, double> fractions[] = {
       {"edge_fraction", edge_fraction}, {"air_fraction", air_fraction}, {"label_fraction", label_fraction}};

@@ -28,6 +28,7 @@ struct PatchConfig {
   int size = 256;                // patch side in prepared pixels
   int per_mass = 8;              // mass patches per mass ROI (roi_types == "mass"); as many negatives balance them
   int per_normal_image = 0;      // negatives from an image without a mass ROI (0 keeps the classes exactly balanced)
+  double negative_ratio = 1.0;   // negatives per mass patch on an image with a mass ROI (rounded per image)
   int edge_width = 3;            // pixels: an edge centre lies within this of both air and tissue (breast/pectoral)
   double edge_fraction = 0.10;   // of negatives: centred on the breast edge
   double air_fraction = 0.05;    // of negatives: centred in air

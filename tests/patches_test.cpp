@@ -218,6 +218,17 @@ TEST_CASE("normal images, masses without mask pixels, no room at all") {
   CHECK(negatives.size() == 9);
   for (const PatchSpec& p : negatives) CHECK(p.label == PatchLabel::non_mass);
 
+  // negative_ratio scales the negatives of a mass image: round(ratio * positives), positives unchanged.
+  for (double ratio : {0.0, 0.5, 1.0, 2.5}) {
+    PatchConfig r = small_config();
+    r.negative_ratio = ratio;
+    const auto got = sample_patches(test_image(), 0, r, 1);
+    const auto masses = std::count_if(got.begin(), got.end(), [](const PatchSpec& p) { return p.label == PatchLabel::mass; });
+    const PreparedImage im = test_image();
+    CHECK(masses == r.per_mass * std::count(im.roi_types.begin(), im.roi_types.end(), std::string("mass")));
+    CHECK(int64_t(got.size()) - masses == std::lround(ratio * double(masses)));
+  }
+
   PreparedImage lost = test_image();  // the mask fell outside its box (e.g. lost in resampling)
   lost.rois[0] = Box{80, 10, 5, 5};
   PatchStats stats;
@@ -265,6 +276,7 @@ TEST_CASE("extract_patch equals a plain loop, patches hanging off every edge inc
 TEST_CASE("PatchConfig JSON: round trip, unknown keys and bad values rejected") {
   PatchConfig c;
   c.size = 128, c.per_mass = 3, c.per_normal_image = 2, c.edge_width = 5, c.edge_fraction = 0.25;
+  c.negative_ratio = 1.5;
   const PatchConfig back = PatchConfig::from_json(c.to_json());
   CHECK(back.to_json() == c.to_json());
   CHECK_THROWS_WITH_AS(PatchConfig::from_json({{"sise", 3}}), doctest::Contains("'sise'"), BadConfig);
@@ -272,5 +284,6 @@ TEST_CASE("PatchConfig JSON: round trip, unknown keys and bad values rejected") 
   CHECK_THROWS_WITH_AS(PatchConfig::from_json({{"air_fraction", 0.6}, {"edge_fraction", 0.6}}),
                        doctest::Contains("<= 1"), BadConfig);
   CHECK_THROWS_AS(PatchConfig::from_json({{"per_mass", -1}}), BadConfig);
+  CHECK_THROWS_AS(PatchConfig::from_json({{"negative_ratio", -0.5}}), BadConfig);
   CHECK_THROWS_AS(PatchConfig::from_json(nlohmann::json::array()), BadConfig);
 }
