@@ -96,6 +96,45 @@ void pack_b(const GemmShape& s, const float* b, int k0, int kc, int col0, int co
   }
 }
 
+// Brings the source of the next B block towards the caches while the current block is computed, a few lines per
+// micro-kernel call, so packing it reads from cache rather than memory (with a small batch B is the big operand and
+// each element is used by few rows of A). A rectangle of `rows` runs of `run_bytes` bytes, `stride` bytes apart.
+class BlockPrefetch {
+ public:
+  void start(const float* first, int64_t stride_floats, int rows, int run_floats, int calls) {
+    base_ = reinterpret_cast<const char*>(first);
+    stride_ = stride_floats * int64_t(sizeof(float));
+    rows_ = rows;
+    run_ = run_floats * int(sizeof(float));
+    row_ = 0;
+    offset_ = 0;
+    const int64_t lines = int64_t(rows) * ((run_ + 63) / 64 + 1);
+    per_call_ = int(lines / (calls > 0 ? calls : 1)) + 1;
+  }
+  void step() {
+    for (int i = 0; i < per_call_ && row_ < rows_; ++i) {
+      __builtin_prefetch(base_ + row_ * stride_ + offset_, 0, 2);
+      offset_ += 64;
+      if (offset_ >= run_) offset_ = 0, ++row_;
+    }
+  }
+
+ private:
+  const char* base_ = nullptr;
+  int64_t stride_ = 0;
+  int rows_ = 0, run_ = 0, row_ = 0, offset_ = 0, per_call_ = 0;
+};
+
+// The source rectangle of B's block (k [k0, k0 + kc), columns [col0, col0 + cols)) for BlockPrefetch.
+inline void prefetch_b_block(BlockPrefetch& p, const GemmShape& s, const float* b, int k0, int kc, int col0, int cols,
+                             int calls) {
+  if (s.trans_b) {
+    p.start(b + col0 * s.ldb + k0, s.ldb, cols, kc, calls);
+  } else {
+    p.start(b + k0 * s.ldb + col0, s.ldb, kc, cols, calls);
+  }
+}
+
 // Kernel provides kBlocking and run(kc, a_sliver (kc, MR), b_panel (kc, NR), c, ldc, rows, cols, alpha, beta,
 // first): C tile = alpha * sum + (first ? beta * C : C), C not read when first and beta == 0.
 template <class Kernel>
@@ -111,11 +150,21 @@ void gemm_block_with(const GemmBlock& g) {
       for (int jc = g.n0; jc < g.n1; jc += B.nc) {
         const int nc = min_int(B.nc, g.n1 - jc);
         pack_b<B.nr>(s, g.b, pc, kc, jc, nc, g.b_pack);
+        // The next B block: the next columns, or the first ones of the next KC block.
+        const int calls = ((mc + B.mr - 1) / B.mr) * ((nc + B.nr - 1) / B.nr);
+        BlockPrefetch next;
+        if (jc + B.nc < g.n1) {
+          prefetch_b_block(next, s, g.b, pc, kc, jc + B.nc, min_int(B.nc, g.n1 - jc - B.nc), calls);
+        } else if (pc + B.kc < s.K && ic + B.mc >= g.m1) {
+          prefetch_b_block(next, s, g.b, pc + B.kc, min_int(B.kc, s.K - pc - B.kc), g.n0, min_int(B.nc, g.n1 - g.n0),
+                           calls);
+        }
         for (int ir = 0; ir < mc; ir += B.mr) {
           float* c_row = g.c + (ic + ir) * s.ldc + jc;
           for (int jr = 0; jr < nc; jr += B.nr) {
             Kernel::run(kc, g.a_pack + ir * kc, g.b_pack + jr * kc, c_row + jr, s.ldc, min_int(B.mr, mc - ir),
                         min_int(B.nr, nc - jr), s.alpha, s.beta, first);
+            next.step();
           }
         }
       }
