@@ -52,10 +52,11 @@ template <Device D>
 void relu_k(const KernelCall& c) {
   MASSMAP_DISPATCH(D, ref, relu_forward, c, ops::act(c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
 }
-// inputs (y, dy) -> dx; dy is placed like y
+// inputs (y, dy) -> dx; dy is placed like y. The kernel reads y and dy placed as s.y and writes dx placed as s.x
+// (they differ when a fused conv writes y into a concat slice and dx is a dense temporary).
 template <Device D>
 void relu_grad_k(const KernelCall& c) {
-  MASSMAP_DISPATCH(D, ref, relu_backward, c, ops::act(c.in[0], c.out[0]), c.in[0].data, c.in[1].data, c.out[0].data,
+  MASSMAP_DISPATCH(D, ref, relu_backward, c, ops::act(c.out[0], c.in[0]), c.in[0].data, c.in[1].data, c.out[0].data,
                    c.accumulate(0));
 }
 template <Device D>
