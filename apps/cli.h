@@ -55,5 +55,7 @@ extern const char* const synth_usage;
 int run_synth(Args& args);
 extern const char* const data_usage;
 int run_data(Args& args);
+extern const char* const train_usage;
+int run_train(Args& args);
 
 }  // namespace massmap::cli

@@ -17,6 +17,8 @@ const std::vector<Command>& commands() {
        run_nets, nets_usage},
       {"synth", "generate synthetic mammograms (synth-v1) with lesion masks, loose ROI boxes and a manifest",
        run_synth, synth_usage},
+      {"train", "train a mass / no-mass patch classifier (alexnet, vgg16, googlenet, smallnet) on a dataset", run_train,
+       train_usage},
       {"data", "check a dataset (CBIS-DDSM, mini-MIAS, manifest): read it as training will, decode every image", run_data,
        data_usage},
   };

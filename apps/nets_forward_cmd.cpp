@@ -3,10 +3,12 @@
 // passes and runs on the whole input, writing the raw map (N, K, h, w) and printing where its cells sit.
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 
 #include "apps/nets_args.h"
+#include "engine/atomic_file.h"
 #include "engine/checkpoint.h"
 #include "engine/errors.h"
 #include "engine/executor.h"
@@ -18,8 +20,9 @@ namespace massmap::cli {
 
 const char* const nets_forward_usage =
     "usage: massmap nets forward NAME --weights W.safetensors --images X.npy --output Y.npy [--dump DIR]\n"
-    "                           [--fully-convolutional [--crop S]] [net options]\n\n"
-    "Runs images through the net at test time (dropout off) and writes the class probabilities.\n\n"
+    "                           [--fully-convolutional [--crop S] [--geometry G.json]] [net options]\n\n"
+    "Runs images through the net at test time (dropout off) and writes the class probabilities. Without --dump,\n"
+    "each convolution and its ReLU run as one kernel call (the fuse_conv_bias_relu pass).\n\n"
     "options:\n"
     "  --weights FILE     the parameters (nets init, training checkpoints: solver history and auxiliary heads\n"
     "                     are skipped and named on stderr); missing, unknown or mis-shaped tensors are named\n"
@@ -30,6 +33,8 @@ const char* const nets_forward_usage =
     "  --fully-convolutional\n"
     "                     the convolutionalized net over the whole input: --input-size (default: the images'\n"
     "                     size) may be any size from the crop up; prints the map's stride, crops and field\n"
+    "  --geometry FILE    with --fully-convolutional: also write the map's geometry as JSON (cells, stride,\n"
+    "                     crop, first crop centre, receptive field)\n"
     "  --crop S           the classifier's input size, S or HxW (default: the weights' __metadata__ input, else\n"
     "                     the net's nominal size)\n\n" MASSMAP_NET_OPTIONS;
 
@@ -72,10 +77,11 @@ void dump_layers(Executor& ex, const std::string& dir) {
 int run_nets_forward(Args& a, const std::string& name) {
   NetChoice c = parse_net(a, name, "forward");
   const std::string weights = a.required("weights"), images = a.required("images"), output = a.required("output");
-  const std::string dump = a.str("dump", ""), crop = a.str("crop", "");
+  const std::string dump = a.str("dump", ""), crop = a.str("crop", ""), geometry = a.str("geometry", "");
   const bool fully_convolutional = a.flag("fully-convolutional");
   a.finish();
-  if (!crop.empty() && !fully_convolutional) throw UsageError("--crop is for --fully-convolutional");
+  if ((!crop.empty() || !geometry.empty()) && !fully_convolutional)
+    throw UsageError("--crop and --geometry are for --fully-convolutional");
   const TensorFile file = read_weights_file(weights, c);
   Graph graph;
   Tensor x;
@@ -98,6 +104,7 @@ int run_nets_forward(Args& a, const std::string& name) {
     o.with_loss = false;  // ends in softmax "prob"; dropout stays (identity at test time) so --dump lists it
     graph = nets::build_net(c.name, o);
   }
+  if (dump.empty()) graph = run_passes(graph, {"fuse_conv_bias_relu"});  // --dump lists every layer as built
   ExecutorOptions eo;
   eo.device = c.device;
   eo.keep_all = !dump.empty();     // every value its own buffer, readable after the run
@@ -119,9 +126,14 @@ int run_nets_forward(Args& a, const std::string& name) {
   std::printf("%s\n", describe(c).c_str());
   if (fully_convolutional) {
     const Shape& in = ex.graph().value(ex.graph().at("data")).shape;
+    const MapGeometry geo = map_geometry(ex.graph());
     std::printf("fully convolutional over %lldx%lld, crop %lldx%lld\n%s", (long long)in[2], (long long)in[3],
-                (long long)ex.graph().crop[0], (long long)ex.graph().crop[1],
-                geometry_report(map_geometry(ex.graph())).c_str());
+                (long long)ex.graph().crop[0], (long long)ex.graph().crop[1], geometry_report(geo).c_str());
+    if (!geometry.empty()) {
+      const std::string text = geometry_json(geo).dump(2) + "\n";
+      write_file_atomic(geometry, text.data(), text.size());
+      std::printf("geometry written to %s\n", geometry.c_str());
+    }
   }
   std::printf("probabilities %s written to %s\n", shape_str(prob.shape()).c_str(), output.c_str());
   if (!dump.empty()) dump_layers(ex, dump);

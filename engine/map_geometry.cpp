@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "engine/errors.h"
@@ -118,6 +119,15 @@ std::string geometry_report(const MapGeometry& m) {
                 m.x.field_centre(0));
   o << line;
   return o.str();
+}
+
+nlohmann::json geometry_json(const MapGeometry& m) {
+  return {{"map", m.map},
+          {"cells", {m.y.cells, m.x.cells}},
+          {"stride", {m.y.stride, m.x.stride}},
+          {"crop", {m.y.crop, m.x.crop}},
+          {"first_crop_centre", {m.y.crop_centre(0), m.x.crop_centre(0)}},
+          {"field", {{m.y.field_begin, m.y.field_end}, {m.x.field_begin, m.x.field_end}}}};
 }
 
 }  // namespace massmap

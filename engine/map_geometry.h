@@ -9,6 +9,7 @@
 //     that can change it, padding included (so it may reach outside the image). Its centre need not be the crop's:
 //     unpadded CEIL pools shift it (GoogLeNet).
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "engine/graph.h"
@@ -37,5 +38,8 @@ MapGeometry map_geometry(const Graph& g);
 
 // A few lines for people: stride, crop, the first cells' crops and centres, the receptive field.
 std::string geometry_report(const MapGeometry& m);
+// For files next to a map: {"map", "cells": [h, w], "stride": [y, x], "crop": [h, w], "first_crop_centre": [y, x],
+// "field": [[y begin, y end), [x begin, x end)] of cell (0, 0)}; cell (i, j) is at first_crop_centre + stride * (i, j).
+nlohmann::json geometry_json(const MapGeometry& m);
 
 }  // namespace massmap

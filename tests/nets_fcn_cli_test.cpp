@@ -4,6 +4,8 @@
 // checkpoint (solver history, auxiliary heads) loading for inference with what it skips named once, and the
 // usage errors of the renamed options; nets gap (zero gap when the image is the crop, its report otherwise).
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "engine/checkpoint.h"
@@ -63,6 +65,7 @@ TEST_CASE("nets show --passes: what each pass changed, the table after them and 
           "receptive field 404 x 404 px: rows [-90, 314)"});
   expect(run("nets show vgg16 --passes convolutionalise"), 4, {"convolutionalise", "for_inference"});
   expect(run("nets show vgg16 --passes for_inference --crop 224"), 2, {"--crop"});
+  expect(run("nets forward vgg16 --weights w --images x.npy --output y.npy --geometry g.json"), 2, {"--geometry"});
   expect(run("nets show alexnet --passes for_inference,convolutionalize --input-size 200"), 4,
          {"alexnet", "smallest input it accepts is 227x227"});
 }
@@ -89,8 +92,14 @@ TEST_CASE("nets forward --fully-convolutional: the classifier at crop size, the 
   const Tensor x = images({1, 1, 259, 291}, 5);
   write_npy(dir / "wide.npy", x);
   Result r = run("nets forward alexnet" + kAlex + " --weights " + w + " --images " + (dir / "wide.npy") + " --output " +
-                 m + " --fully-convolutional --input-size 259x291");
+                 m + " --fully-convolutional --input-size 259x291 --geometry " + (dir / "g.json"));
   expect(r, 0, {"(1, 2, 2, 3) written", "2 x 3 cells, stride 32 x 32 px", "32 i + 113"});
+  const nlohmann::json geo = nlohmann::json::parse(std::ifstream(dir / "g.json"));
+  CHECK(geo.at("cells") == nlohmann::json{2, 3});
+  CHECK(geo.at("stride") == nlohmann::json{32, 32});
+  CHECK(geo.at("crop") == nlohmann::json{227, 227});
+  CHECK(geo.at("first_crop_centre") == nlohmann::json{113.0, 113.0});
+  CHECK(geo.at("field") == nlohmann::json{{-64, 291}, {-64, 291}});
   nets::NetOptions o;
   o.channels = 1, o.classes = 2, o.width = 0.125;
   Executor ex(
