@@ -1,0 +1,41 @@
+#pragma once
+// Everything that defines a training run of `massmap train`, as one value: the net, the data's preparation,
+// sampling and augmentation, the solver, the schedule of reports and checkpoints. It is what RUN/config.json
+// holds; a --config file overrides any part of it by the same keys (unknown keys are an error).
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "data/patches.h"
+#include "data/preprocess.h"
+#include "engine/solver.h"
+#include "nets/registry.h"
+
+namespace massmap::search {
+
+struct TrainSettings {
+  std::string net = "alexnet";
+  nets::NetOptions net_options;  // channels 1 and classes 2 for mammograms; input 0: the net's nominal crop
+  data::PreprocessConfig preprocess;
+  data::PatchConfig patches;
+  data::AugmentConfig augmentation;  // output: the net's input size
+  SolverConfig solver;               // the net's preset, then overrides
+  int64_t iterations = 1000;         // in all, also on resume
+  int64_t validate_every = 200;      // validation metrics (and best.safetensors) every this many iterations
+  int64_t checkpoint_every = 500;    // checkpoint.safetensors every this many iterations (and at the end)
+  uint64_t seed = 1;                 // initialisation, patch sampling, batch order, augmentation, dropout
+  int workers = 2;                   // loader threads
+  int threads = 2;                   // threads preparing images
+
+  nlohmann::json to_json() const;
+  // Merges `overrides` (the keys of to_json(), nested objects merged key by key) and validates the result;
+  // BadConfig naming `where` and the key on an unknown key or a bad value.
+  void apply_json(const nlohmann::json& overrides, const std::string& where);
+  void validate() const;
+};
+
+// The defaults for net `name`: its solver preset, its crop, the paper's 256-pixel patches at 0.2 mm (smallnet: its
+// 24-pixel crop from 32-pixel patches at 0.8 mm, where a 5-30 mm mass spans 6-38 pixels).
+TrainSettings default_train_settings(const std::string& name);
+
+}  // namespace massmap::search

@@ -1,0 +1,299 @@
+#include "apps/search/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "apps/search/sha256.h"
+#include "data/manifest.h"
+#include "data/patch_loader.h"
+#include "engine/atomic_file.h"
+#include "engine/checkpoint.h"
+#include "engine/checkpoint_metadata.h"
+#include "engine/errors.h"
+#include "engine/executor.h"
+#include "engine/progress.h"
+#include "engine/safetensors.h"
+#include "engine/solver.h"
+#include "nets/import.h"
+
+namespace massmap::search {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Where the data came from, without paths: "synth-v1" for the generator's manifests, else the format.
+std::string dataset_identity(const data::DatasetOptions& options, const data::Dataset& dataset) {
+  if (dataset.format == "manifest") {
+    const std::string csv = options.csv.empty() ? (fs::path(options.root) / "manifest.csv").string() : options.csv[0];
+    const std::string generator = data::read_manifest(csv).metadata_value("generator");
+    if (!generator.empty()) return generator;
+  }
+  return dataset.format;
+}
+
+data::PatchSet patch_set(const data::Dataset& ds, const data::Split& split, const std::string& part,
+                         const TrainJob& job) {
+  data::PatchSetOptions o;
+  o.preprocess = job.settings.preprocess;
+  o.patches = job.settings.patches;
+  o.cache_dir = job.cache_dir;
+  o.seed = job.settings.seed;
+  o.threads = job.settings.threads;
+  o.progress = job.progress;
+  o.skip_bad = job.dataset.skip_bad;
+  const std::vector<int> indices = data::split_indices(ds, split, part);
+  data::PatchSet set = data::build_patch_set(ds, indices, o);
+  for (const data::SkippedRow& s : set.skipped)
+    std::fprintf(stderr, "skipped %s: %s\n", s.where.c_str(), s.reason.c_str());
+  std::fprintf(stderr, "%s patches: %s\n", part.c_str(), set.summary().c_str());
+  return set;
+}
+
+// p(mass) of every patch of `set`, centre-cropped, dropout off; batches padded with patch 0 (not counted).
+std::vector<float> predict_patches(Solver& solver, const data::PatchSet& set, data::LoaderConfig config) {
+  Executor& ex = solver.executor();
+  config.shuffle = false;
+  config.augment = false;
+  const int64_t n = int64_t(set.patches.size()), batch = config.batch_size, side = config.augmentation.output;
+  const int64_t batches = (n + batch - 1) / batch;
+  std::vector<int64_t> order(size_t(batches * batch), 0);  // (batches * batch) patch per position
+  for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
+  std::vector<float> p_mass(static_cast<size_t>(n));                                    // (patches)
+  const Tensor labels = Tensor::from({batch}, std::vector<float>(size_t(batch), 0.f));  // (B) unused by p
+  data::Batch b;
+  for (int64_t index = 0; index < batches; ++index) {
+    data::make_batch(set, config, order, 0, index, &b);
+    ex.set_input("data", Tensor::from({batch, 1, side, side}, b.images));
+    ex.set_input("label", labels);
+    ex.forward(solver.context(false));
+    const Tensor prob = ex.read("loss.prob");  // (B, 2)
+    for (int64_t j = 0; j < batch && index * batch + j < n; ++j) p_mass[size_t(index * batch + j)] = prob.at(j * 2 + 1);
+  }
+  return p_mass;
+}
+
+PatchMetrics evaluate(Solver& solver, const data::PatchSet& set, const data::LoaderConfig& config) {
+  if (set.patches.empty()) return {};
+  std::vector<int> labels;  // (patches)
+  for (const data::PatchSpec& s : set.patches) labels.push_back(int(s.label));
+  return patch_metrics(predict_patches(solver, set, config), labels);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Keeps the lines of RUN/log.jsonl up to `iteration` (a resumed run rewrites what the interrupted one logged after
+// it) and returns the losses logged after iteration `since`, in order, so the resumed run's next report averages
+// the same losses as a run that never stopped.
+std::vector<double> truncate_log(const std::string& path, int64_t iteration, int64_t since) {
+  std::vector<double> losses;
+  if (!fs::exists(path)) return losses;
+  std::istringstream in(read_text(path));
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object()) continue;
+    const int64_t it = j.value("iteration", int64_t(0));
+    if (it > iteration) continue;
+    kept += line + "\n";
+    if (it > since) losses.push_back(j.value("loss", 0.0));
+  }
+  write_file_atomic(path, kept.data(), kept.size());
+  return losses;
+}
+
+}  // namespace
+
+TrainResult train(const TrainJob& job) {
+  const TrainSettings& s = job.settings;
+  s.validate();
+  const auto [input_h, input_w] = nets::input_size(s.net, s.net_options);
+  if (input_h != input_w || input_h != s.augmentation.output)
+    throw BadConfig("training crops are square and the net's input: " + std::to_string(input_h) + "x" +
+                    std::to_string(input_w) + " against a crop of " + std::to_string(s.augmentation.output));
+  fs::create_directories(job.out);
+  const std::string config_path = job.out + "/config.json", log_path = job.out + "/log.jsonl",
+                    metrics_path = job.out + "/metrics.json", checkpoint = job.out + "/checkpoint.safetensors",
+                    best_path = job.out + "/best.safetensors";
+  const nlohmann::json config = s.to_json();
+  write_file_atomic(config_path, [&](std::ostream& o) { o << config.dump(2) << "\n"; });
+
+  // Data: the split's parts, prepared through the cache, their patches sampled.
+  const data::Dataset ds = data::read_dataset(job.dataset);
+  const data::Split split = data::read_split(job.split_file);
+  const data::PatchSet train_set = patch_set(ds, split, "train", job);
+  const data::PatchSet validation_set = patch_set(ds, split, "validation", job);
+  const data::PatchSet test_set = patch_set(ds, split, "test", job);
+  if (int64_t(train_set.patches.size()) < s.net_options.batch)
+    throw BadInput("the training part gives " + std::to_string(train_set.patches.size()) +
+                   " patches, fewer than one batch of " + std::to_string(s.net_options.batch) +
+                   " (more images, --per-mass, or a smaller --batch)");
+  const double positive_fraction =
+      double(train_set.count(data::PatchLabel::mass)) / double(std::max<size_t>(train_set.patches.size(), 1));
+
+  // The net, its solver, and where it starts.
+  nets::NetOptions net_options = s.net_options;
+  net_options.seed = s.seed;
+  Graph graph = nets::build_net(s.net, net_options);
+  const std::map<std::string, std::string> net_meta = graph.metadata;
+  ExecutorOptions eo;
+  eo.training = true;
+  eo.device = job.device;
+  Executor executor(std::move(graph), eo);
+  SolverConfig solver_config = s.solver;
+  solver_config.max_iter = s.iterations;
+  Solver solver(executor, solver_config);
+  solver.initialise_parameters(s.seed);
+  if (!job.init.empty()) {
+    nets::ImportReport report;
+    const TensorFile imported =
+        nets::import_weights(read_safetensors(job.init), executor.graph(), s.seed, job.init, &report);
+    for (const auto& [name, tensor] : imported.tensors) executor.set_input(name, tensor);
+    for (const std::string& n : report.summed)
+      std::fprintf(stderr, "init: %s summed over the colour channels\n", n.c_str());
+    for (const std::string& n : report.replaced)
+      std::fprintf(stderr, "init: %s initialised afresh (new classes)\n", n.c_str());
+    for (const std::string& n : report.dropped) std::fprintf(stderr, "init: %s dropped (not in this net)\n", n.c_str());
+    std::fprintf(stderr, "init: %zu tensors copied from %s\n", report.copied.size(), job.init.c_str());
+  }
+  nlohmann::json metrics = {{"validations", nlohmann::json::array()}};
+  double best_accuracy = -1;
+  double loss_sum = 0;  // training losses since the last validation
+  int64_t loss_count = 0;
+  if (!job.resume.empty()) {
+    const TensorFile head = read_safetensors(job.resume);
+    for (const char* key : {"builder", "channels", "classes", "input", "input_width", "width", "aux"}) {
+      const auto a = head.metadata.find(key), b = net_meta.find(key);
+      const std::string theirs = a == head.metadata.end() ? "(none)" : a->second;
+      const std::string mine = b == net_meta.end() ? "(none)" : b->second;
+      if (theirs != mine)
+        throw BadInput(job.resume + ": a checkpoint with " + key + " " + theirs + " cannot continue a run with " + key +
+                       " " + mine);
+    }
+    load_checkpoint(job.resume, executor, &solver);
+    if (solver.iteration() > s.iterations)
+      throw BadConfig(job.resume + " is at iteration " + std::to_string(solver.iteration()) + ", past --iterations " +
+                      std::to_string(s.iterations));
+    const int64_t reported = solver.iteration() / s.validate_every * s.validate_every;
+    for (double loss : truncate_log(log_path, solver.iteration(), reported)) loss_sum += loss, ++loss_count;
+    if (fs::exists(metrics_path)) {  // kept whole: the validations up to the resume point
+      const nlohmann::json old = nlohmann::json::parse(read_text(metrics_path), nullptr, false);
+      if (old.is_object() && old.contains("validations"))
+        for (const nlohmann::json& v : old["validations"])
+          if (v.value("iteration", int64_t(0)) <= solver.iteration()) {
+            metrics["validations"].push_back(v);
+            best_accuracy = std::max(best_accuracy, v["validation"].value("accuracy", -1.0));
+          }
+    }
+    std::fprintf(stderr, "resumed from %s at iteration %lld\n", job.resume.c_str(), (long long)solver.iteration());
+  } else {
+    write_file_atomic(log_path, "", 0);
+  }
+
+  // Nothing run-specific: a resumed run and a straight one write the same bytes.
+  char prior[32];
+  std::snprintf(prior, sizeof prior, "%.6f", positive_fraction);
+  const std::map<std::string, std::string> extra = {{metadata::class_names, R"(["no mass","mass"])"},
+                                                    {metadata::preprocess, s.preprocess.to_json().dump()},
+                                                    {metadata::patch_size, std::to_string(s.patches.size)},
+                                                    {metadata::positive_fraction, prior},
+                                                    {metadata::dataset, dataset_identity(job.dataset, ds)},
+                                                    {metadata::split_sha256, sha256_of_file(job.split_file)},
+                                                    {"seed", std::to_string(s.seed)}};
+
+  data::LoaderConfig lc;
+  lc.batch_size = s.net_options.batch;
+  lc.workers = s.workers;
+  lc.seed = s.seed;
+  lc.augmentation = s.augmentation;
+  const int64_t per_epoch = int64_t(train_set.patches.size()) / lc.batch_size;
+  const int64_t start = solver.iteration();
+  data::PatchLoader loader(train_set, lc, start / per_epoch, start % per_epoch);
+  const int64_t side = s.augmentation.output, batch = lc.batch_size;
+
+  std::ofstream log(log_path, std::ios::app);
+  Progress progress("train", s.iterations);
+  const auto began = std::chrono::steady_clock::now();
+  auto last = began;
+  while (solver.iteration() < s.iterations) {
+    if (job.stop && job.stop->load()) {
+      save_checkpoint(checkpoint, executor, &solver, extra);
+      throw Interrupted("stopped at iteration " + std::to_string(solver.iteration()) + "; checkpoint saved to " +
+                        checkpoint + " (continue with --resume " + checkpoint + ")");
+    }
+    const data::Batch b = loader.next();
+    executor.set_input("data", Tensor::from({batch, 1, side, side}, b.images));
+    std::vector<float> labels(b.labels.begin(), b.labels.end());  // (B)
+    executor.set_input("label", Tensor::from({batch}, labels));
+    const int64_t it = solver.iteration();
+    double loss = 0;
+    try {
+      loss = solver.step();
+    } catch (const NumericalError& e) {
+      throw NumericalError(
+          std::string(e.what()) + " at iteration " + std::to_string(it + 1) + ": lower the learning rate (--lr, now " +
+          std::to_string(solver.config().lr.rate(it)) + "); " +
+          (fs::exists(checkpoint) ? checkpoint + " holds the last good state" : "no checkpoint was written yet"));
+    }
+    loss_sum += loss;
+    ++loss_count;
+    const auto now = std::chrono::steady_clock::now();
+    const double step_seconds = std::chrono::duration<double>(now - last).count();
+    last = now;
+    const nlohmann::json line = {{"iteration", it + 1},
+                                 {"epoch", b.epoch},
+                                 {"loss", loss},
+                                 {"lr", solver.config().lr.rate(it)},
+                                 {"images_per_s", step_seconds > 0 ? double(batch) / step_seconds : 0.0},
+                                 {"seconds", std::chrono::duration<double>(now - began).count()}};
+    log << line.dump() << "\n" << std::flush;
+    if (job.progress) {
+      char status[96];
+      std::snprintf(status, sizeof status, "loss %.4f, %.0f images/s", loss, line["images_per_s"].get<double>());
+      progress.update(solver.iteration(), status);
+    }
+    // Validations at multiples of validate_every only: where a run stops must not change what it records.
+    const bool last_step = solver.iteration() == s.iterations;
+    if (solver.iteration() % s.validate_every == 0) {
+      const PatchMetrics v = evaluate(solver, validation_set, lc);
+      metrics["validations"].push_back({{"iteration", solver.iteration()},
+                                        {"train_loss", loss_sum / double(loss_count)},
+                                        {"validation", v.to_json()}});
+      loss_sum = 0, loss_count = 0;
+      write_file_atomic(metrics_path, [&](std::ostream& o) { o << metrics.dump(2) << "\n"; });
+      if (!job.progress || !Progress::terminal())
+        std::fprintf(stderr, "iteration %lld: validation accuracy %.4f, loss %.4f, ROC AUC %.4f\n",
+                     (long long)solver.iteration(), v.accuracy, v.loss, v.auc);
+      if (v.accuracy > best_accuracy) {
+        best_accuracy = v.accuracy;
+        save_checkpoint(best_path, executor, &solver, extra);
+      }
+    }
+    if (solver.iteration() % s.checkpoint_every == 0 || last_step)
+      save_checkpoint(checkpoint, executor, &solver, extra);
+  }
+  if (job.progress) progress.finish();
+
+  TrainResult result;
+  result.iteration = solver.iteration();
+  result.validation = evaluate(solver, validation_set, lc);
+  result.test = evaluate(solver, test_set, lc);
+  result.checkpoint = checkpoint;
+  metrics["final"] = {
+      {"iteration", result.iteration}, {"validation", result.validation.to_json()}, {"test", result.test.to_json()}};
+  write_file_atomic(metrics_path, [&](std::ostream& o) { o << metrics.dump(2) << "\n"; });
+  return result;
+}
+
+}  // namespace massmap::search

@@ -1,0 +1,160 @@
+// massmap train: a patch classifier (AlexNet, VGG-16, GoogLeNet or smallnet) trained with SGD on a dataset's
+// mass / non-mass patches; the work is apps/search/trainer, this file reads the options.
+#include <atomic>
+#include <climits>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "apps/cli.h"
+#include "apps/dataset_args.h"
+#include "apps/nets_args.h"
+#include "apps/search/trainer.h"
+#include "engine/errors.h"
+#include "engine/progress.h"
+
+namespace massmap::cli {
+
+const char* const train_usage =
+    R"(usage: massmap train --net NAME DATASET OPTIONS --split-file S.json --cache DIR --out RUN [options]
+
+Trains a mass / no-mass patch classifier with SGD, the paper's first module: the split's train part gives
+augmented patches (random crop, translation, rotation, flips, scale, intensity), its validation part centre-cropped
+patches to measure on. The solver is the net's published preset (massmap nets show NAME), overridden by --config
+and the options below; the effective settings are printed and written to RUN/config.json. RUN/ also receives
+log.jsonl (one line per iteration), metrics.json (validation accuracy, loss, ROC AUC and confusion matrix every
+--validate-every iterations; patch accuracy on validation and test at the end), checkpoint.safetensors (every
+--checkpoint-every iterations and at the end) and best.safetensors (best validation accuracy). Ctrl-C or SIGTERM
+saves a checkpoint and exits 130; --resume continues from it and gives the same bytes as a run that never stopped.
+
+options:
+  --net NAME            alexnet, vgg16, googlenet or smallnet (required)
+  --width W             multiplies every layer's channels but the classifier's (default 1)
+  --input-size S        the net's square input, the crop cut from each patch (default: the net's, 227 for alexnet,
+                        224 for vgg16 and googlenet, 24 for smallnet)
+  --aux                 googlenet's auxiliary heads (loss weight 0.3)
+  --split-file FILE     a patient split from massmap data split (required)
+  --cache DIR           folder of prepared images, created or reused (required)
+  --out DIR             the run folder (required)
+  --device D            cpu, cuda or simt (default: cuda when a GPU is present, else cpu)
+  --iterations N        SGD iterations in all, also on resume (default 1000)
+  --batch B             batch size (default 32)
+  --lr X                base learning rate (default: the net's preset)
+  --spacing MM          pixel spacing patches are cut at (default 0.2; smallnet 0.8)
+  --default-spacing MM  spacing of images that state none (default: an error)
+  --patch-size N        patch side at that spacing (default 256; smallnet 32)
+  --per-mass N          mass patches per mass (default 8)
+  --negative-ratio R    non-mass patches per mass patch on an image with a mass (default 1)
+  --per-normal-image N  non-mass patches from every image without a mass (default 0)
+  --validate-every N    validation metrics every N iterations (default 200)
+  --checkpoint-every N  a checkpoint every N iterations (default 500)
+  --seed S              initialisation, sampling, batch order, augmentation and dropout (default 1)
+  --workers N           loader threads (default 2)
+  --threads N           threads preparing images (default 2)
+  --config FILE         JSON overriding any part of RUN/config.json's settings by its keys (unknown keys: error)
+  --init FILE           start from these weights (e.g. converted ImageNet weights): 3-channel first layers are
+                        summed to 1 channel, a classifier of another class count is initialised afresh
+  --resume FILE         continue from a checkpoint of the same net and options
+)";
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) {
+  g_stop = true;
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw BadInput(path + ": cannot be read");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw BadInput(path + ": not valid JSON: " + e.what());
+  }
+}
+
+}  // namespace
+
+int run_train(Args& a) {
+  a.set_usage(std::string(train_usage) + "\n" + dataset_options_usage);
+  if (a.help()) {
+    std::printf("%s", a.usage().c_str());
+    return 0;
+  }
+  const std::string net = a.str("net", "");
+  if (net.empty()) throw UsageError("missing option --net (alexnet, vgg16, googlenet or smallnet)");
+  search::TrainSettings s = search::default_train_settings(net);
+  search::TrainJob job;
+  job.dataset = dataset_options(a);
+  job.split_file = a.required("split-file");
+  job.cache_dir = a.required("cache");
+  job.out = a.required("out");
+  const std::string device = a.str("device", "");
+  const std::string config_file = a.str("config", "");
+  job.init = a.str("init", "");
+  job.resume = a.str("resume", "");
+  // Options override the configuration file, which overrides the net's defaults.
+  nlohmann::json options = nlohmann::json::object();
+  auto integer = [&](const char* name, const char* section, const char* key) {
+    const int64_t v = a.integer(name, INT64_MIN);
+    if (v == INT64_MIN) return;
+    if (section[0])
+      options[section][key] = v;
+    else
+      options[key] = v;
+  };
+  auto number = [&](const char* name, const char* section, const char* key) {
+    const double v = a.number(name, NAN);
+    if (!std::isnan(v)) options[section][key] = v;
+  };
+  integer("iterations", "", "iterations");
+  integer("validate-every", "", "validate_every");
+  integer("checkpoint-every", "", "checkpoint_every");
+  integer("seed", "", "seed");
+  integer("workers", "", "workers");
+  integer("threads", "", "threads");
+  integer("batch", "net_options", "batch");
+  integer("patch-size", "patches", "size");
+  integer("per-mass", "patches", "per_mass");
+  integer("per-normal-image", "patches", "per_normal_image");
+  number("negative-ratio", "patches", "negative_ratio");
+  number("spacing", "preprocess", "spacing_mm");
+  number("default-spacing", "preprocess", "default_spacing_mm");
+  number("width", "net_options", "width");
+  const double lr = a.number("lr", NAN);
+  const int64_t input = a.integer("input-size", 0);
+  if (a.flag("aux")) options["net_options"]["aux"] = true;
+  a.finish();
+  if (!config_file.empty()) s.apply_json(read_json_file(config_file), config_file);
+  if (input != 0) {
+    if (input < 1) throw UsageError("--input-size must be positive, got " + std::to_string(input));
+    options["net_options"]["input"] = input;
+    options["augmentation"]["output"] = input;
+  }
+  if (!std::isnan(lr)) {
+    if (!(lr > 0)) throw UsageError("--lr must be positive, got " + std::to_string(lr));
+    options["solver"]["lr_policy"]["base_lr"] = lr;
+  }
+  s.apply_json(options, "the command line");
+  job.settings = s;
+  job.device = device.empty() ? default_device() : parse_device(device);
+  job.progress = true;
+  job.stop = &g_stop;
+  std::printf("settings: %s\n", s.to_json().dump().c_str());
+  std::fflush(stdout);
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  const search::TrainResult r = search::train(job);
+  std::printf(
+      "patch accuracy after %lld iterations: validation %.2f%% (%lld patches, ROC AUC %.3f), test %.2f%% "
+      "(%lld patches, ROC AUC %.3f)\ncheckpoint: %s\n",
+      (long long)r.iteration, 100 * r.validation.accuracy, (long long)r.validation.patches, r.validation.auc,
+      100 * r.test.accuracy, (long long)r.test.patches, r.test.auc, r.checkpoint.c_str());
+  return 0;
+}
+
+}  // namespace massmap::cli
