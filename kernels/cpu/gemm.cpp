@@ -1,6 +1,6 @@
-// The CPU GEMM's entry: checks the shape, picks the instruction set's block function, splits C into one rectangle
-// per OpenMP thread and gives each thread its own packing buffers. The split only decides which thread computes an
-// element, never how (gemm_driver.h), so any thread count gives the same bits.
+// The CPU GEMM's entry: checks the shape, picks the instruction set's block function, cuts C into chunks that the
+// OpenMP threads take in turn, each thread with its own packing buffers. Which thread computes a chunk never changes
+// how an element is summed (gemm_driver.h), so any thread count gives the same bits.
 #include "kernels/cpu/gemm.h"
 
 #include <omp.h>
@@ -64,26 +64,28 @@ void scale_c(const GemmShape& s, float* c) {
   }
 }
 
-// Splits `tiles` tiles into `parts` nearly equal runs; returns the first tile of run `part`.
-int split_point(int tiles, int parts, int part) {
-  return int(int64_t(tiles) * part / parts);
-}
-
 // Below this many multiply-adds a parallel region costs more than it saves.
 constexpr int64_t kParallelMinMacs = int64_t(1) << 18;
 
-// How many row parts a grid of `threads` rectangles over C has: the factorisation whose largest rectangle has the
-// fewest tiles (ties: more column parts, so each thread's B block is its own).
-int row_parts_for(int threads, int m_tiles, int n_tiles) {
-  int row_parts = 1;
-  int64_t best = -1;
-  for (int rows = 1; rows <= threads; ++rows) {
-    if (threads % rows) continue;
-    const int64_t cols = threads / rows;
-    const int64_t largest = int64_t((m_tiles + rows - 1) / rows) * ((n_tiles + cols - 1) / cols);
-    if (best < 0 || largest < best) best = largest, row_parts = rows;
-  }
-  return row_parts;
+int ceil_div(int64_t a, int64_t b) {
+  return int((a + b - 1) / b);
+}
+
+// C is cut into chunks of at most MC x NC (one packed A block, one B block), at least two per thread where the
+// tiles allow, which the threads take one at a time: on a shared machine a thread that loses its core for a while
+// leaves its share to the others instead of holding up the call.
+struct Chunks {
+  int m_count, n_count, rows, cols;  // chunk grid and chunk size (multiples of MR and NR)
+};
+
+Chunks plan_chunks(const GemmShape& s, const GemmBlocking& bl, int threads) {
+  const int m_tiles = ceil_div(s.M, bl.mr), n_tiles = ceil_div(s.N, bl.nr);
+  int m_count = ceil_div(s.M, bl.mc), n_count = ceil_div(s.N, bl.nc);
+  const int wanted = 2 * threads;
+  if (m_count * n_count < wanted) n_count = std::min(n_tiles, ceil_div(wanted, m_count));
+  if (m_count * n_count < wanted) m_count = std::min(m_tiles, ceil_div(wanted, n_count));
+  const int rows = ceil_div(m_tiles, m_count) * bl.mr, cols = ceil_div(n_tiles, n_count) * bl.nr;
+  return {ceil_div(s.M, rows), ceil_div(s.N, cols), rows, cols};
 }
 
 }  // namespace
@@ -101,33 +103,31 @@ void gemm(const GemmShape& s, const float* a, const float* b, float* c, CpuIsa i
 
   const GemmBlocking& bl = blocking_of(isa);
   const BlockFunction block = block_function_of(isa);
-  const int m_tiles = (s.M + bl.mr - 1) / bl.mr, n_tiles = (s.N + bl.nr - 1) / bl.nr;
-  const int64_t macs = int64_t(s.M) * s.N * s.K;
-  int threads = macs < kParallelMinMacs ? 1 : omp_get_max_threads();
-  if (threads > m_tiles * n_tiles) threads = m_tiles * n_tiles;
+  const int threads = int64_t(s.M) * s.N * s.K < kParallelMinMacs ? 1 : omp_get_max_threads();
+  const Chunks chunks = plan_chunks(s, bl, threads);
+  const int count = chunks.m_count * chunks.n_count;
   const size_t a_floats = size_t(bl.mc) * bl.kc, b_floats = size_t(bl.nc) * bl.kc;
 
-#pragma omp parallel num_threads(threads) if (threads > 1)
+#pragma omp parallel num_threads(std::min(threads, count)) if (threads > 1 && count > 1)
   {
     static thread_local PackBuffer pack;
-    // The team may be smaller than asked for (inside another parallel region it has one thread): split C by its
-    // actual size.
-    const int team = omp_get_num_threads(), row_parts = row_parts_for(team, m_tiles, n_tiles);
-    const int col_parts = team / row_parts;
-    const int t = omp_get_thread_num(), row_part = t / col_parts, col_part = t % col_parts;
     float* buffer = pack.get(a_floats + b_floats);
     GemmBlock g;
     g.s = &s;
     g.a = a;
     g.b = b;
     g.c = c;
-    g.m0 = split_point(m_tiles, row_parts, row_part) * bl.mr;
-    g.m1 = std::min(s.M, split_point(m_tiles, row_parts, row_part + 1) * bl.mr);
-    g.n0 = split_point(n_tiles, col_parts, col_part) * bl.nr;
-    g.n1 = std::min(s.N, split_point(n_tiles, col_parts, col_part + 1) * bl.nr);
     g.a_pack = buffer;             // (MC / MR, KC, MR)
     g.b_pack = buffer + a_floats;  // (NC / NR, KC, NR)
-    if (g.m0 < g.m1 && g.n0 < g.n1) block(g);
+#pragma omp for schedule(dynamic, 1)
+    for (int chunk = 0; chunk < count; ++chunk) {
+      const int mi = chunk / chunks.n_count, ni = chunk % chunks.n_count;
+      g.m0 = mi * chunks.rows;
+      g.m1 = std::min(s.M, g.m0 + chunks.rows);
+      g.n0 = ni * chunks.cols;
+      g.n1 = std::min(s.N, g.n0 + chunks.cols);
+      block(g);
+    }
   }
 }
 
