@@ -188,7 +188,8 @@ TEST_CASE("convolutionalize: the three nets equal their classifier at crop size,
     CAPTURE(c.net);
     CAPTURE(c.height);
     CAPTURE(c.width);
-    CAPTURE(device_name(c.device));
+    const std::string device_label = device_name(c.device);
+    CAPTURE(device_label);
     nets::NetOptions o;
     o.channels = 1;
     o.classes = 3;
@@ -214,7 +215,8 @@ TEST_CASE("convolutionalize: the three nets equal their classifier at crop size,
 
 TEST_CASE("convolutionalize: a net without padding or partial pools gives the classifier on each cell's crop") {
   for (Device device : {Device::cpu, Device::simt}) {
-    CAPTURE(device_name(device));
+    const std::string device_label = device_name(device);
+    CAPTURE(device_label);
     const int batch = 2, crop = 18, height = crop + 4 * 2, width = crop + 4 * 3;  // map 3 x 4
     std::vector<PassLog> log;
     const Graph fcn = with_input_size(
