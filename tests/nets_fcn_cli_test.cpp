@@ -109,6 +109,14 @@ TEST_CASE("nets forward --fully-convolutional: the classifier at crop size, the 
   ex.forward(RunContext{});
   testing_support::expect_close(read_npy_float(m).to_vector(), ex.read("prob").to_vector(), 1e-7f, 1e-5f,
                                 "map vs passes in process");
+  // Weights without metadata (a plain safetensors of the right tensors): the nominal crop.
+  TensorFile plain = weights;
+  plain.metadata.clear();
+  write_safetensors(dir / "plain.safetensors", plain);
+  expect(run("nets forward alexnet" + kAlex + " --weights " + (dir / "plain.safetensors") + " --images " +
+             (dir / "wide.npy") + " --output " + (dir / "p.npy") + " --fully-convolutional"),
+         0, {"crop 227x227"});
+  CHECK(read_npy_float(dir / "p.npy").to_vector() == read_npy_float(m).to_vector());
   // Sizes: images differing from --input-size, an input below the crop.
   expect(run("nets forward alexnet" + kAlex + " --weights " + w + " --images " + (dir / "wide.npy") + " --output " + m +
              " --fully-convolutional --input-size 259x300"),
