@@ -57,5 +57,9 @@ extern const char* const data_usage;
 int run_data(Args& args);
 extern const char* const train_usage;
 int run_train(Args& args);
+extern const char* const localize_usage;
+int run_localize(Args& args);
+extern const char* const classify_usage;
+int run_classify(Args& args);
 
 }  // namespace massmap::cli

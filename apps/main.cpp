@@ -21,6 +21,10 @@ const std::vector<Command>& commands() {
        train_usage},
       {"data", "check a dataset (CBIS-DDSM, mini-MIAS, manifest): read it as training will, decode every image", run_data,
        data_usage},
+      {"localize", "map the probability of a mass over whole mammograms: map, geometry, overlay, detections",
+       run_localize, localize_usage},
+      {"classify", "the probability that each mammogram holds a mass (the maximum of its map)", run_classify,
+       classify_usage},
   };
   return list;
 }

@@ -1,0 +1,130 @@
+#include "apps/search/map_runner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "engine/errors.h"
+#include "engine/map_geometry.h"
+#include "engine/passes.h"
+
+namespace massmap::search {
+
+int64_t cells_for(int64_t length, int64_t crop, int64_t stride) {
+  const double first = double(crop - 1) / 2 - double(crop / 2);
+  // Last centre first + (n - 1) stride >= length - 1 - stride / 2.
+  const double need = (double(length - 1) - first) / double(stride) - 0.5;
+  return std::max<int64_t>(1, int64_t(std::ceil(need - 1e-9)) + 1);
+}
+
+MapRunner::MapRunner(Graph fcn, std::function<void(Executor&)> load_parameters, MapOptions options)
+    : fcn_(std::move(fcn)), load_(std::move(load_parameters)), options_(options) {
+  const MapGeometry m = map_geometry(fcn_);  // BadConfig when fcn is not fully convolutional
+  map_value_ = m.map;
+  stride_y_ = m.y.stride;
+  stride_x_ = m.x.stride;
+  field_begin_y_ = m.y.field_begin;
+  field_end_y_ = m.y.field_end;
+  field_begin_x_ = m.x.field_begin;
+  field_end_x_ = m.x.field_end;
+  const int n = options_.shift;
+  if (n < 1 || stride_y_ % n != 0 || stride_x_ % n != 0)
+    throw BadConfig("--shift " + std::to_string(n) + " does not divide the map's stride " + std::to_string(stride_y_) +
+                    " x " + std::to_string(stride_x_) + " (take a divisor: 1, 2, 4, ...)");
+  if (options_.bucket_cells < 1) throw BadConfig("bucket_cells must be at least 1");
+  if (fcn_.value(image_input(fcn_)).shape[0] != 1) fcn_ = with_batch(fcn_, 1);
+}
+
+MapRunner::~MapRunner() = default;
+
+int64_t MapRunner::channels() const {
+  return fcn_.value(image_input(fcn_)).shape[1];
+}
+
+PlaneGeometry MapRunner::geometry(int64_t height, int64_t width) const {
+  const int n = options_.shift;
+  auto axis = [&](int64_t length, int64_t crop, int64_t net_stride, int64_t begin, int64_t end) {
+    PlaneAxis a;
+    a.net_stride = net_stride;
+    a.stride = net_stride / n;
+    a.crop = crop;
+    a.pad = crop / 2;
+    a.first = double(crop - 1) / 2 - double(a.pad);
+    a.field_begin = begin - a.pad;
+    a.field_end = end - a.pad;
+    a.cells = cells_for(length, crop, a.stride);
+    // Each pass computes ceil(cells / n) cells of its own: 1 + k * bucket cells with the smallest k that suffices.
+    const int64_t per_pass = (a.cells + n - 1) / n, bucket = options_.bucket_cells;
+    a.input = crop + (per_pass - 1 + bucket - 1) / bucket * bucket * net_stride;
+    return a;
+  };
+  PlaneGeometry g;
+  g.shift = n;
+  g.y = axis(height, fcn_.crop[0], stride_y_, field_begin_y_, field_end_y_);
+  g.x = axis(width, fcn_.crop[1], stride_x_, field_begin_x_, field_end_x_);
+  return g;
+}
+
+Executor& MapRunner::executor(int64_t input_height, int64_t input_width) {
+  for (size_t i = 0; i < cache_.size(); ++i)
+    if (cache_[i].height == input_height && cache_[i].width == input_width) {
+      std::rotate(cache_.begin() + ptrdiff_t(i), cache_.begin() + ptrdiff_t(i) + 1, cache_.end());
+      return *cache_.back().executor;
+    }
+  if (cache_.size() >= 2) cache_.erase(cache_.begin());  // frees the least recently used arena first
+  ExecutorOptions eo;
+  eo.device = options_.device;
+  auto ex = std::make_unique<Executor>(with_input_size(fcn_, input_height, input_width), eo);
+  load_(*ex);
+  cache_.push_back({input_height, input_width, std::move(ex)});
+  return *cache_.back().executor;
+}
+
+PlaneMap MapRunner::run(const std::vector<float>& plane, int64_t height, int64_t width, float fill) {
+  const int64_t c = channels();
+  if (height < 1 || width < 1 || int64_t(plane.size()) != c * height * width)
+    throw BadInput("map: a plane of " + std::to_string(plane.size()) + " values is not " + std::to_string(c) + " x " +
+                   std::to_string(height) + " x " + std::to_string(width));
+  PlaneMap out;
+  out.geometry = geometry(height, width);
+  const PlaneAxis &gy = out.geometry.y, &gx = out.geometry.x;
+  const int n = options_.shift;
+  // The canvas: the plane at (pad, pad), fill elsewhere, large enough for the last shifted window.
+  const int64_t canvas_h = std::max(gy.input + (n - 1) * gy.stride, gy.pad + height);
+  const int64_t canvas_w = std::max(gx.input + (n - 1) * gx.stride, gx.pad + width);
+  std::vector<float> canvas(size_t(c * canvas_h * canvas_w), fill);  // (C, canvas_h, canvas_w)
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t r = 0; r < height; ++r)
+      std::copy_n(plane.begin() + (ch * height + r) * width, width,
+                  canvas.begin() + (ch * canvas_h + gy.pad + r) * canvas_w + gx.pad);
+
+  Executor& ex = executor(gy.input, gx.input);
+  out.arena_bytes = ex.arena_bytes();
+  out.unshared_bytes = ex.unshared_bytes();
+  Tensor x({1, c, gy.input, gx.input});  // one shifted window of the canvas
+  for (int a = 0; a < n; ++a)
+    for (int b = 0; b < n; ++b) {
+      const int64_t dy = a * gy.stride, dx = b * gx.stride;
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t r = 0; r < gy.input; ++r)
+          std::copy_n(canvas.begin() + (ch * canvas_h + dy + r) * canvas_w + dx, gx.input,
+                      x.data() + (ch * gy.input + r) * gx.input);
+      ex.set_input(fcn_.value(image_input(fcn_)).name, x);
+      ex.forward(RunContext{});
+      const Tensor prob = ex.read(map_value_);  // (1, K, h, w) at the net's stride
+      const int64_t k = prob.dim(1), h = prob.dim(2), w = prob.dim(3);
+      if (out.prob.empty()) {
+        out.classes = k;
+        out.prob.assign(size_t(k * gy.cells * gx.cells), 0.f);
+      }
+      // Cell (i, j) of pass (a, b) is stitched cell (i n + a, j n + b).
+      for (int64_t kk = 0; kk < k; ++kk)
+        for (int64_t i = 0; i * n + a < gy.cells && i < h; ++i)
+          for (int64_t j = 0; j * n + b < gx.cells && j < w; ++j)
+            out.prob[size_t((kk * gy.cells + i * n + a) * gx.cells + j * n + b)] = prob.at((kk * h + i) * w + j);
+      ++out.passes;
+    }
+  return out;
+}
+
+}  // namespace massmap::search

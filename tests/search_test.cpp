@@ -1,0 +1,306 @@
+// The search library (apps/search/): the cells that cover a plane, peaks and suppression against plain loops, the
+// geometry oracle (a bright cone planted in the original image is found by a net that reads each crop's centre
+// pixel, at the cell the geometry places within half a stride of it, for spacings finer and coarser than the
+// training spacing and both lateralities), and the padding-free tiling net's map against the classifier on each
+// cell's crop, with size buckets and with shift-and-stitch, on cpu and simt.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "apps/search/localize.h"
+#include "apps/search/map_runner.h"
+#include "apps/search/peaks.h"
+#include "engine/errors.h"
+#include "engine/executor.h"
+#include "engine/passes.h"
+#include "nets/layers.h"
+#include "tests/support/check.h"
+#include "tests/support/net_weights.h"
+
+using namespace massmap;
+using namespace massmap::search;
+using testing_support::expect_close;
+using testing_support::he_weights;
+using testing_support::random_vector;
+
+namespace {
+
+// Runs a classifier graph (ends in "prob") with He weights (seed 7) on x; the host copy of "prob".
+std::vector<float> classify(const Graph& g, const Tensor& x, Device device) {
+  ExecutorOptions eo;
+  eo.device = device;
+  Executor ex(g, eo);
+  he_weights(ex, 7);
+  ex.set_input("data", x);
+  ex.forward(RunContext{});
+  return ex.read("prob").to_vector();
+}
+
+// No padding, pools that tile the 18 x 18 crop exactly (as in passes_test), one channel: stride 4, each map cell is
+// exactly the classifier on its crop.
+Graph tiling_net(int height, int width) {
+  Graph g;
+  nets::LayerBuilder b(g);
+  ValueId x = g.add_input("data", {1, 1, height, width});
+  x = b.relu("relu1", b.conv("conv1", x, 4, 3));
+  x = b.max_pool("pool1", x, 2, 2);
+  x = b.relu("relu2", b.conv("conv2", x, 6, 3));
+  x = b.avg_pool("pool2", x, 2, 2);
+  x = b.linear("fc3", b.flatten("flatten", x), 8);
+  x = b.linear("fc4", b.relu("relu3", x), 3);
+  b.softmax_loss("loss", x, g.add_input("label", {1}));
+  return g;
+}
+
+Graph fcn_of(const Graph& classifier) {
+  return run_passes(classifier, {"for_inference", "convolutionalize"});
+}
+
+// A net that reads each crop's centre pixel: conv 9 x 9 stride 4 whose only nonzero weight is the centre (1), then
+// fc to 2 classes with logits (-k v, k v): P(mass) = sigmoid(2 k v) grows with the centre pixel v (k = 0.05: far
+// from saturation, so no two cells tie in float). Stride 4, crop 9,
+// cell i at prepared pixel 4 i exactly (first centre (9 - 1) / 2 - 4 = 0).
+Localizer centre_reader(double spacing_mm) {
+  Graph g;
+  nets::LayerBuilder b(g);
+  ValueId x = g.add_input("data", {1, 1, 9, 9});
+  x = b.conv("probe", x, 1, 9, 4);
+  x = b.linear("fc", b.flatten("flatten", x), 2);
+  b.softmax_loss("loss", x, g.add_input("label", {1}));
+  auto load = [](Executor& ex) {
+    std::vector<float> w(81, 0.f);  // (1, 1, 9, 9)
+    w[4 * 9 + 4] = 1;
+    ex.tensor("probe.weight").copy_from(Tensor::from({1, 1, 9, 9}, w));
+    ex.tensor("probe.bias").fill(0);
+    ex.tensor("fc.weight").copy_from(Tensor::from({2, 1, 1, 1}, {-0.05f, 0.05f}));
+    ex.tensor("fc.bias").fill(0);
+  };
+  SearchModel model;
+  model.net = "centre reader";
+  model.preprocess.spacing_mm = spacing_mm;
+  model.mass_class = 1;
+  LocalizeOptions options;
+  options.nms_radius_mm = 0;
+  return Localizer(fcn_of(g), load, model, options);
+}
+
+// A mammogram-like image: air (100) and a breast (1000-1200) on the chest-wall side (L: x = 0), with a cone of height
+// 3000 and radius `radius` original pixels centred on (cx, cy).
+data::Image cone_image(int width, int height, bool left, double cx, double cy, double radius) {
+  data::Image im;
+  im.width = width;
+  im.height = height;
+  im.bits = 16;
+  im.pixels.resize(size_t(width) * size_t(height));
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x) {
+      const int from_wall = left ? x : width - 1 - x;
+      // Breast texture of 200 levels (so the percentiles span something), air flat.
+      double v = from_wall < width * 3 / 4 ? 1000 + 200 * ((x * 37 + y * 101) % 64) / 64.0 : 100;
+      const double d = std::hypot(x - cx, y - cy);
+      if (d < radius) v += 3000 * (1 - d / radius);
+      im.pixels[size_t(y) * size_t(width) + size_t(x)] = uint16_t(std::lround(v));
+    }
+  return im;
+}
+
+}  // namespace
+
+TEST_CASE("cells_for: the fewest cells that put every pixel within half a stride of a centre") {
+  for (int64_t crop : {9, 18, 224, 227})
+    for (int64_t stride : {1, 2, 4, 8, 32})
+      for (int64_t length = 1; length <= 200; ++length) {
+        const int64_t n = cells_for(length, crop, stride);
+        const double first = double(crop - 1) / 2 - double(crop / 2);
+        auto covered = [&](int64_t cells) {  // plain loop over every pixel
+          for (int64_t p = 0; p < length; ++p) {
+            double best = 1e300;
+            for (int64_t i = 0; i < cells; ++i)
+              best = std::min(best, std::fabs(first + double(i * stride) - double(p)));
+            if (best > double(stride) / 2 + 1e-9) return false;
+          }
+          return true;
+        };
+        CAPTURE(crop);
+        CAPTURE(stride);
+        CAPTURE(length);
+        REQUIRE(n >= 1);
+        CHECK(covered(n));
+        if (n > 1) CHECK_FALSE(covered(n - 1));
+      }
+}
+
+TEST_CASE("find_peaks: strict local maxima of a map without ties, against a plain loop; the mask hides cells") {
+  const int64_t h = 13, w = 17;
+  const std::vector<float> map = random_vector(size_t(h * w), 3, 0.f, 1.f);  // (h, w), ties improbable
+  std::vector<uint8_t> allowed(map.size(), 1);
+  for (size_t i = 0; i < allowed.size(); i += 7) allowed[i] = 0;
+  std::vector<Peak> want;
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      if (!allowed[size_t(y * w + x)]) continue;
+      bool max = true;
+      for (int64_t dy = -1; dy <= 1; ++dy)
+        for (int64_t dx = -1; dx <= 1; ++dx) {
+          const int64_t yy = y + dy, xx = x + dx;
+          if ((dy || dx) && yy >= 0 && xx >= 0 && yy < h && xx < w && allowed[size_t(yy * w + xx)] &&
+              map[size_t(yy * w + xx)] >= map[size_t(y * w + x)])
+            max = false;
+        }
+      if (max) want.push_back({y, x, map[size_t(y * w + x)]});
+    }
+  std::sort(want.begin(), want.end(), [](const Peak& a, const Peak& b) { return a.value > b.value; });
+  const std::vector<Peak> got = find_peaks(map, h, w, allowed);
+  REQUIRE(got.size() == want.size());
+  REQUIRE(got.size() > 5);
+  for (size_t i = 0; i < got.size(); ++i) {
+    CHECK(got[i].y == want[i].y);
+    CHECK(got[i].x == want[i].x);
+    CHECK(got[i].value == want[i].value);
+  }
+}
+
+TEST_CASE(
+    "find_peaks: one peak per plateau, at its cell nearest the centroid; a plateau beside a higher cell is none") {
+  const int64_t h = 8, w = 10;
+  std::vector<float> map(size_t(h * w), 0.1f);  // (h, w)
+  for (int64_t y = 1; y <= 3; ++y)
+    for (int64_t x = 1; x <= 5; ++x) map[size_t(y * w + x)] = 0.9f;  // a 3 x 5 plateau, centroid (2, 3)
+  for (int64_t x = 6; x <= 8; ++x) map[size_t(6 * w + x)] = 0.5f;    // a 1 x 3 plateau ...
+  map[size_t(5 * w + 9)] = 0.6f;                                     // ... touching a higher cell
+  const std::vector<uint8_t> allowed(map.size(), 1);
+  const std::vector<Peak> peaks = find_peaks(map, h, w, allowed);
+  REQUIRE(peaks.size() == 2);
+  CHECK(peaks[0].y == 2);
+  CHECK(peaks[0].x == 3);
+  CHECK(peaks[0].value == 0.9f);
+  CHECK(peaks[1].y == 5);
+  CHECK(peaks[1].x == 9);
+  // The 0.1 background touches both plateaus, so it is no peak; a map of one value is one peak at its centre.
+  const std::vector<Peak> flat = find_peaks(std::vector<float>(size_t(5 * 7), 0.5f), 5, 7, std::vector<uint8_t>(35, 1));
+  REQUIRE(flat.size() == 1);
+  CHECK(flat[0].y == 2);
+  CHECK(flat[0].x == 3);
+}
+
+TEST_CASE("suppress: greedy by value within the radius, distances in mm per cell step") {
+  // Cell steps of 2 mm along y and 3 mm along x. From (0, 0): (2, 0) is 4 mm, (0, 3) 9 mm, (3, 0) 6 mm, (5, 5)
+  // sqrt(10^2 + 15^2) = 18 mm; (3, 0) to (0, 3) sqrt(36 + 81) = 10.8 mm, (5, 5) to (3, 0) sqrt(16 + 225) = 15.5 mm.
+  const std::vector<Peak> peaks = {{0, 0, 0.9f}, {2, 0, 0.8f}, {0, 3, 0.7f}, {3, 0, 0.6f}, {5, 5, 0.5f}};
+  auto values = [](const std::vector<Peak>& v) {
+    std::vector<float> out;
+    for (const Peak& p : v) out.push_back(p.value);
+    return out;
+  };
+  CHECK(values(suppress(peaks, 5.0, 2.0, 3.0)) == std::vector<float>{0.9f, 0.7f, 0.6f, 0.5f});
+  CHECK(values(suppress(peaks, 10.0, 2.0, 3.0)) == std::vector<float>{0.9f, 0.5f});
+  CHECK(values(suppress(peaks, 0.0, 2.0, 3.0)).size() == 5);
+}
+
+TEST_CASE("geometry oracle: a planted cone maps back to its original pixel within half a stride") {
+  // Training spacing 0.2 mm; originals at 0.1 mm (finer: 2 original px per prepared px) and 0.3 mm (coarser).
+  for (double original_mm : {0.1, 0.3})
+    for (bool left : {true, false}) {
+      Localizer loc = centre_reader(0.2);
+      const double s = 0.2 / original_mm;  // original px per prepared px
+      const int width = int(std::lround(240 * s)), height = int(std::lround(300 * s));
+      int planted = 0;
+      for (double fx : {0.23, 0.41, 0.57})
+        for (double fy : {0.19, 0.52, 0.77}) {
+          const double from_wall = fx * width, cx = left ? from_wall : width - 1 - from_wall, cy = fy * height;
+          data::DatasetImage meta;
+          meta.id = "cone";
+          meta.spacing_mm = original_mm;
+          meta.laterality = left ? "L" : "R";
+          meta.view = "CC";
+          const MapResult r = loc.map_image(cone_image(width, height, left, cx, cy, 12 * s), meta);
+          CAPTURE(original_mm);
+          CAPTURE(left);
+          CAPTURE(cx);
+          CAPTURE(cy);
+          const ImageGeometry& g = r.geometry;
+          REQUIRE(g.plane.y.stride == 4);
+          const size_t best = size_t(std::max_element(r.map.begin(), r.map.end()) - r.map.begin());
+          const int64_t i = int64_t(best) / g.plane.x.cells, j = int64_t(best) % g.plane.x.cells;
+          // Half a stride in original pixels, plus half an original pixel for the cone's resampled apex.
+          const double half = 4 * s / 2 + 0.5;
+          CHECK(std::fabs(g.cell_x(j) - cx) <= half);
+          CHECK(std::fabs(g.cell_y(i) - cy) <= half);
+          // The geometry's affine rule, written out: prepared centre 4 i, original (4 i + 0.5) * s' - 0.5 with the
+          // grid's exact factor s' = original / prepared size.
+          CHECK(g.cell_x(j) == doctest::Approx((4.0 * double(j) + 0.5) * double(width) / g.prepared_width - 0.5));
+          CHECK(g.cell_y(i) == doctest::Approx((4.0 * double(i) + 0.5) * double(height) / g.prepared_height - 0.5));
+          // The strongest detection is that cell, in mm from the top-left corner.
+          REQUIRE(!r.detections.empty());
+          CHECK(r.detections[0].cell_y == i);
+          CHECK(r.detections[0].cell_x == j);
+          CHECK(r.detections[0].x_mm == doctest::Approx((g.cell_x(j) + 0.5) * original_mm));
+          CHECK(r.max_probability == r.map[best]);
+          ++planted;
+        }
+      CHECK(planted == 9);
+    }
+}
+
+TEST_CASE("map: the tiling net's cells equal the classifier on each cell's crop, for size buckets and shifts") {
+  const int crop = 18, height = 23, width = 30;
+  const std::vector<float> plane = random_vector(size_t(height * width), 11, 0.f, 1.f);  // (1, height, width)
+  const float fill = -0.25f;
+  const Graph classifier = run_passes(tiling_net(crop, crop), {"for_inference"});
+  const Graph fcn = fcn_of(tiling_net(crop, crop));
+  for (Device device : {Device::cpu, Device::simt})
+    for (int shift : {1, 2, 4})
+      for (int bucket : {1, 3}) {
+        if (device == Device::simt && (shift == 2 || bucket == 3)) continue;  // simt: the two extreme cases
+        CAPTURE(device_name(device));
+        CAPTURE(shift);
+        CAPTURE(bucket);
+        MapOptions mo;
+        mo.device = device;
+        mo.shift = shift;
+        mo.bucket_cells = bucket;
+        MapRunner runner(
+            fcn, [](Executor& ex) { he_weights(ex, 7); }, mo);
+        const PlaneMap m = runner.run(plane, height, width, fill);
+        const PlaneAxis &ay = m.geometry.y, &ax = m.geometry.x;
+        REQUIRE(ay.stride == 4 / shift);
+        REQUIRE(ay.pad == 9);
+        CHECK(ay.first == -0.5);
+        CHECK(ay.cells == cells_for(height, crop, 4 / shift));
+        CHECK(ax.cells == cells_for(width, crop, 4 / shift));
+        CHECK((ay.input - crop) % (4 * bucket) == 0);
+        CHECK(m.passes == shift * shift);
+        REQUIRE(m.classes == 3);
+        for (int64_t i = 0; i < ay.cells; ++i)
+          for (int64_t j = 0; j < ax.cells; ++j) {
+            Tensor cut({1, 1, crop, crop});  // the crop of cell (i, j) on the plane padded with fill, plain loops
+            for (int r = 0; r < crop; ++r)
+              for (int q = 0; q < crop; ++q) {
+                const int64_t y = ay.crop_begin(i) + r, x = ax.crop_begin(j) + q;
+                cut.at(r * crop + q) =
+                    y >= 0 && x >= 0 && y < height && x < width ? plane[size_t(y * width + x)] : fill;
+              }
+            const std::vector<float> want = classify(classifier, cut, device);
+            std::vector<float> got;
+            for (int k = 0; k < 3; ++k) got.push_back(m.prob[size_t((k * ay.cells + i) * ax.cells + j)]);
+            expect_close(got, want, 0.f, 1e-5f, "cell (" + std::to_string(i) + ", " + std::to_string(j) + ")");
+          }
+      }
+}
+
+TEST_CASE("map: images of similar size share one net input; a shift that does not divide the stride is an error") {
+  const Graph fcn = fcn_of(tiling_net(18, 18));
+  MapOptions mo;
+  mo.bucket_cells = 4;
+  MapRunner runner(
+      fcn, [](Executor& ex) { he_weights(ex, 7); }, mo);
+  const PlaneGeometry a = runner.geometry(100, 130), b = runner.geometry(104, 121);
+  CHECK(a.y.input == b.y.input);
+  CHECK(a.x.input == b.x.input);
+  CHECK(a.y.cells != b.y.cells);
+  mo.shift = 3;
+  CHECK_THROWS_WITH_AS(MapRunner(
+                           fcn, [](Executor&) {}, mo),
+                       doctest::Contains("--shift 3 does not divide"), BadConfig);
+}
