@@ -1,5 +1,6 @@
 // Convolution kernels: the reference against hand-computed numbers and an independent direct formula, gradient
-// checks of the reference on awkward shapes, and the fast CPU path against the reference.
+// checks of the reference on awkward shapes, and the fast CPU path (on every instruction set this CPU runs) against
+// the reference.
 #include "kernels/conv.h"
 
 #include <omp.h>
@@ -11,11 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/cpu_isa.h"
 #include "kernels/elementwise.h"
 #include "tests/support/check.h"
 
 using kernels::ConvShape;
 using kernels::Placement;
+using kernels::cpu::CpuIsa;
 using testing_support::check_gradient;
 using testing_support::expect_close;
 using testing_support::random_vector;
@@ -24,6 +27,14 @@ using testing_support::weighted_sum;
 namespace {
 
 using Buffer = std::vector<float>;
+
+std::vector<CpuIsa> supported_isas() {
+  std::vector<CpuIsa> isas;
+  for (const CpuIsa isa : {CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512}) {
+    if (kernels::cpu::cpu_isa_supported(isa)) isas.push_back(isa);
+  }
+  return isas;
+}
 
 // A convolution to test: the shape (with placements) and a name for messages.
 struct Case {
@@ -319,80 +330,93 @@ TEST_CASE("ref conv gradients match central differences on awkward shapes") {
   }
 }
 
-TEST_CASE("fast conv matches the reference: forward, backward data and filter, bias, accumulate, placements") {
+TEST_CASE(
+    "fast conv matches the reference on every ISA: forward, backward data and filter, bias, accumulate, "
+    "placements") {
   std::vector<Case> cases = awkward_cases();
   for (const Case& c : block_cases()) cases.push_back(c);
   const float atol = 1e-4f, rtol = 1e-4f;
-  for (const bool accumulate : {false, true}) {
-    for (const Case& c : cases) {
-      const std::string name = c.name + (accumulate ? " (accumulate / bias)" : "");
-      INFO(name);
-      const ConvShape& s = c.s;
-      const int64_t x_plane = int64_t(s.H) * s.W, y_plane = int64_t(s.P) * s.Q;
-      const Buffer x = random_vector(x_size(s), 31), w = random_vector(w_size(s), 32), b = random_vector(s.K, 33);
-      const float* bias = accumulate ? b.data() : nullptr;  // bias on in the accumulate pass, off in the other
+  const CpuIsa saved = kernels::cpu::active_cpu_isa();
+  for (const CpuIsa isa : supported_isas()) {
+    kernels::cpu::set_active_cpu_isa(isa);
+    for (const bool accumulate : {false, true}) {
+      for (const Case& c : cases) {
+        const std::string name =
+            c.name + (accumulate ? " (accumulate / bias)" : "") + " on " + kernels::cpu::cpu_isa_name(isa);
+        INFO(name);
+        const ConvShape& s = c.s;
+        const int64_t x_plane = int64_t(s.H) * s.W, y_plane = int64_t(s.P) * s.Q;
+        const Buffer x = random_vector(x_size(s), 31), w = random_vector(w_size(s), 32), b = random_vector(s.K, 33);
+        const float* bias = accumulate ? b.data() : nullptr;  // bias on in the accumulate pass, off in the other
 
-      const Buffer y_before = random_vector(y_size(s), 34);
-      Buffer y_ref = y_before, y_fast = y_before;
-      kernels::ref::conv_forward(s, x.data(), w.data(), bias, y_ref.data());
-      kernels::cpu::conv_forward(s, x.data(), w.data(), bias, y_fast.data());
-      expect_close(y_fast, y_ref, atol, rtol, name + " forward");
-      expect_untouched(y_fast, y_before, s.y, s.N, s.K, y_plane, name + " fast y");
+        const Buffer y_before = random_vector(y_size(s), 34);
+        Buffer y_ref = y_before, y_fast = y_before;
+        kernels::ref::conv_forward(s, x.data(), w.data(), bias, y_ref.data());
+        kernels::cpu::conv_forward(s, x.data(), w.data(), bias, y_fast.data());
+        expect_close(y_fast, y_ref, atol, rtol, name + " forward");
+        expect_untouched(y_fast, y_before, s.y, s.N, s.K, y_plane, name + " fast y");
 
-      const Buffer dy = random_vector(y_size(s), 35);
-      const Buffer dx_before = random_vector(x_size(s), 36);
-      Buffer dx_ref = dx_before, dx_fast = dx_before;
-      kernels::ref::conv_backward_data(s, dy.data(), w.data(), dx_ref.data(), accumulate);
-      kernels::cpu::conv_backward_data(s, dy.data(), w.data(), dx_fast.data(), accumulate);
-      expect_close(dx_fast, dx_ref, atol, rtol, name + " backward data");
-      expect_untouched(dx_fast, dx_before, s.x, s.N, s.C, x_plane, name + " fast dx");
+        const Buffer dy = random_vector(y_size(s), 35);
+        const Buffer dx_before = random_vector(x_size(s), 36);
+        Buffer dx_ref = dx_before, dx_fast = dx_before;
+        kernels::ref::conv_backward_data(s, dy.data(), w.data(), dx_ref.data(), accumulate);
+        kernels::cpu::conv_backward_data(s, dy.data(), w.data(), dx_fast.data(), accumulate);
+        expect_close(dx_fast, dx_ref, atol, rtol, name + " backward data");
+        expect_untouched(dx_fast, dx_before, s.x, s.N, s.C, x_plane, name + " fast dx");
 
-      const Buffer dw_before = random_vector(w_size(s), 37);
-      Buffer dw_ref = dw_before, dw_fast = dw_before;
-      kernels::ref::conv_backward_filter(s, x.data(), dy.data(), dw_ref.data(), accumulate);
-      kernels::cpu::conv_backward_filter(s, x.data(), dy.data(), dw_fast.data(), accumulate);
-      expect_close(dw_fast, dw_ref, atol, rtol, name + " backward filter");
+        const Buffer dw_before = random_vector(w_size(s), 37);
+        Buffer dw_ref = dw_before, dw_fast = dw_before;
+        kernels::ref::conv_backward_filter(s, x.data(), dy.data(), dw_ref.data(), accumulate);
+        kernels::cpu::conv_backward_filter(s, x.data(), dy.data(), dw_fast.data(), accumulate);
+        expect_close(dw_fast, dw_ref, atol, rtol, name + " backward filter");
+      }
     }
   }
+  kernels::cpu::set_active_cpu_isa(saved);
 }
 
-TEST_CASE("fast conv is deterministic: same bits run to run and for any thread count") {
+TEST_CASE("fast conv is deterministic on every ISA: same bits run to run and for any thread count") {
   // Batch 5 with groups 2 and padding takes the im2col path with many (image, group) items; batch 1 with C10 5x5
   // has backward data cut into channel blocks and backward filter into row blocks, more items than threads.
   const std::vector<Case> cases = {
       {"batch 5, groups 2, slices", placed(kernels::conv_shape(5, 6, 9, 8, 8, 3, 3, 1, 1, 2), 1, 8, 0, 8)},
       {"batch 1, C10 5x5: channel and row blocks", kernels::conv_shape(1, 10, 9, 7, 5, 5, 5, 1, 2)}};
-  for (const Case& c : cases) {
-    INFO(c.name);
-    const ConvShape& s = c.s;
-    const Buffer x = random_vector(x_size(s), 41), w = random_vector(w_size(s), 42), b = random_vector(s.K, 43);
-    const Buffer dy = random_vector(y_size(s), 44);
-    struct Outputs {
-      Buffer y, dx, dw;
-    };
-    auto run = [&](int threads) {
-      const int saved = omp_get_max_threads();
-      omp_set_num_threads(threads);
-      Outputs out{Buffer(y_size(s), 0.f), Buffer(x_size(s), 0.f), Buffer(w_size(s), 0.f)};
-      kernels::cpu::conv_forward(s, x.data(), w.data(), b.data(), out.y.data());
-      kernels::cpu::conv_backward_data(s, dy.data(), w.data(), out.dx.data(), false);
-      kernels::cpu::conv_backward_filter(s, x.data(), dy.data(), out.dw.data(), false);
-      omp_set_num_threads(saved);
-      return out;
-    };
-    auto same_bits = [](const Buffer& a, const Buffer& b) {
-      return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-    };
-    const Outputs first = run(2), again = run(2), one_thread = run(1), three_threads = run(3);
-    CHECK(same_bits(first.dw, again.dw));
-    CHECK(same_bits(first.dw, one_thread.dw));
-    CHECK(same_bits(first.dw, three_threads.dw));
-    CHECK(same_bits(first.y, one_thread.y));
-    CHECK(same_bits(first.dx, three_threads.dx));
-    CHECK(same_bits(first.dx, one_thread.dx));
-    // And the bits are the right ones.
-    Buffer dw_ref(w_size(s));
-    kernels::ref::conv_backward_filter(s, x.data(), dy.data(), dw_ref.data(), false);
-    expect_close(first.dw, dw_ref, 1e-4f, 1e-4f, c.name + " deterministic backward filter");
+  const CpuIsa saved = kernels::cpu::active_cpu_isa();
+  for (const CpuIsa isa : supported_isas()) {
+    kernels::cpu::set_active_cpu_isa(isa);
+    for (const Case& c : cases) {
+      INFO(c.name << " on " << std::string(kernels::cpu::cpu_isa_name(isa)));
+      const ConvShape& s = c.s;
+      const Buffer x = random_vector(x_size(s), 41), w = random_vector(w_size(s), 42), b = random_vector(s.K, 43);
+      const Buffer dy = random_vector(y_size(s), 44);
+      struct Outputs {
+        Buffer y, dx, dw;
+      };
+      auto run = [&](int threads) {
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(threads);
+        Outputs out{Buffer(y_size(s), 0.f), Buffer(x_size(s), 0.f), Buffer(w_size(s), 0.f)};
+        kernels::cpu::conv_forward(s, x.data(), w.data(), b.data(), out.y.data());
+        kernels::cpu::conv_backward_data(s, dy.data(), w.data(), out.dx.data(), false);
+        kernels::cpu::conv_backward_filter(s, x.data(), dy.data(), out.dw.data(), false);
+        omp_set_num_threads(saved);
+        return out;
+      };
+      auto same_bits = [](const Buffer& a, const Buffer& b) {
+        return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+      };
+      const Outputs first = run(2), again = run(2), one_thread = run(1), three_threads = run(3);
+      CHECK(same_bits(first.dw, again.dw));
+      CHECK(same_bits(first.dw, one_thread.dw));
+      CHECK(same_bits(first.dw, three_threads.dw));
+      CHECK(same_bits(first.y, one_thread.y));
+      CHECK(same_bits(first.dx, three_threads.dx));
+      CHECK(same_bits(first.dx, one_thread.dx));
+      // And the bits are the right ones.
+      Buffer dw_ref(w_size(s));
+      kernels::ref::conv_backward_filter(s, x.data(), dy.data(), dw_ref.data(), false);
+      expect_close(first.dw, dw_ref, 1e-4f, 1e-4f, c.name + " deterministic backward filter");
+    }
   }
+  kernels::cpu::set_active_cpu_isa(saved);
 }

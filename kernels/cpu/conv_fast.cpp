@@ -1,4 +1,5 @@
-// Fast CPU convolution: im2col / col2im + Eigen GEMM, OpenMP over independent work items.
+// Fast CPU convolution: im2col / col2im + our GEMM (kernels/cpu/gemm.h, one thread per work item), OpenMP over
+// independent work items.
 //
 // Per image n and group g (Cg = C/G, Kg = K/G, CRS = Cg*R*S), col (CRS, PQ) holds the input values under each filter
 // tap (row (c, r, s)) for each output position (column p*Q + q):
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "kernels/conv.h"
+#include "kernels/cpu/gemm.h"
 
 namespace kernels {
 namespace cpu {
@@ -203,13 +205,16 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
     ConstMatrixView w_g(w + int64_t(g) * geo.Kg * geo.crs, geo.Kg, geo.crs, Eigen::OuterStride<>(geo.crs));
     MatrixView y_block(y + s.y.plane(n, g * geo.Kg) + first, geo.Kg, count,
                        Eigen::OuterStride<>(s.y.channel_stride));  // (Kg, count)
+    // Y_block (Kg, count) = W_g (Kg, CRS) * col (CRS, count); x's planes are col when direct.
+    const int64_t crs = geo.crs, kg = geo.Kg, n_cols = count;
     if (geo.direct) {
-      ConstMatrixView x_block(x_g + first, geo.Cg, count, Eigen::OuterStride<>(s.x.channel_stride));  // (Cg, count)
-      y_block.noalias() = w_g * x_block;
+      gemm({int(kg), int(n_cols), int(crs), false, false, crs, s.x.channel_stride, s.y.channel_stride, 1.f, 0.f},
+           w_g.data(), x_g + first, y_block.data());
     } else {
       float* col = thread_scratch(size_t(geo.crs * count));  // (CRS, count)
       im2col(s, x_g, 0, geo.crs, first, count, col);
-      y_block.noalias() = w_g * ConstMatrixView(col, geo.crs, count, Eigen::OuterStride<>(count));
+      gemm({int(kg), int(n_cols), int(crs), false, false, crs, n_cols, s.y.channel_stride, 1.f, 0.f}, w_g.data(), col,
+           y_block.data());
     }
     // Epilogue: the bias is added while the block is still in cache.
     if (b) y_block.colwise() += ConstVectorView(b + int64_t(g) * geo.Kg, geo.Kg);
@@ -238,15 +243,10 @@ void conv_backward_data(const ConvShape& s, const float* dy, const float* w, flo
     // Columns [row_begin, row_end) of W_g (Kg, CRS).
     ConstMatrixView w_rows(w + int64_t(g) * geo.Kg * geo.crs + row_begin, geo.Kg, rows, Eigen::OuterStride<>(geo.crs));
     const float* dy_g = dy + s.y.plane(n, g * geo.Kg);  // (Kg, P, Q) planes
-    if (geo.direct) {
-      ConstMatrixView dy_image(dy_g, geo.Kg, geo.positions, Eigen::OuterStride<>(s.y.channel_stride));
-      MatrixView dx_rows(dx_g + c_begin * s.x.channel_stride, rows, geo.positions,
-                         Eigen::OuterStride<>(s.x.channel_stride));  // (channels of the block, HW)
-      if (accumulate) {
-        dx_rows.noalias() += w_rows.transpose() * dy_image;
-      } else {
-        dx_rows.noalias() = w_rows.transpose() * dy_image;
-      }
+    if (geo.direct) {  // dX rows (channels of the block, HW) (+)= W_rows^T (rows, Kg) * dY_g (Kg, HW)
+      gemm({int(rows), int(geo.positions), geo.Kg, true, false, geo.crs, s.y.channel_stride, s.x.channel_stride, 1.f,
+            accumulate ? 1.f : 0.f},
+           w_rows.data(), dy_g, dx_g + c_begin * s.x.channel_stride);
       continue;
     }
     if (!accumulate) {
@@ -255,9 +255,9 @@ void conv_backward_data(const ConvShape& s, const float* dy, const float* w, flo
     float* col = thread_scratch(size_t(rows * columns));  // (rows, columns)
     for (int64_t first = 0; first < geo.positions; first += columns) {
       const int64_t count = std::min(columns, geo.positions - first);
-      ConstMatrixView dy_block(dy_g + first, geo.Kg, count, Eigen::OuterStride<>(s.y.channel_stride));
-      MatrixView col_block(col, rows, count, Eigen::OuterStride<>(count));  // (rows, count)
-      col_block.noalias() = w_rows.transpose() * dy_block;
+      // col (rows, count) = W_rows^T (rows, Kg) * dY block (Kg, count)
+      gemm({int(rows), int(count), geo.Kg, true, false, geo.crs, s.y.channel_stride, count, 1.f, 0.f}, w_rows.data(),
+           dy_g + first, col);
       col2im_add(s, col, row_begin, row_end, first, count, dx_g);
     }
   }
@@ -287,14 +287,14 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
       const float* dy_g = dy + s.y.plane(n, g * geo.Kg);  // (Kg, P, Q) planes
       for (int64_t first = 0; first < geo.positions; first += columns) {
         const int64_t count = std::min(columns, geo.positions - first);
-        ConstMatrixView dy_block(dy_g + first, geo.Kg, count, Eigen::OuterStride<>(s.y.channel_stride));
+        // dW rows (Kg, rows) += dY block (Kg, count) * col^T (count, rows); x's planes are col when direct.
         if (geo.direct) {
-          ConstMatrixView x_rows(x_g + row_begin * s.x.channel_stride + first, rows, count,
-                                 Eigen::OuterStride<>(s.x.channel_stride));  // (rows, count)
-          dw_rows.noalias() += dy_block * x_rows.transpose();
+          gemm({geo.Kg, int(rows), int(count), false, true, s.y.channel_stride, s.x.channel_stride, geo.crs, 1.f, 1.f},
+               dy_g + first, x_g + row_begin * s.x.channel_stride + first, dw_rows.data());
         } else {
           im2col(s, x_g, row_begin, row_end, first, count, col);
-          dw_rows.noalias() += dy_block * ConstMatrixView(col, rows, count, Eigen::OuterStride<>(count)).transpose();
+          gemm({geo.Kg, int(rows), int(count), false, true, s.y.channel_stride, count, geo.crs, 1.f, 1.f}, dy_g + first,
+               col, dw_rows.data());
         }
       }
     }
