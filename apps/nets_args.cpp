@@ -101,7 +101,7 @@ Tensor read_images(const std::string& path, NetChoice& c, int height, int width)
     throw BadInput(path + ": " + std::to_string(n) + " images" + shape + ", but --batch is " +
                    std::to_string(c.options.batch));
   c.options.batch = int(n);
-  Tensor t(a.shape);
+  Tensor t(a.shape);  // (N, C, H, W)
   std::memcpy(t.data(), a.bytes.data(), size_t(t.numel()) * sizeof(float));
   for (int64_t i = 0; i < t.numel(); ++i)
     if (!std::isfinite(t.at(i))) throw BadInput(path + ": element " + std::to_string(i) + " is not finite");
@@ -115,7 +115,7 @@ Tensor read_labels(const std::string& path, const NetChoice& c) {
   if (a.shape.size() != 1 || a.shape[0] != c.options.batch)
     throw BadInput(path + ": shape " + shape_str(a.shape) + ", expected (" + std::to_string(c.options.batch) +
                    ",): one label per image of the input");
-  Tensor t({a.shape[0]});
+  Tensor t({a.shape[0]});  // (N) class ids as floats
   for (int64_t i = 0; i < a.shape[0]; ++i) {
     int64_t v = 0;
     if (a.dtype == "<i8") {

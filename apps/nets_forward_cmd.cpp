@@ -84,7 +84,7 @@ int run_nets_forward(Args& a, const std::string& name) {
     throw UsageError("--crop and --geometry are for --fully-convolutional");
   const TensorFile file = read_weights_file(weights, c);
   Graph graph;
-  Tensor x;
+  Tensor x;  // (N, C, H, W) images
   if (fully_convolutional) {
     const auto [crop_h, crop_w] = crop_size(crop, file, c);
     const auto [h, w] = input_size(c);

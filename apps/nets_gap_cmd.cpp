@@ -51,8 +51,8 @@ void he_weights(Executor& ex, uint64_t seed) {
   const Graph& g = ex.graph();
   for (ValueId p : g.params()) {
     const Value& v = g.value(p);
-    Tensor t(v.file_shape());
-    InitSpec spec;  // biases: constant 0
+    Tensor t(v.file_shape());  // the parameter as stored
+    InitSpec spec;             // biases: constant 0
     if (v.shape.size() > 1) spec.type = "msra";
     initialise(t, spec, seed, v.name);
     ex.tensor(p).copy_from(t);
@@ -61,7 +61,7 @@ void he_weights(Executor& ex, uint64_t seed) {
 
 std::vector<double> softmax(const std::vector<double>& z) {
   const double top = *std::max_element(z.begin(), z.end());
-  std::vector<double> p;
+  std::vector<double> p;  // (K)
   double sum = 0;
   for (double v : z) sum += std::exp(v - top);
   for (double v : z) p.push_back(std::exp(v - top) / sum);

@@ -32,8 +32,8 @@ MapGeometry map_geometry(const Graph& g) {
   if (g.crop.size() != 2)
     throw BadConfig("map geometry: the graph is not fully convolutional (no crop recorded); run convolutionalize");
   const ValueId image = image_input(g);
-  std::vector<Axis> ys(size_t(g.num_values())), xs(size_t(g.num_values()));
-  std::vector<bool> known(size_t(g.num_values()), false);
+  std::vector<Axis> ys(size_t(g.num_values())), xs(size_t(g.num_values()));  // (values) per axis
+  std::vector<bool> known(size_t(g.num_values()), false);                    // (values) downstream of the image
   known[size_t(image)] = true;
   for (const Node& n : g.nodes()) {
     if (n.forward_of >= 0) continue;

@@ -15,8 +15,8 @@ namespace {
 
 void validate_graph(const Graph& g) {
   const int nv = g.num_values();
-  std::vector<int> writers(size_t(nv), 0);  // (values) plain (non-accumulating) writes seen so far
-  std::vector<bool> read(size_t(nv), false);
+  std::vector<int> writers(size_t(nv), 0);    // (values) plain (non-accumulating) writes seen so far
+  std::vector<bool> read(size_t(nv), false);  // (values) read by some node
   for (NodeId id = 0; id < g.num_nodes(); ++id) {
     const Node& n = g.node(id);
     if (!op_exists(n.op)) broken(n, "has an unknown op");

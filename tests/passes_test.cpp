@@ -236,7 +236,7 @@ TEST_CASE("convolutionalize: a net without padding or partial pools gives the cl
                 cut.at(((n * 2 + ch) * crop + r) * crop + q) =
                     x.at(((int64_t(n) * 2 + ch) * height + 4 * i + r) * width + 4 * j + q);
         const std::vector<float> want = probabilities(classifier, cut, device);  // (N, K)
-        std::vector<float> cell;
+        std::vector<float> cell;                                                 // (N, K) of the map at (i, j)
         for (int n = 0; n < batch; ++n)
           for (int k = 0; k < 3; ++k) cell.push_back(map[size_t(((n * 3 + k) * 3 + i) * 4 + j)]);
         expect_close(cell, want, 0.f, 1e-5f, "cell (" + std::to_string(i) + ", " + std::to_string(j) + ")");

@@ -29,7 +29,7 @@ NodeId main_loss(const Graph& g) {
 
 // Values the kept outputs depend on (walking producers back from `roots`).
 std::vector<bool> needed_values(const Graph& g, const std::vector<ValueId>& roots) {
-  std::vector<bool> needed(size_t(g.num_values()), false);
+  std::vector<bool> needed(size_t(g.num_values()), false);  // (values)
   std::vector<ValueId> stack = roots;
   while (!stack.empty()) {
     const ValueId v = stack.back();
@@ -46,7 +46,7 @@ std::vector<bool> needed_values(const Graph& g, const std::vector<ValueId>& root
 
 PassResult for_inference(const Graph& g) {
   const NodeId loss = main_loss(g);
-  std::vector<ValueId> roots;
+  std::vector<ValueId> roots;  // the values the inference graph must compute
   if (loss >= 0) {
     roots.push_back(g.node(loss).inputs[0]);
   } else {  // already ends in its outputs: keep every value no node reads
