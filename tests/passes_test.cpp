@@ -15,6 +15,7 @@
 #include "engine/checkpoint.h"
 #include "engine/errors.h"
 #include "engine/executor.h"
+#include "engine/map_geometry.h"
 #include "engine/op.h"
 #include "engine/validate.h"
 #include "nets/layers.h"
@@ -223,18 +224,27 @@ TEST_CASE("convolutionalize: a net without padding or partial pools gives the cl
         run_passes(tiling_net(batch, crop, crop), {"for_inference", "convolutionalize"}, &log), height, width);
     validate_graph(fcn);
     REQUIRE(fcn.value(fcn.at("prob")).shape == Shape{batch, 3, 3, 4});
+    const MapGeometry geo = map_geometry(fcn);
+    CHECK(geo.y.stride == 4);
+    CHECK(geo.x.crop == crop);
+    CHECK(geo.x.cells == 4);
+    CHECK(geo.y.field_size() == crop);  // no padding, every pool window full: the field is the crop
     const Tensor x = random_images({batch, 2, height, width}, 5);
     const std::vector<float> map = probabilities(fcn, x, device);  // (N, K, 3, 4)
     const Graph classifier = run_passes(tiling_net(batch, crop, crop), {"for_inference"});
     for (int i = 0; i < 3; ++i)
       for (int j = 0; j < 4; ++j) {
-        Tensor cut({batch, 2, crop, crop});  // the crop rows [4i, 4i + 18), columns [4j, 4j + 18)
+        // The crop the geometry names for the cell; by hand rows [4i, 4i + 18), columns [4j, 4j + 18).
+        const int64_t top = geo.y.crop_begin(i), left = geo.x.crop_begin(j);
+        CHECK(top == 4 * i);
+        CHECK(left == 4 * j);
+        Tensor cut({batch, 2, crop, crop});  // (N, C, 18, 18)
         for (int n = 0; n < batch; ++n)
           for (int ch = 0; ch < 2; ++ch)
             for (int r = 0; r < crop; ++r)
               for (int q = 0; q < crop; ++q)
                 cut.at(((n * 2 + ch) * crop + r) * crop + q) =
-                    x.at(((int64_t(n) * 2 + ch) * height + 4 * i + r) * width + 4 * j + q);
+                    x.at(((int64_t(n) * 2 + ch) * height + top + r) * width + left + q);
         const std::vector<float> want = probabilities(classifier, cut, device);  // (N, K)
         std::vector<float> cell;                                                 // (N, K) of the map at (i, j)
         for (int n = 0; n < batch; ++n)
