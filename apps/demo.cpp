@@ -129,7 +129,11 @@ int run_demo(Args& a) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   nets::ClassifierData train{train_set.images, train_set.labels}, test{test_set.images, test_set.labels};
-  nets::train_classifier(solver, train, test, loop);
+  try {
+    nets::train_classifier(solver, train, test, loop);
+  } catch (const NumericalError& e) {
+    throw NumericalError(std::string(e.what()) + "; lower the learning rate with --lr");
+  }
   const std::string checkpoint = out + "/checkpoint.safetensors";
   save_checkpoint(checkpoint, executor, &solver, {{"task", "toy-shapes"}, {"seed", std::to_string(seed)}});
   if (g_stop)

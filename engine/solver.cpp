@@ -71,7 +71,7 @@ double Solver::step() {
   const double loss = executor_.loss();
   if (!std::isfinite(loss))
     throw NumericalError("loss is " + std::to_string(loss) + " at iteration " + std::to_string(iteration_) +
-                         " (learning rate " + std::to_string(run.lr) + "); lower base_lr or check the inputs");
+                         " (learning rate " + std::to_string(run.lr) + ")");
   executor_.backward(run);
   executor_.update(run);
   ++iteration_;

@@ -39,6 +39,12 @@ void TrainSettings::apply_json(const nlohmann::json& overrides, const std::strin
   if (overrides.contains("net"))
     throw BadConfig(where + ": 'net' is chosen on the command line (--net), not in a configuration file");
   merged.merge_patch(overrides);
+  TrainSettings next = *this;  // *this changes only when every value is good
+  next.apply_merged(merged, where);
+  *this = next;
+}
+
+void TrainSettings::apply_merged(const nlohmann::json& merged, const std::string& where) {
   try {
     const nlohmann::json& n = merged.at("net_options");
     for (const auto& [key, value] : n.items())

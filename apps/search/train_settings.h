@@ -32,6 +32,9 @@ struct TrainSettings {
   // BadConfig naming `where` and the key on an unknown key or a bad value.
   void apply_json(const nlohmann::json& overrides, const std::string& where);
   void validate() const;
+
+ private:
+  void apply_merged(const nlohmann::json& merged, const std::string& where);
 };
 
 // The defaults for net `name`: its solver preset, its crop, the paper's 256-pixel patches at 0.2 mm (smallnet: its

@@ -240,11 +240,13 @@ TrainResult train(const TrainJob& job) {
     double loss = 0;
     try {
       loss = solver.step();
-    } catch (const NumericalError& e) {
-      throw NumericalError(
-          std::string(e.what()) + " at iteration " + std::to_string(it + 1) + ": lower the learning rate (--lr, now " +
-          std::to_string(solver.config().lr.rate(it)) + "); " +
-          (fs::exists(checkpoint) ? checkpoint + " holds the last good state" : "no checkpoint was written yet"));
+    } catch (const NumericalError&) {
+      char lr[32];
+      std::snprintf(lr, sizeof lr, "%g", solver.config().lr.rate(it));
+      throw NumericalError("training diverged at iteration " + std::to_string(it + 1) +
+                           ": the loss is not finite (learning rate " + lr + "); lower the learning rate with --lr. " +
+                           (fs::exists(checkpoint) ? checkpoint + " holds the last good state"
+                                                   : std::string("No checkpoint was written yet")));
     }
     loss_sum += loss;
     ++loss_count;
