@@ -16,7 +16,7 @@
 #         smoke (libraries resolve, the GPU is seen, one cuda.* case), tests (the cuda.* cases of every program),
 #         gemm (SGEMM 4096^3 vs cuBLAS), conv (AlexNet conv1-5 and VGG-16 conv3_1 at batch 128 vs cuDNN),
 #         memory (memory-bound kernels vs copy bandwidth), alexnet (a training step vs PyTorch + cuDNN),
-#         map and train (reserved for the search work), sanitizer (compute-sanitizer memcheck, last).
+#         map (a 1000 x 1600 map), train (massmap train end to end), sanitizer (compute-sanitizer memcheck, last).
 #       After every part it rewrites OUT/summary.json, OUT/suite.log, OUT/logs.tar.gz and the benchmark JSONs
 #       (at most 6 files), so a run cut short still brings back what finished.
 #       --dry-run (no GPU needed): every part's programs start and their libraries resolve, the parts that have a
@@ -46,7 +46,7 @@ repo_root=$(cd "$script_dir/.." && pwd)
 size_limit=$((64 * 1024 * 1024))
 
 # The parts, beside this script here and in a prepared suite alike.
-for part in common prepare run steps quick bare-root; do
+for part in common prepare run steps quick train bare-root; do
   # shellcheck source=/dev/null
   source "$script_dir/gpu-suite/$part.sh" || die "missing $script_dir/gpu-suite/$part.sh"
 done

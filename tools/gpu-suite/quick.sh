@@ -173,17 +173,6 @@ part_map() {
  \"forward_ms\": $(number_or_null "$forward")}"
 }
 
-# The search work fills this: a short `massmap train`.
-part_reserved() {  # part_reserved NAME CAP COMMAND
-  part_begin "$1" "$2"
-  if env LD_LIBRARY_PATH="$lib_path" "$suite/bin/massmap" "$3" --help >/dev/null 2>&1; then
-    record "massmap $3" "failed: massmap has '$3' but this suite does not run it yet" 1 0 "" "massmap $3"
-  else
-    record "massmap $3" "reserved: this massmap has no '$3' command yet" 0 0 "" "massmap $3"
-  fi
-  part_end
-}
-
 part_sanitizer() {
   part_begin sanitizer 120
   local t name sanitizer log reason
@@ -233,16 +222,14 @@ run_quick() {
   budget=${QUICK_BUDGET:-300}
   deadline=$(awk -v s="$run_started" -v b="$budget" 'BEGIN {printf "%.3f", s + b}')
   part_smoke
-  local part words
-  for part in tests gemm conv memory alexnet map "reserved train 60 train" sanitizer; do
-    read -ra words <<<"$part"
+  local part
+  for part in tests gemm conv memory alexnet map train sanitizer; do  # part_train: tools/gpu-suite/train.sh
     if [ -n "$no_gpu" ]; then
-      [ "${words[0]}" = reserved ] && words=("${words[@]:1}")
-      part_begin "${words[0]}" 0
-      record "${words[0]}" "skipped: no GPU" 0 0 "" ""
+      part_begin "$part" 0
+      record "$part" "skipped: no GPU" 0 0 "" ""
       part_end
       continue
     fi
-    "part_${words[0]}" "${words[@]:1}"
+    "part_$part"
   done
 }
