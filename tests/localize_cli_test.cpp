@@ -3,7 +3,8 @@
 // detections against the map and the geometry's rule, classify equal to the maximum of localize's map; a dataset
 // at a finer spacing with --shift 2; and the errors (no spacing, an image smaller than the crop after
 // preparation, another net's weights, a file that is no checkpoint, a colour net, a shift that does not divide the
-// stride, no image, two images with one output name).
+// stride, no image, two images with one output name); a trained checkpoint's metadata (preparation, threshold,
+// class names) read; the map on simt equal to the map on cpu.
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -178,6 +179,55 @@ TEST_CASE("localize: a dataset at 0.1 mm (spacing and ROI boxes from the manifes
   const nlohmann::json det = read_json(dir / "out/P00000_L_CC/detections.json");
   CHECK(det["threshold_source"] == "option");
   CHECK(det["findings"] == det["detections"].size());  // threshold 0: every peak is a finding
+}
+
+TEST_CASE("localize: a trained checkpoint's metadata sets the preparation, the threshold and the mass channel") {
+  Fixture f;
+  TensorFile trained = read_safetensors(f.weights);
+  trained.metadata["preprocess"] = R"({"spacing_mm": 0.4, "low_percentile": 1, "high_percentile": 99})";
+  trained.metadata["threshold"] = "0.25";
+  trained.metadata["class_names"] = R"(["no mass", "mass"])";
+  write_safetensors(f.dir / "trained.safetensors", trained);
+  trained.metadata["class_names"] = R"(["mass", "no mass"])";
+  write_safetensors(f.dir / "reversed.safetensors", trained);
+  // The image said to be at 0.4 mm, the training spacing: no resampling, so the same 260 x 300 pixels.
+  for (const std::string name : {"trained", "reversed"}) {
+    const auto r = run_massmap("localize --weights " + f.dir / (name + ".safetensors") + " " + f.image0 +
+                               " --spacing 0.4 --out " + f.dir / name);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(!contains(r.output, "no preprocessing"));
+    CHECK(!contains(r.output, "no operating threshold"));
+    CHECK(!contains(r.output, "no class_names"));
+  }
+  const nlohmann::json g = read_json(f.dir / "trained/P00000_L_CC/map.json");
+  CHECK(g["prepared"]["spacing_mm"] == 0.4);
+  CHECK(g["prepared"]["width"] == 260);
+  CHECK(g["stride"]["mm"][0] == doctest::Approx(32 * 0.4));
+  const nlohmann::json det = read_json(f.dir / "trained/P00000_L_CC/detections.json");
+  CHECK(det["threshold"] == 0.25);
+  CHECK(det["threshold_source"] == "checkpoint");
+  // Two classes: the reversed names make the map the other softmax channel, 1 - P.
+  const Tensor mass = read_npy_float(f.dir / "trained/P00000_L_CC/map.npy");
+  const Tensor other = read_npy_float(f.dir / "reversed/P00000_L_CC/map.npy");
+  REQUIRE(mass.numel() == other.numel());
+  for (int64_t i = 0; i < mass.numel(); ++i) CHECK(other.at(i) == doctest::Approx(1.0 - mass.at(i)).epsilon(1e-6));
+}
+
+TEST_CASE("localize: the map on simt equals the map on cpu") {
+  Fixture f;
+  const std::string tiny = f.dir / "tiny.safetensors";
+  REQUIRE(run_massmap("nets init alexnet --channels 1 --classes 2 --width 0.0625 --seed 3 --out " + tiny).code == 0);
+  for (const std::string device : {"cpu", "simt"}) {
+    const auto r = run_massmap("localize --weights " + tiny + " " + f.image1 + " --spacing 0.2 --device " + device +
+                               " --out " + f.dir / device);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+  }
+  const Tensor cpu = read_npy_float(f.dir / "cpu/P00000_L_MLO/map.npy");
+  const Tensor simt = read_npy_float(f.dir / "simt/P00000_L_MLO/map.npy");
+  REQUIRE(cpu.shape() == simt.shape());
+  for (int64_t i = 0; i < cpu.numel(); ++i) CHECK(simt.at(i) == doctest::Approx(cpu.at(i)).epsilon(1e-5));
 }
 
 TEST_CASE("localize and classify: errors name the file, the option or the size") {
