@@ -107,6 +107,11 @@ TEST_CASE("train smallnet: the run folder, the loss falls, accuracy above chance
   CHECK((prior > 0.3 && prior < 0.7));  // balanced classes
   CHECK(meta.at("dataset") == "synth-v1");
   CHECK(meta.at("split_sha256") == massmap::search::sha256_of_file(s.split));
+  // The operating threshold chosen on the validation images, as metrics.json reports it.
+  const double threshold = std::stod(meta.at("threshold"));
+  CHECK(threshold == doctest::Approx(metrics["final"]["operating_point"]["threshold"].get<double>()));
+  CHECK(metrics["final"]["operating_point"]["fp_per_image"].get<double>() <= 0.9);
+  CHECK(metrics["final"]["operating_point"]["images"] == 8);
   for (const auto& [key, value] : meta) CHECK(!contains(value, s.dir.path.string()));  // no paths
 
   const nlohmann::json config = nlohmann::json::parse(slurp(run + "/config.json"));
@@ -225,7 +230,9 @@ TEST_CASE("train alexnet at width 0.25: a few dozen iterations, the loss falls")
   const SynthSet& s = synth();
   const std::string run = s.dir / "alexnet";
   const CliResult r =
-      run_massmap(s.args(run) + " --net alexnet --width 0.25 --batch 8 --iterations 24 --validate-every 12");
+      // 0.1 mm: the 200 x 256 images become 400 x 512, larger than the 227 crop the map needs
+      run_massmap(s.args(run) +
+                  " --net alexnet --width 0.25 --batch 8 --iterations 24 --validate-every 12 --spacing 0.1");
   INFO(r.output);
   REQUIRE(r.code == 0);
   const auto lines = log_lines(run + "/log.jsonl");

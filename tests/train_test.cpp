@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "apps/search/operating_point.h"
 #include "apps/search/patch_metrics.h"
 #include "apps/search/sha256.h"
 #include "apps/search/train_settings.h"
@@ -115,4 +116,41 @@ TEST_CASE("train settings: the net's defaults, overrides merged by key, unknown 
   CHECK_THROWS_AS(s.apply_json({{"net_options", {{"classes", 3}}}}, "c.json"), BadConfig);
   CHECK_THROWS_WITH_AS(s.apply_json({{"patches", {{"size", 16}}}}, "c.json"), doctest::Contains("larger than"),
                        BadConfig);
+}
+
+TEST_CASE("operating point: detections judged on the masks, the threshold read off the false positives") {
+  data::DatasetImage image;
+  data::DatasetLesion mass, calcification;
+  mass.type = "mass", mass.has_box = true, mass.box = {10, 10, 5, 5};  // no mask file: the box is the mask
+  calcification.type = "calcification", calcification.has_box = true, calcification.box = {30, 30, 4, 4};
+  image.lesions = {mass, calcification};
+  auto at = [](double x, double y, float p) {
+    Detection d;
+    d.x = x, d.y = y, d.probability = p;
+    return d;
+  };
+  const JudgedImage j =
+      judge_detections({at(12, 12, 0.8f), at(31, 31, 0.95f), at(50, 5, 0.4f), at(11, 13, 0.6f)}, image, 64, 48);
+  REQUIRE(j.mass_best.size() == 1);
+  CHECK(j.mass_best[0] == 0.8f);  // its best detection; the calcification's is neither hit nor false positive
+  CHECK(j.false_positives == std::vector<float>{0.4f});
+
+  // Three images, false positives 0.9, 0.7, 0.5 in all, masses found at 0.8 and 0.6 and one missed.
+  std::vector<JudgedImage> images(3);
+  images[0].false_positives = {0.9f, 0.5f}, images[0].mass_best = {0.8f, -1.f};
+  images[1].false_positives = {0.7f}, images[1].mass_best = {0.6f};
+  // 0.9 per image over 3 images allows 2 false positives: the threshold lies just above the third, 0.5.
+  const OperatingPoint op = choose_threshold(images, 0.9);
+  CHECK(op.threshold > 0.5);
+  CHECK(op.threshold < 0.5000001);
+  CHECK(op.fp_per_image == doctest::Approx(2.0 / 3));
+  CHECK(op.sensitivity == doctest::Approx(2.0 / 3));
+  CHECK(op.masses == 3);
+  const OperatingPoint none = choose_threshold(images, 0);  // no false positive allowed: above 0.9
+  CHECK(none.threshold > 0.9);
+  CHECK(none.fp_per_image == 0);
+  CHECK(none.sensitivity == 0);
+  const OperatingPoint all = choose_threshold(images, 5);  // more allowed than there are: every detection
+  CHECK(all.threshold == 0);
+  CHECK(all.fp_per_image == 1);
 }

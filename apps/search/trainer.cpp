@@ -8,6 +8,7 @@
 #include <memory>
 #include <sstream>
 
+#include "apps/search/operating_point.h"
 #include "apps/search/sha256.h"
 #include "data/manifest.h"
 #include "data/patch_loader.h"
@@ -111,6 +112,41 @@ std::vector<double> truncate_log(const std::string& path, int64_t iteration, int
   }
   write_file_atomic(path, kept.data(), kept.size());
   return losses;
+}
+
+std::string format_number(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", v);
+  return text;
+}
+
+// Maps every validation image with the checkpoint as `massmap localize` would, judges the detections, and picks
+// the threshold that keeps false positives per image at or below kOperatingFpPerImage.
+OperatingPoint validation_operating_point(const data::Dataset& ds, const data::Split& split,
+                                          const std::string& checkpoint, const TrainJob& job) {
+  LocalizeOptions lo;
+  lo.device = job.device;
+  Localizer localizer = Localizer::from_checkpoint(checkpoint, lo);
+  const std::vector<int> indices = data::split_indices(ds, split, "validation");
+  std::vector<JudgedImage> judged;
+  Progress progress("threshold", int64_t(indices.size()));
+  int64_t done = 0;
+  for (int i : indices) {
+    const data::DatasetImage& meta = ds.images[size_t(i)];
+    try {
+      const data::Image image = data::read_image(meta.path);
+      const MapResult r = localizer.map_image(image, meta);
+      judged.push_back(judge_detections(r.detections, meta, image.width, image.height));
+    } catch (const BadInput& e) {
+      if (!job.dataset.skip_bad)
+        throw BadInput(std::string("choosing the operating threshold on the validation images (the trained ") +
+                       "weights are saved in " + checkpoint + "): " + e.what() + " (--skip-bad leaves it out)");
+      std::fprintf(stderr, "skipped %s for the threshold: %s\n", meta.id.c_str(), e.what());
+    }
+    if (job.progress) progress.update(++done);
+  }
+  if (job.progress) progress.finish();
+  return choose_threshold(judged, kOperatingFpPerImage);
 }
 
 }  // namespace
@@ -292,8 +328,21 @@ TrainResult train(const TrainJob& job) {
   result.validation = evaluate(solver, validation_set, lc);
   result.test = evaluate(solver, test_set, lc);
   result.checkpoint = checkpoint;
-  metrics["final"] = {
-      {"iteration", result.iteration}, {"validation", result.validation.to_json()}, {"test", result.test.to_json()}};
+
+  // The operating threshold, from the validation images mapped as localize maps them.
+  const OperatingPoint op = validation_operating_point(ds, split, checkpoint, job);
+  std::map<std::string, std::string> with_threshold = extra;
+  char threshold[32];
+  std::snprintf(threshold, sizeof threshold, "%.9g", op.threshold);
+  with_threshold[metadata::threshold] = threshold;
+  with_threshold[metadata::threshold_rule] =
+      "false positives per image <= " + format_number(kOperatingFpPerImage) + " on the validation images";
+  save_checkpoint(checkpoint, executor, &solver, with_threshold);
+  result.operating_point = op;
+  metrics["final"] = {{"iteration", result.iteration},
+                      {"validation", result.validation.to_json()},
+                      {"test", result.test.to_json()},
+                      {"operating_point", op.to_json()}};
   write_file_atomic(metrics_path, [&](std::ostream& o) { o << metrics.dump(2) << "\n"; });
   return result;
 }

@@ -1,0 +1,36 @@
+#pragma once
+// Detections judged against the ground truth, and the operating threshold read off them: training picks the
+// threshold that gives a stated number of false positives per image on validation images (test images never
+// choose anything), and evaluation counts hits and false positives the same way.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "apps/search/localize.h"
+#include "data/dataset.h"
+
+namespace massmap::search {
+
+// One image's detections, judged: a detection is a hit on a mass when its centre falls inside that mass's mask (a
+// mass counts once: its best detection), ignored inside any other lesion, a false positive anywhere else.
+struct JudgedImage {
+  std::vector<float> mass_best;        // (masses) the best probability of a detection on each mass; -1: none
+  std::vector<float> false_positives;  // (false positives) their probabilities
+};
+
+// `detections` in the original image's pixels (Detection::x, y); width and height: the original image's size.
+JudgedImage judge_detections(const std::vector<Detection>& detections, const data::DatasetImage& image, int width,
+                             int height);
+
+struct OperatingPoint {
+  double threshold = 0;     // findings: probability >= threshold
+  double fp_per_image = 0;  // at that threshold, over the images given
+  double sensitivity = 0;   // fraction of masses with a finding on them
+  int64_t images = 0, masses = 0;
+  nlohmann::json to_json() const;
+};
+
+// The lowest threshold whose false positives per image stay at or below `target_fp_per_image`.
+OperatingPoint choose_threshold(const std::vector<JudgedImage>& images, double target_fp_per_image);
+
+}  // namespace massmap::search
