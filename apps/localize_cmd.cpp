@@ -38,7 +38,8 @@ const char* const localize_usage =
     "  --shift N          shift-and-stitch: N x N passes over inputs shifted by stride / N pixels, interleaved\n"
     "                     into one map at stride / N (N divides the stride; default 1)\n"
     "  --nms-radius MM    peaks closer than this to a higher one are suppressed (default 10 mm)\n"
-    "  --verbose          the schedule's memory per image\n" MASSMAP_SEARCH_INPUT_OPTIONS;
+    "  --verbose          the schedule's peak memory per image (activations as planned and unshared,\n"
+    "                     parameters, input and map)\n" MASSMAP_SEARCH_INPUT_OPTIONS;
 
 namespace {
 
@@ -86,9 +87,12 @@ int run_localize(Args& a) {
         double(r.max_probability), r.detections.size(), findings, 1e3 * read_s, 1e3 * r.prepare_seconds,
         1e3 * r.forward_seconds, 1e3 * write_s);
     if (verbose)
-      std::printf("  net input %lldx%lld, %d pass(es); activations %.1f MiB in the shared arena, %.1f MiB unshared\n",
-                  (long long)r.geometry.plane.y.input, (long long)r.geometry.plane.x.input, r.passes,
-                  double(r.arena_bytes) / 1048576, double(r.unshared_bytes) / 1048576);
+      std::printf(
+          "  net input %lldx%lld, %d pass(es); schedule peak %.1f MiB: activations %.1f MiB in the shared arena "
+          "(%.1f MiB unshared), parameters, input and map %.1f MiB\n",
+          (long long)r.geometry.plane.y.input, (long long)r.geometry.plane.x.input, r.passes,
+          double(r.arena_bytes + r.own_bytes) / 1048576, double(r.arena_bytes) / 1048576,
+          double(r.unshared_bytes) / 1048576, double(r.own_bytes) / 1048576);
     std::fflush(stdout);
     progress.update(int64_t(i + 1), in.name);
   }

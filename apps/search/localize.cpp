@@ -189,6 +189,7 @@ MapResult Localizer::map_prepared(data::PreparedImage p, int original_width, int
   r.max_probability = *std::max_element(r.map.begin(), r.map.end());
   r.arena_bytes = pm.arena_bytes;
   r.unshared_bytes = pm.unshared_bytes;
+  r.own_bytes = pm.own_bytes;
   r.passes = pm.passes;
   r.detections = detect(r.map, r.geometry, p.regions, options_.nms_radius_mm, model_.threshold);
   r.prepared = std::move(p);

@@ -58,6 +58,7 @@ struct MapResult {
   float max_probability = 0;                    // classify's value: the map's maximum
   std::vector<Detection> detections;            // peaks inside the breast after NMS, by descending probability
   int64_t arena_bytes = 0, unshared_bytes = 0;  // the schedule's activations, shared and unshared
+  int64_t own_bytes = 0;                        // parameters, input and map: peak = arena + own
   int passes = 0;
   double prepare_seconds = 0, forward_seconds = 0;
 };

@@ -101,6 +101,9 @@ PlaneMap MapRunner::run(const std::vector<float>& plane, int64_t height, int64_t
   Executor& ex = executor(gy.input, gx.input);
   out.arena_bytes = ex.arena_bytes();
   out.unshared_bytes = ex.unshared_bytes();
+  for (ValueId v = 0; v < ex.graph().num_values(); ++v)  // inputs, parameters and the map have their own buffers
+    if (ex.graph().value(v).kind != ValueKind::activation || ex.graph().value(v).name == map_value_)
+      out.own_bytes += shape_numel(ex.graph().value(v).shape) * int64_t(sizeof(float));
   Tensor x({1, c, gy.input, gx.input});  // one shifted window of the canvas
   for (int a = 0; a < n; ++a)
     for (int b = 0; b < n; ++b) {

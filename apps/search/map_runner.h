@@ -46,6 +46,7 @@ struct PlaneMap {
   std::vector<float> prob;     // (classes, geometry.y.cells, geometry.x.cells)
   int64_t arena_bytes = 0;     // the schedule's shared activation arena
   int64_t unshared_bytes = 0;  // the same activations, each in its own buffer
+  int64_t own_bytes = 0;       // what lives outside the arena: parameters, the input, the map
   int passes = 0;
 };
 
