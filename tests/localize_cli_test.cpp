@@ -14,6 +14,10 @@
 #include <string>
 
 #include "data/image_io.h"
+#ifdef MASSMAP_HAVE_DCMTK
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dctk.h>
+#endif
 #include "engine/npy.h"
 #include "engine/safetensors.h"
 #include "tests/support/check.h"
@@ -213,6 +217,43 @@ TEST_CASE("localize: a trained checkpoint's metadata sets the preparation, the t
   REQUIRE(mass.numel() == other.numel());
   for (int64_t i = 0; i < mass.numel(); ++i) CHECK(other.at(i) == doctest::Approx(1.0 - mass.at(i)).epsilon(1e-6));
 }
+
+#ifdef MASSMAP_HAVE_DCMTK
+TEST_CASE("localize: a DICOM file's own pixel spacing, no --spacing needed") {
+  Fixture f;
+  const data::Image png = data::read_image(f.image0);
+  DcmFileFormat file;
+  DcmDataset* ds = file.getDataset();
+  char uid[100];
+  ds->putAndInsertString(DCM_SOPClassUID, UID_DigitalMammographyXRayImageStorageForPresentation);
+  ds->putAndInsertString(DCM_SOPInstanceUID, dcmGenerateUniqueIdentifier(uid, SITE_INSTANCE_UID_ROOT));
+  ds->putAndInsertString(DCM_Modality, "MG");
+  ds->putAndInsertUint16(DCM_Rows, Uint16(png.height));
+  ds->putAndInsertUint16(DCM_Columns, Uint16(png.width));
+  ds->putAndInsertUint16(DCM_SamplesPerPixel, 1);
+  ds->putAndInsertString(DCM_PhotometricInterpretation, "MONOCHROME2");
+  ds->putAndInsertUint16(DCM_BitsAllocated, 16);
+  ds->putAndInsertUint16(DCM_BitsStored, 16);
+  ds->putAndInsertUint16(DCM_HighBit, 15);
+  ds->putAndInsertUint16(DCM_PixelRepresentation, 0);
+  ds->putAndInsertString(DCM_ImagerPixelSpacing, "0.2\\0.2");
+  REQUIRE(ds->putAndInsertUint16Array(DCM_PixelData, png.pixels.data(), png.pixels.size()).good());
+  const std::string dcm = f.dir / "scan.dcm";
+  REQUIRE(file.saveFile(dcm.c_str(), EXS_LittleEndianExplicit).good());
+  const auto r = run_massmap("localize --weights " + f.weights + " " + dcm + " --out " + f.dir / "out");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  const nlohmann::json g = read_json(f.dir / "out/scan/map.json");
+  CHECK(g["original"]["spacing_mm"] == 0.2);
+  CHECK(g["original"]["width"] == 260);
+  // The same pixels as the PNG at the same spacing: the same map.
+  REQUIRE(
+      run_massmap("localize --weights " + f.weights + " " + f.image0 + " --spacing 0.2 --out " + f.dir / "png").code ==
+      0);
+  CHECK(read_npy_float(f.dir / "out/scan/map.npy").to_vector() ==
+        read_npy_float(f.dir / "png/P00000_L_CC/map.npy").to_vector());
+}
+#endif
 
 TEST_CASE("localize: the map on simt equals the map on cpu") {
   Fixture f;
