@@ -11,14 +11,14 @@
 namespace massmap::cli {
 
 #define MASSMAP_SEARCH_INPUT_OPTIONS                                                                           \
-  "images:\n"                                                                                                  \
+  "\nimages:\n"                                                                                                \
   "  IMAGE...           PNG (8/16 bit), JPEG, PGM, TIFF or DICOM files\n"                                      \
   "  --spacing MM       pixel spacing of files that carry none (all but DICOM): required for them, never\n"    \
   "                     guessed (a 0.05 mm PNG taken for 0.2 mm would be mapped at the wrong scale)\n"         \
   "  --format F --root DIR [--csv FILE]\n"                                                                     \
   "                     take the images from a dataset (cbis-ddsm, mini-mias, manifest): its spacing,\n"       \
   "                     laterality, view and ROI boxes come along; IMAGE... then picks images by id or path\n" \
-  "                     (default: all of them)\n"
+  "                     (default: all of them); --skip-bad and --split as in massmap data check\n"
 
 struct SearchInput {
   std::string path;  // the file as given (or resolved by the dataset)
