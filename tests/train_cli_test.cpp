@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -241,4 +242,22 @@ TEST_CASE("train alexnet at width 0.25: a few dozen iterations, the loss falls")
   for (size_t i = 0; i < 6; ++i) first += lines[i]["loss"].get<double>(), last += lines[18 + i]["loss"].get<double>();
   CHECK(last < first);
   CHECK(massmap::read_safetensors(run + "/checkpoint.safetensors").metadata.at("builder") == "alexnet");
+}
+
+TEST_CASE("train smallnet on simt follows the cpu's loss curve to 1e-3 over 20 steps") {
+  const SynthSet& s = synth();
+  const std::string small = " --net smallnet --width 0.5 --batch 8 --iterations 20 --validate-every 20";
+  const CliResult cpu = run_massmap(s.args(s.dir / "on-cpu") + small + " --device cpu");
+  const CliResult simt = run_massmap(s.args(s.dir / "on-simt") + small + " --device simt");
+  INFO(cpu.output);
+  INFO(simt.output);
+  REQUIRE(cpu.code == 0);
+  REQUIRE(simt.code == 0);
+  const auto a = log_lines(s.dir / "on-cpu/log.jsonl"), b = log_lines(s.dir / "on-simt/log.jsonl");
+  REQUIRE(a.size() == 20);
+  REQUIRE(b.size() == 20);
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double x = a[i]["loss"].get<double>(), y = b[i]["loss"].get<double>();
+    CHECK(std::abs(x - y) <= 1e-3 * std::abs(x));
+  }
 }
