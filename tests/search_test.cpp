@@ -2,7 +2,8 @@
 // geometry oracle (a bright cone planted in the original image is found by a net that reads each crop's centre
 // pixel, at the cell the geometry places within half a stride of it, for spacings finer and coarser than the
 // training spacing and both lateralities), and the padding-free tiling net's map against the classifier on each
-// cell's crop, with size buckets and with shift-and-stitch, on cpu and simt.
+// cell's crop, with size buckets and with shift-and-stitch, on cpu and simt; detections restricted to breast; the
+// overlay's pixels against the blend and marks computed by hand.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -10,7 +11,9 @@
 
 #include "apps/search/localize.h"
 #include "apps/search/map_runner.h"
+#include "apps/search/overlay.h"
 #include "apps/search/peaks.h"
+#include "data/regions.h"
 #include "engine/errors.h"
 #include "engine/executor.h"
 #include "engine/passes.h"
@@ -308,4 +311,78 @@ TEST_CASE("map: images of similar size share one net input; a shift that does no
   CHECK_THROWS_WITH_AS(MapRunner(
                            fcn, [](Executor&) {}, mo),
                        doctest::Contains("--shift 3 does not divide"), BadConfig);
+}
+
+namespace {
+
+// A 40 x 30 prepared image (grey 0.5) under a 10 x 8 map at stride 4 from centre 0, at 0.2 mm per pixel.
+MapResult small_result(float p) {
+  MapResult r;
+  r.prepared.width = 40;
+  r.prepared.height = 30;
+  r.prepared.spacing_mm = 0.2;
+  r.prepared.pixels.assign(40 * 30, 0.5f);
+  r.prepared.regions.assign(40 * 30, data::kAir);
+  for (int y = 0; y < 30; ++y)
+    for (int x = 0; x < 20; ++x) r.prepared.regions[size_t(y * 40 + x)] = data::kBreast;  // the left half
+  r.geometry.prepared_width = r.geometry.original_width = 40;
+  r.geometry.prepared_height = r.geometry.original_height = 30;
+  r.geometry.prepared_spacing_mm = r.geometry.original_spacing_mm = 0.2;
+  for (PlaneAxis* a : {&r.geometry.plane.y, &r.geometry.plane.x}) {
+    a->net_stride = a->stride = 4;
+    a->first = 0;
+    a->crop = 9;
+    a->pad = 4;
+  }
+  r.geometry.plane.y.cells = 8;
+  r.geometry.plane.x.cells = 10;
+  r.map.assign(80, p);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("detect: peaks only where the cell centre lies on breast; positions from the geometry") {
+  MapResult r = small_result(0.1f);
+  r.map[size_t(3 * 10 + 8)] = 0.9f;  // cell (3, 8): centre x = 32, air
+  r.map[size_t(5 * 10 + 2)] = 0.6f;  // cell (5, 2): centre (20, 8), breast
+  const std::vector<Detection> d = detect(r.map, r.geometry, r.prepared.regions, 1.0, 0.5);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].cell_y == 5);
+  CHECK(d[0].cell_x == 2);
+  CHECK(d[0].probability == 0.6f);
+  CHECK(d[0].finding);
+  CHECK(d[0].x == 8.0);
+  CHECK(d[0].y == 20.0);
+  CHECK(d[0].x_mm == doctest::Approx(8.5 * 0.2));
+  CHECK(d[0].crop_x == 8.0 - 4);  // crop [centre - 4, centre + 5) of 9 pixels
+  CHECK(d[0].crop_width == 9.0);
+}
+
+TEST_CASE("overlay: the map blended over the image, a finding circled red, an ROI box green") {
+  MapResult r = small_result(0.25f);
+  r.prepared.rois.push_back({5, 5, 10, 8});
+  Detection finding;
+  finding.prepared_x = 20;
+  finding.prepared_y = 15;
+  finding.finding = true;
+  r.detections.push_back(finding);
+  int w = 0, h = 0;
+  const std::vector<uint8_t> rgb = render_overlay(r, 1.0, &w, &h);  // radius 1 mm = 5 px
+  REQUIRE(w == 40);
+  REQUIRE(h == 30);
+  auto pixel = [&](int x, int y) {
+    const uint8_t* p = &rgb[size_t(y * w + x) * 3];
+    return std::vector<int>{p[0], p[1], p[2]};
+  };
+  // P = 0.25 is cyan (0, 1, 1) at opacity 0.6 * 0.25 over grey 0.5.
+  const double a = 0.15;
+  const std::vector<int> blend = {int(std::lround(255 * (1 - a) * 0.5)), int(std::lround(255 * ((1 - a) * 0.5 + a))),
+                                  int(std::lround(255 * ((1 - a) * 0.5 + a)))};
+  CHECK(pixel(35, 25) == blend);
+  CHECK(pixel(5, 8) == std::vector<int>{0, 255, 0});    // the box's left edge, x = 5
+  CHECK(pixel(14, 5) == std::vector<int>{0, 255, 0});   // its top edge, x = 5 + 10 - 1
+  CHECK(pixel(10, 9) == blend);                         // inside the box
+  CHECK(pixel(25, 15) == std::vector<int>{255, 0, 0});  // the circle, 5 px right of the finding
+  CHECK(pixel(20, 15) == blend);                        // its centre is left visible
 }
