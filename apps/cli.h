@@ -61,5 +61,7 @@ extern const char* const localize_usage;
 int run_localize(Args& args);
 extern const char* const classify_usage;
 int run_classify(Args& args);
+extern const char* const evaluate_usage;
+int run_evaluate(Args& args);
 
 }  // namespace massmap::cli

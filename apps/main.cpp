@@ -25,6 +25,8 @@ const std::vector<Command>& commands() {
        run_localize, localize_usage},
       {"classify", "the probability that each mammogram holds a mass (the maximum of its map)", run_classify,
        classify_usage},
+      {"evaluate", "score a checkpoint on a split's part: FROC with bootstrap intervals, the paper's measures, report",
+       run_evaluate, evaluate_usage},
   };
   return list;
 }

@@ -422,16 +422,22 @@ void write_png16(const std::string& path, const Image& image) {
   write_file_atomic(path, png.data(), png.size());
 }
 
-void write_png8(const std::string& path, int width, int height, int channels, const std::vector<uint8_t>& pixels) {
+std::string encode_png8(int width, int height, int channels, const std::vector<uint8_t>& pixels,
+                        const std::string& what) {
   if (channels != 1 && channels != 3 && channels != 4)
-    throw BadInput("8-bit PNG '" + path + "': " + std::to_string(channels) + " channels (1, 3 or 4 are written)");
+    throw BadInput("8-bit PNG '" + what + "': " + std::to_string(channels) + " channels (1, 3 or 4 are written)");
   check_writable("8-bit PNG", width, height, pixels.size(), size_t(channels));
   std::string png;
   auto append = [](void* context, void* data, int size) {
     static_cast<std::string*>(context)->append(static_cast<const char*>(data), size_t(size));
   };
   if (!stbi_write_png_to_func(append, &png, width, height, channels, pixels.data(), width * channels))
-    throw BadInput("8-bit PNG '" + path + "': stb_image_write failed to encode");
+    throw BadInput("8-bit PNG '" + what + "': stb_image_write failed to encode");
+  return png;
+}
+
+void write_png8(const std::string& path, int width, int height, int channels, const std::vector<uint8_t>& pixels) {
+  const std::string png = encode_png8(width, height, channels, pixels, path);
   write_file_atomic(path, png.data(), png.size());
 }
 

@@ -58,6 +58,9 @@ void write_png16(const std::string& path, const Image& image);
 // Writes an 8-bit PNG atomically: `channels` 1 (grey), 3 (RGB) or 4 (RGBA), `pixels` row-major interleaved,
 // width * height * channels bytes. For overlays and heatmaps.
 void write_png8(const std::string& path, int width, int height, int channels, const std::vector<uint8_t>& pixels);
+// The same PNG as bytes in memory (a report embeds it as a data URI); `what` names it in errors.
+std::string encode_png8(int width, int height, int channels, const std::vector<uint8_t>& pixels,
+                        const std::string& what);
 // Writes `image` (bits <= 8, every pixel <= 255) as an 8-bit grey PNG atomically.
 void write_png8(const std::string& path, const Image& image);
 
