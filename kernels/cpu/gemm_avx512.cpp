@@ -1,6 +1,7 @@
 // The GEMM micro-kernel for AVX-512 (this file alone is compiled with -mavx512f -mavx2 -mfma): a C tile of 8 rows x
 // 48 columns in 24 zmm accumulators; per k, 3 vector loads of the B panel, 8 broadcasts of the A sliver, 24 FMAs.
-// Edge tiles use masked loads and stores, the same arithmetic as full ones.
+// Edge tiles use masked loads and stores, the same arithmetic as full ones; a panel narrower than 48 columns runs
+// only the vectors it needs (a 13 x 13 map's 169 positions end in a 25-column panel: 2 vectors of 3).
 #include "kernels/cpu/gemm_block.h"
 
 #if defined(__AVX512F__)
@@ -14,11 +15,20 @@ namespace {
 
 struct KernelAvx512 {
   static constexpr GemmBlocking kBlocking = kBlockingAvx512;
-  static constexpr int MR = kBlocking.mr, NR = kBlocking.nr, V = NR / 16;
+  static constexpr int MR = kBlocking.mr, NR = kBlocking.nr;
 
   static void run(int kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, float alpha,
                   float beta, bool first) {
-    __m512 acc[MR][V];  // the C tile (MR, NR)
+    if (cols > 32) return tile<3>(kc, a, b, c, ldc, rows, cols, alpha, beta, first);
+    if (cols > 16) return tile<2>(kc, a, b, c, ldc, rows, cols, alpha, beta, first);
+    tile<1>(kc, a, b, c, ldc, rows, cols, alpha, beta, first);
+  }
+
+  // The first V vectors (16 V columns) of the tile; the panel's rows stay NR apart.
+  template <int V>
+  static void tile(int kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, float alpha,
+                   float beta, bool first) {
+    __m512 acc[MR][V];  // the C tile (MR, 16 V)
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 3
