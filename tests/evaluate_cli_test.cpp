@@ -3,7 +3,8 @@
 // masks with plain loops (detections against map.npy, hits and false positives judged by hand, the FROC's
 // sensitivity at 0.9 FP/image and CPM by brute force over thresholds, the paper's ROI maximum by a bilinear
 // interpolation written from map.json's geometry), for the CNN and the DoG baseline; the report refers to nothing
-// outside itself; the usage errors and a missing checkpoint with their exit codes.
+// outside itself; patch accuracy and the loss curve from the run folder (none for another split); the usage
+// errors and a missing checkpoint with their exit codes.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -155,6 +156,13 @@ TEST_CASE("evaluate: every file, the keys, and every headline number recomputed 
   const TensorFile ckpt = read_safetensors(f.weights);
   CHECK(m["operating_point"]["threshold"].get<double>() == doctest::Approx(std::stod(ckpt.metadata.at("threshold"))));
   CHECK(m["operating_point"]["source"] == "checkpoint");
+  // Patch accuracy and the loss curve from the run folder the checkpoint sits in (same split, final checkpoint).
+  const nlohmann::json run = read_json(f.dir / "run/metrics.json");
+  CHECK(m["patch_accuracy"]["accuracy"] == run["final"]["test"]["accuracy"]);
+  CHECK(m["patch_accuracy"]["patches"] == run["final"]["test"]["patches"]);
+  REQUIRE(m["training_curve"].is_object());
+  CHECK(m["training_curve"]["loss"].size() == 20);  // 20 logged iterations, under the 200-point limit
+  CHECK(m["training_curve"]["validation"].size() == run["validations"].size());
 
   data::DatasetOptions dopt;
   dopt.format = "manifest";
@@ -238,7 +246,7 @@ TEST_CASE("evaluate: every file, the keys, and every headline number recomputed 
   CHECK(contains(text, "http://www.w3.org/2000/svg"));
 }
 
-TEST_CASE("evaluate: --help, usage errors and a missing checkpoint with their exit codes") {
+TEST_CASE("evaluate: --help, usage errors, a missing checkpoint; another split has no patch accuracy") {
   const Fixture& f = fixture();
   const auto help = run_massmap("evaluate --help");
   CHECK(help.code == 0);
@@ -258,4 +266,23 @@ TEST_CASE("evaluate: --help, usage errors and a missing checkpoint with their ex
                                    " --out " + (f.dir / "e"));
   CHECK(missing.code == 3);
   CHECK(contains(missing.output, "none.safetensors"));
+  // Another split than the checkpoint's: no patch accuracy, and the reason.
+  const std::string other = f.dir / "other-split.json";
+  // The default fractions (0.8, 0.1) leave 6 patients' test part empty: an error naming the split and the part.
+  REQUIRE(run_massmap("data split --format manifest --root " + f.root + " --out " + other + " --seed 9").code == 0);
+  const auto empty = run_massmap("evaluate --weights " + f.weights + " --format manifest --root " + f.root +
+                                 " --split-file " + other + " --out " + (f.dir / "e2"));
+  CHECK(empty.code == 3);
+  CHECK(contains(empty.output, "other-split.json: the part 'test' holds no image"));
+  REQUIRE(run_massmap("data split --format manifest --root " + f.root + " --out " + other +
+                      " --seed 9 --train 0.5 --validation 0.17")
+              .code == 0);
+  const auto r = run_massmap("evaluate --weights " + f.weights + " --format manifest --root " + f.root +
+                             " --split-file " + other + " --out " + (f.dir / "e2") + " --replicates 20");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  const nlohmann::json m = read_json(f.dir / "e2/metrics.json");
+  CHECK(m["patch_accuracy"]["value"].is_null());
+  CHECK(contains(m["patch_accuracy"]["reason"].get<std::string>(), "another split"));
+  CHECK(m["baseline_dog"].is_null());
 }

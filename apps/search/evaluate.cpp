@@ -11,6 +11,7 @@
 #include "apps/search/outputs.h"
 #include "apps/search/overlay.h"
 #include "apps/search/report_html.h"
+#include "apps/search/training_run.h"
 #include "data/image_io.h"
 #include "data/patches.h"
 #include "data/regions.h"
@@ -181,7 +182,8 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
                  {"masses", masses},
                  {"mass_images", mass_images},
                  {"normals", normals}};
-  m["patch_accuracy"] = nullptr;  // not measured by evaluate (training's metrics.json holds the test patches')
+  m["patch_accuracy"] = training_patch_accuracy(o.weights, o.split_file, o.part);
+  m["training_curve"] = training_curve(o.weights);
   m["parameters"] = {
       {"nms_radius_mm", o.localize.nms_radius_mm},
       {"hit_rule",

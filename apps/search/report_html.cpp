@@ -1,5 +1,6 @@
 #include "apps/search/report_html.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "apps/search/report_svg.h"
@@ -192,6 +193,33 @@ std::string headline_rows(const json& m, const std::string& name) {
          "</td><td>" + fmt(m["image_auc"].get<double>()) + "</td></tr>\n";
 }
 
+std::string training_plot(const json& curve) {
+  SvgAxes a;
+  a.title = "Training: loss and validation patch accuracy";
+  a.x_label = "iteration";
+  a.y_label = "loss / accuracy";
+  const auto it = curve["iteration"].get<std::vector<double>>();
+  const auto loss = curve["loss"].get<std::vector<double>>();
+  a.x_min = 0;
+  a.x_max = std::max(1.0, it.back());
+  a.y_max = std::max(1.0, *std::max_element(loss.begin(), loss.end()));
+  a.x_ticks = {0, a.x_max / 2, a.x_max};
+  a.y_ticks = {0, a.y_max / 2, a.y_max};
+  SvgSeries l, v;
+  l.name = "training loss";
+  l.colour = "#c0392b";
+  l.x = it;
+  l.y = loss;
+  v.name = "validation accuracy";
+  v.colour = "#2980b9";
+  v.markers = true;
+  for (const json& p : curve["validation"]) {
+    v.x.push_back(p["iteration"].get<double>());
+    v.y.push_back(p["accuracy"].get<double>());
+  }
+  return svg_plot(a, {l, v}, {});
+}
+
 }  // namespace
 
 std::string base64(const std::string& bytes) {
@@ -261,10 +289,18 @@ std::string render_report(const json& m, const std::vector<ReportExample>& examp
     s += "<figure style=\"display:inline-block\"><img alt=\"" + html_escape(e.title) + "\" width=\"" +
          std::to_string(e.width) + "\" height=\"" + std::to_string(e.height) + "\" src=\"data:image/png;base64," +
          base64(e.png) + "\"><figcaption>" + html_escape(e.title) + "</figcaption></figure>\n";
+  const json& pa = m["patch_accuracy"];
+  s += "<h2>Patch level and training</h2>\n<p>Patch accuracy on the part's patches (the paper's Table I): " +
+       (pa.contains("accuracy")
+            ? percent(pa["accuracy"]) + " of " + std::to_string(pa["patches"].get<int>()) + " patches, ROC AUC " +
+                  fmt(pa["roc_auc"].get<double>()) + " (" + html_escape(pa["source"].get<std::string>()) + ")"
+            : "not available: " + html_escape(pa.value("reason", std::string()))) +
+       ".</p>\n";
+  if (m.contains("training_curve") && m["training_curve"].is_object()) s += training_plot(m["training_curve"]);
   s += "<h2>Configuration and timings</h2>\n<pre>" + html_escape(m["parameters"].dump(2)) + "\n" +
        html_escape(m["timings"].dump(2)) + "</pre>\n";
-  s += "<p>Not in this report yet: patch-level accuracy on the part, the calibration diagram and the training "
-       "curves.</p>\n</body></html>\n";
+  s += "<p>Not in this report yet: the calibration (reliability) diagram of patch probabilities.</p>\n"
+       "</body></html>\n";
   return s;
 }
 
