@@ -45,17 +45,20 @@ nlohmann::json scored_json(const ScoredMap& s) {
           {"image_max", s.image_max}};
 }
 
-// Mass images ranked by their worst mass's best hit (a missed mass: -1), best first.
-std::vector<size_t> ranked_mass_images(const std::vector<ImageRecord>& records) {
-  std::vector<std::pair<float, size_t>> score;
-  for (size_t i = 0; i < records.size(); ++i) {
-    const auto& best = records[i].cnn.on_mask.mass_best;
-    if (!best.empty()) score.emplace_back(*std::min_element(best.begin(), best.end()), i);
-  }
-  std::stable_sort(score.begin(), score.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  std::vector<size_t> out;
-  for (const auto& s : score) out.push_back(s.second);
-  return out;
+// The report's example candidates, kept while mapping: the `keep` best mass images by their worst mass's best hit
+// (a missed mass: -1), earlier images first among ties, and the `keep` worst, later images first among ties.
+struct Example {
+  float score = 0;
+  size_t index = 0;
+  MapResult map;
+};
+
+void offer(std::vector<Example>* list, bool best, int keep, float score, size_t index, const MapResult& r) {
+  auto at = best ? std::find_if(list->begin(), list->end(), [&](const Example& e) { return e.score < score; })
+                 : std::find_if(list->begin(), list->end(), [&](const Example& e) { return e.score >= score; });
+  if (at - list->begin() >= keep) return;
+  list->insert(at, Example{score, index, r});
+  if (int(list->size()) > keep) list->pop_back();
 }
 
 }  // namespace
@@ -102,6 +105,7 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
 
   std::vector<ImageRecord> records;  // (images of the part)
   double prepare_s = 0, map_s = 0, scoring_s = 0, dog_s = 0, write_s = 0;
+  std::vector<Example> best, worst;  // (<= o.examples) each
   Progress progress("evaluate", int64_t(indices.size()));
   for (size_t k = 0; k < indices.size(); ++k) {
     const data::DatasetImage& meta = ds.images[size_t(indices[k])];
@@ -145,6 +149,11 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
       dog_s += seconds_since(t);
       write_npy(dir + "/dog.npy", Tensor::from({1, 1, h, w}, d.map));
       write_json(dir + "/dog_detections.json", detections_json(d, info));
+    }
+    if (!rec.masses.empty()) {
+      const float score = *std::min_element(rec.cnn.on_mask.mass_best.begin(), rec.cnn.on_mask.mass_best.end());
+      offer(&best, true, o.examples, score, k, r);
+      offer(&worst, false, o.examples, score, k, r);
     }
     records.push_back(std::move(rec));
     progress.update(int64_t(k + 1), meta.id);
@@ -211,26 +220,25 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
   m["timings"] = {{"prepare_s_per_image", prepare_s / n}, {"map_s_per_image", map_s / n},
                   {"scoring_s_per_image", scoring_s / n}, {"write_s_per_image", write_s / n},
                   {"dog_s_per_image", dog_s / n},         {"metrics_s", metrics_s}};
+  const auto t_examples = std::chrono::steady_clock::now();
+  std::vector<ReportExample> examples;
+  for (const auto& [list, kind] : {std::pair{&best, "best"}, std::pair{&worst, "worst"}})
+    for (const Example& c : *list) {
+      if (kind == std::string("worst") &&
+          std::any_of(best.begin(), best.end(), [&](const Example& b) { return b.index == c.index; }))
+        continue;
+      const data::DatasetImage& meta = ds.images[size_t(indices[c.index])];
+      ReportExample e;
+      e.title = std::string(kind) + ": " + meta.id;
+      const std::vector<uint8_t> rgb =
+          render_overlay(c.map, o.localize.nms_radius_mm, &e.width, &e.height);  // (h, w, 3)
+      e.png = data::encode_png8(e.width, e.height, 3, rgb, meta.id + " overlay");
+      examples.push_back(std::move(e));
+    }
+  m["timings"]["examples_s"] = seconds_since(t_examples);
   m["images"] = records_json(records, o.baseline_dog);
   write_json(o.out + "/metrics.json", m);
 
-  // The report's examples: the best and the worst mass images, mapped again (their maps were not kept).
-  std::vector<ReportExample> examples;
-  const std::vector<size_t> ranked = ranked_mass_images(records);
-  std::vector<std::pair<size_t, std::string>> chosen;
-  for (size_t k = 0; k < ranked.size() && int(k) < o.examples; ++k) chosen.emplace_back(ranked[k], "best");
-  for (size_t k = ranked.size(); k-- > 0 && int(ranked.size() - k) <= o.examples;)
-    if (std::none_of(chosen.begin(), chosen.end(), [&](const auto& c) { return c.first == ranked[k]; }))
-      chosen.emplace_back(ranked[k], "worst");
-  for (const auto& [i, kind] : chosen) {
-    const data::DatasetImage& meta = ds.images[size_t(indices[i])];
-    const MapResult r = loc.map_image(data::read_image(meta.path), meta);
-    ReportExample e;
-    e.title = kind + ": " + meta.id;
-    std::vector<uint8_t> rgb = render_overlay(r, o.localize.nms_radius_mm, &e.width, &e.height);  // (h, w, 3)
-    e.png = data::encode_png8(e.width, e.height, 3, rgb, meta.id + " overlay");
-    examples.push_back(std::move(e));
-  }
   write_file_atomic(o.out + "/report.html", [&](std::ostream& os) { os << render_report(m, examples); });
   return m;
 }

@@ -11,6 +11,8 @@ namespace {
 
 using nlohmann::json;
 
+constexpr int kExampleWidth = 420;  // overlays shown at this width whatever their pixels (a small image is upscaled)
+
 std::string fmt(double v, const char* f = "%.3f") {
   char b[64];
   std::snprintf(b, sizeof b, f, v);
@@ -60,7 +62,7 @@ std::string froc_plot(const json& m) {
   std::vector<SvgSeries> s = {froc_series(m["froc"], "CNN", "#c0392b", false)};
   if (has_dog(m)) s.push_back(froc_series(m["baseline_dog"]["froc"], "DoG baseline", "#2c3e50", true));
   SvgSeries paper;
-  paper.name = "paper: 85% at 0.9 FP/image";
+  paper.name = "paper: 85% at 0.9";
   paper.colour = "#27ae60";
   paper.markers = true;
   paper.x = {0.9};
@@ -69,6 +71,7 @@ std::string froc_plot(const json& m) {
   SvgBand band;
   band.name = "CNN 95% interval";
   band.colour = "#c0392b";
+  band.step = true;
   const json& b = m["froc_band"];
   band.x = b["fp_per_image"].get<std::vector<double>>();
   band.lo = b["lo"].get<std::vector<double>>();
@@ -286,9 +289,10 @@ std::string render_report(const json& m, const std::vector<ReportExample>& examp
   s += "<h2>Breakdowns at the headline's threshold</h2>\n" + breakdown_table(m);
   s += "<h2>Examples (CNN map over the prepared image; findings circled, other peaks crossed, ROI boxes green)</h2>\n";
   for (const ReportExample& e : examples)
-    s += "<figure style=\"display:inline-block\"><img alt=\"" + html_escape(e.title) + "\" width=\"" +
-         std::to_string(e.width) + "\" height=\"" + std::to_string(e.height) + "\" src=\"data:image/png;base64," +
-         base64(e.png) + "\"><figcaption>" + html_escape(e.title) + "</figcaption></figure>\n";
+    s += "<figure style=\"display:inline-block\"><img alt=\"" + html_escape(e.title) +
+         "\" style=\"width:" + std::to_string(kExampleWidth) + "px;aspect-ratio:" + std::to_string(e.width) + "/" +
+         std::to_string(e.height) + "\" src=\"data:image/png;base64," + base64(e.png) + "\"><figcaption>" +
+         html_escape(e.title) + "</figcaption></figure>\n";
   const json& pa = m["patch_accuracy"];
   s += "<h2>Patch level and training</h2>\n<p>Patch accuracy on the part's patches (the paper's Table I): " +
        (pa.contains("accuracy")

@@ -8,7 +8,8 @@ namespace massmap::search {
 
 namespace {
 
-constexpr double kWidth = 460, kHeight = 300, kLeft = 56, kRight = 14, kTop = 28, kBottom = 44;
+// The legend sits right of the plot area, so it never hides a curve.
+constexpr double kWidth = 600, kHeight = 300, kLeft = 56, kRight = 164, kTop = 28, kBottom = 44;
 
 std::string num(double v) {
   char b[32];
@@ -86,8 +87,14 @@ std::string svg_plot(const SvgAxes& a, const std::vector<SvgSeries>& series, con
        ") rotate(-90)\" text-anchor=\"middle\">" + html_escape(a.y_label) + "</text>\n";
   for (const SvgBand& b : bands) {
     std::string pts;
-    for (size_t k = 0; k < b.x.size(); ++k) pts += num(f.fx(b.x[k])) + "," + num(f.fy(b.hi[k])) + " ";
-    for (size_t k = b.x.size(); k-- > 0;) pts += num(f.fx(b.x[k])) + "," + num(f.fy(b.lo[k])) + " ";
+    for (size_t k = 0; k < b.x.size(); ++k) {
+      if (b.step && k > 0) pts += num(f.fx(b.x[k])) + "," + num(f.fy(b.hi[k - 1])) + " ";
+      pts += num(f.fx(b.x[k])) + "," + num(f.fy(b.hi[k])) + " ";
+    }
+    for (size_t k = b.x.size(); k-- > 0;) {
+      if (b.step && k + 1 < b.x.size()) pts += num(f.fx(b.x[k + 1])) + "," + num(f.fy(b.lo[k])) + " ";
+      pts += num(f.fx(b.x[k])) + "," + num(f.fy(b.lo[k])) + " ";
+    }
     s += "<polygon points=\"" + pts + "\" fill=\"" + b.colour + "\" fill-opacity=\"0.2\" stroke=\"none\"/>\n";
   }
   int legend = 0;
@@ -106,14 +113,15 @@ std::string svg_plot(const SvgAxes& a, const std::vector<SvgSeries>& series, con
            (l.dashed ? " stroke-dasharray=\"5,3\"" : "") + "/>\n";
     }
     const double ly = kTop + 14 + 14 * legend++;
-    s += "<rect x=\"" + num(kLeft + 8) + "\" y=\"" + num(ly - 8) + "\" width=\"10\" height=\"10\" fill=\"" + l.colour +
-         "\"/><text x=\"" + num(kLeft + 22) + "\" y=\"" + num(ly + 1) + "\">" + html_escape(l.name) + "</text>\n";
+    s += "<rect x=\"" + num(kWidth - kRight + 8) + "\" y=\"" + num(ly - 8) + "\" width=\"10\" height=\"10\" fill=\"" +
+         l.colour + "\"/><text x=\"" + num(kWidth - kRight + 22) + "\" y=\"" + num(ly + 1) + "\">" +
+         html_escape(l.name) + "</text>\n";
   }
   for (const SvgBand& b : bands) {
     const double ly = kTop + 14 + 14 * legend++;
-    s += "<rect x=\"" + num(kLeft + 8) + "\" y=\"" + num(ly - 8) + "\" width=\"10\" height=\"10\" fill=\"" + b.colour +
-         "\" fill-opacity=\"0.2\"/><text x=\"" + num(kLeft + 22) + "\" y=\"" + num(ly + 1) + "\">" +
-         html_escape(b.name) + "</text>\n";
+    s += "<rect x=\"" + num(kWidth - kRight + 8) + "\" y=\"" + num(ly - 8) + "\" width=\"10\" height=\"10\" fill=\"" +
+         b.colour + "\" fill-opacity=\"0.2\"/><text x=\"" + num(kWidth - kRight + 22) + "\" y=\"" + num(ly + 1) +
+         "\">" + html_escape(b.name) + "</text>\n";
   }
   return s + "</svg>\n";
 }

@@ -17,6 +17,7 @@ struct SvgSeries {
 struct SvgBand {
   std::string name, colour;
   std::vector<double> x, lo, hi;  // (points) each
+  bool step = false;              // hold each bound until the next x
 };
 
 struct SvgAxes {
