@@ -11,16 +11,17 @@ namespace massmap::cli {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> list = {
-      {"demo", "train the small CNN on a generated blob-versus-bar task and report its held-out accuracy", run_demo,
-       demo_usage},
+      {"demo",
+       "the whole search on synthetic mammograms: synthesise, train, threshold, map and score (--toy: a toy task)",
+       run_demo, demo_usage},
       {"nets", "show, initialise, run and differentiate the paper's nets (alexnet, vgg16, googlenet, smallnet)",
        run_nets, nets_usage},
-      {"synth", "generate synthetic mammograms (synth-v1) with lesion masks, loose ROI boxes and a manifest",
-       run_synth, synth_usage},
+      {"synth", "generate synthetic mammograms (synth-v1) with lesion masks, loose ROI boxes and a manifest", run_synth,
+       synth_usage},
       {"train", "train a mass / no-mass patch classifier (alexnet, vgg16, googlenet, smallnet) on a dataset", run_train,
        train_usage},
-      {"data", "check a dataset (CBIS-DDSM, mini-MIAS, manifest): read it as training will, decode every image", run_data,
-       data_usage},
+      {"data", "check a dataset (CBIS-DDSM, mini-MIAS, manifest): read it as training will, decode every image",
+       run_data, data_usage},
       {"localize", "map the probability of a mass over whole mammograms: map, geometry, overlay, detections",
        run_localize, localize_usage},
       {"classify", "the probability that each mammogram holds a mass (the maximum of its map)", run_classify,

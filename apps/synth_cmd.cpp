@@ -1,6 +1,7 @@
 // massmap synth: writes synthetic mammograms (generator synth-v1, data/synth.h), their lesion masks and region
 // maps, our manifest (data/manifest.h) and synth.json with every parameter.
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -109,6 +110,7 @@ int run_synth(Args& a) {
 
   namespace fs = std::filesystem;
   for (const char* sub : {"images", "masks", "regions"}) fs::create_directories(fs::path(out) / sub);
+  if (cbis) fs::create_directories(fs::path(out) / "crops");
   nlohmann::json info = {{"version", data::kSynthVersion}, {"seed", seed},       {"images", images}, {"start", start},
                          {"defaults", changed.empty()},    {"changed", changed}, {"params", params}};
   write_file_atomic(out + "/synth.json", [&](std::ostream& o) { o << info.dump(2) << "\n"; });
@@ -121,68 +123,91 @@ int run_synth(Args& a) {
   std::string cbis_csv =
       "patient_id,breast_density,left or right breast,image view,abnormality id,abnormality type,mass shape,"
       "mass margins,assessment,pathology,subtlety,image file path,cropped image file path,ROI mask file path\n";
+  // Images are independent (image k depends only on the seed, k and the parameters): they are made and written in
+  // parallel, and their manifest rows and CSV lines joined in order afterwards.
+  struct Written {
+    data::ManifestImage row;
+    std::string cbis_lines;
+    int64_t masses = 0, calcs = 0;
+  };
+  std::vector<Written> written(static_cast<size_t>(images));  // (images)
   Progress progress("synth", images);
   SynthOverview overview(int(std::min<int64_t>(images, 16)), p.width, p.height);
+  std::exception_ptr failure;
+  int64_t done = 0;
+#pragma omp parallel for schedule(dynamic)
   for (int64_t k = 0; k < images; ++k) {
-    const data::SynthImage img = data::synth_image(p, seed, start + k);
-    if (!overview_path.empty() && k < 16) overview.add(int(k), img);
-    const std::string name = img.name();
-    write16(out + "/images/" + name + ext, img);
-    write8(out + "/regions/" + name + ext, img.width, img.height, img.regions);
-    data::ManifestImage row;
-    row.image = "images/" + name + ext;
-    row.patient_id = img.patient_id;
-    row.laterality = std::string(1, img.laterality);
-    row.view = img.view;
-    row.density = std::string(1, img.density);
-    row.spacing_mm = img.spacing_mm;
-    int id = 0, image_masses = 0;
-    for (const data::SynthLesion& l : img.lesions) {
-      data::ManifestLesion ml;
-      ml.id = ++id;
-      ml.type = data::lesion_type_name(l.type);
-      ml.shape = l.shape;
-      ml.subtlety = l.subtlety;
-      ml.has_box = true;
-      ml.box = l.box;
-      if (!l.mask.empty()) {
-        std::vector<uint8_t> mask(l.mask.size());
-        for (size_t i = 0; i < mask.size(); ++i) mask[i] = l.mask[i] ? 255 : 0;
-        ml.mask = "masks/" + name + "_" + std::to_string(id) + ext;
-        write8(out + "/" + ml.mask, img.width, img.height, mask);
+    try {
+      const data::SynthImage img = data::synth_image(p, seed, start + k);
+      Written& w = written[size_t(k)];
+      const std::string name = img.name();
+      write16(out + "/images/" + name + ext, img);
+      write8(out + "/regions/" + name + ext, img.width, img.height, img.regions);
+      data::ManifestImage& row = w.row;
+      row.image = "images/" + name + ext;
+      row.patient_id = img.patient_id;
+      row.laterality = std::string(1, img.laterality);
+      row.view = img.view;
+      row.density = std::string(1, img.density);
+      row.spacing_mm = img.spacing_mm;
+      int id = 0, image_masses = 0;
+      for (const data::SynthLesion& l : img.lesions) {
+        data::ManifestLesion ml;
+        ml.id = ++id;
+        ml.type = data::lesion_type_name(l.type);
+        ml.shape = l.shape;
+        ml.subtlety = l.subtlety;
+        ml.has_box = true;
+        ml.box = l.box;
+        if (!l.mask.empty()) {
+          std::vector<uint8_t> mask(l.mask.size());
+          for (size_t i = 0; i < mask.size(); ++i) mask[i] = l.mask[i] ? 255 : 0;
+          ml.mask = "masks/" + name + "_" + std::to_string(id) + ext;
+          write8(out + "/" + ml.mask, img.width, img.height, mask);
+        }
+        (l.type == data::LesionType::mass ? w.masses : w.calcs) += 1;
+        if (cbis && l.type == data::LesionType::mass) {
+          // The ROI box cropped from the image, as CBIS-DDSM's "cropped image" files.
+          data::SynthImage crop;
+          crop.width = l.box.width, crop.height = l.box.height;
+          for (int y = l.box.y; y < l.box.y + l.box.height; ++y)
+            for (int x = l.box.x; x < l.box.x + l.box.width; ++x)
+              crop.pixels.push_back(img.pixels[size_t(y) * size_t(img.width) + size_t(x)]);
+          const std::string crop_path = "crops/" + name + "_" + std::to_string(id) + ext;
+          write16(out + "/" + crop_path, crop);
+          const bool spiculated = l.shape == "spiculated", lobulated = l.shape == "lobulated";
+          const std::string shape = spiculated          ? "IRREGULAR"
+                                    : lobulated         ? "LOBULATED"
+                                    : l.shape == "oval" ? "OVAL"
+                                                        : "ROUND";
+          const std::string margins = spiculated ? "SPICULATED" : lobulated ? "ILL_DEFINED" : "CIRCUMSCRIBED";
+          w.cbis_lines += "P_" + img.patient_id.substr(1) + "," + std::to_string(img.density - 'A' + 1) + "," +
+                          (img.laterality == 'L' ? "LEFT" : "RIGHT") + "," + img.view + "," +
+                          std::to_string(image_masses + 1) + ",mass," + shape + "," + margins + "," +
+                          (spiculated  ? "5"
+                           : lobulated ? "4"
+                                       : "3") +
+                          "," + (spiculated ? "MALIGNANT" : "BENIGN") + "," + std::to_string(l.subtlety) + "," +
+                          row.image + "," + crop_path + "," + ml.mask + "\n";
+        }
+        image_masses += l.type == data::LesionType::mass;
+        row.lesions.push_back(ml);
       }
-      (l.type == data::LesionType::mass ? masses : calcs) += 1;
-      if (cbis && l.type == data::LesionType::mass) {
-        // The ROI box cropped from the image, as CBIS-DDSM's "cropped image" files.
-        data::SynthImage crop;
-        crop.width = l.box.width, crop.height = l.box.height;
-        for (int y = l.box.y; y < l.box.y + l.box.height; ++y)
-          for (int x = l.box.x; x < l.box.x + l.box.width; ++x)
-            crop.pixels.push_back(img.pixels[size_t(y) * size_t(img.width) + size_t(x)]);
-        const std::string crop_path = "crops/" + name + "_" + std::to_string(id) + ext;
-        fs::create_directories(fs::path(out) / "crops");
-        write16(out + "/" + crop_path, crop);
-        const bool spiculated = l.shape == "spiculated", lobulated = l.shape == "lobulated";
-        const std::string shape = spiculated          ? "IRREGULAR"
-                                  : lobulated         ? "LOBULATED"
-                                  : l.shape == "oval" ? "OVAL"
-                                                      : "ROUND";
-        const std::string margins = spiculated ? "SPICULATED" : lobulated ? "ILL_DEFINED" : "CIRCUMSCRIBED";
-        cbis_csv += "P_" + img.patient_id.substr(1) + "," + std::to_string(img.density - 'A' + 1) + "," +
-                    (img.laterality == 'L' ? "LEFT" : "RIGHT") + "," + img.view + "," +
-                    std::to_string(image_masses + 1) + ",mass," + shape + "," + margins + "," +
-                    (spiculated  ? "5"
-                     : lobulated ? "4"
-                                 : "3") +
-                    "," + (spiculated ? "MALIGNANT" : "BENIGN") + "," + std::to_string(l.subtlety) + "," + row.image +
-                    "," + crop_path + "," + ml.mask + "\n";
+#pragma omp critical(synth_progress)
+      {
+        if (!overview_path.empty() && k < 16) overview.add(int(k), img);
+        progress.update(++done, name);
       }
-      image_masses += l.type == data::LesionType::mass;
-      row.lesions.push_back(ml);
+    } catch (...) {
+#pragma omp critical(synth_failure)
+      if (!failure) failure = std::current_exception();
     }
-    normals += image_masses == 0;
-    manifest.images.push_back(std::move(row));
-    progress.update(k + 1, name);
+  }
+  if (failure) std::rethrow_exception(failure);
+  for (Written& w : written) {
+    masses += w.masses, calcs += w.calcs, normals += w.masses == 0;
+    cbis_csv += w.cbis_lines;
+    manifest.images.push_back(std::move(w.row));
   }
   progress.finish();
   data::write_manifest(out + "/manifest.csv", manifest);

@@ -46,13 +46,13 @@ TEST_CASE("cli: help and usage errors") {
   Result unknown = run("frobnicate");
   CHECK(unknown.code == 2);
   CHECK(contains(unknown.output, "unknown command 'frobnicate'"));
-  Result bad_option = run("demo --iteratons 5");
+  Result bad_option = run("demo --toy --iteratons 5");
   CHECK(bad_option.code == 2);
   CHECK(contains(bad_option.output, "--iteratons"));
-  Result not_a_number = run("demo --iterations five");
+  Result not_a_number = run("demo --toy --iterations five");
   CHECK(not_a_number.code == 2);
   CHECK(contains(not_a_number.output, "five"));
-  Result twice = run("demo --iterations 5 --iterations=6");  // neither value is silently dropped
+  Result twice = run("demo --toy --iterations 5 --iterations=6");  // neither value is silently dropped
   CHECK(twice.code == 2);
   CHECK(contains(twice.output, "--iterations given 2 times"));
 }
@@ -65,7 +65,7 @@ TEST_CASE("cli: a missing device and a missing file get their exit codes and say
   Result missing = run("demo --resume " + (dir.path / "nope.safetensors").string() + " --out " + dir.path.string());
   CHECK(missing.code == 3);
   CHECK(contains(missing.output, "nope.safetensors"));
-  Result diverge = run("demo --iterations 12 --lr 1e8" + kSmall + "--out " + dir.path.string());
+  Result diverge = run("demo --toy --iterations 12 --lr 1e8" + kSmall + "--out " + dir.path.string());
   CHECK(diverge.code == 6);
   CHECK(contains(diverge.output, "loss is"));
 }
@@ -73,7 +73,7 @@ TEST_CASE("cli: a missing device and a missing file get their exit codes and say
 TEST_CASE("cli: the demo leaves a run directory, and resuming equals running straight through") {
   TempDir dir;
   const fs::path straight = dir.path / "straight", first = dir.path / "first", second = dir.path / "second";
-  Result a = run("demo --iterations 10" + kSmall + "--out " + straight.string());
+  Result a = run("demo --toy --iterations 10" + kSmall + "--out " + straight.string());
   REQUIRE_MESSAGE(a.code == 0, a.output);
   CHECK(contains(a.output, "held-out accuracy"));
   CHECK(contains(a.output, "conv1"));  // the layer table
@@ -84,12 +84,12 @@ TEST_CASE("cli: the demo leaves a run directory, and resuming equals running str
   REQUIRE(metrics.size() >= 2);  // 64 images / 16 per batch: a report every 4 iterations and at the end
   CHECK(metrics.back()["iteration"].get<int>() == 10);
 
-  REQUIRE(run("demo --iterations 6" + kSmall + "--out " + first.string()).code == 0);
-  Result resumed = run("demo --iterations 10" + kSmall + "--out " + second.string() + " --resume " +
+  REQUIRE(run("demo --toy --iterations 6" + kSmall + "--out " + first.string()).code == 0);
+  Result resumed = run("demo --toy --iterations 10" + kSmall + "--out " + second.string() + " --resume " +
                        (first / "checkpoint.safetensors").string());
   REQUIRE_MESSAGE(resumed.code == 0, resumed.output);
   CHECK(contains(resumed.output, "resumed from"));
-  Result other_seed = run("demo --iterations 10 --seed 2" + kSmall + "--out " + second.string() + " --resume " +
+  Result other_seed = run("demo --toy --iterations 10 --seed 2" + kSmall + "--out " + second.string() + " --resume " +
                           (first / "checkpoint.safetensors").string());
   CHECK(other_seed.code == 4);
   CHECK(contains(other_seed.output, "--seed 1"));
@@ -109,8 +109,8 @@ TEST_CASE("cli: Ctrl-C saves a checkpoint and exits with 130") {
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
-    execl(MASSMAP_BINARY, MASSMAP_BINARY, "demo", "--iterations", "1000000", "--train", "64", "--test", "32", "--batch",
-          "16", "--width", "4", "--out", out.c_str(), (char*)nullptr);
+    execl(MASSMAP_BINARY, MASSMAP_BINARY, "demo", "--toy", "--iterations", "1000000", "--train", "64", "--test", "32",
+          "--batch", "16", "--width", "4", "--out", out.c_str(), (char*)nullptr);
     _exit(127);
   }
   // Wait until training is under way (the first report lands in metrics.json), then interrupt.

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <functional>
+
+#include "engine/errors.h"
+#include "engine/progress.h"
 
 namespace massmap::search {
 
@@ -28,6 +32,28 @@ JudgedImage judge_detections(const std::vector<Detection>& detections, const dat
     }
     if (!in_lesion) judged.false_positives.push_back(d.probability);
   }
+  return judged;
+}
+
+std::vector<JudgedImage> map_and_judge(Localizer& localizer, const data::Dataset& dataset,
+                                       const std::vector<int>& indices, bool skip_bad, bool progress,
+                                       const std::string& label) {
+  std::vector<JudgedImage> judged;
+  Progress bar(label, int64_t(indices.size()));
+  int64_t done = 0;
+  for (int i : indices) {
+    const data::DatasetImage& meta = dataset.images[size_t(i)];
+    try {
+      const data::Image image = data::read_image(meta.path);
+      const MapResult r = localizer.map_image(image, meta);
+      judged.push_back(judge_detections(r.detections, meta, image.width, image.height));
+    } catch (const BadInput& e) {
+      if (!skip_bad) throw;
+      std::fprintf(stderr, "skipped %s (%s): %s\n", meta.id.c_str(), label.c_str(), e.what());
+    }
+    if (progress) bar.update(++done);
+  }
+  if (progress) bar.finish();
   return judged;
 }
 

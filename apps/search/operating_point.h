@@ -30,7 +30,14 @@ struct OperatingPoint {
   nlohmann::json to_json() const;
 };
 
-// The lowest threshold whose false positives per image stay at or below `target_fp_per_image`.
+// Maps the images `indices` of `dataset` as `massmap localize` maps them and judges their detections. An image that
+// cannot be read or mapped is a BadInput naming it, or, with skip_bad, left out with a line on stderr.
+std::vector<JudgedImage> map_and_judge(Localizer& localizer, const data::Dataset& dataset,
+                                       const std::vector<int>& indices, bool skip_bad, bool progress,
+                                       const std::string& label);
+
+// The lowest threshold whose false positives per image stay at or below `target_fp_per_image`: on the images that
+// chose nothing, its sensitivity is the FROC's value at that rate (the best with at most that many).
 OperatingPoint choose_threshold(const std::vector<JudgedImage>& images, double target_fp_per_image);
 
 }  // namespace massmap::search

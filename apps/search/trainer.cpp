@@ -129,23 +129,12 @@ OperatingPoint validation_operating_point(const data::Dataset& ds, const data::S
   Localizer localizer = Localizer::from_checkpoint(checkpoint, lo);
   const std::vector<int> indices = data::split_indices(ds, split, "validation");
   std::vector<JudgedImage> judged;
-  Progress progress("threshold", int64_t(indices.size()));
-  int64_t done = 0;
-  for (int i : indices) {
-    const data::DatasetImage& meta = ds.images[size_t(i)];
-    try {
-      const data::Image image = data::read_image(meta.path);
-      const MapResult r = localizer.map_image(image, meta);
-      judged.push_back(judge_detections(r.detections, meta, image.width, image.height));
-    } catch (const BadInput& e) {
-      if (!job.dataset.skip_bad)
-        throw BadInput(std::string("choosing the operating threshold on the validation images (the trained ") +
-                       "weights are saved in " + checkpoint + "): " + e.what() + " (--skip-bad leaves it out)");
-      std::fprintf(stderr, "skipped %s for the threshold: %s\n", meta.id.c_str(), e.what());
-    }
-    if (job.progress) progress.update(++done);
+  try {
+    judged = map_and_judge(localizer, ds, indices, job.dataset.skip_bad, job.progress, "threshold");
+  } catch (const BadInput& e) {
+    throw BadInput(std::string("choosing the operating threshold on the validation images (the trained weights are ") +
+                   "saved in " + checkpoint + "): " + e.what() + " (--skip-bad leaves it out)");
   }
-  if (job.progress) progress.finish();
   return choose_threshold(judged, kOperatingFpPerImage);
 }
 

@@ -1,0 +1,192 @@
+// massmap demo: the whole search on synthetic mammograms, end to end on a CPU in minutes: synthesise a training
+// set and a separate test set, split the training patients into train and validation, train a patch classifier,
+// choose the operating threshold on validation, map every test image and score the detections.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "apps/cli.h"
+#include "apps/search/operating_point.h"
+#include "apps/search/trainer.h"
+#include "data/patches.h"
+#include "engine/atomic_file.h"
+#include "engine/errors.h"
+
+namespace massmap::cli {
+
+const char* const demo_usage = R"(usage: massmap demo [options]
+
+The paper's search, end to end, on synthetic mammograms (synth-v1): writes a training set and, with another seed,
+a held-out test set; splits the training patients into train and validation; trains a mass / no-mass patch
+classifier (massmap train); chooses the operating threshold on the validation images; maps every test image in
+one fully convolutional pass (massmap localize) and scores the map's peaks: the headline is the fraction of
+test masses found at 0.9 false positives per image. Prints each stage's time; everything lands in the run folder
+(train/ is a massmap train run folder; test.json holds the scores).
+
+options:
+  --out DIR           run folder (default runs/demo)
+  --net NAME          alexnet, vgg16, googlenet or smallnet (default smallnet)
+  --width W           multiplies every layer's channels but the classifier's (default 1)
+  --iterations N      training iterations (default 1500)
+  --batch B           batch size (default 32)
+  --lr X              base learning rate (default: the net's preset)
+  --spacing MM        pixel spacing of patches and maps (default: the net's, 0.8 for smallnet, else 0.2)
+  --patch-size N      patch side in pixels at that spacing (default: the net's, 32 for smallnet, else 256)
+  --input-size S      the net's input, the crop cut from each patch (default: the net's, 24 for smallnet)
+  --train-images N    synthetic training images, 4 per patient (default 240)
+  --test-images N     synthetic test images (default 120: about 170 masses)
+  --seed S            seed of the data, the split and the training (default 1)
+  --device D          cpu, cuda or simt (default: cuda when a GPU is present, else cpu)
+  --resume FILE       continue the training from its checkpoint (the synthetic sets are reused)
+  --toy               the blob-versus-bar task instead (massmap demo --toy --help)
+)";
+
+extern const char* const toy_demo_usage;
+int run_toy_demo(Args& args);
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) {
+  g_stop = true;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// Runs `massmap synth` into `dir` unless it already holds the same set (a resumed demo reuses it).
+void synthesise(const std::string& dir, int64_t images, uint64_t seed) {
+  const std::string info = dir + "/synth.json";
+  if (std::filesystem::exists(info)) {
+    std::ifstream in(info);
+    const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_object() && j.value("seed", uint64_t(0)) == seed && j.value("images", int64_t(0)) == images &&
+        j.value("defaults", false))
+      return;
+  }
+  Args a({"--out", dir, "--images", std::to_string(images), "--seed", std::to_string(seed)}, synth_usage);
+  run_synth(a);
+}
+
+}  // namespace
+
+int run_demo(Args& a) {
+  if (a.flag("toy")) return run_toy_demo(a);
+  if (a.help()) {
+    std::printf("%s", demo_usage);
+    return 0;
+  }
+  const std::string out = a.str("out", "runs/demo");
+  const std::string net = a.str("net", "smallnet");
+  search::TrainSettings s = search::default_train_settings(net);
+  s.net_options.width = a.number("width", 1);
+  s.iterations = a.integer("iterations", 1500);
+  s.net_options.batch = int(a.integer("batch", 32));
+  const double lr = a.number("lr", 0);
+  s.preprocess.spacing_mm = a.number("spacing", s.preprocess.spacing_mm);
+  s.patches.size = int(a.integer("patch-size", s.patches.size));
+  const int64_t input = a.integer("input-size", 0);
+  if (input < 0) throw UsageError("--input-size must be positive");
+  if (input > 0) s.net_options.input = int(input), s.augmentation.output = int(input);
+  const int64_t train_images = a.integer("train-images", 240), test_images = a.integer("test-images", 120);
+  s.seed = uint64_t(a.integer("seed", 1));
+  const std::string device = a.str("device", "");
+  const std::string resume = a.str("resume", "");
+  a.finish();
+  if (lr < 0) throw UsageError("--lr must be positive");
+  if (lr > 0) s.solver.lr.base_lr = float(lr);
+  if (train_images < 8 || test_images < 1)
+    throw UsageError("--train-images takes at least 8 (2 patients) and --test-images at least 1");
+  // Fail before minutes of synthesis: a device that is not here, a checkpoint that is not there.
+  const Device chosen = device.empty() ? default_device() : parse_device(device);
+  if (!resume.empty() && !std::filesystem::exists(resume)) throw BadInput(resume + ": no such checkpoint to resume");
+  // The learning rate falls tenfold at 40% and 80% of the run, whatever its length (the presets' steps are sized
+  // for their own schedules).
+  s.solver.lr.type = "step";
+  s.solver.lr.stepsize = std::max<int64_t>(1, s.iterations * 2 / 5);
+  s.solver.lr.gamma = 0.1f;
+  s.validate_every = std::max<int64_t>(1, s.iterations / 5);
+  s.checkpoint_every = std::max<int64_t>(1, s.iterations / 10);
+  s.solver.max_iter = s.iterations;
+  s.validate();
+
+  std::filesystem::create_directories(out);
+  std::vector<std::pair<std::string, double>> stages;  // (stage, seconds)
+  auto stage = [&](const char* name, const std::function<void()>& work) {
+    std::fprintf(stderr, "== %s\n", name);
+    const auto t = std::chrono::steady_clock::now();
+    work();
+    stages.push_back({name, seconds_since(t)});
+  };
+  const std::string train_dir = out + "/synth-train", test_dir = out + "/synth-test";
+  stage("synthesise the training set", [&] { synthesise(train_dir, train_images, s.seed); });
+  stage("synthesise the test set", [&] { synthesise(test_dir, test_images, s.seed + 1000003); });
+
+  search::TrainJob job;
+  job.settings = s;
+  job.dataset.format = "manifest";
+  job.dataset.root = train_dir;
+  job.split_file = out + "/split.json";
+  job.cache_dir = out + "/cache";
+  job.out = out + "/train";
+  job.device = chosen;
+  job.resume = resume;
+  job.stop = &g_stop;
+  stage("split the training patients", [&] {
+    // Train and validation only: the test set is the other synthetic set.
+    const data::Split split = data::make_split(data::read_dataset(job.dataset), s.seed, 0.85, 0.15);
+    data::write_split(job.split_file, split);
+  });
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  search::TrainResult trained;
+  stage("prepare and train", [&] { trained = search::train(job); });
+
+  search::OperatingPoint headline;
+  stage("map and score the test set", [&] {
+    data::DatasetOptions test_options;
+    test_options.format = "manifest";
+    test_options.root = test_dir;
+    const data::Dataset test = data::read_dataset(test_options);
+    std::vector<int> all(test.images.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = int(i);
+    search::LocalizeOptions lo;
+    lo.device = job.device;
+    search::Localizer localizer = search::Localizer::from_checkpoint(trained.checkpoint, lo);
+    const auto judged = search::map_and_judge(localizer, test, all, false, true, "test");
+    headline = search::choose_threshold(judged, search::kOperatingFpPerImage);
+  });
+
+  nlohmann::json summary = {{"headline",
+                             {{"sensitivity_at_0.9_fp_per_image", headline.sensitivity},
+                              {"fp_per_image", headline.fp_per_image},
+                              {"threshold", headline.threshold},
+                              {"masses", headline.masses},
+                              {"images", headline.images}}},
+                            {"patch_accuracy", {{"validation", trained.validation.accuracy}}},
+                            {"validation_operating_point", trained.operating_point.to_json()},
+                            {"stages", nlohmann::json::array()}};
+  double total = 0;
+  for (const auto& [name, seconds] : stages) {
+    summary["stages"].push_back({{"stage", name}, {"seconds", seconds}});
+    total += seconds;
+  }
+  write_file_atomic(out + "/test.json", [&](std::ostream& o) { o << summary.dump(2) << "\n"; });
+  std::printf("\nstages:\n");
+  for (const auto& [name, seconds] : stages) std::printf("  %-32s %7.1f s\n", name.c_str(), seconds);
+  std::printf("  %-32s %7.1f s\n", "total", total);
+  std::printf("\npatch accuracy (validation): %.1f%%\n", 100 * trained.validation.accuracy);
+  std::printf("headline: %.1f%% of %lld test masses found at %.2f false positives per image (%lld test images)\n",
+              100 * headline.sensitivity, (long long)headline.masses, headline.fp_per_image,
+              (long long)headline.images);
+  std::printf("run folder: %s (train/ holds the checkpoint; test.json the scores)\n", out.c_str());
+  return 0;
+}
+
+}  // namespace massmap::cli

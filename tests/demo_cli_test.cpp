@@ -1,0 +1,54 @@
+// massmap demo, the whole search, on a tiny run: every stage runs, the scores count the test set's masses and
+// images as its manifest lists them, and the run folder holds a massmap train run.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "data/dataset.h"
+#include "engine/safetensors.h"
+#include "tests/support/cli.h"
+
+using namespace testing_support;
+
+TEST_CASE("demo: a tiny run end to end") {
+  TempDir d;
+  const std::string out = d / "demo";
+  const CliResult r =
+      run_massmap("demo --out " + out + " --train-images 12 --test-images 6 --iterations 12 --batch 16");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  for (const char* stage : {"synthesise the training set", "synthesise the test set", "prepare and train",
+                            "map and score the test set", "total"})
+    CHECK(contains(r.output, stage));
+  CHECK(contains(r.output, "headline:"));
+
+  std::ifstream in(out + "/test.json");
+  const nlohmann::json scores = nlohmann::json::parse(in);
+  massmap::data::DatasetOptions o;
+  o.format = "manifest";
+  o.root = out + "/synth-test";
+  const massmap::data::Dataset test = massmap::data::read_dataset(o);
+  int64_t masses = 0;
+  for (const auto& image : test.images)
+    for (const auto& lesion : image.lesions) masses += lesion.type == "mass";
+  CHECK(scores["headline"]["images"] == 6);
+  CHECK(scores["headline"]["masses"] == masses);
+  const double sensitivity = scores["headline"]["sensitivity_at_0.9_fp_per_image"].get<double>();
+  CHECK((sensitivity >= 0 && sensitivity <= 1));
+  CHECK(scores["headline"]["fp_per_image"].get<double>() <= 0.9);
+  CHECK(scores["stages"].size() == 5);
+
+  // The training run inside: the checkpoint carries the threshold chosen on validation.
+  const massmap::TensorFile ckpt = massmap::read_safetensors(out + "/train/checkpoint.safetensors");
+  CHECK(ckpt.metadata.at("builder") == "smallnet");
+  CHECK(ckpt.metadata.at("iteration") == "12");
+  CHECK(ckpt.metadata.count("threshold") == 1);
+
+  // Fast failures before any synthesis: a device that is not here, a checkpoint that is not there.
+  CHECK(run_massmap("demo --out " + (d / "x") + " --device cuda").code == 5);
+  CHECK(run_massmap("demo --out " + (d / "x") + " --resume " + (d / "nope.safetensors")).code == 3);
+  CHECK(!std::filesystem::exists(d / "x/synth-train"));
+}
