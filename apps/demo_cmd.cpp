@@ -1,6 +1,7 @@
 // massmap demo: the whole search on synthetic mammograms, end to end on a CPU in minutes: synthesise a training
 // set and a separate test set, split the training patients into train and validation, train a patch classifier,
-// choose the operating threshold on validation, map every test image and score the detections.
+// choose the operating threshold on validation, then evaluate on the test set as massmap evaluate does (FROC with
+// intervals, the DoG baseline, the HTML report).
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -11,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/cli.h"
-#include "apps/search/operating_point.h"
+#include "apps/search/evaluate.h"
 #include "apps/search/trainer.h"
 #include "data/patches.h"
 #include "engine/atomic_file.h"
@@ -24,9 +25,10 @@ const char* const demo_usage = R"(usage: massmap demo [options]
 The paper's search, end to end, on synthetic mammograms (synth-v1): writes a training set and, with another seed,
 a held-out test set; splits the training patients into train and validation; trains a mass / no-mass patch
 classifier (massmap train); chooses the operating threshold on the validation images; maps every test image in
-one fully convolutional pass (massmap localize) and scores the map's peaks: the headline is the fraction of
-test masses found at 0.9 false positives per image. Prints each stage's time; everything lands in the run folder
-(train/ is a massmap train run folder; test.json holds the scores).
+one fully convolutional pass and evaluates the map's peaks as massmap evaluate does, beside a difference-of-Gaussians
+detector: the headline is the fraction of test masses found at 0.9 false positives per image, with its patient-level
+bootstrap interval. Prints each stage's time; everything lands in the run folder
+(train/ is a massmap train run folder, evaluation/ a massmap evaluate folder with report.html).
 
 options:
   --out DIR           run folder (default runs/demo)
@@ -148,27 +150,31 @@ int run_demo(Args& a) {
   search::TrainResult trained;
   stage("prepare and train", [&] { trained = search::train(job); });
 
-  search::OperatingPoint headline;
-  stage("map and score the test set", [&] {
+  nlohmann::json metrics;
+  std::vector<std::string> warnings;
+  const std::string evaluation = out + "/evaluation";
+  stage("evaluate on the test set", [&] {
     data::DatasetOptions test_options;
     test_options.format = "manifest";
     test_options.root = test_dir;
     const data::Dataset test = data::read_dataset(test_options);
-    std::vector<int> all(test.images.size());
-    for (size_t i = 0; i < all.size(); ++i) all[i] = int(i);
-    search::LocalizeOptions lo;
-    lo.device = job.device;
-    search::Localizer localizer = search::Localizer::from_checkpoint(trained.checkpoint, lo);
-    const auto judged = search::map_and_judge(localizer, test, all, false, true, "test");
-    headline = search::choose_threshold(judged, search::kOperatingFpPerImage);
+    // Every test patient in the part "test": the test set is a set of its own.
+    const std::string test_split = out + "/test-split.json";
+    data::write_split(test_split, data::make_split(test, s.seed, 0, 0));
+    search::EvaluateOptions eo;
+    eo.localize.device = job.device;
+    eo.weights = trained.checkpoint;
+    eo.split_file = test_split;
+    eo.part = "test";
+    eo.out = evaluation;
+    eo.baseline_dog = true;
+    eo.seed = s.seed;
+    metrics = search::evaluate(test, eo, &warnings);
   });
+  for (const std::string& w : warnings) std::fprintf(stderr, "note: %s\n", w.c_str());
 
-  nlohmann::json summary = {{"headline",
-                             {{"sensitivity_at_0.9_fp_per_image", headline.sensitivity},
-                              {"fp_per_image", headline.fp_per_image},
-                              {"threshold", headline.threshold},
-                              {"masses", headline.masses},
-                              {"images", headline.images}}},
+  nlohmann::json summary = {{"metrics", evaluation + "/metrics.json"},
+                            {"report", evaluation + "/report.html"},
                             {"patch_accuracy", {{"validation", trained.validation.accuracy}}},
                             {"validation_operating_point", trained.operating_point.to_json()},
                             {"stages", nlohmann::json::array()}};
@@ -177,15 +183,30 @@ int run_demo(Args& a) {
     summary["stages"].push_back({{"stage", name}, {"seconds", seconds}});
     total += seconds;
   }
-  write_file_atomic(out + "/test.json", [&](std::ostream& o) { o << summary.dump(2) << "\n"; });
+  write_file_atomic(out + "/demo.json", [&](std::ostream& o) { o << summary.dump(2) << "\n"; });
   std::printf("\nstages:\n");
   for (const auto& [name, seconds] : stages) std::printf("  %-32s %7.1f s\n", name.c_str(), seconds);
   std::printf("  %-32s %7.1f s\n", "total", total);
-  std::printf("\npatch accuracy (validation): %.1f%%\n", 100 * trained.validation.accuracy);
-  std::printf("headline: %.1f%% of %lld test masses found at %.2f false positives per image (%lld test images)\n",
-              100 * headline.sensitivity, (long long)headline.masses, headline.fp_per_image,
-              (long long)headline.images);
-  std::printf("run folder: %s (train/ holds the checkpoint; test.json the scores)\n", out.c_str());
+  if (trained.validation.patches > 0)
+    std::printf("\npatch accuracy (validation): %.1f%% of %lld patches\n", 100 * trained.validation.accuracy,
+                (long long)trained.validation.patches);
+  else
+    std::printf("\npatch accuracy (validation): no validation patches (too few training patients)\n");
+  auto headline = [](const nlohmann::json& m) {
+    const nlohmann::json& h = m.at("headline");
+    char text[160];
+    if (h.at("ci95").is_array())
+      std::snprintf(text, sizeof text, "%.1f%% (95%% interval %.1f-%.1f%%)", 100 * h.at("sensitivity").get<double>(),
+                    100 * h["ci95"][0].get<double>(), 100 * h["ci95"][1].get<double>());
+    else
+      std::snprintf(text, sizeof text, "%.1f%%", 100 * h.at("sensitivity").get<double>());
+    return std::string(text);
+  };
+  std::printf("headline: %s of the test masses found at 0.9 false positives per image\n", headline(metrics).c_str());
+  if (metrics.contains("baseline_dog") && metrics["baseline_dog"].is_object())
+    std::printf("baseline (difference of Gaussians, no learning): %s\n", headline(metrics["baseline_dog"]).c_str());
+  std::printf("report: %s/report.html\nrun folder: %s (train/: the training run; evaluation/: maps and metrics)\n",
+              evaluation.c_str(), out.c_str());
   return 0;
 }
 
