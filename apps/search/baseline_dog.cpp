@@ -50,6 +50,7 @@ std::vector<float> dog_map(const data::PreparedImage& p, const ImageGeometry& g)
   const double pooled_mm = p.spacing_mm * f;
   for (double r : kDogRadiiMm) {
     const double sigma = r / std::sqrt(2.0) / pooled_mm;
+    // (h, w) each: I * M and M blurred at sigma (a, am) and at 1.6 sigma (b, bm)
     const std::vector<float> a = gaussian_blur(weighted, w, h, sigma), am = gaussian_blur(mask, w, h, sigma);
     const std::vector<float> b = gaussian_blur(weighted, w, h, 1.6 * sigma),
                              bm = gaussian_blur(mask, w, h, 1.6 * sigma);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "apps/search/baseline_dog.h"
@@ -105,7 +106,8 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
 
   std::vector<ImageRecord> records;  // (images of the part)
   double prepare_s = 0, map_s = 0, scoring_s = 0, dog_s = 0, write_s = 0;
-  std::vector<Example> best, worst;  // (<= o.examples) each
+  std::vector<Example> best, worst;            // (<= o.examples) each
+  std::map<std::string, std::string> folders;  // maps/ folder -> the image id written there
   Progress progress("evaluate", int64_t(indices.size()));
   for (size_t k = 0; k < indices.size(); ++k) {
     const data::DatasetImage& meta = ds.images[size_t(indices[k])];
@@ -127,7 +129,12 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
     scoring_s += seconds_since(t);
 
     t = std::chrono::steady_clock::now();
-    const std::string dir = o.out + "/maps/" + folder_name(meta.id);
+    const std::string folder = folder_name(meta.id);
+    const auto [other, fresh] = folders.emplace(folder, meta.id);
+    if (!fresh)
+      throw BadInput("images '" + other->second + "' and '" + meta.id + "' would share the folder maps/" + folder +
+                     " (characters other than letters, digits, '-', '_' and '.' become '_'): rename one");
+    const std::string dir = o.out + "/maps/" + folder;
     std::filesystem::create_directories(dir);
     const int64_t h = r.geometry.plane.y.cells, w = r.geometry.plane.x.cells;
     info.image = meta.path;

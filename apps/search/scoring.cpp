@@ -41,7 +41,7 @@ nlohmann::json breakdown(const std::vector<ImageRecord>& records, bool dog, doub
 }
 
 nlohmann::json roc_points(const std::vector<float>& score, const std::vector<int>& label) {
-  std::vector<size_t> order(score.size());
+  std::vector<size_t> order(score.size());  // (images) by descending score
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return score[a] > score[b]; });
   int64_t pos = 0, neg = 0, tp = 0, fp = 0;
