@@ -18,6 +18,7 @@
 #include "apps/search/roi_stats.h"
 #include "apps/search/scoring.h"
 #include "data/regions.h"
+#include "engine/errors.h"
 #include "tests/support/check.h"
 
 using namespace massmap;
@@ -257,6 +258,12 @@ TEST_CASE("judging: a mass touching the border, a mass over a calcification, the
   CHECK(j.mass_best[0] == 0.7f);
   CHECK(j.mass_best[1] == 0.45f);
   CHECK(j.false_positives == std::vector<float>{0.6f, 0.3f});
+  // The masks read once give the same judgement; a mask count that is not the lesion count is an error.
+  const auto masks = lesion_masks(meta, 64, 64);
+  const JudgedImage again = judge_detections(d, meta, masks, 64, 64);
+  CHECK(again.mass_best == j.mass_best);
+  CHECK(again.false_positives == j.false_positives);
+  CHECK_THROWS_AS(judge_detections(d, meta, {masks[0]}, 64, 64), BadInput);
   // (50, 35): inside the second mass's loose box (x 38..50, y 34..46) but outside its disc and clear of the
   // calcification's box (x 34..46): a false positive on the mask, a hit on the box.
   const std::vector<Detection> corner = {at(50, 35, 0.8f)};

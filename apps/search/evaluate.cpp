@@ -121,11 +121,12 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
     rec.id = meta.id;
     rec.patient = meta.patient_id;
     rec.density = meta.density;
-    rec.masses = mass_info(meta, image.width, image.height, r.geometry.original_spacing_mm);
+    const auto masks = lesion_masks(meta, image.width, image.height);  // (lesions) (height, width)
+    rec.masses = mass_info(meta, masks, r.geometry.original_spacing_mm);
     int64_t breast = 0;
     for (uint8_t code : r.prepared.regions) breast += code == data::kBreast;
     rec.breast_cm2 = double(breast) * r.prepared.spacing_mm * r.prepared.spacing_mm / 100;
-    rec.cnn = score_map(r.map, r.geometry, r.detections, meta);
+    rec.cnn = score_map(r.map, r.geometry, r.detections, meta, masks);
     scoring_s += seconds_since(t);
 
     t = std::chrono::steady_clock::now();
@@ -152,7 +153,7 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
       d.map = dog_map(r.prepared, r.geometry);
       d.max_probability = *std::max_element(d.map.begin(), d.map.end());
       d.detections = detect(d.map, d.geometry, r.prepared.regions, o.localize.nms_radius_mm, 0.5);
-      rec.dog = score_map(d.map, d.geometry, d.detections, meta);
+      rec.dog = score_map(d.map, d.geometry, d.detections, meta, masks);
       dog_s += seconds_since(t);
       write_npy(dir + "/dog.npy", Tensor::from({1, 1, h, w}, d.map));
       write_json(dir + "/dog_detections.json", detections_json(d, info));

@@ -14,6 +14,14 @@ JudgedImage judge_detections(const std::vector<Detection>& detections, const dat
                              int height) {
   std::vector<std::vector<uint8_t>> masks;  // (lesions) (height, width) 0/1 each
   for (const data::DatasetLesion& lesion : image.lesions) masks.push_back(data::lesion_mask(lesion, width, height));
+  return judge_detections(detections, image, masks, width, height);
+}
+
+JudgedImage judge_detections(const std::vector<Detection>& detections, const data::DatasetImage& image,
+                             const std::vector<std::vector<uint8_t>>& masks, int width, int height) {
+  if (masks.size() != image.lesions.size())
+    throw BadInput(image.id + ": " + std::to_string(masks.size()) + " masks for " +
+                   std::to_string(image.lesions.size()) + " lesions");
   JudgedImage judged;
   for (const data::DatasetLesion& lesion : image.lesions)
     if (lesion.type == "mass") judged.mass_best.push_back(-1.f);

@@ -21,6 +21,9 @@ struct JudgedImage {
 // `detections` in the original image's pixels (Detection::x, y); width and height: the original image's size.
 JudgedImage judge_detections(const std::vector<Detection>& detections, const data::DatasetImage& image, int width,
                              int height);
+// The same with each lesion's mask already read: masks (image.lesions.size()) (height, width) 0/1 in lesion order.
+JudgedImage judge_detections(const std::vector<Detection>& detections, const data::DatasetImage& image,
+                             const std::vector<std::vector<uint8_t>>& masks, int width, int height);
 
 struct OperatingPoint {
   double threshold = 0;     // findings: probability >= threshold

@@ -79,13 +79,19 @@ data::DatasetImage boxes_as_masks(const data::DatasetImage& meta, int width, int
   return boxed;
 }
 
-std::vector<MassInfo> mass_info(const data::DatasetImage& meta, int width, int height, double spacing_mm) {
+std::vector<std::vector<uint8_t>> lesion_masks(const data::DatasetImage& meta, int width, int height) {
+  std::vector<std::vector<uint8_t>> masks;  // (lesions) (height, width)
+  for (const data::DatasetLesion& l : meta.lesions) masks.push_back(data::lesion_mask(l, width, height));
+  return masks;
+}
+
+std::vector<MassInfo> mass_info(const data::DatasetImage& meta, const std::vector<std::vector<uint8_t>>& masks,
+                                double spacing_mm) {
   std::vector<MassInfo> out;
   for (size_t l = 0; l < meta.lesions.size(); ++l) {
     if (meta.lesions[l].type != "mass") continue;
-    const std::vector<uint8_t> mask = data::lesion_mask(meta.lesions[l], width, height);  // (height, width)
     int64_t area = 0;
-    for (uint8_t v : mask) area += v != 0;
+    for (uint8_t v : masks[l]) area += v != 0;
     MassInfo m;
     m.lesion_id = meta.id + "#" + std::to_string(l);
     m.diameter_mm = 2 * std::sqrt(double(area) / M_PI) * spacing_mm;
@@ -96,15 +102,20 @@ std::vector<MassInfo> mass_info(const data::DatasetImage& meta, int width, int h
 }
 
 ScoredMap score_map(const std::vector<float>& map, const ImageGeometry& g, const std::vector<Detection>& detections,
-                    const data::DatasetImage& meta) {
+                    const data::DatasetImage& meta, const std::vector<std::vector<uint8_t>>& masks) {
   const int w = g.original_width, h = g.original_height;
   ScoredMap s;
-  s.on_mask = judge_detections(detections, meta, w, h);
+  s.on_mask = judge_detections(detections, meta, masks, w, h);
   s.on_box = judge_detections(detections, boxes_as_masks(meta, w, h), w, h);
-  for (const data::DatasetLesion& l : meta.lesions)
-    if (l.type == "mass") s.roi.push_back(roi_stats(map, g, data::lesion_mask(l, w, h)));
+  for (size_t l = 0; l < meta.lesions.size(); ++l)
+    if (meta.lesions[l].type == "mass") s.roi.push_back(roi_stats(map, g, masks[l]));
   s.image_max = map.empty() ? 0.f : *std::max_element(map.begin(), map.end());
   return s;
+}
+
+ScoredMap score_map(const std::vector<float>& map, const ImageGeometry& g, const std::vector<Detection>& detections,
+                    const data::DatasetImage& meta) {
+  return score_map(map, g, detections, meta, lesion_masks(meta, g.original_width, g.original_height));
 }
 
 nlohmann::json scorer_metrics(const std::vector<ImageRecord>& records, bool dog, const ScoringOptions& options,

@@ -35,12 +35,21 @@ struct ImageRecord {
 };
 
 // Judges `detections` and measures the map on the image's masses. `meta`: the dataset entry; the map with its
-// geometry (original width and height from it).
+// geometry (original width and height from it); masks: each lesion's (original height, width) 0/1 mask in lesion
+// order (lesion_masks), read once per image since a CBIS-DDSM mask is a full-size file.
+ScoredMap score_map(const std::vector<float>& map, const ImageGeometry& geometry,
+                    const std::vector<Detection>& detections, const data::DatasetImage& meta,
+                    const std::vector<std::vector<uint8_t>>& masks);
+// The same, reading the masks.
 ScoredMap score_map(const std::vector<float>& map, const ImageGeometry& geometry,
                     const std::vector<Detection>& detections, const data::DatasetImage& meta);
 
-// The masses of `meta` (mask area from lesion_mask at the original size).
-std::vector<MassInfo> mass_info(const data::DatasetImage& meta, int width, int height, double spacing_mm);
+// (lesions) (height, width) 0/1: data::lesion_mask of each lesion.
+std::vector<std::vector<uint8_t>> lesion_masks(const data::DatasetImage& meta, int width, int height);
+
+// The masses of `meta`, their diameters from the masks' areas.
+std::vector<MassInfo> mass_info(const data::DatasetImage& meta, const std::vector<std::vector<uint8_t>>& masks,
+                                double spacing_mm);
 
 // The box variant of an image: each lesion's mask replaced by its ROI box (lesion_roi), filled.
 data::DatasetImage boxes_as_masks(const data::DatasetImage& meta, int width, int height);
