@@ -473,12 +473,43 @@ TEST_CASE("scorer_metrics: headline, CPM, FP rates, operating point and breakdow
   CHECK(m["breakdowns"]["size"]["10-20mm"]["found"].get<int>() == 0);
   CHECK(m["breakdowns"]["size"][">20mm"]["masses"].get<int>() == 1);
   CHECK(m["breakdowns"]["density"]["B"]["masses"].get<int>() == 3);
-  // Image level: maxima 0 for all (roi unset, image_max 0): AUC one half.
+  // Image level: maxima 0 for all: AUC one half.
   CHECK(m["image_auc"].get<double>() == doctest::Approx(0.5));
   REQUIRE(warnings.size() == 1);  // 3 patients
   CHECK(warnings[0].find("3 patient(s)") != std::string::npos);
   CHECK(m["froc"].size() == 6);
   CHECK(m["froc_band"]["fp_per_image"].size() == m["froc_band"]["lo"].size());
+}
+
+TEST_CASE("scorer_metrics: image AUC and ROC points from the map maxima, by hand") {
+  // Mass images with maxima 0.9 and 0.4, images without a mass at 0.5 and 0.1: of the 4 (mass, no mass) pairs the
+  // mass image ranks higher in 3: AUC 0.75. ROC points by descending maximum: (0, 1/2), (1/2, 1/2), (1/2, 1),
+  // (1, 1) after the origin.
+  std::vector<ImageRecord> records(4);
+  const float maxima[4] = {0.9f, 0.4f, 0.5f, 0.1f};
+  for (size_t i = 0; i < 4; ++i) {
+    records[i].patient = "P" + std::to_string(i);
+    records[i].cnn.image_max = maxima[i];
+    if (i < 2) {
+      records[i].masses.resize(1);
+      records[i].cnn.on_mask.mass_best = {-1.f};
+      records[i].cnn.roi.resize(1);
+    }
+    records[i].cnn.on_box = records[i].cnn.on_mask;
+  }
+  ScoringOptions o;
+  o.replicates = 10;
+  const nlohmann::json m = scorer_metrics(records, false, o);
+  CHECK(m["image_auc"].get<double>() == doctest::Approx(0.75));
+  const double fpr[5] = {0, 0, 0.5, 0.5, 1}, tpr[5] = {0, 0.5, 0.5, 1, 1};
+  REQUIRE(m["image_roc"].size() == 5);
+  for (size_t k = 0; k < 5; ++k) {
+    CHECK(m["image_roc"][k]["fpr"].get<double>() == fpr[k]);
+    CHECK(m["image_roc"][k]["tpr"].get<double>() == tpr[k]);
+  }
+  CHECK(m["headline"]["sensitivity"].get<double>() == 0);  // no detection at all
+  CHECK(m["headline"]["threshold"].is_null());
+  CHECK(m["operating_point"].is_null());  // no threshold given
 }
 
 TEST_CASE("report: base64 against the RFC 4648 test vectors") {
