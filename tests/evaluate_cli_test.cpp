@@ -141,9 +141,26 @@ TEST_CASE("evaluate: every file, the keys, and every headline number recomputed 
   CHECK(contains(r.output, "sensitivity at 0.9 FP/image"));
   CHECK(contains(r.output, "warning: 2 patient(s) in the part"));
   const nlohmann::json m = read_json(out + "/metrics.json");
-  for (const char* key : {"headline", "cpm", "operating_point", "froc", "froc_band", "image_auc", "image_roc",
-                          "patch_accuracy", "paper_roi_max", "paper_roi_mean", "breakdowns", "baseline_dog", "counts",
-                          "parameters", "on_box", "fp_per_image_mass_images", "fp_per_cm2", "timings", "images"})
+  for (const char* key : {"headline",
+                          "cpm",
+                          "operating_point",
+                          "froc",
+                          "froc_band",
+                          "image_auc",
+                          "image_roc",
+                          "patches",
+                          "patch_accuracy",
+                          "paper_roi_max",
+                          "paper_roi_mean",
+                          "breakdowns",
+                          "baseline_dog",
+                          "counts",
+                          "parameters",
+                          "on_box",
+                          "fp_per_image_mass_images",
+                          "fp_per_cm2",
+                          "timings",
+                          "images"})
     CHECK_MESSAGE(m.contains(key), key);
   CHECK(m["headline"]["fp_per_image"] == 0.9);
   CHECK(m["headline"]["ci95"].size() == 2);
@@ -160,6 +177,20 @@ TEST_CASE("evaluate: every file, the keys, and every headline number recomputed 
   const nlohmann::json run = read_json(f.dir / "run/metrics.json");
   CHECK(m["patch_accuracy"]["accuracy"] == run["final"]["test"]["accuracy"]);
   CHECK(m["patch_accuracy"]["patches"] == run["final"]["test"]["patches"]);
+  // Patches sampled and classified here: accuracy and the reliability bins from the saved probabilities by hand.
+  const auto p = m["patches"]["p_mass"].get<std::vector<double>>();
+  const auto label = m["patches"]["label"].get<std::vector<int>>();
+  REQUIRE(p.size() == label.size());
+  REQUIRE(!p.empty());
+  CHECK(m["patches"]["patches"] == p.size());
+  double right = 0;
+  std::vector<int64_t> count(10, 0);
+  for (size_t i = 0; i < p.size(); ++i) {
+    right += (p[i] >= 0.5) == (label[i] == 1);
+    ++count[size_t(std::min(9, int(p[i] * 10)))];
+  }
+  CHECK(m["patches"]["accuracy"].get<double>() == doctest::Approx(right / double(p.size())));
+  for (size_t b = 0; b < 10; ++b) CHECK(m["patches"]["reliability"][b]["count"] == count[b]);
   REQUIRE(m["training_curve"].is_object());
   CHECK(m["training_curve"]["loss"].size() == 20);  // 20 logged iterations, under the 200-point limit
   CHECK(m["training_curve"]["validation"].size() == run["validations"].size());

@@ -14,6 +14,7 @@
 #include "apps/search/baseline_dog.h"
 #include "apps/search/bootstrap.h"
 #include "apps/search/froc.h"
+#include "apps/search/patch_eval.h"
 #include "apps/search/report_html.h"
 #include "apps/search/roi_stats.h"
 #include "apps/search/scoring.h"
@@ -510,6 +511,24 @@ TEST_CASE("scorer_metrics: image AUC and ROC points from the map maxima, by hand
   CHECK(m["headline"]["sensitivity"].get<double>() == 0);  // no detection at all
   CHECK(m["headline"]["threshold"].is_null());
   CHECK(m["operating_point"].is_null());  // no threshold given
+}
+
+TEST_CASE("reliability: bins of patch probabilities by hand, the last bin closed, empty bins null") {
+  // p 0.05 (non-mass), 0.15 (mass), 0.12 (non-mass), 1.0 (mass), 0.95 (mass) in 10 bins.
+  const nlohmann::json r = reliability({0.05f, 0.15f, 0.12f, 1.0f, 0.95f}, {0, 1, 0, 1, 1}, 10);
+  REQUIRE(r.size() == 10);
+  CHECK(r[0]["count"] == 1);
+  CHECK(r[0]["fraction_mass"].get<double>() == 0);
+  CHECK(r[1]["count"] == 2);
+  CHECK(r[1]["mean_p"].get<double>() == doctest::Approx((0.15 + 0.12) / 2));
+  CHECK(r[1]["fraction_mass"].get<double>() == 0.5);
+  CHECK(r[9]["count"] == 2);  // 1.0 falls in the last bin
+  CHECK(r[9]["fraction_mass"].get<double>() == 1);
+  for (int b = 2; b < 9; ++b) {
+    CHECK(r[b]["count"] == 0);
+    CHECK(r[b]["mean_p"].is_null());
+  }
+  CHECK(r[3]["lo"].get<double>() == doctest::Approx(0.3));
 }
 
 TEST_CASE("report: base64 against the RFC 4648 test vectors") {

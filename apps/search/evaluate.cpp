@@ -11,6 +11,8 @@
 #include "apps/search/baseline_dog.h"
 #include "apps/search/outputs.h"
 #include "apps/search/overlay.h"
+#include "apps/search/patch_eval.h"
+#include "apps/search/patch_metrics.h"
 #include "apps/search/report_html.h"
 #include "apps/search/training_run.h"
 #include "data/image_io.h"
@@ -106,7 +108,13 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
 
   std::vector<ImageRecord> records;  // (images of the part)
   double prepare_s = 0, map_s = 0, scoring_s = 0, dog_s = 0, write_s = 0;
-  std::vector<Example> best, worst;            // (<= o.examples) each
+  std::vector<Example> best, worst;  // (<= o.examples) each
+  data::PatchConfig patch_config;    // training's sampling, fewer per mass; the crop fits in the patch
+  patch_config.per_mass = kEvalPatchesPerMass;
+  const std::vector<int64_t>& crop = loc.runner().graph().crop;
+  patch_config.size = std::max({loc.model().patch_size, int(crop[0]), int(crop[1])});
+  PatchScores patches;
+  double patches_s = 0;
   std::map<std::string, std::string> folders;  // maps/ folder -> the image id written there
   Progress progress("evaluate", int64_t(indices.size()));
   for (size_t k = 0; k < indices.size(); ++k) {
@@ -145,6 +153,10 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
     write_json(dir + "/map.json", mj);
     write_json(dir + "/detections.json", detections_json(r, info));
     write_s += seconds_since(t);
+
+    t = std::chrono::steady_clock::now();
+    score_patches(loc, r.prepared, int(k), patch_config, o.seed, &patches);
+    patches_s += seconds_since(t);
 
     if (o.baseline_dog) {
       t = std::chrono::steady_clock::now();
@@ -201,6 +213,18 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
                  {"normals", normals}};
   m["patch_accuracy"] = training_patch_accuracy(o.weights, o.split_file, o.part);
   m["training_curve"] = training_curve(o.weights);
+  const PatchMetrics pm = patch_metrics(patches.p_mass, patches.labels);
+  m["patches"] = {{"accuracy", pm.accuracy},
+                  {"roc_auc", pm.auc},
+                  {"loss", pm.loss},
+                  {"patches", pm.patches},
+                  {"mass_patches", pm.true_positive + pm.false_negative},
+                  {"size", patch_config.size},
+                  {"per_mass", patch_config.per_mass},
+                  {"seed", o.seed},
+                  {"reliability", reliability(patches.p_mass, patches.labels, kReliabilityBins)},
+                  {"p_mass", patches.p_mass},
+                  {"label", patches.labels}};
   m["parameters"] = {
       {"nms_radius_mm", o.localize.nms_radius_mm},
       {"hit_rule",
@@ -225,9 +249,13 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
                  {"dataset", {{"format", ds.format}, {"root", ds.root}}},
                  {"split_file", o.split_file},
                  {"part", o.part}};
-  m["timings"] = {{"prepare_s_per_image", prepare_s / n}, {"map_s_per_image", map_s / n},
-                  {"scoring_s_per_image", scoring_s / n}, {"write_s_per_image", write_s / n},
-                  {"dog_s_per_image", dog_s / n},         {"metrics_s", metrics_s}};
+  m["timings"] = {{"prepare_s_per_image", prepare_s / n},
+                  {"map_s_per_image", map_s / n},
+                  {"scoring_s_per_image", scoring_s / n},
+                  {"write_s_per_image", write_s / n},
+                  {"dog_s_per_image", dog_s / n},
+                  {"patches_s_per_image", patches_s / n},
+                  {"metrics_s", metrics_s}};
   const auto t_examples = std::chrono::steady_clock::now();
   std::vector<ReportExample> examples;
   for (const auto& [list, kind] : {std::pair{&best, "best"}, std::pair{&worst, "worst"}})

@@ -63,6 +63,8 @@ SearchModel read_model(const TensorFile& file, const std::string& name, const Lo
     model.threshold_source = "default";
     model.notes.push_back(name + ": no operating threshold in its metadata: findings at probability >= 0.5");
   }
+  auto patch = m.find(md::patch_size);
+  if (patch != m.end()) model.patch_size = int(metadata_number(patch->second, name, md::patch_size));
   const int classes = nets::net_options_from_metadata(m).classes;
   auto names = m.find(md::class_names);
   if (names != m.end()) {

@@ -38,6 +38,7 @@ struct SearchModel {
   double threshold = kDefaultThreshold;
   std::string threshold_source;    // "checkpoint", "default", "option"
   int mass_class = 1;              // the map's channel holding P(mass)
+  int patch_size = 0;              // training's patch side in prepared pixels (metadata patch_size); 0: not stored
   std::vector<std::string> notes;  // defaults taken and tensors ignored: for stderr, once
 };
 

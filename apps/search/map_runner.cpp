@@ -80,6 +80,17 @@ Executor& MapRunner::executor(int64_t input_height, int64_t input_width) {
   return *cache_.back().executor;
 }
 
+std::vector<float> MapRunner::classify_crop(const std::vector<float>& crop) {
+  const int64_t c = channels(), h = fcn_.crop[0], w = fcn_.crop[1];
+  if (int64_t(crop.size()) != c * h * w)
+    throw BadInput("classify_crop: " + std::to_string(crop.size()) + " values are not a " + std::to_string(c) + " x " +
+                   std::to_string(h) + " x " + std::to_string(w) + " crop");
+  Executor& ex = executor(h, w);
+  ex.set_input(fcn_.value(image_input(fcn_)).name, Tensor::from({1, c, h, w}, crop));
+  ex.forward(RunContext{});
+  return ex.read(map_value_).to_vector();  // (1, K, 1, 1)
+}
+
 PlaneMap MapRunner::run(const std::vector<float>& plane, int64_t height, int64_t width, float fill) {
   const int64_t c = channels();
   if (height < 1 || width < 1 || int64_t(plane.size()) != c * height * width)

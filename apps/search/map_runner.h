@@ -63,6 +63,9 @@ class MapRunner {
 
   // The map of a (C, height, width) plane padded with `fill`. BadConfig when the shift does not divide the stride.
   PlaneMap run(const std::vector<float>& plane, int64_t height, int64_t width, float fill);
+  // The classifier on one crop: a (C, crop height, crop width) input gives the map's single cell, (K) class
+  // probabilities. BadInput when the input is not crop-sized.
+  std::vector<float> classify_crop(const std::vector<float>& crop);
   // Geometry only (no forward pass): what run() gives for a plane of this size.
   PlaneGeometry geometry(int64_t height, int64_t width) const;
 

@@ -196,6 +196,28 @@ std::string headline_rows(const json& m, const std::string& name) {
          "</td><td>" + fmt(m["image_auc"].get<double>()) + "</td></tr>\n";
 }
 
+std::string reliability_plot(const json& patches) {
+  SvgAxes a;
+  a.title = "Calibration of patch probabilities (reliability)";
+  a.x_label = "mean P(mass) in the bin";
+  a.y_label = "fraction of mass patches";
+  a.x_ticks = a.y_ticks = {0, 0.2, 0.4, 0.6, 0.8, 1};
+  SvgSeries diagonal, bins;
+  diagonal.name = "perfect calibration";
+  diagonal.colour = "#999999";
+  diagonal.dashed = true;
+  diagonal.x = diagonal.y = {0, 1};
+  bins.name = "CNN, per bin";
+  bins.colour = "#c0392b";
+  bins.markers = true;
+  for (const json& b : patches["reliability"])
+    if (b["count"].get<int64_t>() > 0) {
+      bins.x.push_back(b["mean_p"].get<double>());
+      bins.y.push_back(b["fraction_mass"].get<double>());
+    }
+  return svg_plot(a, {diagonal, bins}, {});
+}
+
 std::string training_plot(const json& curve) {
   SvgAxes a;
   a.title = "Training: loss and validation patch accuracy";
@@ -300,11 +322,17 @@ std::string render_report(const json& m, const std::vector<ReportExample>& examp
                   fmt(pa["roc_auc"].get<double>()) + " (" + html_escape(pa["source"].get<std::string>()) + ")"
             : "not available: " + html_escape(pa.value("reason", std::string()))) +
        ".</p>\n";
+  const json& pt = m["patches"];
+  s += "<p>On patches sampled here from the part's images as training samples them (" +
+       std::to_string(pt["per_mass"].get<int>()) + " per mass, as many non-mass; " +
+       std::to_string(pt["patches"].get<int>()) + " patches), centre crops through the classifier: accuracy " +
+       percent(pt["accuracy"]) + ", ROC AUC " + fmt(pt["roc_auc"].get<double>()) +
+       ". The probabilities are posteriors under the training prior (balanced patches).</p>\n";
+  s += reliability_plot(pt);
   if (m.contains("training_curve") && m["training_curve"].is_object()) s += training_plot(m["training_curve"]);
   s += "<h2>Configuration and timings</h2>\n<pre>" + html_escape(m["parameters"].dump(2)) + "\n" +
        html_escape(m["timings"].dump(2)) + "</pre>\n";
-  s += "<p>Not in this report yet: the calibration (reliability) diagram of patch probabilities.</p>\n"
-       "</body></html>\n";
+  s += "</body></html>\n";
   return s;
 }
 
