@@ -38,6 +38,9 @@ options:
   --nms-radius MM     peaks closer than this to a higher one are suppressed (default 10 mm)
   --threshold T       the operating threshold reported (default: the checkpoint's, else 0.5)
   --baseline dog      also score a difference-of-Gaussians blob detector through the same peaks and judging
+  --patches-per-mass N
+                      patch level: mass patches sampled per mass as training samples them, as many
+                      non-mass, each centre crop classified (default 1; 0: none)
   --replicates N      bootstrap replicates (default 1000)
   --seed N            bootstrap seed (default 1)
 )";
@@ -65,6 +68,9 @@ int run_evaluate(Args& a) {
   if (replicates < 1 || replicates > 1000000) throw UsageError("--replicates takes 1 .. 1000000");
   o.replicates = int(replicates);
   o.seed = uint64_t(a.integer("seed", 1));
+  const int64_t per_mass = a.integer("patches-per-mass", search::kEvalPatchesPerMass);
+  if (per_mass < 0 || per_mass > 64) throw UsageError("--patches-per-mass takes 0 .. 64");
+  o.patches_per_mass = int(per_mass);
   if (!a.positional().empty()) throw UsageError("evaluate takes no positional argument: '" + a.positional()[0] + "'");
   a.finish();
 

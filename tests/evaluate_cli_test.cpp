@@ -287,6 +287,7 @@ TEST_CASE("evaluate: --help, usage errors, a missing checkpoint; another split h
   const auto part = run_massmap(base + " --part holdout");
   CHECK(part.code == 2);
   CHECK(contains(part.output, "--part"));
+  CHECK(run_massmap(base + " --patches-per-mass -1").code == 2);
   const auto baseline = run_massmap(base + " --baseline sift");
   CHECK(baseline.code == 2);
   CHECK(contains(baseline.output, "--baseline"));
@@ -308,12 +309,14 @@ TEST_CASE("evaluate: --help, usage errors, a missing checkpoint; another split h
   REQUIRE(run_massmap("data split --format manifest --root " + f.root + " --out " + other +
                       " --seed 9 --train 0.5 --validation 0.17")
               .code == 0);
-  const auto r = run_massmap("evaluate --weights " + f.weights + " --format manifest --root " + f.root +
-                             " --split-file " + other + " --out " + (f.dir / "e2") + " --replicates 20");
+  const auto r =
+      run_massmap("evaluate --weights " + f.weights + " --format manifest --root " + f.root + " --split-file " + other +
+                  " --out " + (f.dir / "e2") + " --replicates 20 --patches-per-mass 0");
   INFO(r.output);
   REQUIRE(r.code == 0);
   const nlohmann::json m = read_json(f.dir / "e2/metrics.json");
   CHECK(m["patch_accuracy"]["value"].is_null());
   CHECK(contains(m["patch_accuracy"]["reason"].get<std::string>(), "another split"));
   CHECK(m["baseline_dog"].is_null());
+  CHECK(m["patches"].is_null());  // --patches-per-mass 0
 }

@@ -110,7 +110,7 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
   double prepare_s = 0, map_s = 0, scoring_s = 0, dog_s = 0, write_s = 0;
   std::vector<Example> best, worst;  // (<= o.examples) each
   data::PatchConfig patch_config;    // training's sampling, fewer per mass; the crop fits in the patch
-  patch_config.per_mass = kEvalPatchesPerMass;
+  patch_config.per_mass = o.patches_per_mass;
   const std::vector<int64_t>& crop = loc.runner().graph().crop;
   patch_config.size = std::max({loc.model().patch_size, int(crop[0]), int(crop[1])});
   PatchScores patches;
@@ -155,7 +155,7 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
     write_s += seconds_since(t);
 
     t = std::chrono::steady_clock::now();
-    score_patches(loc, r.prepared, int(k), patch_config, o.seed, &patches);
+    if (o.patches_per_mass > 0) score_patches(loc, r.prepared, int(k), patch_config, o.seed, &patches);
     patches_s += seconds_since(t);
 
     if (o.baseline_dog) {
@@ -225,6 +225,7 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
                   {"reliability", reliability(patches.p_mass, patches.labels, kReliabilityBins)},
                   {"p_mass", patches.p_mass},
                   {"label", patches.labels}};
+  if (o.patches_per_mass == 0) m["patches"] = nullptr;
   m["parameters"] = {
       {"nms_radius_mm", o.localize.nms_radius_mm},
       {"hit_rule",

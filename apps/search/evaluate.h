@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "apps/search/localize.h"
+#include "apps/search/patch_eval.h"
 #include "apps/search/scoring.h"
 #include "data/dataset.h"
 
@@ -23,7 +24,8 @@ struct EvaluateOptions {
   bool baseline_dog = false;
   int replicates = kBootstrapReplicates;
   uint64_t seed = 1;
-  int examples = 2;  // the best and the worst mass images shown in the report, each
+  int examples = 2;                            // the best and the worst mass images shown in the report, each
+  int patches_per_mass = kEvalPatchesPerMass;  // patch level: mass patches per mass (as many non-mass); 0: none
 };
 
 // Maps, scores and writes DIR/maps/<image>/, DIR/metrics.json and DIR/report.html; returns the metrics. Notes for

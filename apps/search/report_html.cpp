@@ -272,7 +272,7 @@ std::string render_report(const json& m, const std::vector<ReportExample>& examp
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>massmap evaluation</title>\n"
       "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}table{border-collapse:collapse;"
       "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}svg{margin:4px}"
-      "img{max-width:460px;margin:4px;border:1px solid #ccc}.note{background:#fdf6e3;padding:8px}</style>\n"
+      "img{margin:4px;border:1px solid #ccc}figure{margin:4px}.note{background:#fdf6e3;padding:8px}</style>\n"
       "</head><body>\n<h1>massmap evaluation</h1>\n";
   s += "<p>" + html_escape(m["source"]["net"].get<std::string>()) + " from " +
        html_escape(m["source"]["checkpoint"].get<std::string>()) + " on the " +
@@ -323,12 +323,13 @@ std::string render_report(const json& m, const std::vector<ReportExample>& examp
             : "not available: " + html_escape(pa.value("reason", std::string()))) +
        ".</p>\n";
   const json& pt = m["patches"];
-  s += "<p>On patches sampled here from the part's images as training samples them (" +
-       std::to_string(pt["per_mass"].get<int>()) + " per mass, as many non-mass; " +
-       std::to_string(pt["patches"].get<int>()) + " patches), centre crops through the classifier: accuracy " +
-       percent(pt["accuracy"]) + ", ROC AUC " + fmt(pt["roc_auc"].get<double>()) +
-       ". The probabilities are posteriors under the training prior (balanced patches).</p>\n";
-  s += reliability_plot(pt);
+  if (pt.is_object())
+    s += "<p>On patches sampled here from the part's images as training samples them (" +
+         std::to_string(pt["per_mass"].get<int>()) + " per mass, as many non-mass; " +
+         std::to_string(pt["patches"].get<int>()) + " patches), centre crops through the classifier: accuracy " +
+         percent(pt["accuracy"]) + ", ROC AUC " + fmt(pt["roc_auc"].get<double>()) +
+         ". The probabilities are posteriors under the training prior (balanced patches).</p>\n";
+  if (pt.is_object()) s += reliability_plot(pt);
   if (m.contains("training_curve") && m["training_curve"].is_object()) s += training_plot(m["training_curve"]);
   s += "<h2>Configuration and timings</h2>\n<pre>" + html_escape(m["parameters"].dump(2)) + "\n" +
        html_escape(m["timings"].dump(2)) + "</pre>\n";
