@@ -55,6 +55,7 @@ int run_evaluate(Args& a) {
   o.weights = a.required("weights");
   const data::DatasetOptions dataset = dataset_options(a);
   o.split_file = a.required("split-file");
+  o.skip_bad = dataset.skip_bad;
   o.part = a.str("part", "test");
   if (o.part != "train" && o.part != "validation" && o.part != "test")
     throw UsageError("--part takes train, validation or test, not '" + o.part + "'");

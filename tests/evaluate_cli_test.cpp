@@ -298,6 +298,26 @@ TEST_CASE("evaluate: --help, usage errors, a missing checkpoint; another split h
                                    " --out " + (f.dir / "e"));
   CHECK(missing.code == 3);
   CHECK(contains(missing.output, "none.safetensors"));
+  // A corrupt image of the test part: named with exit 3, or with --skip-bad left out and listed.
+  const std::string bad = f.dir / "bad";
+  std::filesystem::copy(f.root, bad, std::filesystem::copy_options::recursive);
+  const std::string patient = read_json(f.split)["test"][0];
+  const std::string corrupt = "images/" + patient + "_L_CC.png";
+  std::ofstream(bad + "/" + corrupt, std::ios::binary | std::ios::trunc) << "not a png";
+  const std::string on_bad = "evaluate --weights " + f.weights + " --format manifest --root " + bad + " --split-file " +
+                             f.split + " --replicates 20 --patches-per-mass 0 --out ";
+  const auto stopped = run_massmap(on_bad + (f.dir / "e3"));
+  CHECK(stopped.code == 3);
+  CHECK(contains(stopped.output, patient + "_L_CC.png"));
+  const auto skipped = run_massmap(on_bad + (f.dir / "e4") + " --skip-bad");
+  INFO(skipped.output);
+  REQUIRE(skipped.code == 0);
+  const nlohmann::json ms = read_json(f.dir / "e4/metrics.json");
+  CHECK(ms["counts"]["images"] == 7);
+  CHECK(ms["counts"]["skipped"] == 1);
+  CHECK(ms["skipped"][0]["id"] == corrupt);
+  CHECK(ms["images"].size() == 7);
+
   // Another split than the checkpoint's: no patch accuracy, and the reason.
   const std::string other = f.dir / "other-split.json";
   // The default fractions (0.8, 0.1) leave 6 patients' test part empty: an error naming the split and the part.

@@ -116,11 +116,27 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
   PatchScores patches;
   double patches_s = 0;
   std::map<std::string, std::string> folders;  // maps/ folder -> the image id written there
+  std::vector<int> kept;                       // (records) the dataset index of each record
+  nlohmann::json skipped = nlohmann::json::array();
   Progress progress("evaluate", int64_t(indices.size()));
   for (size_t k = 0; k < indices.size(); ++k) {
     const data::DatasetImage& meta = ds.images[size_t(indices[k])];
-    const data::Image image = data::read_image(meta.path);
-    const MapResult r = loc.map_image(image, meta);
+    // An unreadable image or mask stops the run, or with --skip-bad is left out and listed in metrics.json.
+    data::Image image;
+    MapResult r;
+    std::vector<std::vector<uint8_t>> masks;  // (lesions) (height, width)
+    try {
+      image = data::read_image(meta.path);
+      r = loc.map_image(image, meta);
+      masks = lesion_masks(meta, image.width, image.height);
+    } catch (const BadInput& e) {
+      if (!o.skip_bad) throw;
+      skipped.push_back({{"id", meta.id}, {"reason", e.what()}});
+      if (warnings) warnings->push_back("skipped " + meta.id + ": " + e.what());
+      progress.update(int64_t(k + 1), meta.id);
+      continue;
+    }
+    kept.push_back(indices[k]);
     prepare_s += r.prepare_seconds;
     map_s += r.forward_seconds;
 
@@ -129,7 +145,6 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
     rec.id = meta.id;
     rec.patient = meta.patient_id;
     rec.density = meta.density;
-    const auto masks = lesion_masks(meta, image.width, image.height);  // (lesions) (height, width)
     rec.masses = mass_info(meta, masks, r.geometry.original_spacing_mm);
     int64_t breast = 0;
     for (uint8_t code : r.prepared.regions) breast += code == data::kBreast;
@@ -179,6 +194,9 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
     progress.update(int64_t(k + 1), meta.id);
   }
   progress.finish();
+  if (records.empty())
+    throw BadInput("none of the " + std::to_string(indices.size()) + " images of the part '" + o.part +
+                   "' could be read or mapped (all skipped)");
 
   const auto t_metrics = std::chrono::steady_clock::now();
   ScoringOptions so;
@@ -198,19 +216,17 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
 
   std::set<std::string> patients;
   int64_t masses = 0, normals = 0, mass_images = 0;
-  for (size_t k = 0; k < indices.size(); ++k) {
-    const data::DatasetImage& meta = ds.images[size_t(indices[k])];
+  for (size_t k = 0; k < records.size(); ++k) {
+    const data::DatasetImage& meta = ds.images[size_t(kept[k])];
     patients.insert(meta.patient_id);
     normals += meta.lesions.empty();
     masses += int64_t(records[k].masses.size());
     mass_images += !records[k].masses.empty();
   }
-  const double n = double(indices.size());
-  m["counts"] = {{"images", indices.size()},
-                 {"patients", patients.size()},
-                 {"masses", masses},
-                 {"mass_images", mass_images},
-                 {"normals", normals}};
+  const double n = double(records.size());
+  m["counts"] = {{"images", records.size()},   {"patients", patients.size()}, {"masses", masses},
+                 {"mass_images", mass_images}, {"normals", normals},          {"skipped", skipped.size()}};
+  m["skipped"] = skipped;
   m["patch_accuracy"] = training_patch_accuracy(o.weights, o.split_file, o.part);
   m["training_curve"] = training_curve(o.weights);
   const PatchMetrics pm = patch_metrics(patches.p_mass, patches.labels);

@@ -22,6 +22,7 @@ struct EvaluateOptions {
   LocalizeOptions localize;
   std::string weights, split_file, part = "test", out;
   bool baseline_dog = false;
+  bool skip_bad = false;  // leave out (and list) an image that cannot be read or mapped instead of stopping
   int replicates = kBootstrapReplicates;
   uint64_t seed = 1;
   int examples = 2;                            // the best and the worst mass images shown in the report, each
