@@ -319,7 +319,8 @@ std::string render_report(const json& m, const std::vector<ReportExample>& examp
   s += "<h2>Patch level and training</h2>\n<p>Patch accuracy on the part's patches (the paper's Table I): " +
        (pa.contains("accuracy")
             ? percent(pa["accuracy"]) + " of " + std::to_string(pa["patches"].get<int>()) + " patches, ROC AUC " +
-                  fmt(pa["roc_auc"].get<double>()) + " (" + html_escape(pa["source"].get<std::string>()) + ")"
+                  (pa["roc_auc"].is_number() ? fmt(pa["roc_auc"].get<double>()) : std::string("n/a")) + " (" +
+                  html_escape(pa["source"].get<std::string>()) + ")"
             : "not available: " + html_escape(pa.value("reason", std::string()))) +
        ".</p>\n";
   const json& pt = m["patches"];
