@@ -34,12 +34,12 @@ options:
   --out DIR           run folder (default runs/demo)
   --net NAME          alexnet, vgg16, googlenet or smallnet (default smallnet)
   --width W           multiplies every layer's channels but the classifier's (default 1)
-  --iterations N      training iterations (default 1500)
+  --iterations N      training iterations (default 1000)
   --batch B           batch size (default 32)
   --lr X              base learning rate (default: the net's preset)
-  --spacing MM        pixel spacing of patches and maps (default: the net's, 0.8 for smallnet, else 0.2)
-  --patch-size N      patch side in pixels at that spacing (default: the net's, 32 for smallnet, else 256)
-  --input-size S      the net's input, the crop cut from each patch (default: the net's, 24 for smallnet)
+  --spacing MM        pixel spacing of patches and maps (default 0.4 for smallnet, else 0.2)
+  --patch-size N      patch side in pixels at that spacing (default 64 for smallnet, else 256)
+  --input-size S      the net's input, the crop cut from each patch (default 48 for smallnet, else the net's)
   --train-images N    synthetic training images, 4 per patient (default 240)
   --test-images N     synthetic test images (default 120: about 170 masses)
   --seed S            seed of the data, the split and the training (default 1)
@@ -88,7 +88,16 @@ int run_demo(Args& a) {
   const std::string net = a.str("net", "smallnet");
   search::TrainSettings s = search::default_train_settings(net);
   s.net_options.width = a.number("width", 1);
-  s.iterations = a.integer("iterations", 1500);
+  s.iterations = a.integer("iterations", 1000);
+  if (net == "smallnet") {
+    // Measured on this benchmark: 48-pixel crops of 64-pixel patches at 0.4 mm found 30% of the test masses at 0.9
+    // false positives per image where 24 of 32 at 0.8 mm found 25%, in 2.6x the time (README, "Training").
+    s.preprocess.spacing_mm = 0.4;
+    s.patches.size = 64;
+    s.net_options.input = 48;
+    s.augmentation.output = 48;
+    s.augmentation.max_translate = 4;
+  }
   s.net_options.batch = int(a.integer("batch", 32));
   const double lr = a.number("lr", 0);
   s.preprocess.spacing_mm = a.number("spacing", s.preprocess.spacing_mm);
