@@ -6,6 +6,7 @@
 // outside itself; patch accuracy and the loss curve from the run folder (none for another split); the usage
 // errors and a missing checkpoint with their exit codes.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
