@@ -28,7 +28,6 @@
 #include "bench/bench_support.h"
 #include "engine/executor.h"
 #include "engine/init.h"
-#include "engine/op.h"
 #include "engine/passes.h"
 #include "nets/registry.h"
 
@@ -47,19 +46,6 @@ const Variant kVariants[] = {
     {"alexnet", 1.0, 32, 1000, 1600},  {"vgg16", 1.0, 8, 1000, 1600},  {"googlenet", 1.0, 32, 1000, 1600},
     {"alexnet", 0.25, 32, 1000, 1600}, {"vgg16", 0.25, 8, 1000, 1600}, {"googlenet", 0.25, 32, 1000, 1600},
 };
-
-int64_t forward_macs(const Graph& g) {
-  int64_t macs = 0;
-  for (const Node& n : g.nodes()) {
-    if (n.forward_of >= 0) continue;
-    std::vector<Shape> in, out;
-    for (ValueId v : n.inputs) in.push_back(g.value(v).shape);
-    for (ValueId v : n.outputs) out.push_back(g.value(v).shape);
-    const OpDef& def = op_def(n.op);
-    if (def.cost) macs += def.cost(n, in, out).macs;
-  }
-  return macs;
-}
 
 // Parameters as the builder initialises them (seeded by name): the same values in the map and the window.
 void initialise_parameters(Executor& ex) {
@@ -131,8 +117,8 @@ void map_vs_window(benchmark::State& state, Variant v, Device device) {
   }
   const double n = double(state.iterations());
   const double per_crop = window_s / n / v.window_batch, window_total = per_crop * double(cells);
-  const double mac_map = double(forward_macs(map.graph()));
-  const double mac_window = double(forward_macs(window.graph())) / v.window_batch * double(cells);
+  const double mac_map = double(map.graph().total_macs());
+  const double mac_window = double(window.graph().total_macs()) / v.window_batch * double(cells);
   const double time_ratio = window_total / (map_s / n), mac_ratio = mac_window / mac_map;
   state.counters["cells"] = double(cells);
   state.counters["map_ms"] = 1e3 * map_s / n;

@@ -27,7 +27,6 @@
 
 #include "bench/bench_support.h"
 #include "engine/executor.h"
-#include "engine/op.h"
 #include "engine/solver.h"
 #include "nets/registry.h"
 
@@ -50,19 +49,6 @@ const Variant kVariants[] = {
     {"vgg16", 1.0, 4, Where::fast},      {"vgg16", 0.25, 8, Where::fast},    {"googlenet", 1.0, 8, Where::fast},
     {"googlenet", 0.25, 8, Where::fast}, {"smallnet", 1.0, 32, Where::fast}, {"smallnet", 0.25, 32, Where::also_simt},
 };
-
-int64_t forward_macs(const Graph& g) {
-  int64_t macs = 0;
-  for (const Node& n : g.nodes()) {
-    if (n.forward_of >= 0) continue;
-    std::vector<Shape> in, out;
-    for (ValueId v : n.inputs) in.push_back(g.value(v).shape);
-    for (ValueId v : n.outputs) out.push_back(g.value(v).shape);
-    const OpDef& def = op_def(n.op);
-    if (def.cost) macs += def.cost(n, in, out).macs;
-  }
-  return macs;
-}
 
 void train_step(benchmark::State& state, Variant v, Device device) {
   nets::NetOptions o;
@@ -97,7 +83,7 @@ void train_step(benchmark::State& state, Variant v, Device device) {
     if (wait) ex.read(ex.graph().value(sync).name);
   }
   const double cpu_seconds = double(std::clock() - cpu_start) / CLOCKS_PER_SEC;
-  const double macs = double(forward_macs(ex.graph()));
+  const double macs = double(ex.graph().total_macs());
   state.counters["images/s"] = benchmark::Counter(double(v.batch), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GFLOP/s"] = benchmark::Counter(6 * macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["MMAC/image"] = macs * 1e-6 / v.batch;

@@ -86,18 +86,7 @@ void BM_smallnet_train_step(benchmark::State& state) {
   massmap::Tensor labels = ex.tensor("label");
   for (int64_t i = 0; i < labels.numel(); ++i) labels.at(i) = float(i % 2);
 
-  int64_t forward_macs = 0;
-  {
-    const Graph& g = ex.graph();
-    for (const massmap::Node& n : g.nodes()) {
-      if (n.forward_of >= 0) continue;
-      std::vector<massmap::Shape> in, out;
-      for (auto v : n.inputs) in.push_back(g.value(v).shape);
-      for (auto v : n.outputs) out.push_back(g.value(v).shape);
-      const auto& def = massmap::op_def(n.op);
-      if (def.cost) forward_macs += def.cost(n, in, out).macs;
-    }
-  }
+  const int64_t forward_macs = ex.graph().total_macs();
   static std::map<std::pair<int64_t, int64_t>, Baselines> cache;
   auto key = std::make_pair(state.range(0), state.range(1));
   if (!cache.count(key)) cache[key] = measure_baselines(ex);

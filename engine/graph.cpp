@@ -160,6 +160,22 @@ int64_t Graph::num_parameters() const {
   return total;
 }
 
+int64_t Graph::macs(const Node& n) const {
+  const OpDef& def = op_def(n.op);
+  if (!def.cost) return 0;
+  std::vector<Shape> in, out;
+  for (ValueId v : n.inputs) in.push_back(values_[size_t(v)].shape);
+  for (ValueId v : n.outputs) out.push_back(values_[size_t(v)].shape);
+  return def.cost(n, in, out).macs;
+}
+
+int64_t Graph::total_macs() const {
+  int64_t total = 0;
+  for (const Node& n : nodes_)
+    if (n.forward_of < 0) total += macs(n);
+  return total;
+}
+
 std::string Graph::layer_table() const {
   std::ostringstream o;
   char line[256];
@@ -169,19 +185,15 @@ std::string Graph::layer_table() const {
   int64_t total_params = 0, total_macs = 0;
   for (const Node& n : nodes_) {
     if (n.forward_of >= 0) continue;
-    const OpDef& def = op_def(n.op);
-    std::vector<Shape> in, out;
     int64_t params = 0;
-    for (ValueId v : n.inputs) {
-      in.push_back(values_[size_t(v)].shape);
+    for (ValueId v : n.inputs)
       if (values_[size_t(v)].kind == ValueKind::parameter) params += shape_numel(values_[size_t(v)].shape);
-    }
-    for (ValueId v : n.outputs) out.push_back(values_[size_t(v)].shape);
-    int64_t macs = def.cost ? def.cost(n, in, out).macs : 0;
+    const int64_t node_macs = macs(n);
     total_params += params;
-    total_macs += macs;
+    total_macs += node_macs;
     std::snprintf(line, sizeof line, "%-32s %-13s %-22s %14s %16s\n", n.name.c_str(), n.op.c_str(),
-                  shape_str(out.front()).c_str(), with_commas(params).c_str(), with_commas(macs).c_str());
+                  shape_str(values_[size_t(n.outputs.front())].shape).c_str(), with_commas(params).c_str(),
+                  with_commas(node_macs).c_str());
     o << line;
   }
   o << std::string(101, '-') << "\n";

@@ -104,6 +104,9 @@ class Graph {
 
   // Name, op, output shape, parameters and multiply-adds per forward node, and the totals.
   std::string layer_table() const;
+  // Multiply-adds of one node by its op's cost rule (0 for ops without one), and of every forward node.
+  int64_t macs(const Node& n) const;
+  int64_t total_macs() const;
 
   // Builder name and options, preprocessing, class names...: saved in checkpoints' __metadata__.
   std::map<std::string, std::string> metadata;
