@@ -23,23 +23,12 @@
 
 using namespace massmap;
 using testing_support::contains;
+using testing_support::read_json;
+using testing_support::read_text;
 using testing_support::run_massmap;
 using testing_support::TempDir;
 
 namespace {
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  REQUIRE(in.good());
-  return nlohmann::json::parse(in);
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // 24 images of 6 patients split 3 / 1 / 2; smallnet trained for 20 iterations (its threshold in the metadata).
 struct Fixture {

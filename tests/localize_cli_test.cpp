@@ -25,16 +25,12 @@
 
 using namespace massmap;
 using testing_support::contains;
+using testing_support::read_json;
+using testing_support::read_text;
 using testing_support::run_massmap;
 using testing_support::TempDir;
 
 namespace {
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  REQUIRE(in.good());
-  return nlohmann::json::parse(in);
-}
 
 // Cells along an axis of `length` pixels at `stride`, counted one by one: cell n - 1 is added while the last pixel
 // is farther than half a stride beyond the last centre (cell 0's centre: (crop - 1) / 2 - crop / 2).

@@ -21,16 +21,9 @@ using namespace testing_support;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::vector<nlohmann::json> log_lines(const std::string& path) {
   std::vector<nlohmann::json> lines;
-  std::istringstream in(slurp(path));
+  std::istringstream in(read_text(path));
   std::string line;
   while (std::getline(in, line))
     if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
@@ -81,7 +74,7 @@ TEST_CASE("train smallnet: the run folder, the loss falls, accuracy above chance
   for (size_t i = 0; i < 8; ++i) first += lines[i]["loss"].get<double>(), last += lines[32 + i]["loss"].get<double>();
   CHECK(last < 0.8 * first);  // measured: 0.69 -> about 0.3 mean over 8 steps
 
-  const nlohmann::json metrics = nlohmann::json::parse(slurp(run + "/metrics.json"));
+  const nlohmann::json metrics = nlohmann::json::parse(read_text(run + "/metrics.json"));
   REQUIRE(metrics["validations"].size() == 2);
   CHECK(metrics["validations"][0]["iteration"] == 20);
   CHECK(metrics["validations"][1]["iteration"] == 40);
@@ -115,7 +108,7 @@ TEST_CASE("train smallnet: the run folder, the loss falls, accuracy above chance
   CHECK(metrics["final"]["operating_point"]["images"] == 8);
   for (const auto& [key, value] : meta) CHECK(!contains(value, s.dir.path.string()));  // no paths
 
-  const nlohmann::json config = nlohmann::json::parse(slurp(run + "/config.json"));
+  const nlohmann::json config = nlohmann::json::parse(read_text(run + "/config.json"));
   CHECK(config["iterations"] == 40);
   CHECK(config["net"] == "smallnet");
 }
@@ -125,16 +118,16 @@ TEST_CASE("train resume: 20 iterations, then resumed to 40, gives the bytes of 4
   const std::string straight = s.dir / "straight", resumed = s.dir / "resumed";
   REQUIRE(run_massmap(s.args(straight) + kSmall + " --iterations 40").code == 0);
   REQUIRE(run_massmap(s.args(resumed) + kSmall + " --iterations 20").code == 0);
-  const std::string w20 = slurp(resumed + "/checkpoint.safetensors");
+  const std::string w20 = read_text(resumed + "/checkpoint.safetensors");
   const CliResult r =
       run_massmap(s.args(resumed) + kSmall + " --iterations 40 --resume " + resumed + "/checkpoint.safetensors");
   INFO(r.output);
   REQUIRE(r.code == 0);
   CHECK(contains(r.output, "resumed from"));
-  CHECK(slurp(resumed + "/checkpoint.safetensors") == slurp(straight + "/checkpoint.safetensors"));
-  CHECK(slurp(resumed + "/best.safetensors") == slurp(straight + "/best.safetensors"));
-  CHECK(slurp(resumed + "/metrics.json") == slurp(straight + "/metrics.json"));
-  CHECK(w20 != slurp(straight + "/checkpoint.safetensors"));  // the weights moved between 20 and 40
+  CHECK(read_text(resumed + "/checkpoint.safetensors") == read_text(straight + "/checkpoint.safetensors"));
+  CHECK(read_text(resumed + "/best.safetensors") == read_text(straight + "/best.safetensors"));
+  CHECK(read_text(resumed + "/metrics.json") == read_text(straight + "/metrics.json"));
+  CHECK(w20 != read_text(straight + "/checkpoint.safetensors"));  // the weights moved between 20 and 40
   auto a = log_lines(resumed + "/log.jsonl"), b = log_lines(straight + "/log.jsonl");
   REQUIRE(a.size() == b.size());
   for (size_t i = 0; i < a.size(); ++i) {
@@ -162,10 +155,10 @@ TEST_CASE("train: Ctrl-C saves a checkpoint and exits 130; the run resumes from 
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);
-  INFO(slurp(s.dir / "interrupted.txt"));
+  INFO(read_text(s.dir / "interrupted.txt"));
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 130);
-  CHECK(contains(slurp(s.dir / "interrupted.txt"), "--resume"));
+  CHECK(contains(read_text(s.dir / "interrupted.txt"), "--resume"));
   const massmap::TensorFile ckpt = massmap::read_safetensors(run + "/checkpoint.safetensors");
   const int64_t stopped = std::stoll(ckpt.metadata.at("iteration"));
   CHECK(stopped >= 3);

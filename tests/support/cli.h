@@ -1,12 +1,14 @@
 #pragma once
 // Running the real massmap program from a test: its exit code and everything it printed, and a temporary folder
 // removed afterwards.
+#include <doctest/doctest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
@@ -32,6 +34,21 @@ inline CliResult run_massmap(const std::string& args) {
   r.output = ss.str();
   fs::remove(log);
   return r;
+}
+
+// A file's bytes, as a command wrote them ("" when it cannot be read).
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A JSON file a command wrote; the test stops when it is missing.
+inline nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  REQUIRE(in.good());
+  return nlohmann::json::parse(in);
 }
 
 inline bool contains(const std::string& s, const std::string& needle) {
