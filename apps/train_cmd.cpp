@@ -48,6 +48,10 @@ options:
   --per-mass N          mass patches per mass (default 8)
   --negative-ratio R    non-mass patches per mass patch on an image with a mass (default 1)
   --per-normal-image N  non-mass patches from every image without a mass (default 0)
+  --hard-negatives F    after this fraction of the iterations, map the training images and add each one's
+                        strongest peaks clear of every lesion as non-mass patches (default 0: never)
+  --hard-negatives-per-image N
+                        peaks kept per image (default 8; 5 mm suppression, --config's hard_negatives)
   --validate-every N    validation metrics every N iterations (default 200)
   --checkpoint-every N  a checkpoint every N iterations (default 500)
   --seed S              initialisation, sampling, batch order, augmentation and dropout (default 1)
@@ -124,6 +128,8 @@ int run_train(Args& a) {
   number("spacing", "preprocess", "spacing_mm");
   number("default-spacing", "preprocess", "default_spacing_mm");
   number("width", "net_options", "width");
+  number("hard-negatives", "hard_negatives", "at");
+  integer("hard-negatives-per-image", "hard_negatives", "per_image");
   const double lr = a.number("lr", NAN);
   const int64_t input = a.integer("input-size", 0);
   if (a.flag("aux")) options["net_options"]["aux"] = true;

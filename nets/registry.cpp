@@ -6,6 +6,7 @@
 
 #include "engine/errors.h"
 #include "nets/architectures.h"
+#include "nets/mapnet.h"
 #include "nets/presets.h"
 #include "nets/smallnet.h"
 
@@ -78,6 +79,8 @@ const std::vector<NetInfo>& net_catalogue() {
        224, build_googlenet, googlenet_solver},
       {"smallnet", "a small CNN with every op family (conv, LRN, pools, fc, dropout) that trains on a CPU in seconds",
        24, build_smallnet_from, smallnet_solver},
+      {"mapnet", "a small CNN without padding: its whole-image map is exactly the classifier slid over the image", 47,
+       build_mapnet, smallnet_solver},
   };
   return catalogue;
 }

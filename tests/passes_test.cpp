@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -214,44 +215,71 @@ TEST_CASE("convolutionalize: the three nets equal their classifier at crop size,
   }
 }
 
-TEST_CASE("convolutionalize: a net without padding or partial pools gives the classifier on each cell's crop") {
+// Convolutionalizes build(batch, crop, crop), maps an image of cells_y x cells_x cells, and checks every cell
+// against the classifier run on the crop the geometry names for it (and that crop against stride * cell by hand).
+void check_cells_are_crops(const std::function<Graph(int, int, int)>& build, int channels, int classes, int crop,
+                           int stride, int cells_y, int cells_x) {
   for (Device device : {Device::cpu, Device::simt}) {
     const std::string device_label = device_name(device);
     CAPTURE(device_label);
-    const int batch = 2, crop = 18, height = crop + 4 * 2, width = crop + 4 * 3;  // map 3 x 4
+    const int batch = 2, height = crop + stride * (cells_y - 1), width = crop + stride * (cells_x - 1);
     std::vector<PassLog> log;
-    const Graph fcn = with_input_size(
-        run_passes(tiling_net(batch, crop, crop), {"for_inference", "convolutionalize"}, &log), height, width);
+    const Graph fcn = with_input_size(run_passes(build(batch, crop, crop), {"for_inference", "convolutionalize"}, &log),
+                                      height, width);
     validate_graph(fcn);
-    REQUIRE(fcn.value(fcn.at("prob")).shape == Shape{batch, 3, 3, 4});
+    REQUIRE(fcn.value(fcn.at("prob")).shape == Shape{batch, classes, cells_y, cells_x});
     const MapGeometry geo = map_geometry(fcn);
-    CHECK(geo.y.stride == 4);
+    CHECK(geo.y.stride == stride);
     CHECK(geo.x.crop == crop);
-    CHECK(geo.x.cells == 4);
+    CHECK(geo.x.cells == cells_x);
     CHECK(geo.y.field_size() == crop);  // no padding, every pool window full: the field is the crop
-    const Tensor x = random_images({batch, 2, height, width}, 5);
-    const std::vector<float> map = probabilities(fcn, x, device);  // (N, K, 3, 4)
-    const Graph classifier = run_passes(tiling_net(batch, crop, crop), {"for_inference"});
-    for (int i = 0; i < 3; ++i)
-      for (int j = 0; j < 4; ++j) {
-        // The crop the geometry names for the cell; by hand rows [4i, 4i + 18), columns [4j, 4j + 18).
+    const Tensor x = random_images({batch, channels, height, width}, 5);
+    const std::vector<float> map = probabilities(fcn, x, device);  // (N, K, cells_y, cells_x)
+    const Graph classifier = run_passes(build(batch, crop, crop), {"for_inference"});
+    for (int i = 0; i < cells_y; ++i)
+      for (int j = 0; j < cells_x; ++j) {
         const int64_t top = geo.y.crop_begin(i), left = geo.x.crop_begin(j);
-        CHECK(top == 4 * i);
-        CHECK(left == 4 * j);
-        Tensor cut({batch, 2, crop, crop});  // (N, C, 18, 18)
+        CHECK(top == stride * i);
+        CHECK(left == stride * j);
+        Tensor cut({batch, channels, crop, crop});  // (N, C, crop, crop)
         for (int n = 0; n < batch; ++n)
-          for (int ch = 0; ch < 2; ++ch)
+          for (int ch = 0; ch < channels; ++ch)
             for (int r = 0; r < crop; ++r)
               for (int q = 0; q < crop; ++q)
-                cut.at(((n * 2 + ch) * crop + r) * crop + q) =
-                    x.at(((int64_t(n) * 2 + ch) * height + top + r) * width + left + q);
+                cut.at(((n * channels + ch) * crop + r) * crop + q) =
+                    x.at(((int64_t(n) * channels + ch) * height + top + r) * width + left + q);
         const std::vector<float> want = probabilities(classifier, cut, device);  // (N, K)
         std::vector<float> cell;                                                 // (N, K) of the map at (i, j)
         for (int n = 0; n < batch; ++n)
-          for (int k = 0; k < 3; ++k) cell.push_back(map[size_t(((n * 3 + k) * 3 + i) * 4 + j)]);
+          for (int k = 0; k < classes; ++k)
+            cell.push_back(map[size_t(((n * classes + k) * cells_y + i) * cells_x + j)]);
         expect_close(cell, want, 0.f, 1e-5f, "cell (" + std::to_string(i) + ", " + std::to_string(j) + ")");
       }
   }
+}
+
+TEST_CASE("convolutionalize: a net without padding or partial pools gives the classifier on each cell's crop") {
+  check_cells_are_crops(tiling_net, 2, 3, 18, 4, 3, 4);
+}
+
+TEST_CASE("mapnet: its map is the classifier slid over the image; inputs that leave a partial pool are refused") {
+  auto mapnet = [](int batch, int height, int width) {
+    nets::NetOptions o;
+    o.channels = 1;
+    o.classes = 2;
+    o.batch = batch;
+    o.input = height;
+    o.input_width = width;
+    o.width = 0.25;
+    return nets::build_net("mapnet", o);
+  };
+  check_cells_are_crops(mapnet, 1, 2, 47, 4, 2, 3);
+  check_cells_are_crops(mapnet, 1, 2, 39, 4, 3, 2);
+  const std::string e = config_error([&] { mapnet(1, 48, 48); });
+  CHECK(contains(e, "mapnet"));
+  CHECK(contains(e, "48"));
+  CHECK(contains(e, "47 or 51"));
+  CHECK(contains(config_error([&] { mapnet(1, 20, 47); }), "35"));
 }
 
 TEST_CASE("convolutionalize: errors name the net, the node and the minimum input") {

@@ -5,10 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -134,6 +136,60 @@ TEST_CASE("train resume: 20 iterations, then resumed to 40, gives the bytes of 4
     for (nlohmann::json* line : {&a[i], &b[i]}) line->erase("images_per_s"), line->erase("seconds");
     CHECK(a[i] == b[i]);
   }
+}
+
+// Every lesion box of the manifest, by image path, in the original pixels.
+std::map<std::string, std::vector<std::array<int, 4>>> manifest_boxes(const std::string& csv) {
+  std::map<std::string, std::vector<std::array<int, 4>>> boxes;
+  std::istringstream in(read_text(csv));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#' || line.rfind("image,", 0) == 0) continue;
+    std::vector<std::string> cells;
+    std::stringstream row(line);
+    for (std::string cell; std::getline(row, cell, ',');) cells.push_back(cell);
+    if (cells.size() < 14 || cells[10].empty()) continue;
+    boxes[cells[0]].push_back({std::stoi(cells[10]), std::stoi(cells[11]), std::stoi(cells[12]), std::stoi(cells[13])});
+  }
+  return boxes;
+}
+
+TEST_CASE("train with hard negatives: mined once, clear of every lesion, and a resume across the mining is exact") {
+  const SynthSet& s = synth();
+  const std::string straight = s.dir / "hard-straight", resumed = s.dir / "hard-resumed";
+  const std::string net =
+      " --net mapnet --batch 16 --validate-every 10 --checkpoint-every 10 --spacing 0.4"
+      " --patch-size 64 --input-size 47 --hard-negatives-per-image 3";
+  const CliResult a = run_massmap(s.args(straight) + net + " --iterations 40 --hard-negatives 0.5");
+  INFO(a.output);
+  REQUIRE(a.code == 0);
+  const nlohmann::json mined = nlohmann::json::parse(read_text(straight + "/hard_negatives.json"));
+  REQUIRE(mined["negatives"].size() > 0);
+  CHECK(mined["patch_size"] == 64);
+  // The training part has 16 images: at most 3 peaks each.
+  CHECK(mined["negatives"].size() <= 16 * 3);
+  CHECK(contains(a.output, "hard negatives: " + std::to_string(mined["negatives"].size()) + " peaks"));
+  // No mined patch (64 prepared pixels at 0.4 mm: 128 original pixels) overlaps a lesion box.
+  const auto boxes = manifest_boxes(s.root + "/manifest.csv");
+  for (const nlohmann::json& n : mined["negatives"]) {
+    const int x0 = 2 * (n["x"].get<int>() - 32), y0 = 2 * (n["y"].get<int>() - 32);
+    const auto it = boxes.find(n["image"].get<std::string>());
+    if (it == boxes.end()) continue;
+    for (const auto& b : it->second) {
+      INFO(n.dump());
+      CHECK((x0 + 128 <= b[0] || b[0] + b[2] <= x0 || y0 + 128 <= b[1] || b[1] + b[3] <= y0));
+    }
+  }
+  // Mining after iteration 20: a run stopped at 30 (past it) resumes to 40 with the same patches and weights.
+  REQUIRE(run_massmap(s.args(resumed) + net + " --iterations 30 --hard-negatives 0.6667").code == 0);
+  CHECK(read_text(resumed + "/hard_negatives.json") == read_text(straight + "/hard_negatives.json"));
+  const CliResult r = run_massmap(s.args(resumed) + net + " --iterations 40 --hard-negatives 0.5 --resume " + resumed +
+                                  "/checkpoint.safetensors");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.output, "read back from"));  // not mined again
+  CHECK(!contains(r.output, "peaks clear of every lesion"));
+  CHECK(read_text(resumed + "/checkpoint.safetensors") == read_text(straight + "/checkpoint.safetensors"));
 }
 
 TEST_CASE("train: Ctrl-C saves a checkpoint and exits 130; the run resumes from it") {

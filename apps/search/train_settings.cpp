@@ -20,6 +20,7 @@ nlohmann::json TrainSettings::to_json() const {
           {"patches", patches.to_json()},
           {"augmentation", augmentation.to_json()},
           {"solver", solver_config_to_json(solver)},
+          {"hard_negatives", hard_negatives.to_json()},
           {"iterations", iterations},
           {"validate_every", validate_every},
           {"checkpoint_every", checkpoint_every},
@@ -34,7 +35,8 @@ void TrainSettings::apply_json(const nlohmann::json& overrides, const std::strin
   for (const auto& [key, value] : overrides.items())
     if (!merged.contains(key))
       throw BadConfig(where + ": unknown key '" + key +
-                      "' (keys: net_options, preprocess, patches, augmentation, solver, iterations, validate_every, "
+                      "' (keys: net_options, preprocess, patches, augmentation, solver, hard_negatives, iterations, "
+                      "validate_every, "
                       "checkpoint_every, seed, workers, threads)");
   if (overrides.contains("net"))
     throw BadConfig(where + ": 'net' is chosen on the command line (--net), not in a configuration file");
@@ -70,6 +72,7 @@ void TrainSettings::apply_merged(const nlohmann::json& merged, const std::string
   patches = data::PatchConfig::from_json(merged.at("patches"));
   augmentation = data::AugmentConfig::from_json(merged.at("augmentation"));
   solver = solver_config_from_json(merged.at("solver"), where + ".solver");
+  hard_negatives = HardNegativeSettings::from_json(merged.at("hard_negatives"));
   solver.max_iter = iterations;  // one count of iterations, the run's
   validate();
 }

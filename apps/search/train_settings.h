@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "apps/search/hard_negatives.h"
 #include "data/patches.h"
 #include "data/preprocess.h"
 #include "engine/solver.h"
@@ -18,14 +19,15 @@ struct TrainSettings {
   nets::NetOptions net_options;  // channels 1 and classes 2 for mammograms; input 0: the net's nominal crop
   data::PreprocessConfig preprocess;
   data::PatchConfig patches;
-  data::AugmentConfig augmentation;  // output: the net's input size
-  SolverConfig solver;               // the net's preset, then overrides
-  int64_t iterations = 1000;         // in all, also on resume
-  int64_t validate_every = 200;      // validation metrics (and best.safetensors) every this many iterations
-  int64_t checkpoint_every = 500;    // checkpoint.safetensors every this many iterations (and at the end)
-  uint64_t seed = 1;                 // initialisation, patch sampling, batch order, augmentation, dropout
-  int workers = 2;                   // loader threads
-  int threads = 2;                   // threads preparing images
+  data::AugmentConfig augmentation;     // output: the net's input size
+  SolverConfig solver;                  // the net's preset, then overrides
+  HardNegativeSettings hard_negatives;  // off unless hard_negatives.at > 0
+  int64_t iterations = 1000;            // in all, also on resume
+  int64_t validate_every = 200;         // validation metrics (and best.safetensors) every this many iterations
+  int64_t checkpoint_every = 500;       // checkpoint.safetensors every this many iterations (and at the end)
+  uint64_t seed = 1;                    // initialisation, patch sampling, batch order, augmentation, dropout
+  int workers = 2;                      // loader threads
+  int threads = 2;                      // threads preparing images
 
   nlohmann::json to_json() const;
   // Merges `overrides` (the keys of to_json(), nested objects merged key by key) and validates the result;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <sstream>
 
+#include "apps/search/hard_negatives.h"
 #include "apps/search/operating_point.h"
 #include "apps/search/sha256.h"
 #include "data/manifest.h"
@@ -93,6 +94,13 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
+// `how` says where they came from, for the log line.
+void add_hard_negatives(data::PatchSet& set, const std::vector<data::PatchSpec>& mined, const std::string& how) {
+  set.patches.insert(set.patches.end(), mined.begin(), mined.end());
+  std::fprintf(stderr, "hard negatives: %zu %s, added to the training patches (%zu in all)\n", mined.size(),
+               how.c_str(), set.patches.size());
+}
+
 // Keeps the lines of RUN/log.jsonl up to `iteration` (a resumed run rewrites what the interrupted one logged after
 // it) and returns the losses logged after iteration `since`, in order, so the resumed run's next report averages
 // the same losses as a run that never stopped.
@@ -157,7 +165,7 @@ TrainResult train(const TrainJob& job) {
   // Data: the split's parts, prepared through the cache, their patches sampled.
   const data::Dataset ds = data::read_dataset(job.dataset);
   const data::Split split = data::read_split(job.split_file);
-  const data::PatchSet train_set = patch_set(ds, split, "train", job);
+  data::PatchSet train_set = patch_set(ds, split, "train", job);
   const data::PatchSet validation_set = patch_set(ds, split, "validation", job);
   const data::PatchSet test_set = patch_set(ds, split, "test", job);
   if (int64_t(train_set.patches.size()) < s.net_options.batch)
@@ -242,9 +250,21 @@ TrainResult train(const TrainJob& job) {
   lc.workers = s.workers;
   lc.seed = s.seed;
   lc.augmentation = s.augmentation;
-  const int64_t per_epoch = int64_t(train_set.patches.size()) / lc.batch_size;
   const int64_t start = solver.iteration();
-  data::PatchLoader loader(train_set, lc, start / per_epoch, start % per_epoch);
+  // Hard negatives join the set after iteration mine_at; batches then count from there over the larger set.
+  const int64_t mine_at = s.hard_negatives.iteration(s.iterations);
+  const std::string mined_path = job.out + "/hard_negatives.json";
+  int64_t phase_start = 0;
+  if (mine_at > 0 && start > mine_at) {
+    add_hard_negatives(train_set, read_hard_negatives(mined_path, train_set), "read back from " + mined_path);
+    phase_start = mine_at;
+  }
+  auto make_loader = [&] {
+    const int64_t per_epoch = int64_t(train_set.patches.size()) / lc.batch_size;
+    const int64_t at = solver.iteration() - phase_start;
+    return std::make_unique<data::PatchLoader>(train_set, lc, at / per_epoch, at % per_epoch);
+  };
+  std::unique_ptr<data::PatchLoader> loader = make_loader();
   const int64_t side = s.augmentation.output, batch = lc.batch_size;
 
   std::ofstream log(log_path, std::ios::app);
@@ -257,7 +277,22 @@ TrainResult train(const TrainJob& job) {
       throw Interrupted("stopped at iteration " + std::to_string(solver.iteration()) + "; checkpoint saved to " +
                         checkpoint + " (continue with --resume " + checkpoint + ")");
     }
-    const data::Batch b = loader.next();
+    if (solver.iteration() == mine_at) {
+      // From the saved weights, so a run resumed here mines exactly what a straight run mines.
+      save_checkpoint(checkpoint, executor, &solver, extra);
+      loader.reset();  // its workers read the set
+      LocalizeOptions lo;
+      lo.device = job.device;
+      lo.nms_radius_mm = s.hard_negatives.nms_radius_mm;
+      Localizer localizer = Localizer::from_checkpoint(checkpoint, lo);
+      const std::vector<data::PatchSpec> mined =
+          mine_hard_negatives(localizer, train_set, s.hard_negatives.per_image, job.progress);
+      write_hard_negatives(mined_path, train_set, mined);
+      add_hard_negatives(train_set, mined, "peaks clear of every lesion");
+      phase_start = mine_at;
+      loader = make_loader();
+    }
+    const data::Batch b = loader->next();
     executor.set_input("data", Tensor::from({batch, 1, side, side}, b.images));
     std::vector<float> labels(b.labels.begin(), b.labels.end());  // (B)
     executor.set_input("label", Tensor::from({batch}, labels));

@@ -1,0 +1,19 @@
+#pragma once
+// A small CNN without any zero padding, built so its whole-image map is exactly the classifier slid over the
+// image: every convolution is unpadded and every pooling window tiles its input in the crop the net is trained on,
+// so a map cell and the lone crop see the same pixels through the same arithmetic (README, "The gap between map
+// cells and true crops"). Padded nets (AlexNet, smallnet) see zeros at a training crop's borders and image content
+// there in a map, which moves their logits by about their own size.
+//   conv1 5x5 -> relu1 -> pool1 3x3/2 -> conv2 3x3 -> relu2 -> pool2 3x3/2 -> conv3 3x3 -> relu3 -> flatten
+//   -> fc4 -> relu4 -> drop4 -> fc5 -> loss (softmax cross-entropy)
+// Map stride 4 pixels. An input of 4k + 3 pixels (k >= 8) tiles every pooling window; 47 is the nominal one.
+#include "engine/graph.h"
+#include "nets/registry.h"
+
+namespace massmap::nets {
+
+// Options as for every net (registry.h): width multiplies conv1's 16 filters (conv2 2x, conv3 4x, fc4 8x).
+// BadConfig for an input that leaves a partial pooling window, naming the nearest that tile.
+Graph build_mapnet(const NetOptions& options);
+
+}  // namespace massmap::nets
