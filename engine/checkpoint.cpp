@@ -1,9 +1,11 @@
 #include "engine/checkpoint.h"
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "engine/checkpoint_metadata.h"
 #include "engine/errors.h"
+#include "engine/parse_number.h"
 #include "engine/safetensors.h"
 
 namespace massmap {
@@ -50,11 +52,7 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Exec
     auto it = file.metadata.find("iteration");
     if (it == file.metadata.end())
       throw BadInput(path + ": no 'iteration' in __metadata__: a weights-only file cannot resume training");
-    try {
-      solver->set_iteration(std::stoll(it->second));
-    } catch (const std::exception&) {
-      throw BadInput(path + ": __metadata__ iteration '" + it->second + "' is not a number");
-    }
+    solver->set_iteration(metadata::integer(it->second, metadata::iteration, path, 0, metadata::kMaxIteration));
   }
   return file.metadata;
 }
@@ -86,6 +84,23 @@ const std::string& require(const std::map<std::string, std::string>& m, const st
     throw BadInput(file + ": __metadata__ has no '" + key + "', which " + needed_by +
                    " needs (README: checkpoint metadata)");
   return it->second;
+}
+
+int64_t integer(const std::string& value, const std::string& key, const std::string& file, int64_t lo, int64_t hi) {
+  const auto v = parse_integer(value, lo, hi);
+  if (!v)
+    throw BadInput(file + ": __metadata__ " + key + " '" + value + "' is not an integer in " + range_text(lo, hi));
+  return *v;
+}
+
+double number(const std::string& value, const std::string& key, const std::string& file, double lo, double hi) {
+  const auto v = parse_decimal(value);
+  if (!v || *v < lo || *v > hi) {
+    char range[64];
+    std::snprintf(range, sizeof range, "[%g, %g]", lo, hi);
+    throw BadInput(file + ": __metadata__ " + key + " '" + value + "' is not a number in " + range);
+  }
+  return *v;
 }
 
 }  // namespace metadata

@@ -63,3 +63,45 @@ TEST_CASE("case 1: a DICOM file of 20,000 nested sequences is bad input naming i
   CHECK(r.code == 3);
   CHECK(contains(r.output, "DICOM file cannot be parsed"));
 }
+
+namespace {
+
+// Rewrites one __metadata__ value of a safetensors file (the header is JSON after its 8-byte length).
+void set_metadata(const std::string& path, const std::string& key, const std::string& value) {
+  const std::string bytes = testing_support::read_text(path);
+  REQUIRE(bytes.size() >= 8);
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t(uint8_t(bytes[i])) << (8 * i);
+  nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
+  header["__metadata__"][key] = value;
+  const std::string text = header.dump();
+  std::string out;
+  put_le(out, uint32_t(text.size()), 4), put_le(out, 0, 4);
+  write_text(path, out + text + bytes.substr(8 + n));
+}
+
+const char* const kToy = " --toy --train 32 --test 8 --batch 8 --width 4";
+
+}  // namespace
+
+TEST_CASE("case 2: demo --toy --resume with a negative or malformed iteration is bad input naming the key") {
+  TempDir d;
+  REQUIRE(run_massmap("demo" + std::string(kToy) + " --iterations 2 --out " + (d / "run")).code == 0);
+  const std::string good = testing_support::read_text(d / "run/checkpoint.safetensors");
+  for (const char* bad : {"-1", "0x10", "1e3", "5 ", " 5", "+5", "", "99999999999999999999"}) {
+    write_text(d / "bad.safetensors", good);
+    set_metadata(d / "bad.safetensors", "iteration", bad);
+    const auto r = run_massmap("demo" + std::string(kToy) + " --iterations 4 --out " + (d / "again") + " --resume " +
+                               (d / "bad.safetensors"));
+    INFO(bad, r.output);
+    CHECK(r.code == 3);
+    CHECK(contains(r.output, "bad.safetensors: __metadata__ iteration '" + std::string(bad) + "' is not an integer"));
+  }
+  // The net's own fields too: a checkpoint cannot ask for -5 channels or 1e3 classes.
+  write_text(d / "bad.safetensors", good);
+  set_metadata(d / "bad.safetensors", "classes", "1e3");
+  const auto r =
+      run_massmap("localize --weights " + (d / "bad.safetensors") + " " + (d / "x.png") + " --out " + (d / "loc"));
+  CHECK(r.code == 3);
+  CHECK(contains(r.output, "metadata 'classes' is not an integer"));
+}
