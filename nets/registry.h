@@ -17,6 +17,7 @@ constexpr int kMaxChannels = 1024;
 constexpr int kMaxClasses = 100000;
 constexpr int kMaxInputSide = 65535;
 constexpr double kMaxWidth = 64;  // the channel multiplier
+constexpr int kMaxBatch = 65536;
 
 struct NetOptions {
   int channels = 3;     // input channels: 1 for mammograms, 3 for photographs
