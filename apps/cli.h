@@ -1,6 +1,8 @@
 #pragma once
 // Command-line plumbing shared by every massmap command: options of the form --name value or --flag, --help,
 // and rejection of unknown options (a typo must not be ignored silently).
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -17,8 +19,12 @@ class Args {
 
   std::string str(const std::string& name, const std::string& fallback);
   std::string required(const std::string& name);
-  int64_t integer(const std::string& name, int64_t fallback);
-  double number(const std::string& name, double fallback);
+  // Integer and decimal options are parsed whole (no "0x10", "1e3" or "5 " for an integer) and checked against
+  // [lo, hi] before anything converts them: a UsageError names the option and its range, never a wrapped value.
+  int64_t integer(const std::string& name, int64_t fallback, int64_t lo = INT64_MIN, int64_t hi = INT64_MAX);
+  // For options that hold an int (sizes, counts).
+  int integer32(const std::string& name, int fallback, int lo, int hi) { return int(integer(name, fallback, lo, hi)); }
+  double number(const std::string& name, double fallback, double lo = -HUGE_VAL, double hi = HUGE_VAL);
   bool flag(const std::string& name);
   // Every value of an option that may be repeated (--csv A --csv B), in order. The single-value accessors above
   // reject a repeated option instead of keeping one of its values silently.
