@@ -127,7 +127,7 @@ int run_demo(Args& a) {
   s.solver.max_iter = s.iterations;
   s.validate();
 
-  std::filesystem::create_directories(out);
+  make_output_dir(out);
   std::vector<std::pair<std::string, double>> stages;  // (stage, seconds)
   auto stage = [&](const char* name, const std::function<void()>& work) {
     std::fprintf(stderr, "== %s\n", name);

@@ -78,7 +78,7 @@ int run_toy_demo(Args& a) {
   exec_options.training = true;
   exec_options.device = device_arg.empty() ? default_device() : parse_device(device_arg);
 
-  std::filesystem::create_directories(out);
+  make_output_dir(out);
   nlohmann::json config = {{"command", "demo"},
                            {"net",
                             {{"builder", "smallnet"},

@@ -58,7 +58,7 @@ std::pair<int, int> crop_size(const std::string& crop, const TensorFile& file, c
 }
 
 void dump_layers(Executor& ex, const std::string& dir) {
-  std::filesystem::create_directories(dir);
+  make_output_dir(dir);
   const Graph& g = ex.graph();
   std::set<std::string> written;
   for (const Node& n : g.nodes()) {

@@ -109,8 +109,8 @@ int run_synth(Args& a) {
     if (defaults.to_json().at(it.key()) != it.value()) changed.push_back(it.key());
 
   namespace fs = std::filesystem;
-  for (const char* sub : {"images", "masks", "regions"}) fs::create_directories(fs::path(out) / sub);
-  if (cbis) fs::create_directories(fs::path(out) / "crops");
+  for (const char* sub : {"images", "masks", "regions"}) make_output_dir((fs::path(out) / sub).string());
+  if (cbis) make_output_dir((fs::path(out) / "crops").string());
   nlohmann::json info = {{"version", data::kSynthVersion}, {"seed", seed},       {"images", images}, {"start", start},
                          {"defaults", changed.empty()},    {"changed", changed}, {"params", params}};
   write_file_atomic(out + "/synth.json", [&](std::ostream& o) { o << info.dump(2) << "\n"; });

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <streambuf>
 
 #include "engine/errors.h"
@@ -139,6 +140,14 @@ void write_file_atomic(const std::string& path, const std::function<void(std::os
 
 void write_file_atomic(const std::string& path, const char* data, size_t size) {
   write_file_atomic(path, [&](std::ostream& out) { out.write(data, std::streamsize(size)); });
+}
+
+void make_output_dir(const std::string& dir) {
+  if (dir.empty()) throw BadInput("an output folder's name is empty");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw BadInput("cannot create output folder '" + dir + "': " + ec.message());
+  if (!std::filesystem::is_directory(dir, ec)) throw BadInput("output folder '" + dir + "' exists and is not a folder");
 }
 
 std::vector<char> read_file_bytes(const std::string& path) {

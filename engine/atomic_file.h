@@ -15,6 +15,11 @@ namespace massmap {
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write);
 void write_file_atomic(const std::string& path, const char* data, size_t size);
 
+// Creates the folder `dir` and its parents as needed (an existing folder is fine). One helper for every output
+// folder, so that a read-only file system, a path through a file or a name too long is BadInput naming the
+// folder, not a filesystem_error.
+void make_output_dir(const std::string& dir);
+
 // The whole content of `path`; BadInput naming the path and the reason when it cannot be read.
 std::vector<char> read_file_bytes(const std::string& path);
 

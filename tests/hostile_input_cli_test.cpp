@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/npy.h"
+#include "engine/tensor.h"
 #include "tests/support/cli.h"
 
 using testing_support::contains;
@@ -104,4 +106,92 @@ TEST_CASE("case 2: demo --toy --resume with a negative or malformed iteration is
       run_massmap("localize --weights " + (d / "bad.safetensors") + " " + (d / "x.png") + " --out " + (d / "loc"));
   CHECK(r.code == 3);
   CHECK(contains(r.output, "metadata 'classes' is not an integer"));
+}
+
+namespace {
+
+// Four synthetic images (one patient) and a split that puts them all in train, for data patches.
+struct SmallSet {
+  TempDir d;
+  std::string data;
+  SmallSet() {
+    REQUIRE(run_massmap("synth --out " + (d / "synth") + " --images 4 --seed 9 --size 200x256 --mass-max-mm 12").code ==
+            0);
+    data = "--format manifest --root " + (d / "synth");
+    REQUIRE(run_massmap("data split " + data + " --out " + (d / "split.json") + " --train 1 --validation 0").code == 0);
+  }
+  std::string patches(const std::string& cache) const {
+    return "data patches " + data + " --cache " + (d / cache) + " --split-file " + (d / "split.json") +
+           " --spacing 0.4 --patch-size 64 --crop 57";
+  }
+};
+
+}  // namespace
+
+TEST_CASE("case 3: data patches --threads: out of range is a usage error; a refused thread exits 4, not abort") {
+  SmallSet s;
+  auto r = run_massmap(s.patches("cache") + " --threads 100000");
+  CHECK(r.code == 2);
+  CHECK(contains(r.output, "option --threads expects an integer in 1..256, got '100000'"));
+  // Thread stacks of 1 GB under a 3 GB address-space limit: the system refuses the third or so thread.
+  r = run_massmap(s.patches("cache2") + " --threads 16", "ulimit -v 3000000 && ulimit -s 1000000 &&");
+  INFO(r.output);
+  CHECK(r.code == 4);
+  CHECK(contains(r.output, "massmap: out of resources: cannot start thread"));
+  CHECK(contains(r.output, "image preparation (16 threads)"));
+  CHECK_FALSE(contains(r.output, "terminate called"));
+}
+
+namespace {
+
+// A smallnet's weights and one input image for nets forward and grad.
+struct SmallNet {
+  TempDir d;
+  const std::string net = "smallnet --channels 1 --classes 2 --input-size 24 --width 0.25";
+  std::string weights = d / "w.safetensors", images = d / "x.npy";
+  SmallNet() {
+    REQUIRE(run_massmap("nets init " + net + " --out " + weights).code == 0);
+    massmap::Tensor x({1, 1, 24, 24});  // (N, C, H, W)
+    for (int64_t i = 0; i < x.numel(); ++i) x.at(i) = float(i % 7) / 7;
+    massmap::write_npy(images, x);
+  }
+  std::string forward() const { return "nets forward " + net + " --weights " + weights + " --images " + images; }
+};
+
+}  // namespace
+
+TEST_CASE("case 4: an empty path or value is a usage error, and nothing is written") {
+  TempDir d;
+  const std::string here = "cd " + d.path.string() + " &&";  // so that a stray write would land in the test's folder
+  for (const std::string args : {"synth --images 1 --out ''", "synth --images 1 --out=",
+                                 "data split --format manifest "
+                                 "--root . --out ''",
+                                 "demo --toy --out ''", "nets init smallnet --out ''"}) {
+    const auto r = run_massmap(args, here);
+    INFO(args, r.output);
+    CHECK(r.code == 2);
+    CHECK(contains(r.output, "has an empty value"));
+  }
+  const auto r = run_massmap("localize --weights w.safetensors '' --out x", here);
+  CHECK(r.code == 2);
+  CHECK(contains(r.output, "an empty argument"));
+  CHECK(fs::is_empty(d.path));
+}
+
+TEST_CASE("case 5: an output folder that cannot be created is bad input naming it (synth, demo, nets forward)") {
+  SmallNet n;
+  write_text(n.d / "file", "a file, not a folder");
+  const std::string below_file = n.d / "file/out";
+  const std::string long_name = n.d / std::string(300, 'x');
+  for (const std::string& dir : {below_file, long_name}) {
+    for (const std::string& args :
+         {"synth --images 1 --out " + dir, "demo" + std::string(kToy) + " --iterations 1 --out " + dir,
+          n.forward() + " --output " + (n.d / "y.npy") + " --dump " + dir}) {
+      const auto r = run_massmap(args);
+      INFO(args, r.output);
+      CHECK(r.code == 3);
+      CHECK(contains(r.output, "cannot create output folder '" + dir));
+      CHECK_FALSE(contains(r.output, "internal error"));
+    }
+  }
 }

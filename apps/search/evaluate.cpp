@@ -104,7 +104,7 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
   info.checkpoint = o.weights;
   info.model = &loc.model();
   info.nms_radius_mm = o.localize.nms_radius_mm;
-  std::filesystem::create_directories(o.out + "/maps");
+  make_output_dir(o.out + "/maps");
 
   std::vector<ImageRecord> records;  // (images of the part)
   double prepare_s = 0, map_s = 0, scoring_s = 0, dog_s = 0, write_s = 0;
@@ -159,7 +159,7 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
       throw BadInput("images '" + other->second + "' and '" + meta.id + "' would share the folder maps/" + folder +
                      " (characters other than letters, digits, '-', '_' and '.' become '_'): rename one");
     const std::string dir = o.out + "/maps/" + folder;
-    std::filesystem::create_directories(dir);
+    make_output_dir(dir);
     const int64_t h = r.geometry.plane.y.cells, w = r.geometry.plane.x.cells;
     info.image = meta.path;
     nlohmann::json mj = map_json(r, info);
