@@ -5,7 +5,6 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "apps/cli.h"
@@ -13,6 +12,7 @@
 #include "apps/nets_args.h"
 #include "apps/search/trainer.h"
 #include "data/patches.h"
+#include "engine/atomic_file.h"
 #include "engine/checkpoint_metadata.h"
 #include "engine/errors.h"
 #include "engine/progress.h"
@@ -71,10 +71,9 @@ void on_signal(int) {
 }
 
 nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw BadInput(path + ": cannot be read");
+  const std::vector<char> bytes = read_file_bytes(path);
   try {
-    return nlohmann::json::parse(in);
+    return nlohmann::json::parse(bytes.begin(), bytes.end());
   } catch (const nlohmann::json::exception& e) {
     throw BadInput(path + ": not valid JSON: " + e.what());
   }

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <streambuf>
@@ -150,8 +151,36 @@ void make_output_dir(const std::string& dir) {
   if (!std::filesystem::is_directory(dir, ec)) throw BadInput("output folder '" + dir + "' exists and is not a folder");
 }
 
-std::vector<char> read_file_bytes(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+namespace {
+
+std::string gib(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3g GiB", double(bytes) / double(int64_t(1) << 30));
+  return text;
+}
+
+// The refusals of check_input_file for a file already stat'ed.
+void check_stat(const std::string& path, const struct stat& info, int64_t max_bytes) {
+  if (S_ISDIR(info.st_mode)) throw BadInput("cannot read '" + path + "': it is a directory");
+  if (!S_ISREG(info.st_mode))
+    throw BadInput("cannot read '" + path + "': it is not a regular file (a device, FIFO or socket)");
+  if (int64_t(info.st_size) > max_bytes)
+    throw BadInput("cannot read '" + path + "': its " + std::to_string(int64_t(info.st_size)) +
+                   " bytes are more than the limit of " + gib(max_bytes) + " for an input file");
+}
+
+}  // namespace
+
+int64_t check_input_file(const std::string& path, int64_t max_bytes) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) throw BadInput(io_failure(path, "read", errno));
+  check_stat(path, info, max_bytes);
+  return int64_t(info.st_size);
+}
+
+std::vector<char> read_file_bytes(const std::string& path, int64_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer before fstat can refuse it.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw BadInput(io_failure(path, "open", errno));
   struct CloseOnExit {
     int fd;
@@ -159,7 +188,7 @@ std::vector<char> read_file_bytes(const std::string& path) {
   } closer{fd};
   struct stat info;
   if (::fstat(fd, &info) != 0) throw BadInput(io_failure(path, "stat", errno));
-  if (S_ISDIR(info.st_mode)) throw BadInput("cannot read '" + path + "': it is a directory");
+  check_stat(path, info, max_bytes);
   std::vector<char> bytes;  // [file size]
   bytes.reserve(info.st_size > 0 ? size_t(info.st_size) : 0);
   char chunk[1 << 16];
@@ -170,6 +199,9 @@ std::vector<char> read_file_bytes(const std::string& path) {
       throw BadInput(io_failure(path, "read", errno));
     }
     if (n == 0) break;
+    // A file that grows while read (or reports no size, as /proc does) is held to the same limit.
+    if (int64_t(bytes.size()) + n > max_bytes)
+      throw BadInput("cannot read '" + path + "': it grew past the limit of " + gib(max_bytes) + " while read");
     bytes.insert(bytes.end(), chunk, chunk + n);
   }
   return bytes;

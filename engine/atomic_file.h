@@ -2,6 +2,7 @@
 // Whole-file IO. Writes go to a temporary file beside the target, are fsynced and then renamed over it, so a
 // crash or a failing writer never leaves a half-written checkpoint or array where the old one was.
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <ostream>
 #include <string>
@@ -20,7 +21,17 @@ void write_file_atomic(const std::string& path, const char* data, size_t size);
 // folder, not a filesystem_error.
 void make_output_dir(const std::string& dir);
 
-// The whole content of `path`; BadInput naming the path and the reason when it cannot be read.
-std::vector<char> read_file_bytes(const std::string& path);
+// The largest file any reader takes whole (checkpoints of VGG-16 with solver history are about 1.1 GB, a
+// mammogram's DICOM well under 1 GB).
+constexpr int64_t kMaxInputFileBytes = int64_t(4) << 30;
+
+// BadInput naming `path` unless it is a regular file of at most `max_bytes`: a directory, device (/dev/zero), FIFO
+// or socket is refused before anything reads it (reading one ran until memory was exhausted, or blocked), and so
+// is a file too large to take whole. Returns its size.
+int64_t check_input_file(const std::string& path, int64_t max_bytes = kMaxInputFileBytes);
+
+// The whole content of `path` after check_input_file; BadInput naming the path and the reason when it cannot be
+// read.
+std::vector<char> read_file_bytes(const std::string& path, int64_t max_bytes = kMaxInputFileBytes);
 
 }  // namespace massmap

@@ -1,6 +1,7 @@
 // Hostile input through the binary (issue 15): files and options an adversarial user might pass must end in the
 // README's exit codes with a message naming the file or option, never in a crash or "internal error".
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -133,8 +134,10 @@ TEST_CASE("case 3: data patches --threads: out of range is a usage error; a refu
   auto r = run_massmap(s.patches("cache") + " --threads 100000");
   CHECK(r.code == 2);
   CHECK(contains(r.output, "option --threads expects an integer in 1..256, got '100000'"));
-  // Thread stacks of 1 GB under a 3 GB address-space limit: the system refuses the third or so thread.
-  r = run_massmap(s.patches("cache2") + " --threads 16", "ulimit -v 3000000 && ulimit -s 1000000 &&");
+  // Thread stacks of 1 GB under a 3 GB address-space limit: the system refuses the third or so thread (OpenMP kept
+  // to the main thread: libgomp ends the process itself when it cannot start its own).
+  r = run_massmap(s.patches("cache2") + " --threads 16",
+                  "ulimit -v 3000000 && ulimit -s 1000000 && OMP_NUM_THREADS=1 exec");
   INFO(r.output);
   CHECK(r.code == 4);
   CHECK(contains(r.output, "massmap: out of resources: cannot start thread"));
@@ -162,7 +165,8 @@ struct SmallNet {
 
 TEST_CASE("case 4: an empty path or value is a usage error, and nothing is written") {
   TempDir d;
-  const std::string here = "cd " + d.path.string() + " &&";  // so that a stray write would land in the test's folder
+  const std::string here =
+      "cd " + d.path.string() + " && exec";  // so that a stray write would land in the test's folder
   for (const std::string args : {"synth --images 1 --out ''", "synth --images 1 --out=",
                                  "data split --format manifest "
                                  "--root . --out ''",
@@ -194,4 +198,44 @@ TEST_CASE("case 5: an output folder that cannot be created is bad input naming i
       CHECK_FALSE(contains(r.output, "internal error"));
     }
   }
+}
+
+TEST_CASE("case 6: devices, FIFOs, directories and over-limit files are refused by name, not read until memory ends") {
+  SmallNet n;
+  const std::string fifo = n.d / "fifo", dir = n.d / "dir", huge = n.d / "huge.npy";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  fs::create_directories(dir);
+  write_text(huge, "");
+  fs::resize_file(huge, (uint64_t(4) << 30) + 1);  // sparse: no disk used
+  const std::string y = " --output " + (n.d / "y.npy");
+  struct Case {
+    std::string args, message;
+  };
+  const std::string not_regular = "it is not a regular file (a device, FIFO or socket)";
+  const Case cases[] = {
+      {"nets forward " + n.net + " --weights /dev/zero --images " + n.images + y, "'/dev/zero': " + not_regular},
+      {"nets forward " + n.net + " --weights " + fifo + " --images " + n.images + y, fifo + "': " + not_regular},
+      {"nets forward " + n.net + " --weights " + n.weights + " --images /dev/urandom" + y,
+       "'/dev/urandom': " + not_regular},
+      {"nets forward " + n.net + " --weights " + n.weights + " --images " + fifo + y, fifo + "': " + not_regular},
+      {"nets forward " + n.net + " --weights " + n.weights + " --images " + dir + y, dir + "': it is a directory"},
+      {"nets forward " + n.net + " --weights " + n.weights + " --images " + huge + y,
+       huge + "': its 4294967297 bytes are more than the limit of 4 GiB for an input file"},
+      {"data check --format manifest --root " + n.d.path.string() + " --csv " + fifo, fifo + "': " + not_regular},
+      {"data check --format manifest --root " + n.d.path.string() + " --csv /dev/zero", "/dev/zero': " + not_regular},
+  };
+  for (const Case& c : cases) {
+    const auto r = run_massmap(c.args, "exec timeout -s KILL 60");  // a FIFO must not block the open
+    INFO(c.args, r.output);
+    CHECK(r.code == 3);
+    CHECK(contains(r.output, c.message));
+  }
+  // A manifest row naming a FIFO or a folder: not "file not found".
+  write_text(n.d / "manifest.csv", "image,patient_id,laterality,view\nfifo,P1,L,CC\ndir,P2,R,CC\n");
+  const auto r = run_massmap("data check --format manifest --root " + n.d.path.string() + " --skip-bad",
+                             "exec timeout -s KILL 60");
+  INFO(r.output);
+  CHECK(r.code == 3);
+  CHECK(contains(r.output, "not a regular file: image '" + fifo + "'"));
+  CHECK(contains(r.output, "not a regular file: image '" + dir + "'"));
 }
