@@ -102,6 +102,20 @@ std::string Args::shift_positional() {
   return first;
 }
 
+std::pair<int, int> parse_int_pair(const std::string& option, const std::string& text, int lo, int hi, bool single_ok,
+                                   const char* form) {
+  auto fail = [&]() -> UsageError {
+    return UsageError("option --" + option + " expects " + form + " with each number in " + range_text(lo, hi) +
+                      ", got '" + text + "'");
+  };
+  const size_t x = text.find('x');
+  if (x == std::string::npos && !single_ok) throw fail();
+  const auto a = parse_integer(text.substr(0, x), lo, hi);
+  const auto b = x == std::string::npos ? a : parse_integer(text.substr(x + 1), lo, hi);
+  if (!a || !b) throw fail();
+  return {int(*a), int(*b)};
+}
+
 void Args::finish() const {
   for (const auto& [name, value] : values_)
     if (!used_.count(name)) throw UsageError("unknown option --" + name + "\n\n" + usage_);

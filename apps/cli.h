@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace massmap::cli {
@@ -51,6 +52,11 @@ struct Command {
   int (*run)(Args&);
   const char* usage;
 };
+
+// "AxB" (or "A" meaning "AxA" when single_ok), each part a whole integer in [lo, hi]; UsageError naming the option,
+// the form (e.g. "S or HxW") and the range.
+std::pair<int, int> parse_int_pair(const std::string& option, const std::string& text, int lo, int hi, bool single_ok,
+                                   const char* form);
 
 const std::vector<Command>& commands();
 extern const char* const demo_usage;

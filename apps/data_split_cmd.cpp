@@ -32,7 +32,7 @@ int run_data_split(Args& a) {
   }
   const data::DatasetOptions options = dataset_options(a);
   const std::string out = a.required("out");
-  const uint64_t seed = uint64_t(a.integer("seed", 1));
+  const uint64_t seed = uint64_t(a.integer("seed", 1, 0, INT64_MAX));
   const double train = a.number("train", 0.8), validation = a.number("validation", 0.1);
   a.finish();
   const data::Dataset ds = data::read_dataset(options);

@@ -16,6 +16,7 @@
 #include "apps/search/trainer.h"
 #include "data/patches.h"
 #include "engine/atomic_file.h"
+#include "engine/checkpoint_metadata.h"
 #include "engine/errors.h"
 
 namespace massmap::cli {
@@ -88,7 +89,7 @@ int run_demo(Args& a) {
   const std::string net = a.str("net", "smallnet");
   search::TrainSettings s = search::default_train_settings(net);
   s.net_options.width = a.number("width", 1);
-  s.iterations = a.integer("iterations", 1000);
+  s.iterations = a.integer("iterations", 1000, 1, metadata::kMaxIteration);
   if (net == "smallnet") {
     // Measured on this benchmark: 48-pixel crops of 64-pixel patches at 0.4 mm found 30% of the test masses at 0.9
     // false positives per image where 24 of 32 at 0.8 mm found 25%, in 2.6x the time (README, "Training").
@@ -98,15 +99,16 @@ int run_demo(Args& a) {
     s.augmentation.output = 48;
     s.augmentation.max_translate = 4;
   }
-  s.net_options.batch = int(a.integer("batch", 32));
+  s.net_options.batch = a.integer32("batch", 32, 1, nets::kMaxBatch);
   const double lr = a.number("lr", 0);
   s.preprocess.spacing_mm = a.number("spacing", s.preprocess.spacing_mm);
-  s.patches.size = int(a.integer("patch-size", s.patches.size));
-  const int64_t input = a.integer("input-size", 0);
+  s.patches.size = a.integer32("patch-size", s.patches.size, 1, data::kMaxPatchSide);
+  const int64_t input = a.integer("input-size", 0, 1, data::kMaxPatchSide);
   if (input < 0) throw UsageError("--input-size must be positive");
   if (input > 0) s.net_options.input = int(input), s.augmentation.output = int(input);
-  const int64_t train_images = a.integer("train-images", 240), test_images = a.integer("test-images", 120);
-  s.seed = uint64_t(a.integer("seed", 1));
+  const int64_t train_images = a.integer("train-images", 240, 1, 100000),
+                test_images = a.integer("test-images", 120, 1, 100000);
+  s.seed = uint64_t(a.integer("seed", 1, 0, INT64_MAX));
   const std::string device = a.str("device", "");
   const std::string resume = a.str("resume", "");
   a.finish();

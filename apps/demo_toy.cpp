@@ -10,6 +10,7 @@
 #include "data/toy_shapes.h"
 #include "engine/atomic_file.h"
 #include "engine/checkpoint.h"
+#include "engine/checkpoint_metadata.h"
 #include "engine/errors.h"
 #include "nets/smallnet.h"
 #include "nets/train_classifier.h"
@@ -52,12 +53,12 @@ int run_toy_demo(Args& a) {
     return 0;
   }
   const std::string out = a.str("out", "runs/demo");
-  const int64_t iterations = a.integer("iterations", 300);
+  const int64_t iterations = a.integer("iterations", 300, 1, metadata::kMaxIteration);
   nets::SmallNetOptions net;
-  net.batch = int(a.integer("batch", 32));
-  net.width = int(a.integer("width", 16));
-  const int64_t train_count = a.integer("train", 2048), test_count = a.integer("test", 512);
-  const uint64_t seed = uint64_t(a.integer("seed", 1));
+  net.batch = a.integer32("batch", 32, 1, 4096);
+  net.width = a.integer32("width", 16, 1, 1024);
+  const int64_t train_count = a.integer("train", 2048, 1, 100000), test_count = a.integer("test", 512, 1, 100000);
+  const uint64_t seed = uint64_t(a.integer("seed", 1, 0, INT64_MAX));
   net.seed = seed;
   SolverConfig solver_config;
   solver_config.lr.type = "step";

@@ -123,7 +123,7 @@ int show(Args& a, const std::string& name) {
 
 int init(Args& a, const std::string& name) {
   const std::string out = a.required("out");
-  const int64_t seed = a.integer("seed", 1);
+  const int64_t seed = a.integer("seed", 1, 0, INT64_MAX);
   NetChoice c = parse_net(a, name, "init");
   a.finish();
   if (seed < 0) throw UsageError("--seed must not be negative");

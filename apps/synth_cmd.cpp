@@ -58,29 +58,32 @@ options:
 Any option changed from its default is recorded in synth.json ("defaults": false) and in the manifest.
 )";
 
+namespace {
+// Far beyond any use, and low enough that an image index (start + i) and its patient id never overflow.
+constexpr int64_t kMaxSynthImages = int64_t(1) << 24;
+constexpr int64_t kMaxSynthStart = int64_t(1) << 40;
+}  // namespace
+
 int run_synth(Args& a) {
   if (a.help()) {
     std::printf("%s", synth_usage);
     return 0;
   }
   const std::string out = a.required("out");
-  const int64_t images = a.integer("images", -1);
-  const uint64_t seed = uint64_t(a.integer("seed", 1));
-  const int64_t start = a.integer("start", 0);
+  const int64_t images = a.integer("images", -1, 1, kMaxSynthImages);
+  const uint64_t seed = uint64_t(a.integer("seed", 1, 0, INT64_MAX));
+  const int64_t start = a.integer("start", 0, 0, kMaxSynthStart);
   data::SynthParams p;
   const data::SynthParams defaults;
   const std::string size = a.str("size", "");
   if (!size.empty()) {
-    int w = 0, h = 0;
-    char tail = 0;
-    if (std::sscanf(size.c_str(), "%dx%d%c", &w, &h, &tail) != 2)
-      throw UsageError("--size takes WIDTHxHEIGHT in pixels, e.g. 416x512, not '" + size + "'");
+    const auto [w, h] = parse_int_pair("size", size, 64, 16384, false, "WIDTHxHEIGHT in pixels, e.g. 416x512,");
     p.width = w, p.height = h;
   }
   p.spacing_mm = a.number("spacing", p.spacing_mm);
   p.normal_fraction = a.number("normal-fraction", p.normal_fraction);
   p.density = a.str("density", p.density);
-  p.masses_max = int(a.integer("masses-max", p.masses_max));
+  p.masses_max = a.integer32("masses-max", p.masses_max, 0, 10);
   p.mass_min_mm = a.number("mass-min-mm", p.mass_min_mm);
   p.mass_max_mm = a.number("mass-max-mm", p.mass_max_mm);
   if (a.flag("no-labels")) p.labels = false;
@@ -100,8 +103,7 @@ int run_synth(Args& a) {
     if (format == "pgm") return data::write_pgm8(path, width, height, pixels);
     data::write_png8(path, width, height, 1, pixels);
   };
-  if (images < 1) throw UsageError("--images must be a positive number");
-  if (start < 0) throw UsageError("--start must not be negative");
+  if (images < 1) throw UsageError("missing option --images (a positive number)\n\n" + a.usage());
   p.validate();
   const nlohmann::json params = p.to_json();
   std::vector<std::string> changed;

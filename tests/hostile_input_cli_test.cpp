@@ -239,3 +239,36 @@ TEST_CASE("case 6: devices, FIFOs, directories and over-limit files are refused 
   CHECK(contains(r.output, "not a regular file: image '" + fifo + "'"));
   CHECK(contains(r.output, "not a regular file: image '" + dir + "'"));
 }
+
+TEST_CASE("case 8: integer options out of range or not whole are usage errors naming the option, never wrapped") {
+  TempDir d;
+  const std::string out = " --out " + (d / "out");
+  struct Case {
+    std::string args, message;
+  };
+  const Case cases[] = {
+      {"demo --toy --batch 4294967297" + out, "option --batch expects an integer in 1..4096, got '4294967297'"},
+      {"demo --toy --width 4294967312" + out, "option --width expects an integer in 1..1024"},
+      {"demo --toy --test 1000000000" + out, "option --test expects an integer in 1..100000"},
+      {"synth --images 1 --size 4294967712x512" + out, "option --size expects WIDTHxHEIGHT"},
+      {"synth --images 1 --size 416x512x" + out, "option --size expects WIDTHxHEIGHT"},
+      {"synth --images 4 --start 9223372036854775000" + out, "option --start expects an integer in 0.."},
+      {"synth --images 1 --seed -1" + out, "option --seed expects an integer in 0..9223372036854775807"},
+      {"nets show smallnet --classes 99999999999", "option --classes expects an integer in 1..100000"},
+      {"nets show alexnet --input-size 4294967523", "option --input-size expects S or HxW"},
+      {"nets init smallnet --seed 0x10" + out, "option --seed expects an integer in 0.."},
+      {"nets init smallnet --seed '5 '" + out, "option --seed expects an integer in 0.."},
+      {"data patches --format manifest --root . --cache c --threads 1e3", "option --threads expects an integer"},
+      {"data patches --format manifest --root . --cache c --per-mass 100000000",
+       "option --per-mass expects an integer in 0..10000"},
+      {"train --net smallnet --format manifest --root . --split-file s --cache c --batch 4294967297" + out,
+       "option --batch expects an integer in 1..65536"},
+  };
+  for (const Case& c : cases) {
+    const auto r = run_massmap(c.args);
+    INFO(c.args, r.output);
+    CHECK(r.code == 2);
+    CHECK(contains(r.output, c.message));
+  }
+  CHECK_FALSE(fs::exists(d / "out"));
+}
