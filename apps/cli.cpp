@@ -1,6 +1,7 @@
 #include "apps/cli.h"
 
 #include <cstdio>
+#include <filesystem>
 
 #include "engine/errors.h"
 #include "engine/parse_number.h"
@@ -114,6 +115,16 @@ std::pair<int, int> parse_int_pair(const std::string& option, const std::string&
   const auto b = x == std::string::npos ? a : parse_integer(text.substr(x + 1), lo, hi);
   if (!a || !b) throw fail();
   return {int(*a), int(*b)};
+}
+
+void check_output_not_input(const std::string& output_option, const std::string& output,
+                            const std::vector<std::pair<std::string, std::string>>& inputs) {
+  for (const auto& [what, input] : inputs) {
+    std::error_code ec;  // a path that does not exist (yet) is no input's file
+    if (std::filesystem::equivalent(output, input, ec) && !ec)
+      throw UsageError("--" + output_option + " '" + output + "' is the same file as " + what + " '" + input +
+                       "': writing it would destroy the input");
+  }
 }
 
 void Args::finish() const {

@@ -58,6 +58,11 @@ struct Command {
 std::pair<int, int> parse_int_pair(const std::string& option, const std::string& text, int lo, int hi, bool single_ok,
                                    const char* form);
 
+// UsageError when the file `output` (option --output_option) is one of `inputs` ({option or what, path}), the
+// same file under any path: writing it would destroy the input (nets forward --output X --images X did, silently).
+void check_output_not_input(const std::string& output_option, const std::string& output,
+                            const std::vector<std::pair<std::string, std::string>>& inputs);
+
 const std::vector<Command>& commands();
 extern const char* const demo_usage;
 int run_demo(Args& args);

@@ -111,6 +111,11 @@ int run_data_patches(Args& a) {
         "no image to sample patches from (" +
         (split_file.empty() ? std::string("empty dataset") : "part '" + part + "' of " + split_file + " is empty") +
         ")");
+  if (!sheet.empty()) {
+    auto inputs = dataset_files(options, ds);
+    inputs.push_back({"--split-file", split_file});
+    check_output_not_input("sheet", sheet, inputs);
+  }
   const data::PatchSet set = data::build_patch_set(ds, indices, po);
   if (set.images.empty()) throw BadInput("every image was skipped: nothing to sample patches from");
   for (const data::SkippedRow& skipped : set.skipped)

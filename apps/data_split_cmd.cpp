@@ -39,6 +39,7 @@ int run_data_split(Args& a) {
   if (ds.images.empty())
     throw BadInput("no image in the dataset at '" + ds.root + "': nothing to split" +
                    (ds.skipped.empty() ? "" : " (" + std::to_string(ds.skipped.size()) + " rows skipped)"));
+  check_output_not_input("out", out, dataset_files(options, ds));
   const data::Split split = data::make_split(ds, seed, train, validation);
   data::write_split(out, split);
   std::map<std::string, int> images;

@@ -1,6 +1,7 @@
 // massmap: the command line. Each command lives in its own file; this one dispatches and maps errors to the
 // documented exit codes (README, "Exit codes").
 #include <cstdio>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,12 @@ int main(int argc, char** argv) {
   } catch (const Error& e) {
     std::fprintf(stderr, "massmap: %s: %s\n", e.kind(), e.what());
     return int(e.exit_code());
+  } catch (const std::bad_alloc&) {
+    // What was being allocated is unknown here (a tensor names itself, see Tensor): say what to do about it.
+    std::fprintf(stderr,
+                 "massmap: out of resources: out of memory (smaller sizes, batches or images, or more "
+                 "memory)\n");
+    return int(ExitCode::resources);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "massmap: internal error: %s\n", e.what());
     return int(ExitCode::internal);

@@ -1,5 +1,6 @@
 #include "engine/checkpoint.h"
 
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,18 @@ namespace massmap {
 namespace {
 const char* kHistory = "history/";
 const char* kFormat = "massmap-checkpoint-1";
+
+// Non-finite weights give NaN outputs with every appearance of success (nets forward wrote NaN probabilities).
+void check_finite(const std::string& path, const Graph& g, const std::map<std::string, Tensor>& tensors) {
+  for (ValueId p : g.params()) {
+    const std::string& name = g.value(p).name;
+    const Tensor& t = tensors.at(name);
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (!std::isfinite(t.at(i)))
+        throw NumericalError("'" + path + "': tensor '" + name + "' holds " + std::to_string(t.at(i)) + " at element " +
+                             std::to_string(i) + " (non-finite weights)");
+  }
+}
 }  // namespace
 
 void save_checkpoint(const std::string& path, Executor& executor, const Solver* solver,
@@ -47,6 +60,7 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Exec
     for (auto it = file.tensors.begin(); it != file.tensors.end();)
       it = it->first.rfind(kHistory, 0) == 0 ? file.tensors.erase(it) : std::next(it);
   check_tensor_set(path, expected, file.tensors);
+  check_finite(path, g, file.tensors);
   for (const auto& [name, t] : file.tensors) executor.tensor(name).copy_from(t);
   if (solver) {
     auto it = file.metadata.find("iteration");
@@ -71,6 +85,7 @@ std::vector<std::string> load_inference_weights(const std::string& path, const T
       used[name] = t;
   }
   check_tensor_set(path, expected, used);
+  check_finite(path, g, used);
   for (ValueId p : g.params()) executor.tensor(p).copy_from(used.at(g.value(p).name));
   return ignored;
 }

@@ -272,3 +272,64 @@ TEST_CASE("case 8: integer options out of range or not whole are usage errors na
   }
   CHECK_FALSE(fs::exists(d / "out"));
 }
+
+TEST_CASE("case 9: an output that is one of the inputs is a usage error, and the input is left as it was") {
+  SmallNet n;
+  const std::string images = testing_support::read_text(n.images), weights = testing_support::read_text(n.weights);
+  // Another spelling of the same file counts too.
+  const std::string images_again = n.d.path.string() + "/./x.npy";
+  struct Case {
+    std::string args, message;
+  };
+  const Case cases[] = {
+      {n.forward() + " --output " + n.images, "--output '" + n.images + "' is the same file as --images"},
+      {n.forward() + " --output " + images_again, "is the same file as --images '" + n.images + "'"},
+      {n.forward() + " --output " + n.weights, "is the same file as --weights"},
+      {"nets grad " + n.net + " --weights " + n.weights + " --images " + n.images + " --labels " +
+           (n.d / "l.npy") +  // checked before any file is read
+           " --output " + n.weights,
+       "--output '" + n.weights + "' is the same file as --weights"},
+  };
+  for (const Case& c : cases) {
+    const auto r = run_massmap(c.args);
+    INFO(c.args, r.output);
+    CHECK(r.code == 2);
+    CHECK(contains(r.output, c.message));
+    CHECK(contains(r.output, "writing it would destroy the input"));
+  }
+  CHECK(testing_support::read_text(n.images) == images);
+  CHECK(testing_support::read_text(n.weights) == weights);
+
+  SmallSet s;
+  const std::string manifest = s.d / "synth/manifest.csv", before = testing_support::read_text(manifest);
+  const auto r = run_massmap("data split " + s.data + " --out " + manifest);
+  INFO(r.output);
+  CHECK(r.code == 2);
+  CHECK(contains(r.output, "--out '" + manifest + "' is the same file as the dataset's index"));
+  CHECK(testing_support::read_text(manifest) == before);
+}
+
+TEST_CASE("case 11: nets forward with a NaN or infinite weight exits 6 naming the tensor, and writes nothing") {
+  SmallNet n;
+  const std::string bytes = testing_support::read_text(n.weights);
+  uint64_t header_size = 0;
+  for (int i = 0; i < 8; ++i) header_size |= uint64_t(uint8_t(bytes[i])) << (8 * i);
+  const nlohmann::json header = nlohmann::json::parse(bytes.substr(8, header_size));
+  for (const uint32_t bits : {0x7fc00000u, 0xff800000u}) {  // NaN, -infinity
+    // The last tensor of the file (names sorted) gets the value in its first element.
+    std::string name;
+    for (const auto& [key, value] : header.items())
+      if (key != "__metadata__") name = key;
+    std::string bad = bytes;
+    const size_t at = 8 + header_size + header[name]["data_offsets"][0].get<size_t>();
+    for (int i = 0; i < 4; ++i) bad[at + size_t(i)] = char(bits >> (8 * i));
+    write_text(n.d / "bad.safetensors", bad);
+    const auto r = run_massmap("nets forward " + n.net + " --weights " + (n.d / "bad.safetensors") + " --images " +
+                               n.images + " --output " + (n.d / "y.npy"));
+    INFO(r.output);
+    CHECK(r.code == 6);
+    CHECK(
+        contains(r.output, "bad.safetensors': tensor '" + name + "' holds " + (bits == 0x7fc00000u ? "nan" : "-inf")));
+    CHECK_FALSE(fs::exists(n.d / "y.npy"));
+  }
+}
