@@ -9,6 +9,7 @@
 #include "data/image_io.h"
 #include "data/patch_loader.h"
 #include "engine/errors.h"
+#include "engine/memory_limit.h"
 
 namespace massmap::cli {
 
@@ -129,6 +130,10 @@ int run_data_patches(Args& a) {
     if (lc.batch_size < 1) throw BadInput("no patches to show: the images have no mass and --per-mass gave none");
     lc.seed = po.seed;
     lc.workers = 0;
+    // Each sample: the patch with the context a rotation reaches, its augmented crop, and the sheet's copy.
+    const int64_t side = po.patches.size;
+    check_memory(int64_t(lc.batch_size) * side * side * int64_t(sizeof(float)) * 4,
+                 "the sheet's " + std::to_string(lc.batch_size) + " samples of " + std::to_string(side) + " pixels");
     data::PatchLoader loader(set, lc);
     write_sheet(sheet, loader.next(), lc.batch_size);
     std::printf("%d augmented samples -> %s\n", lc.batch_size, sheet.c_str());

@@ -44,9 +44,9 @@ int64_t available_memory_bytes() {
 std::string memory_text(int64_t bytes) {
   char text[32];
   if (bytes >= (int64_t(1) << 30))
-    std::snprintf(text, sizeof text, "%.3g GiB", double(bytes) / double(int64_t(1) << 30));
+    std::snprintf(text, sizeof text, "%.1f GiB", double(bytes) / double(int64_t(1) << 30));
   else
-    std::snprintf(text, sizeof text, "%.3g MiB", double(bytes) / double(1 << 20));
+    std::snprintf(text, sizeof text, "%.1f MiB", double(bytes) / double(1 << 20));
   return text;
 }
 

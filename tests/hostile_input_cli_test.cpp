@@ -333,3 +333,32 @@ TEST_CASE("case 11: nets forward with a NaN or infinite weight exits 6 naming th
     CHECK_FALSE(fs::exists(n.d / "y.npy"));
   }
 }
+
+TEST_CASE("case 7: what a command would allocate is checked against the memory it may use, before allocating") {
+  TempDir d;
+  for (const std::string net : {"alexnet --width 64", "vgg16 --input-size 65535"}) {
+    const auto r = run_massmap("nets init " + net + " --out " + (d / "w.safetensors"));
+    INFO(net, r.output);
+    CHECK(r.code == 4);
+    CHECK(contains(r.output, "massmap: out of resources: nets init "));
+    CHECK(contains(r.output, "more than the"));
+    CHECK_FALSE(fs::exists(d / "w.safetensors"));
+  }
+  // The executor's own estimate: 320 M parameters with gradients and history under a 2 GB address space.
+  const auto r =
+      run_massmap("demo --toy --width 1024 --iterations 1 --out " + (d / "toy"), "ulimit -v 2000000 && exec");
+  INFO(r.output);
+  CHECK(r.code == 4);
+  CHECK(contains(r.output, "massmap: out of resources: the buffers of a graph of 41 nodes"));
+  CHECK_FALSE(fs::exists(d / "toy/checkpoint.safetensors"));
+  // A sheet of 32 samples of 4096 pixels under the same limit.
+  SmallSet s;
+  const auto sheet =
+      run_massmap("data patches " + s.data + " --cache " + (s.d / "cache") + " --split-file " + (s.d / "split.json") +
+                      " --spacing 0.4 --patch-size 4096 --crop 4096 --sheet " + (s.d / "sheet.png"),
+                  "ulimit -v 2000000 && exec");
+  INFO(sheet.output);
+  CHECK(sheet.code == 4);
+  CHECK(contains(sheet.output, "the sheet's "));
+  CHECK_FALSE(fs::exists(s.d / "sheet.png"));
+}
