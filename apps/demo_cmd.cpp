@@ -18,6 +18,7 @@
 #include "engine/atomic_file.h"
 #include "engine/checkpoint_metadata.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 
 namespace massmap::cli {
 
@@ -53,11 +54,6 @@ extern const char* const toy_demo_usage;
 int run_toy_demo(Args& args);
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-void on_signal(int) {
-  g_stop = true;
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -150,14 +146,12 @@ int run_demo(Args& a) {
   job.out = out + "/train";
   job.device = chosen;
   job.resume = resume;
-  job.stop = &g_stop;
+  job.stop = &interrupt_flag();
   stage("split the training patients", [&] {
     // Train and validation only: the test set is the other synthetic set.
     const data::Split split = data::make_split(data::read_dataset(job.dataset), s.seed, 0.85, 0.15);
     data::write_split(job.split_file, split);
   });
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
   search::TrainResult trained;
   stage("prepare and train", [&] { trained = search::train(job); });
 

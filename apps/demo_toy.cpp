@@ -12,6 +12,7 @@
 #include "engine/checkpoint.h"
 #include "engine/checkpoint_metadata.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 #include "nets/smallnet.h"
 #include "nets/train_classifier.h"
 
@@ -40,12 +41,7 @@ options:
   --show-schedule    print the compiled training schedule and its memory plan
 )";
 
-namespace {
-std::atomic<bool> g_stop{false};
-void on_signal(int) {
-  g_stop = true;
-}
-}  // namespace
+namespace {}  // namespace
 
 int run_toy_demo(Args& a) {
   if (a.help()) {
@@ -119,7 +115,7 @@ int run_toy_demo(Args& a) {
   nets::TrainLoopOptions loop;
   loop.seed = seed;
   loop.iterations = iterations;
-  loop.stop = &g_stop;
+  loop.stop = &interrupt_flag();
   loop.on_report = [&](const nets::EpochReport& r) {
     std::fprintf(stderr, "iteration %5lld  train loss %.4f  held-out accuracy %.2f%%\n", (long long)r.iteration,
                  r.train_loss, 100 * r.held_out_accuracy);
@@ -127,8 +123,6 @@ int run_toy_demo(Args& a) {
         {{"iteration", r.iteration}, {"train_loss", r.train_loss}, {"held_out_accuracy", r.held_out_accuracy}});
     write_file_atomic(out + "/metrics.json", [&](std::ostream& o) { o << metrics.dump(2) << "\n"; });
   };
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
   nets::ClassifierData train{train_set.images, train_set.labels}, test{test_set.images, test_set.labels};
   try {
     nets::train_classifier(solver, train, test, loop);
@@ -137,7 +131,7 @@ int run_toy_demo(Args& a) {
   }
   const std::string checkpoint = out + "/checkpoint.safetensors";
   save_checkpoint(checkpoint, executor, &solver, {{"task", "toy-shapes"}, {"seed", std::to_string(seed)}});
-  if (g_stop)
+  if (interrupted())
     throw Interrupted("stopped at iteration " + std::to_string(solver.iteration()) + "; checkpoint saved to " +
                       checkpoint + " (continue with --resume " + checkpoint + ")");
   const double accuracy = nets::classifier_accuracy(solver, test);

@@ -7,6 +7,7 @@
 
 #include "apps/cli.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 
 namespace massmap::cli {
 
@@ -56,11 +57,16 @@ int main(int argc, char** argv) {
     print_overview();
     return args.empty() ? int(ExitCode::usage) : 0;
   }
+  install_interrupt_handlers();
   try {
     for (const auto& c : cli::commands()) {
       if (c.name != args[0]) continue;
       cli::Args a(std::vector<std::string>(args.begin() + 1, args.end()), c.usage);
-      return c.run(a);
+      const int code = c.run(a);
+      // A signal that came after the command's last poll: its outputs are complete, but the user asked to stop.
+      if (code == 0 && interrupted())
+        throw Interrupted("a signal arrived as the command finished; its outputs are complete");
+      return code;
     }
     throw UsageError("unknown command '" + args[0] + "' (run massmap --help for the list)");
   } catch (const Error& e) {

@@ -13,6 +13,7 @@
 #include "data/synth.h"
 #include "engine/atomic_file.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 #include "engine/progress.h"
 
 namespace massmap::cli {
@@ -131,6 +132,7 @@ int run_synth(Args& a) {
     data::ManifestImage row;
     std::string cbis_lines;
     int64_t masses = 0, calcs = 0;
+    bool complete = false;  // every file of the image written
   };
   std::vector<Written> written(static_cast<size_t>(images));  // (images)
   Progress progress("synth", images);
@@ -139,6 +141,7 @@ int run_synth(Args& a) {
   int64_t done = 0;
 #pragma omp parallel for schedule(dynamic)
   for (int64_t k = 0; k < images; ++k) {
+    if (interrupted()) continue;  // images already started finish; no new one starts
     try {
       const data::SynthImage img = data::synth_image(p, seed, start + k);
       Written& w = written[size_t(k)];
@@ -195,6 +198,7 @@ int run_synth(Args& a) {
         image_masses += l.type == data::LesionType::mass;
         row.lesions.push_back(ml);
       }
+      w.complete = true;
 #pragma omp critical(synth_progress)
       {
         if (!overview_path.empty() && k < 16) overview.add(int(k), img);
@@ -206,12 +210,25 @@ int run_synth(Args& a) {
     }
   }
   if (failure) std::rethrow_exception(failure);
+  int64_t complete = 0;
   for (Written& w : written) {
+    if (!w.complete) continue;
+    ++complete;
     masses += w.masses, calcs += w.calcs, normals += w.masses == 0;
     cbis_csv += w.cbis_lines;
     manifest.images.push_back(std::move(w.row));
   }
   progress.finish();
+  if (complete < images) {
+    // Interrupted: the manifest and synth.json describe the images that exist (a demo then makes the set again).
+    const std::string note = std::to_string(complete) + " of " + std::to_string(images) + " images";
+    manifest.metadata.push_back({"interrupted", note});
+    data::write_manifest(out + "/manifest.csv", manifest);
+    info["images"] = complete;
+    info["interrupted"] = note;
+    write_file_atomic(out + "/synth.json", [&](std::ostream& o) { o << info.dump(2) << "\n"; });
+    throw Interrupted("synth stopped by a signal after " + note + "; " + out + "/manifest.csv lists them");
+  }
   data::write_manifest(out + "/manifest.csv", manifest);
   if (!overview_path.empty()) overview.write(overview_path);
   if (cbis) write_file_atomic(out + "/mass_case_description_synth.csv", cbis_csv.data(), cbis_csv.size());

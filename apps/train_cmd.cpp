@@ -15,6 +15,7 @@
 #include "engine/atomic_file.h"
 #include "engine/checkpoint_metadata.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 #include "engine/progress.h"
 #include "engine/worker_threads.h"
 #include "nets/registry.h"
@@ -64,11 +65,6 @@ options:
 )";
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-void on_signal(int) {
-  g_stop = true;
-}
 
 nlohmann::json read_json_file(const std::string& path) {
   const std::vector<char> bytes = read_file_bytes(path);
@@ -144,12 +140,10 @@ int run_train(Args& a) {
   job.settings = s;
   job.device = device.empty() ? default_device() : parse_device(device);
   job.progress = true;
-  job.stop = &g_stop;
+  job.stop = &interrupt_flag();
   std::printf("settings: %s\n", s.to_json().dump().c_str());
   std::fflush(stdout);
 
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
   const search::TrainResult r = search::train(job);
   std::printf(
       "patch accuracy after %lld iterations: validation %.2f%% (%lld patches, ROC AUC %.3f), test %.2f%% "

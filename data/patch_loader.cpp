@@ -9,6 +9,7 @@
 
 #include "data/image_io.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 #include "engine/progress.h"
 #include "kernels/philox.h"
 
@@ -63,6 +64,7 @@ PatchSet build_patch_set(const Dataset& dataset, const std::vector<int>& image_i
   auto worker = [&] {
     PatchStats local;
     for (int64_t k = next++; k < n; k = next++) {
+      if (interrupted()) break;  // finished images stay in the cache
       const DatasetImage& meta = dataset.images[size_t(image_indices[size_t(k)])];
       ids[size_t(k)] = meta.id;
       try {
@@ -100,6 +102,7 @@ PatchSet build_patch_set(const Dataset& dataset, const std::vector<int>& image_i
   for (int t = 1; t < thread_count; ++t) threads.start(worker, [&] { next = n; });
   worker();
   threads.join();
+  check_interrupted("while preparing images (those finished are in the cache, and reused by the next run)");
   if (error) std::rethrow_exception(error);
   set.cached = cache.hits();
   set.prepared = cache.misses();

@@ -1,6 +1,7 @@
 #include "engine/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
+#include <set>
 #include <streambuf>
 
 #include "engine/errors.h"
@@ -115,9 +118,49 @@ void sync_parent_directory(const std::string& path) {
   ::close(fd);
 }
 
+// The pid in a temporary file's name "<name>.tmp-<pid>-<n>", or 0 when the name is not one.
+pid_t temp_file_owner(const std::string& name) {
+  const size_t tmp = name.rfind(".tmp-");
+  if (tmp == std::string::npos) return 0;
+  const size_t dash = name.find('-', tmp + 5);
+  if (dash == std::string::npos || dash == tmp + 5 || dash + 1 == name.size()) return 0;
+  const std::string pid = name.substr(tmp + 5, dash - tmp - 5), n = name.substr(dash + 1);
+  if (pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos ||
+      n.find_first_not_of("0123456789") != std::string::npos)
+    return 0;
+  return pid_t(std::stol(pid));
+}
+
+// Each folder is cleaned once per process, at its first write.
+void clean_folder_once(const std::string& path) {
+  static std::mutex mutex;
+  static std::set<std::string> cleaned;
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!cleaned.insert(dir).second) return;
+  }
+  remove_stale_temp_files(dir);
+}
+
 }  // namespace
 
+int remove_stale_temp_files(const std::string& dir) {
+  int removed = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const pid_t owner = temp_file_owner(it->path().filename().string());
+    // kill(pid, 0) fails with ESRCH only when no such process exists (EPERM: it exists, someone else's).
+    if (owner <= 0 || owner == ::getpid() || ::kill(owner, 0) == 0 || errno != ESRCH) continue;
+    std::error_code rm;
+    if (std::filesystem::remove(it->path(), rm)) ++removed;
+  }
+  return removed;
+}
+
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
+  clean_folder_once(path);
   // pid and a per-process counter: two threads writing the same target never share a temporary file.
   static std::atomic<uint64_t> writes{0};
   const std::string temp_path = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(writes++);

@@ -10,11 +10,20 @@
 
 namespace massmap {
 
-// Streams `write`'s output to `path + ".tmp-<pid>"`, flushes, fsyncs and renames it over `path`. An IO failure
+// Streams `write`'s output to `path + ".tmp-<pid>-<n>"`, flushes, fsyncs and renames it over `path`. The first
+// write into a folder removes the temporary files a killed writer left there (remove_stale_temp_files). An IO failure
 // throws BadInput naming the path and the system's reason; an exception from `write` itself propagates
 // unchanged. Either way the temporary file is removed and `path` keeps its previous content.
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write);
 void write_file_atomic(const std::string& path, const char* data, size_t size);
+
+// Removes the files "<name>.tmp-<pid>-<n>" in `dir` whose process <pid> no longer exists (a kill -9 mid-write
+// leaves them); a live writer's are left alone. Returns how many were removed.
+int remove_stale_temp_files(const std::string& dir);
+
+// Removes the files "<name>.tmp-<pid>-<n>" in `dir` whose process <pid> no longer exists (a kill -9 mid-write
+// leaves them); a live writer's are left alone. Returns how many were removed.
+int remove_stale_temp_files(const std::string& dir);
 
 // Creates the folder `dir` and its parents as needed (an existing folder is fine). One helper for every output
 // folder, so that a read-only file system, a path through a file or a name too long is BadInput naming the

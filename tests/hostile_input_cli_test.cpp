@@ -2,6 +2,8 @@
 // README's exit codes with a message naming the file or option, never in a crash or "internal error".
 #include <doctest/doctest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -361,4 +363,49 @@ TEST_CASE("case 7: what a command would allocate is checked against the memory i
   CHECK(sheet.code == 4);
   CHECK(contains(sheet.output, "the sheet's "));
   CHECK_FALSE(fs::exists(s.d / "sheet.png"));
+}
+
+TEST_CASE("case 10: SIGTERM stops synth with exit 130 and a manifest of the images that exist") {
+  TempDir d;
+  const std::string out = d / "synth";
+  // 1000 images take a minute; the signal comes after 3 s.
+  const auto r = run_massmap("synth --images 1000 --out " + out, "exec timeout --preserve-status -s TERM 3");
+  INFO(r.output);
+  CHECK(r.code == 130);
+  CHECK(contains(r.output, "massmap: interrupted: synth stopped by a signal after "));
+  const nlohmann::json info = testing_support::read_json(out + "/synth.json");
+  const int64_t images = info.at("images").get<int64_t>();
+  CHECK(images < 1000);
+  CHECK(info.at("interrupted").get<std::string>() == std::to_string(images) + " of 1000 images");
+  int64_t files = 0;
+  for (const auto& entry : fs::directory_iterator(out + "/images")) files += entry.path().extension() == ".png";
+  CHECK(files == images);  // no image outside the manifest, none half-written
+  const std::string manifest = testing_support::read_text(out + "/manifest.csv");
+  CHECK(contains(manifest, "# interrupted: " + std::to_string(images) + " of 1000 images"));
+  if (images > 0) {
+    const auto check = run_massmap("data check --format manifest --root " + out);
+    INFO(check.output);
+    CHECK(check.code == 0);
+    CHECK(contains(check.output, "decoded: " + std::to_string(images) + " of " + std::to_string(images) + " images"));
+  }
+}
+
+TEST_CASE(
+    "case 10: temporary files of a killed writer are removed by the next write into the folder, a live one's kept") {
+  SmallNet n;
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  REQUIRE(dead > 0);
+  waitpid(dead, nullptr, 0);
+  const std::string stale = n.d / ("y.npy.tmp-" + std::to_string(dead) + "-0");
+  const std::string live = n.d / ("z.npy.tmp-" + std::to_string(getpid()) + "-3");
+  const std::string other = n.d / "notes.tmp-draft";
+  for (const std::string& f : {stale, live, other}) write_text(f, "partial");
+  const auto r = run_massmap(n.forward() + " --output " + (n.d / "y.npy"));
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(fs::exists(live));
+  CHECK(fs::exists(other));
+  CHECK(fs::exists(n.d / "y.npy"));
 }

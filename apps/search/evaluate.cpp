@@ -20,6 +20,7 @@
 #include "data/regions.h"
 #include "engine/atomic_file.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 #include "engine/npy.h"
 #include "engine/progress.h"
 
@@ -120,6 +121,8 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
   nlohmann::json skipped = nlohmann::json::array();
   Progress progress("evaluate", int64_t(indices.size()));
   for (size_t k = 0; k < indices.size(); ++k) {
+    check_interrupted("after mapping " + std::to_string(k) + " of " + std::to_string(indices.size()) +
+                      " images (no metrics.json or report written)");
     const data::DatasetImage& meta = ds.images[size_t(indices[k])];
     // An unreadable image or mask stops the run, or with --skip-bad is left out and listed in metrics.json.
     data::Image image;
