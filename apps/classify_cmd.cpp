@@ -5,6 +5,7 @@
 #include "apps/cli.h"
 #include "apps/search_inputs.h"
 #include "data/image_io.h"
+#include "engine/interrupt.h"
 
 namespace massmap::cli {
 
@@ -34,6 +35,7 @@ int run_classify(Args& a) {
   search::Localizer loc = search::Localizer::from_checkpoint(weights, options);
   for (const std::string& note : loc.model().notes) std::fprintf(stderr, "%s\n", note.c_str());
   for (const SearchInput& in : inputs) {
+    check_interrupted("before " + in.path);
     const search::MapResult r = loc.map_image(data::read_image(in.path), in.meta);
     const double p = double(r.max_probability);
     if (json)

@@ -1,8 +1,21 @@
 #include "apps/cli.h"
 
+#include <cstdio>
+#include <filesystem>
+
 #include "engine/errors.h"
+#include "engine/parse_number.h"
 
 namespace massmap::cli {
+
+namespace {
+
+// An empty value is never meant: `--out ''` once wrote into the filesystem root.
+UsageError empty_value(const std::string& name) {
+  return UsageError("option --" + name + " has an empty value");
+}
+
+}  // namespace
 
 Args::Args(std::vector<std::string> argv, std::string usage) : usage_(std::move(usage)) {
   for (size_t i = 0; i < argv.size(); ++i) {
@@ -20,6 +33,7 @@ Args::Args(std::vector<std::string> argv, std::string usage) : usage_(std::move(
         flags_.insert(name);
       }
     } else {
+      if (a.empty()) throw UsageError("an empty argument ('') where a name or a path belongs");
       positional_.push_back(a);
     }
   }
@@ -30,8 +44,9 @@ std::string Args::str(const std::string& name, const std::string& fallback) {
   if (flags_.count(name)) throw UsageError("option --" + name + " needs a value");
   auto it = values_.find(name);
   if (it == values_.end()) return fallback;
-  if (it->second.size() > 1) throw UsageError("option --" + name + " given " + std::to_string(it->second.size()) +
-                                              " times; it takes one value");
+  if (it->second.size() > 1)
+    throw UsageError("option --" + name + " given " + std::to_string(it->second.size()) + " times; it takes one value");
+  if (it->second.front().empty()) throw empty_value(name);
   return it->second.front();
 }
 
@@ -39,7 +54,10 @@ std::vector<std::string> Args::list(const std::string& name) {
   used_.insert(name);
   if (flags_.count(name)) throw UsageError("option --" + name + " needs a value");
   auto it = values_.find(name);
-  return it == values_.end() ? std::vector<std::string>{} : it->second;
+  if (it == values_.end()) return {};
+  for (const std::string& v : it->second)
+    if (v.empty()) throw empty_value(name);
+  return it->second;
 }
 
 std::string Args::required(const std::string& name) {
@@ -48,30 +66,28 @@ std::string Args::required(const std::string& name) {
   return str(name, "");
 }
 
-int64_t Args::integer(const std::string& name, int64_t fallback) {
-  std::string v = str(name, "");
+int64_t Args::integer(const std::string& name, int64_t fallback, int64_t lo, int64_t hi) {
+  const std::string v = str(name, "");  // "" only when the option is absent: str refuses an empty value
   if (v.empty()) return fallback;
-  try {
-    size_t used = 0;
-    int64_t x = std::stoll(v, &used);
-    if (used != v.size()) throw std::invalid_argument(v);
-    return x;
-  } catch (const std::exception&) {
-    throw UsageError("option --" + name + " expects an integer, got '" + v + "'");
+  const auto x = parse_integer(v, lo, hi);
+  if (!x) {
+    const bool bounded = lo != INT64_MIN || hi != INT64_MAX;
+    throw UsageError("option --" + name + " expects an integer" + (bounded ? " in " + range_text(lo, hi) : "") +
+                     ", got '" + v + "'");
   }
+  return *x;
 }
 
-double Args::number(const std::string& name, double fallback) {
-  std::string v = str(name, "");
+double Args::number(const std::string& name, double fallback, double lo, double hi) {
+  const std::string v = str(name, "");  // "" only when the option is absent: str refuses an empty value
   if (v.empty()) return fallback;
-  try {
-    size_t used = 0;
-    double x = std::stod(v, &used);
-    if (used != v.size()) throw std::invalid_argument(v);
-    return x;
-  } catch (const std::exception&) {
-    throw UsageError("option --" + name + " expects a number, got '" + v + "'");
+  const auto x = parse_decimal(v);
+  if (!x || *x < lo || *x > hi) {
+    char range[80] = "";
+    if (lo != -HUGE_VAL || hi != HUGE_VAL) std::snprintf(range, sizeof range, " in [%g, %g]", lo, hi);
+    throw UsageError("option --" + name + " expects a number" + range + ", got '" + v + "'");
   }
+  return *x;
 }
 
 bool Args::flag(const std::string& name) {
@@ -85,6 +101,30 @@ std::string Args::shift_positional() {
   std::string first = positional_.front();
   positional_.erase(positional_.begin());
   return first;
+}
+
+std::pair<int, int> parse_int_pair(const std::string& option, const std::string& text, int lo, int hi, bool single_ok,
+                                   const char* form) {
+  auto fail = [&]() -> UsageError {
+    return UsageError("option --" + option + " expects " + form + " with each number in " + range_text(lo, hi) +
+                      ", got '" + text + "'");
+  };
+  const size_t x = text.find('x');
+  if (x == std::string::npos && !single_ok) throw fail();
+  const auto a = parse_integer(text.substr(0, x), lo, hi);
+  const auto b = x == std::string::npos ? a : parse_integer(text.substr(x + 1), lo, hi);
+  if (!a || !b) throw fail();
+  return {int(*a), int(*b)};
+}
+
+void check_output_not_input(const std::string& output_option, const std::string& output,
+                            const std::vector<std::pair<std::string, std::string>>& inputs) {
+  for (const auto& [what, input] : inputs) {
+    std::error_code ec;  // a path that does not exist (yet) is no input's file
+    if (std::filesystem::equivalent(output, input, ec) && !ec)
+      throw UsageError("--" + output_option + " '" + output + "' is the same file as " + what + " '" + input +
+                       "': writing it would destroy the input");
+  }
 }
 
 void Args::finish() const {

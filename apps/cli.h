@@ -1,9 +1,12 @@
 #pragma once
 // Command-line plumbing shared by every massmap command: options of the form --name value or --flag, --help,
 // and rejection of unknown options (a typo must not be ignored silently).
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace massmap::cli {
@@ -17,8 +20,12 @@ class Args {
 
   std::string str(const std::string& name, const std::string& fallback);
   std::string required(const std::string& name);
-  int64_t integer(const std::string& name, int64_t fallback);
-  double number(const std::string& name, double fallback);
+  // Integer and decimal options are parsed whole (no "0x10", "1e3" or "5 " for an integer) and checked against
+  // [lo, hi] before anything converts them: a UsageError names the option and its range, never a wrapped value.
+  int64_t integer(const std::string& name, int64_t fallback, int64_t lo = INT64_MIN, int64_t hi = INT64_MAX);
+  // For options that hold an int (sizes, counts).
+  int integer32(const std::string& name, int fallback, int lo, int hi) { return int(integer(name, fallback, lo, hi)); }
+  double number(const std::string& name, double fallback, double lo = -HUGE_VAL, double hi = HUGE_VAL);
   bool flag(const std::string& name);
   // Every value of an option that may be repeated (--csv A --csv B), in order. The single-value accessors above
   // reject a repeated option instead of keeping one of its values silently.
@@ -45,6 +52,16 @@ struct Command {
   int (*run)(Args&);
   const char* usage;
 };
+
+// "AxB" (or "A" meaning "AxA" when single_ok), each part a whole integer in [lo, hi]; UsageError naming the option,
+// the form (e.g. "S or HxW") and the range.
+std::pair<int, int> parse_int_pair(const std::string& option, const std::string& text, int lo, int hi, bool single_ok,
+                                   const char* form);
+
+// UsageError when the file `output` (option --output_option) is one of `inputs` ({option or what, path}), the
+// same file under any path: writing it would destroy the input (nets forward --output X --images X did, silently).
+void check_output_not_input(const std::string& output_option, const std::string& output,
+                            const std::vector<std::pair<std::string, std::string>>& inputs);
 
 const std::vector<Command>& commands();
 extern const char* const demo_usage;

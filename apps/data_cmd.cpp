@@ -9,6 +9,7 @@
 #include "data/dataset.h"
 #include "data/image_io.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 #include "engine/progress.h"
 
 namespace massmap::cli {
@@ -60,6 +61,7 @@ int run_data(Args& a) {
   int masks = 0;
   Progress progress("data check", int64_t(ds.images.size()));
   for (size_t i = 0; i < ds.images.size(); ++i) {
+    check_interrupted("after checking " + std::to_string(i) + " of " + std::to_string(ds.images.size()) + " images");
     const data::DatasetImage& im = ds.images[i];
     std::string kind = "undecodable";
     try {

@@ -9,6 +9,7 @@
 #include "data/image_io.h"
 #include "data/patch_loader.h"
 #include "engine/errors.h"
+#include "engine/memory_limit.h"
 
 namespace massmap::cli {
 
@@ -77,24 +78,24 @@ int run_data_patches(Args& a) {
   const std::string split_file = a.str("split-file", "");
   const std::string part_option = a.str("part", "");
   const std::string part = part_option.empty() ? "train" : part_option;
-  po.seed = uint64_t(a.integer("seed", 1));
+  using data::kMaxPatchSide, data::kMaxPatchesPerMass;
+  po.seed = uint64_t(a.integer("seed", 1, 0, INT64_MAX));
   po.preprocess.spacing_mm = a.number("spacing", po.preprocess.spacing_mm);
   po.preprocess.default_spacing_mm = a.number("default-spacing", 0);
-  po.patches.size = int(a.integer("patch-size", po.patches.size));
-  po.patches.per_mass = int(a.integer("per-mass", po.patches.per_mass));
-  po.threads = int(a.integer("threads", 2));
+  po.patches.size = a.integer32("patch-size", po.patches.size, 1, kMaxPatchSide);
+  po.patches.per_mass = a.integer32("per-mass", po.patches.per_mass, 0, kMaxPatchesPerMass);
+  po.threads = a.integer32("threads", 2, 1, kMaxWorkerThreads);
   const std::string sheet = a.str("sheet", "");
-  const int sheet_count = int(a.integer("sheet-count", 32));
+  const int sheet_count = a.integer32("sheet-count", 32, 1, 256);
   data::LoaderConfig lc;
-  lc.augmentation.output = int(a.integer("crop", lc.augmentation.output));
+  lc.augmentation.output = a.integer32("crop", lc.augmentation.output, 1, kMaxPatchSide);
   a.finish();
-  if (po.threads < 1) throw UsageError("--threads must be at least 1");
-  if (!part_option.empty() && split_file.empty()) throw UsageError("--part needs --split-file (a split to take it from)");
+  if (!part_option.empty() && split_file.empty())
+    throw UsageError("--part needs --split-file (a split to take it from)");
   if (lc.augmentation.output > po.patches.size)
     throw UsageError("--crop " + std::to_string(lc.augmentation.output) + " is larger than --patch-size " +
                      std::to_string(po.patches.size));
   po.skip_bad = options.skip_bad;
-  if (sheet_count < 1 || sheet_count > 256) throw UsageError("--sheet-count takes 1..256");
   po.preprocess.validate();
   po.patches.validate();
   lc.augmentation.validate();
@@ -107,9 +108,15 @@ int run_data_patches(Args& a) {
     indices = data::split_indices(ds, data::read_split(split_file), part);
   }
   if (indices.empty())
-    throw BadInput("no image to sample patches from (" +
-                   (split_file.empty() ? std::string("empty dataset") : "part '" + part + "' of " + split_file + " is empty") +
-                   ")");
+    throw BadInput(
+        "no image to sample patches from (" +
+        (split_file.empty() ? std::string("empty dataset") : "part '" + part + "' of " + split_file + " is empty") +
+        ")");
+  if (!sheet.empty()) {
+    auto inputs = dataset_files(options, ds);
+    inputs.push_back({"--split-file", split_file});
+    check_output_not_input("sheet", sheet, inputs);
+  }
   const data::PatchSet set = data::build_patch_set(ds, indices, po);
   if (set.images.empty()) throw BadInput("every image was skipped: nothing to sample patches from");
   for (const data::SkippedRow& skipped : set.skipped)
@@ -123,6 +130,10 @@ int run_data_patches(Args& a) {
     if (lc.batch_size < 1) throw BadInput("no patches to show: the images have no mass and --per-mass gave none");
     lc.seed = po.seed;
     lc.workers = 0;
+    // Each sample: the patch with the context a rotation reaches, its augmented crop, and the sheet's copy.
+    const int64_t side = po.patches.size;
+    check_memory(int64_t(lc.batch_size) * side * side * int64_t(sizeof(float)) * 4,
+                 "the sheet's " + std::to_string(lc.batch_size) + " samples of " + std::to_string(side) + " pixels");
     data::PatchLoader loader(set, lc);
     write_sheet(sheet, loader.next(), lc.batch_size);
     std::printf("%d augmented samples -> %s\n", lc.batch_size, sheet.c_str());

@@ -32,13 +32,14 @@ int run_data_split(Args& a) {
   }
   const data::DatasetOptions options = dataset_options(a);
   const std::string out = a.required("out");
-  const uint64_t seed = uint64_t(a.integer("seed", 1));
+  const uint64_t seed = uint64_t(a.integer("seed", 1, 0, INT64_MAX));
   const double train = a.number("train", 0.8), validation = a.number("validation", 0.1);
   a.finish();
   const data::Dataset ds = data::read_dataset(options);
   if (ds.images.empty())
     throw BadInput("no image in the dataset at '" + ds.root + "': nothing to split" +
                    (ds.skipped.empty() ? "" : " (" + std::to_string(ds.skipped.size()) + " rows skipped)"));
+  check_output_not_input("out", out, dataset_files(options, ds));
   const data::Split split = data::make_split(ds, seed, train, validation);
   data::write_split(out, split);
   std::map<std::string, int> images;

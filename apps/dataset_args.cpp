@@ -1,5 +1,7 @@
 #include "apps/dataset_args.h"
 
+#include <filesystem>
+
 #include "engine/errors.h"
 
 namespace massmap::cli {
@@ -38,6 +40,23 @@ data::DatasetOptions dataset_options(Args& args) {
   if (!o.official_split.empty() && o.official_split != "train" && o.official_split != "test")
     throw UsageError("--split takes train or test, not '" + o.official_split + "'");
   return o;
+}
+
+std::vector<std::pair<std::string, std::string>> dataset_files(const data::DatasetOptions& options,
+                                                               const data::Dataset& dataset) {
+  std::vector<std::pair<std::string, std::string>> files;
+  const std::filesystem::path root(options.root);
+  for (const std::string& csv : options.csv) files.push_back({"--csv", csv}), files.push_back({"--csv", root / csv});
+  for (const char* index :
+       {"manifest.csv", "Info.txt", "mass_case_description_train_set.csv", "mass_case_description_test_set.csv",
+        "calc_case_description_train_set.csv", "calc_case_description_test_set.csv"})
+    files.push_back({"the dataset's index", root / index});
+  for (const data::DatasetImage& im : dataset.images) {
+    files.push_back({"image " + im.id, im.path});
+    for (const data::DatasetLesion& l : im.lesions)
+      if (!l.mask_path.empty()) files.push_back({"a mask of image " + im.id, l.mask_path});
+  }
+  return files;
 }
 
 }  // namespace massmap::cli

@@ -16,7 +16,9 @@
 #include "apps/search/trainer.h"
 #include "data/patches.h"
 #include "engine/atomic_file.h"
+#include "engine/checkpoint_metadata.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 
 namespace massmap::cli {
 
@@ -58,11 +60,6 @@ extern const char* const toy_demo_usage;
 int run_toy_demo(Args& args);
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-void on_signal(int) {
-  g_stop = true;
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -114,18 +111,18 @@ int run_demo(Args& a) {
   const std::string net = a.str("net", "mapnet");
   search::TrainSettings s = demo_train_settings(net, reference);
   s.net_options.width = a.number("width", reference ? 2 : 1);
-  s.iterations = a.integer("iterations", s.iterations);
-  s.net_options.batch = int(a.integer("batch", 32));
+  s.iterations = a.integer("iterations", s.iterations, 1, metadata::kMaxIteration);
+  s.net_options.batch = a.integer32("batch", 32, 1, nets::kMaxBatch);
   const double lr = a.number("lr", 0);
   s.preprocess.spacing_mm = a.number("spacing", s.preprocess.spacing_mm);
-  s.patches.size = int(a.integer("patch-size", s.patches.size));
-  const int64_t input = a.integer("input-size", 0);
+  s.patches.size = a.integer32("patch-size", s.patches.size, 1, data::kMaxPatchSide);
+  const int64_t input = a.integer("input-size", 0, 1, data::kMaxPatchSide);
   if (input < 0) throw UsageError("--input-size must be positive");
   if (input > 0) s.net_options.input = int(input), s.augmentation.output = int(input);
-  s.hard_negatives.at = a.number("hard-negatives", s.hard_negatives.at);
-  const int64_t train_images = a.integer("train-images", reference ? 960 : 240),
-                test_images = a.integer("test-images", 120);
-  s.seed = uint64_t(a.integer("seed", 1));
+  s.hard_negatives.at = a.number("hard-negatives", s.hard_negatives.at, 0, 0.99);
+  const int64_t train_images = a.integer("train-images", reference ? 960 : 240, 1, 100000),
+                test_images = a.integer("test-images", 120, 1, 100000);
+  s.seed = uint64_t(a.integer("seed", 1, 0, INT64_MAX));
   const std::string device = a.str("device", "");
   const std::string resume = a.str("resume", "");
   a.finish();
@@ -146,7 +143,7 @@ int run_demo(Args& a) {
   s.solver.max_iter = s.iterations;
   s.validate();
 
-  std::filesystem::create_directories(out);
+  make_output_dir(out);
   std::vector<std::pair<std::string, double>> stages;  // (stage, seconds)
   auto stage = [&](const char* name, const std::function<void()>& work) {
     std::fprintf(stderr, "== %s\n", name);
@@ -167,14 +164,12 @@ int run_demo(Args& a) {
   job.out = out + "/train";
   job.device = chosen;
   job.resume = resume;
-  job.stop = &g_stop;
+  job.stop = &interrupt_flag();
   stage("split the training patients", [&] {
     // Train and validation only: the test set is the other synthetic set.
     const data::Split split = data::make_split(data::read_dataset(job.dataset), s.seed, 0.85, 0.15);
     data::write_split(job.split_file, split);
   });
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
   search::TrainResult trained;
   stage("prepare and train", [&] { trained = search::train(job); });
 

@@ -10,7 +10,9 @@
 #include "data/toy_shapes.h"
 #include "engine/atomic_file.h"
 #include "engine/checkpoint.h"
+#include "engine/checkpoint_metadata.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 #include "nets/smallnet.h"
 #include "nets/train_classifier.h"
 
@@ -39,12 +41,7 @@ options:
   --show-schedule    print the compiled training schedule and its memory plan
 )";
 
-namespace {
-std::atomic<bool> g_stop{false};
-void on_signal(int) {
-  g_stop = true;
-}
-}  // namespace
+namespace {}  // namespace
 
 int run_toy_demo(Args& a) {
   if (a.help()) {
@@ -52,12 +49,12 @@ int run_toy_demo(Args& a) {
     return 0;
   }
   const std::string out = a.str("out", "runs/demo");
-  const int64_t iterations = a.integer("iterations", 300);
+  const int64_t iterations = a.integer("iterations", 300, 1, metadata::kMaxIteration);
   nets::SmallNetOptions net;
-  net.batch = int(a.integer("batch", 32));
-  net.width = int(a.integer("width", 16));
-  const int64_t train_count = a.integer("train", 2048), test_count = a.integer("test", 512);
-  const uint64_t seed = uint64_t(a.integer("seed", 1));
+  net.batch = a.integer32("batch", 32, 1, 4096);
+  net.width = a.integer32("width", 16, 1, 1024);
+  const int64_t train_count = a.integer("train", 2048, 1, 100000), test_count = a.integer("test", 512, 1, 100000);
+  const uint64_t seed = uint64_t(a.integer("seed", 1, 0, INT64_MAX));
   net.seed = seed;
   SolverConfig solver_config;
   solver_config.lr.type = "step";
@@ -78,7 +75,7 @@ int run_toy_demo(Args& a) {
   exec_options.training = true;
   exec_options.device = device_arg.empty() ? default_device() : parse_device(device_arg);
 
-  std::filesystem::create_directories(out);
+  make_output_dir(out);
   nlohmann::json config = {{"command", "demo"},
                            {"net",
                             {{"builder", "smallnet"},
@@ -118,7 +115,7 @@ int run_toy_demo(Args& a) {
   nets::TrainLoopOptions loop;
   loop.seed = seed;
   loop.iterations = iterations;
-  loop.stop = &g_stop;
+  loop.stop = &interrupt_flag();
   loop.on_report = [&](const nets::EpochReport& r) {
     std::fprintf(stderr, "iteration %5lld  train loss %.4f  held-out accuracy %.2f%%\n", (long long)r.iteration,
                  r.train_loss, 100 * r.held_out_accuracy);
@@ -126,8 +123,6 @@ int run_toy_demo(Args& a) {
         {{"iteration", r.iteration}, {"train_loss", r.train_loss}, {"held_out_accuracy", r.held_out_accuracy}});
     write_file_atomic(out + "/metrics.json", [&](std::ostream& o) { o << metrics.dump(2) << "\n"; });
   };
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
   nets::ClassifierData train{train_set.images, train_set.labels}, test{test_set.images, test_set.labels};
   try {
     nets::train_classifier(solver, train, test, loop);
@@ -136,7 +131,7 @@ int run_toy_demo(Args& a) {
   }
   const std::string checkpoint = out + "/checkpoint.safetensors";
   save_checkpoint(checkpoint, executor, &solver, {{"task", "toy-shapes"}, {"seed", std::to_string(seed)}});
-  if (g_stop)
+  if (interrupted())
     throw Interrupted("stopped at iteration " + std::to_string(solver.iteration()) + "; checkpoint saved to " +
                       checkpoint + " (continue with --resume " + checkpoint + ")");
   const double accuracy = nets::classifier_accuracy(solver, test);

@@ -65,11 +65,11 @@ int run_evaluate(Args& a) {
   if (!baseline.empty() && baseline != "dog")
     throw UsageError("--baseline takes dog (a difference-of-Gaussians blob detector), not '" + baseline + "'");
   o.baseline_dog = baseline == "dog";
-  const int64_t replicates = a.integer("replicates", search::kBootstrapReplicates);
+  const int64_t replicates = a.integer("replicates", search::kBootstrapReplicates, 1, 1000000);
   if (replicates < 1 || replicates > 1000000) throw UsageError("--replicates takes 1 .. 1000000");
   o.replicates = int(replicates);
-  o.seed = uint64_t(a.integer("seed", 1));
-  const int64_t per_mass = a.integer("patches-per-mass", search::kEvalPatchesPerMass);
+  o.seed = uint64_t(a.integer("seed", 1, 0, INT64_MAX));
+  const int64_t per_mass = a.integer("patches-per-mass", search::kEvalPatchesPerMass, 0, 64);
   if (per_mass < 0 || per_mass > 64) throw UsageError("--patches-per-mass takes 0 .. 64");
   o.patches_per_mass = int(per_mass);
   if (!a.positional().empty()) throw UsageError("evaluate takes no positional argument: '" + a.positional()[0] + "'");

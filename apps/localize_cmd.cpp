@@ -7,6 +7,7 @@
 #include "apps/search/outputs.h"
 #include "apps/search_inputs.h"
 #include "data/image_io.h"
+#include "engine/interrupt.h"
 #include "engine/progress.h"
 
 namespace massmap::cli {
@@ -69,6 +70,8 @@ int run_localize(Args& a) {
   info.nms_radius_mm = options.nms_radius_mm;
   Progress progress("localize", int64_t(inputs.size()));
   for (size_t i = 0; i < inputs.size(); ++i) {
+    check_interrupted("after " + std::to_string(i) + " of " + std::to_string(inputs.size()) +
+                      " images (each one mapped has all its files)");
     const SearchInput& in = inputs[i];
     auto t = std::chrono::steady_clock::now();
     const data::Image image = data::read_image(in.path);

@@ -1,11 +1,13 @@
 // massmap: the command line. Each command lives in its own file; this one dispatches and maps errors to the
 // documented exit codes (README, "Exit codes").
 #include <cstdio>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "apps/cli.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 
 namespace massmap::cli {
 
@@ -55,16 +57,27 @@ int main(int argc, char** argv) {
     print_overview();
     return args.empty() ? int(ExitCode::usage) : 0;
   }
+  install_interrupt_handlers();
   try {
     for (const auto& c : cli::commands()) {
       if (c.name != args[0]) continue;
       cli::Args a(std::vector<std::string>(args.begin() + 1, args.end()), c.usage);
-      return c.run(a);
+      const int code = c.run(a);
+      // A signal that came after the command's last poll: its outputs are complete, but the user asked to stop.
+      if (code == 0 && interrupted())
+        throw Interrupted("a signal arrived as the command finished; its outputs are complete");
+      return code;
     }
     throw UsageError("unknown command '" + args[0] + "' (run massmap --help for the list)");
   } catch (const Error& e) {
     std::fprintf(stderr, "massmap: %s: %s\n", e.kind(), e.what());
     return int(e.exit_code());
+  } catch (const std::bad_alloc&) {
+    // What was being allocated is unknown here (a tensor names itself, see Tensor): say what to do about it.
+    std::fprintf(stderr,
+                 "massmap: out of resources: out of memory (smaller sizes, batches or images, or more "
+                 "memory)\n");
+    return int(ExitCode::resources);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "massmap: internal error: %s\n", e.what());
     return int(ExitCode::internal);

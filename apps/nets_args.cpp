@@ -10,24 +10,7 @@
 namespace massmap::cli {
 
 std::pair<int, int> parse_size(const std::string& option, const std::string& text) {
-  auto number = [&](const std::string& s) {
-    size_t used = 0;
-    long v = 0;
-    try {
-      v = std::stol(s, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (s.empty() || used != s.size() || v < 1 || v > (1 << 20))
-      throw UsageError("option --" + option + " expects S or HxW (positive integers), got '" + text + "'");
-    return int(v);
-  };
-  const size_t x = text.find('x');
-  if (x == std::string::npos) {
-    const int s = number(text);
-    return {s, s};
-  }
-  return {number(text.substr(0, x)), number(text.substr(x + 1))};
+  return parse_int_pair(option, text, 1, nets::kMaxInputSide, true, "S or HxW (positive integers)");
 }
 
 NetChoice parse_net(Args& a, const std::string& name, const std::string& subcommand) {
@@ -44,8 +27,8 @@ NetChoice parse_net(Args& a, const std::string& name, const std::string& subcomm
   if (name.empty()) throw UsageError("missing the net's NAME\n\n" + a.usage());
   nets::find_net(name);  // UsageError listing the known names
   c.name = name;
-  c.options.channels = int(a.integer("channels", c.options.channels));
-  c.options.classes = int(a.integer("classes", c.options.classes));
+  c.options.channels = a.integer32("channels", c.options.channels, 1, nets::kMaxChannels);
+  c.options.classes = a.integer32("classes", c.options.classes, 1, nets::kMaxClasses);
   const std::string size = a.str("input-size", "");
   if (!size.empty()) {
     const auto [h, w] = parse_size("input-size", size);
@@ -53,8 +36,8 @@ NetChoice parse_net(Args& a, const std::string& name, const std::string& subcomm
     c.options.input_width = w == h ? 0 : w;
     c.size_given = true;
   }
-  c.options.width = a.number("width", c.options.width);
-  const int64_t batch = a.integer("batch", 0);
+  c.options.width = a.number("width", c.options.width, 1e-3, nets::kMaxWidth);
+  const int64_t batch = a.integer("batch", 0, 1, nets::kMaxBatch);
   c.batch_given = batch != 0;
   if (c.batch_given) c.options.batch = int(batch);
   c.options.aux = a.flag("aux");

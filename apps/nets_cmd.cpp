@@ -19,6 +19,7 @@
 #include "engine/executor.h"
 #include "engine/init.h"
 #include "engine/map_geometry.h"
+#include "engine/memory_limit.h"
 #include "engine/npy.h"
 #include "engine/passes.h"
 #include "engine/safetensors.h"
@@ -123,12 +124,15 @@ int show(Args& a, const std::string& name) {
 
 int init(Args& a, const std::string& name) {
   const std::string out = a.required("out");
-  const int64_t seed = a.integer("seed", 1);
+  const int64_t seed = a.integer("seed", 1, 0, INT64_MAX);
   NetChoice c = parse_net(a, name, "init");
   a.finish();
   if (seed < 0) throw UsageError("--seed must not be negative");
   c.options.seed = uint64_t(seed);
   Graph g = nets::build_net(c.name, c.options);
+  // The parameters, then their serialised copy.
+  check_memory(2 * g.num_parameters() * int64_t(sizeof(float)),
+               "nets init " + c.name + "'s " + std::to_string(g.num_parameters()) + " parameters");
   TensorFile file;
   file.metadata = nets::net_metadata(c.name, c.options);
   file.metadata["init_seed"] = std::to_string(seed);
@@ -149,6 +153,7 @@ int grad(Args& a, const std::string& name) {
   const std::string weights = a.required("weights"), images = a.required("images"), labels = a.required("labels"),
                     output = a.required("output");
   a.finish();
+  check_output_not_input("output", output, {{"--weights", weights}, {"--images", images}, {"--labels", labels}});
   const auto [h, w] = input_size(c);
   Tensor x = read_images(images, c, h, w);
   Tensor label = read_labels(labels, c);

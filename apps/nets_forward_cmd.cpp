@@ -58,7 +58,7 @@ std::pair<int, int> crop_size(const std::string& crop, const TensorFile& file, c
 }
 
 void dump_layers(Executor& ex, const std::string& dir) {
-  std::filesystem::create_directories(dir);
+  make_output_dir(dir);
   const Graph& g = ex.graph();
   std::set<std::string> written;
   for (const Node& n : g.nodes()) {
@@ -82,6 +82,9 @@ int run_nets_forward(Args& a, const std::string& name) {
   a.finish();
   if ((!crop.empty() || !geometry.empty()) && !fully_convolutional)
     throw UsageError("--crop and --geometry are for --fully-convolutional");
+  const std::vector<std::pair<std::string, std::string>> inputs = {{"--weights", weights}, {"--images", images}};
+  check_output_not_input("output", output, inputs);
+  if (!geometry.empty()) check_output_not_input("geometry", geometry, inputs);
   const TensorFile file = read_weights_file(weights, c);
   Graph graph;
   Tensor x;  // (N, C, H, W) images

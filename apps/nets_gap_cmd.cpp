@@ -81,8 +81,8 @@ std::string quantiles(std::vector<double> v) {
 
 int run_nets_gap(Args& a, const std::string& name) {
   NetChoice c = parse_net(a, name, "gap");
-  const int64_t cells = a.integer("cells", 5), seed = a.integer("seed", 1), per_batch = a.integer("batch-crops", 5),
-                images = a.integer("images", 1);
+  const int64_t cells = a.integer("cells", 5, 1, 1000), seed = a.integer("seed", 1, 0, INT64_MAX),
+                per_batch = a.integer("batch-crops", 5, 1, nets::kMaxBatch), images = a.integer("images", 1, 1, 1000);
   a.finish();
   if (cells < 1 || seed < 0 || per_batch < 1 || images < 1)
     throw UsageError("--cells, --images and --batch-crops must be positive, --seed >= 0");

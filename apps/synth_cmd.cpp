@@ -13,6 +13,7 @@
 #include "data/synth.h"
 #include "engine/atomic_file.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 #include "engine/progress.h"
 
 namespace massmap::cli {
@@ -58,29 +59,32 @@ options:
 Any option changed from its default is recorded in synth.json ("defaults": false) and in the manifest.
 )";
 
+namespace {
+// Far beyond any use, and low enough that an image index (start + i) and its patient id never overflow.
+constexpr int64_t kMaxSynthImages = int64_t(1) << 24;
+constexpr int64_t kMaxSynthStart = int64_t(1) << 40;
+}  // namespace
+
 int run_synth(Args& a) {
   if (a.help()) {
     std::printf("%s", synth_usage);
     return 0;
   }
   const std::string out = a.required("out");
-  const int64_t images = a.integer("images", -1);
-  const uint64_t seed = uint64_t(a.integer("seed", 1));
-  const int64_t start = a.integer("start", 0);
+  const int64_t images = a.integer("images", -1, 1, kMaxSynthImages);
+  const uint64_t seed = uint64_t(a.integer("seed", 1, 0, INT64_MAX));
+  const int64_t start = a.integer("start", 0, 0, kMaxSynthStart);
   data::SynthParams p;
   const data::SynthParams defaults;
   const std::string size = a.str("size", "");
   if (!size.empty()) {
-    int w = 0, h = 0;
-    char tail = 0;
-    if (std::sscanf(size.c_str(), "%dx%d%c", &w, &h, &tail) != 2)
-      throw UsageError("--size takes WIDTHxHEIGHT in pixels, e.g. 416x512, not '" + size + "'");
+    const auto [w, h] = parse_int_pair("size", size, 64, 16384, false, "WIDTHxHEIGHT in pixels, e.g. 416x512,");
     p.width = w, p.height = h;
   }
   p.spacing_mm = a.number("spacing", p.spacing_mm);
   p.normal_fraction = a.number("normal-fraction", p.normal_fraction);
   p.density = a.str("density", p.density);
-  p.masses_max = int(a.integer("masses-max", p.masses_max));
+  p.masses_max = a.integer32("masses-max", p.masses_max, 0, 10);
   p.mass_min_mm = a.number("mass-min-mm", p.mass_min_mm);
   p.mass_max_mm = a.number("mass-max-mm", p.mass_max_mm);
   if (a.flag("no-labels")) p.labels = false;
@@ -100,8 +104,7 @@ int run_synth(Args& a) {
     if (format == "pgm") return data::write_pgm8(path, width, height, pixels);
     data::write_png8(path, width, height, 1, pixels);
   };
-  if (images < 1) throw UsageError("--images must be a positive number");
-  if (start < 0) throw UsageError("--start must not be negative");
+  if (images < 1) throw UsageError("missing option --images (a positive number)\n\n" + a.usage());
   p.validate();
   const nlohmann::json params = p.to_json();
   std::vector<std::string> changed;
@@ -109,8 +112,8 @@ int run_synth(Args& a) {
     if (defaults.to_json().at(it.key()) != it.value()) changed.push_back(it.key());
 
   namespace fs = std::filesystem;
-  for (const char* sub : {"images", "masks", "regions"}) fs::create_directories(fs::path(out) / sub);
-  if (cbis) fs::create_directories(fs::path(out) / "crops");
+  for (const char* sub : {"images", "masks", "regions"}) make_output_dir((fs::path(out) / sub).string());
+  if (cbis) make_output_dir((fs::path(out) / "crops").string());
   nlohmann::json info = {{"version", data::kSynthVersion}, {"seed", seed},       {"images", images}, {"start", start},
                          {"defaults", changed.empty()},    {"changed", changed}, {"params", params}};
   write_file_atomic(out + "/synth.json", [&](std::ostream& o) { o << info.dump(2) << "\n"; });
@@ -129,6 +132,7 @@ int run_synth(Args& a) {
     data::ManifestImage row;
     std::string cbis_lines;
     int64_t masses = 0, calcs = 0;
+    bool complete = false;  // every file of the image written
   };
   std::vector<Written> written(static_cast<size_t>(images));  // (images)
   Progress progress("synth", images);
@@ -137,6 +141,7 @@ int run_synth(Args& a) {
   int64_t done = 0;
 #pragma omp parallel for schedule(dynamic)
   for (int64_t k = 0; k < images; ++k) {
+    if (interrupted()) continue;  // images already started finish; no new one starts
     try {
       const data::SynthImage img = data::synth_image(p, seed, start + k);
       Written& w = written[size_t(k)];
@@ -193,6 +198,7 @@ int run_synth(Args& a) {
         image_masses += l.type == data::LesionType::mass;
         row.lesions.push_back(ml);
       }
+      w.complete = true;
 #pragma omp critical(synth_progress)
       {
         if (!overview_path.empty() && k < 16) overview.add(int(k), img);
@@ -204,12 +210,25 @@ int run_synth(Args& a) {
     }
   }
   if (failure) std::rethrow_exception(failure);
+  int64_t complete = 0;
   for (Written& w : written) {
+    if (!w.complete) continue;
+    ++complete;
     masses += w.masses, calcs += w.calcs, normals += w.masses == 0;
     cbis_csv += w.cbis_lines;
     manifest.images.push_back(std::move(w.row));
   }
   progress.finish();
+  if (complete < images) {
+    // Interrupted: the manifest and synth.json describe the images that exist (a demo then makes the set again).
+    const std::string note = std::to_string(complete) + " of " + std::to_string(images) + " images";
+    manifest.metadata.push_back({"interrupted", note});
+    data::write_manifest(out + "/manifest.csv", manifest);
+    info["images"] = complete;
+    info["interrupted"] = note;
+    write_file_atomic(out + "/synth.json", [&](std::ostream& o) { o << info.dump(2) << "\n"; });
+    throw Interrupted("synth stopped by a signal after " + note + "; " + out + "/manifest.csv lists them");
+  }
   data::write_manifest(out + "/manifest.csv", manifest);
   if (!overview_path.empty()) overview.write(overview_path);
   if (cbis) write_file_atomic(out + "/mass_case_description_synth.csv", cbis_csv.data(), cbis_csv.size());

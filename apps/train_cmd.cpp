@@ -5,15 +5,20 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "apps/cli.h"
 #include "apps/dataset_args.h"
 #include "apps/nets_args.h"
 #include "apps/search/trainer.h"
+#include "data/patches.h"
+#include "engine/atomic_file.h"
+#include "engine/checkpoint_metadata.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 #include "engine/progress.h"
+#include "engine/worker_threads.h"
+#include "nets/registry.h"
 
 namespace massmap::cli {
 
@@ -65,16 +70,10 @@ options:
 
 namespace {
 
-std::atomic<bool> g_stop{false};
-void on_signal(int) {
-  g_stop = true;
-}
-
 nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw BadInput(path + ": cannot be read");
+  const std::vector<char> bytes = read_file_bytes(path);
   try {
-    return nlohmann::json::parse(in);
+    return nlohmann::json::parse(bytes.begin(), bytes.end());
   } catch (const nlohmann::json::exception& e) {
     throw BadInput(path + ": not valid JSON: " + e.what());
   }
@@ -102,8 +101,8 @@ int run_train(Args& a) {
   job.resume = a.str("resume", "");
   // Options override the configuration file, which overrides the net's defaults.
   nlohmann::json options = nlohmann::json::object();
-  auto integer = [&](const char* name, const char* section, const char* key) {
-    const int64_t v = a.integer(name, INT64_MIN);
+  auto integer = [&](const char* name, const char* section, const char* key, int64_t lo, int64_t hi) {
+    const int64_t v = a.integer(name, INT64_MIN, lo, hi);
     if (v == INT64_MIN) return;
     if (section[0])
       options[section][key] = v;
@@ -114,29 +113,28 @@ int run_train(Args& a) {
     const double v = a.number(name, NAN);
     if (!std::isnan(v)) options[section][key] = v;
   };
-  integer("iterations", "", "iterations");
-  integer("validate-every", "", "validate_every");
-  integer("checkpoint-every", "", "checkpoint_every");
-  integer("seed", "", "seed");
-  integer("workers", "", "workers");
-  integer("threads", "", "threads");
-  integer("batch", "net_options", "batch");
-  integer("patch-size", "patches", "size");
-  integer("per-mass", "patches", "per_mass");
-  integer("per-normal-image", "patches", "per_normal_image");
+  integer("iterations", "", "iterations", 1, metadata::kMaxIteration);
+  integer("validate-every", "", "validate_every", 1, metadata::kMaxIteration);
+  integer("checkpoint-every", "", "checkpoint_every", 1, metadata::kMaxIteration);
+  integer("seed", "", "seed", 0, INT64_MAX);
+  integer("workers", "", "workers", 0, kMaxWorkerThreads);
+  integer("threads", "", "threads", 1, kMaxWorkerThreads);
+  integer("batch", "net_options", "batch", 1, nets::kMaxBatch);
+  integer("patch-size", "patches", "size", 1, data::kMaxPatchSide);
+  integer("per-mass", "patches", "per_mass", 0, data::kMaxPatchesPerMass);
+  integer("per-normal-image", "patches", "per_normal_image", 0, data::kMaxPatchesPerMass);
   number("negative-ratio", "patches", "negative_ratio");
   number("spacing", "preprocess", "spacing_mm");
   number("default-spacing", "preprocess", "default_spacing_mm");
   number("width", "net_options", "width");
   number("hard-negatives", "hard_negatives", "at");
-  integer("hard-negatives-per-image", "hard_negatives", "per_image");
+  integer("hard-negatives-per-image", "hard_negatives", "per_image", 1, 10000);
   const double lr = a.number("lr", NAN);
-  const int64_t input = a.integer("input-size", 0);
+  const int64_t input = a.integer("input-size", 0, 1, data::kMaxPatchSide);
   if (a.flag("aux")) options["net_options"]["aux"] = true;
   a.finish();
   if (!config_file.empty()) s.apply_json(read_json_file(config_file), config_file);
   if (input != 0) {
-    if (input < 1) throw UsageError("--input-size must be positive, got " + std::to_string(input));
     options["net_options"]["input"] = input;
     options["augmentation"]["output"] = input;
   }
@@ -148,12 +146,10 @@ int run_train(Args& a) {
   job.settings = s;
   job.device = device.empty() ? default_device() : parse_device(device);
   job.progress = true;
-  job.stop = &g_stop;
+  job.stop = &interrupt_flag();
   std::printf("settings: %s\n", s.to_json().dump().c_str());
   std::fflush(stdout);
 
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
   const search::TrainResult r = search::train(job);
   std::printf(
       "patch accuracy after %lld iterations: validation %.2f%% (%lld patches, ROC AUC %.3f), test %.2f%% "

@@ -17,7 +17,9 @@
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Core>
+#include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -71,6 +73,7 @@ struct Settings {
   int conv_batch = 0, fc_batch = 0;  // 0: each layer's default
   double baseline_min_time = 0.3;    // seconds per cached baseline measurement
   Peak peak;
+  double copy_bytes_per_second = 0;  // the memory side of the roofline
 };
 Settings& settings() {
   static Settings s;
@@ -178,9 +181,9 @@ Row& prepare_row(const Layer& layer, Pass pass, int N, Impl impl) {
     r.output = [&r] { return r.out; };
     r.label = kHaveDnnl ? "checked vs kernels::ref and oneDNN" : "checked vs kernels::ref";
 #ifdef MASSMAP_HAVE_DNNL
-    auto reference = make_dnnl(p);
-    reference->run();
-    r.dnnl_output = reference->output();
+    r.dnnl = make_dnnl(p);  // also timed call by call beside ours
+    r.dnnl->run();
+    r.dnnl_output = r.dnnl->output();
 #endif
   } else if (impl == Impl::eigen_sgemm) {
     const GemmBatch g = im2col_gemms(p);
@@ -208,23 +211,61 @@ Row& prepare_row(const Layer& layer, Pass pass, int N, Impl impl) {
   return *current;
 }
 
+// Sums of mean seconds per call over the rows of each pass, convolutions [0] and linear layers [1]: ours and the
+// oneDNN calls interleaved with ours.
+struct Totals {
+  double ours = 0, onednn = 0;
+};
+std::map<std::string, std::array<Totals, 2>>& totals() {
+  static std::map<std::string, std::array<Totals, 2>> t;
+  return t;
+}
+
+void print_totals() {
+  if (totals().empty()) return;
+  std::printf("\nsuite totals (sum of mean ms per call; vs_onednn = oneDNN's sum / ours, interleaved calls):\n");
+  Totals all[2];
+  for (auto& [pass, t] : totals()) {
+    for (int i = 0; i < 2; ++i) {
+      if (t[i].ours == 0) continue;
+      std::printf("  %-5s %-16s ours %9.1f  onednn %9.1f  vs_onednn %.3f\n", i == 0 ? "conv" : "fc", pass.c_str(),
+                  t[i].ours * 1e3, t[i].onednn * 1e3, t[i].onednn / t[i].ours);
+      all[i].ours += t[i].ours;
+      all[i].onednn += t[i].onednn;
+    }
+  }
+  for (int i = 0; i < 2; ++i)
+    if (all[i].ours > 0)
+      std::printf("  %-5s %-16s ours %9.1f  onednn %9.1f  vs_onednn %.3f\n", i == 0 ? "conv" : "fc", "all passes",
+                  all[i].ours * 1e3, all[i].onednn * 1e3, all[i].onednn / all[i].ours);
+}
+
 void run_row(benchmark::State& state, const Layer& layer, Pass pass, Impl impl) {
   const int N = int(state.range(0));
   Row& row = prepare_row(layer, pass, N, impl);
   const double eigen_seconds = baseline_seconds(layer, pass, N, Impl::eigen_sgemm);
   const double dnnl_seconds = kHaveDnnl ? baseline_seconds(layer, pass, N, Impl::onednn) : 0;
 
-  double total = 0;
-  const double cpu_start = process_cpu_seconds(), wall_start = now_seconds();
+  // ours: one oneDNN call after each timed call (outside the row's time), so both see the same load.
+  const bool interleave = impl == Impl::ours && kHaveDnnl;
+  double total = 0, dnnl_total = 0, cpu_seconds = 0;
   for (auto _ : state) {
-    const double start = now_seconds();
+    const double cpu_start = process_cpu_seconds(), start = now_seconds();
     row.call();
     const double seconds = now_seconds() - start;
+    cpu_seconds += process_cpu_seconds() - cpu_start;
     state.SetIterationTime(seconds);
     total += seconds;
+#ifdef MASSMAP_HAVE_DNNL
+    if (interleave) {
+      const double dnnl_start = now_seconds();
+      row.dnnl->run();
+      dnnl_total += now_seconds() - dnnl_start;
+    }
+#endif
   }
   // How much of the cores this process had while timed: near 1 on a quiet machine, lower while others run.
-  const double cpu_util = (process_cpu_seconds() - cpu_start) / ((now_seconds() - wall_start) * omp_get_max_threads());
+  const double cpu_util = cpu_seconds / (total * omp_get_max_threads());
   if (row.output) check_full_batch(row, impl, row.output(), "after timing");
 
   const double mean = total / double(state.iterations()), flops = row.problem.flops();
@@ -238,8 +279,20 @@ void run_row(benchmark::State& state, const Layer& layer, Pass pass, Impl impl) 
   state.counters["vs_eigen"] = eigen_seconds / mean;
   state.counters["cpu_util"] = cpu_util;
   if (kHaveDnnl) state.counters["vs_onednn"] = dnnl_seconds / mean;
+  if (interleave) {
+    state.counters["vs_onednn"] = dnnl_total / total;  // the interleaved calls replace the cached baseline
+    state.counters["vs_onednn_cached"] = dnnl_seconds / mean;
+    Totals& t = totals()[pass_name(layer, pass)][layer.is_conv ? 0 : 1];
+    t.ours += mean;
+    t.onednn += dnnl_total / double(state.iterations());
+  }
+  // Roofline: the least traffic at the measured copy rate, against the measured peak.
+  const double peak = settings().peak.flops_per_second;
+  const double roof = std::min(peak, flops / bytes * settings().copy_bytes_per_second);
+  state.counters["of_roofline"] = flops / mean / roof;
+  const bool memory_bound = roof < peak;
 
-  std::string label = row.label;
+  std::string label = std::string(memory_bound ? "memory-bound; " : "compute-bound; ") + row.label;
 #ifdef MASSMAP_HAVE_DNNL
   if (impl == Impl::onednn) {
     if (row.dnnl->has_reorders()) {
@@ -304,10 +357,16 @@ void add_context() {
   peak.precision(4);
   peak << s.peak.flops_per_second * 1e-9 << " (" << s.peak.method << ")";
   benchmark::AddCustomContext("fp32_peak_GFLOP/s", peak.str());
+  std::ostringstream copy;
+  copy.precision(4);
+  copy << s.copy_bytes_per_second * 1e-9 << " (memcpy of 256 MiB, read + write counted, all threads, best of 5)";
+  benchmark::AddCustomContext("copy_GB/s", copy.str());
   benchmark::AddCustomContext("omp_threads", std::to_string(omp_get_max_threads()));
   benchmark::AddCustomContext("eigen_simd", Eigen::SimdInstructionSetsInUse());
   std::ostringstream baselines;
-  baselines << "cached before the first row of each layer pass, mean over >= " << s.baseline_min_time << " s";
+  baselines << "oneDNN: one call after each timed call of the ours row (vs_onednn); also cached before the first row "
+               "of each layer pass, mean over >= "
+            << s.baseline_min_time << " s (vs_onednn_cached, vs_eigen)";
   benchmark::AddCustomContext("baselines", baselines.str());
 #ifdef MASSMAP_HAVE_DNNL
   const dnnl_version_t* v = dnnl_version();
@@ -326,11 +385,13 @@ void add_context() {
 int main(int argc, char** argv) {
   parse_own_flags(&argc, argv);
   settings().peak = measure_fp32_peak();
+  settings().copy_bytes_per_second = measure_copy_bandwidth();
   add_context();
   register_rows();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
+  print_totals();
   benchmark::Shutdown();
   return 0;
 }

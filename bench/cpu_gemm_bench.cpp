@@ -195,25 +195,6 @@ void register_rows() {
   }
 }
 
-// Copy rate of 2 x 256 MiB buffers, every OpenMP thread copying its own part, best of 5: the memory side of the
-// roofline (bytes read + bytes written per second).
-double measure_copy_bandwidth() {
-  const size_t n = size_t(64) << 20;  // floats per buffer
-  std::vector<float> from(n, 1.f), to(n, 0.f);
-  double best = 0;
-  for (int repeat = 0; repeat < 5; ++repeat) {
-    const double start = now_seconds();
-#pragma omp parallel
-    {
-      const size_t parts = size_t(omp_get_num_threads()), part = size_t(omp_get_thread_num());
-      const size_t begin = n * part / parts, end = n * (part + 1) / parts;
-      std::memcpy(to.data() + begin, from.data() + begin, (end - begin) * sizeof(float));
-    }
-    best = std::max(best, 2.0 * n * sizeof(float) / (now_seconds() - start));
-  }
-  return best;
-}
-
 void parse_own_flags(int* argc, char** argv) {
   int kept = 1;
   for (int i = 1; i < *argc; ++i) {

@@ -7,8 +7,13 @@ after relu1 and relu2 and before pooling, 3x3/2 max pools, conv2/4/5 with groups
 0.9 and weight decay 5e-4. One step = zero_grad, forward, loss, backward, optimizer step, the same work as
 massmap's Solver::step().
 
-Run with Debian's interpreter and package (apt-get install python3-torch), on the same thread count as ours:
-  OMP_NUM_THREADS=2 /usr/bin/python3 bench/pytorch_alexnet.py --threads 2 --repetitions 5
+Run with Debian's interpreter and package (tools/install-baselines.sh: python3-torch and OpenBLAS), on the same
+thread count as ours; -s keeps a pip NumPy in ~/.local (NumPy 2, which Debian's torch 1.13 cannot use, with its own
+OpenBLAS) out of the process:
+  OMP_NUM_THREADS=2 /usr/bin/python3 -s bench/pytorch_alexnet.py --threads 2 --repetitions 5
+The fully connected layers run on the BLAS behind libblas.so.3; the script prints which one it loaded and refuses
+the reference netlib BLAS (3x slower on this step: no user runs PyTorch that way; --allow-reference-blas to measure
+it anyway). Convolutions run on oneDNN (MKL-DNN) inside PyTorch, whatever the BLAS.
 On a GPU (the lent GPU machine's PyTorch wheels), against nets_bench's alexnet/cuda/width:1/batch:32:
   python3 bench/pytorch_alexnet.py --device cuda --batch 32
 with cuDNN as a competent user runs it for an FP32 comparison: cudnn.benchmark on (cuDNN picks its fastest
@@ -17,6 +22,8 @@ synchronised.
 Prints images/s per repetition, then the median and the spread.
 """
 import argparse
+import ctypes
+import os
 import statistics
 import time
 
@@ -49,6 +56,42 @@ def init_caffe(net: nn.Module) -> None:
         nn.init.constant_(layer.bias, bias)
 
 
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p), ("dli_sname", ctypes.c_char_p),
+                ("dli_saddr", ctypes.c_void_p)]
+
+
+def loaded_blas() -> tuple:
+    """(description, is_reference): the library whose sgemm_ PyTorch's calls bind to, after a matrix product."""
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    with open("/proc/self/maps") as maps:
+        torch_libs = sorted({line.split()[-1] for line in maps if "libtorch_cpu" in line})
+    if not torch_libs:
+        return "libtorch_cpu not mapped", False
+    # dlsym on libtorch_cpu's handle searches it and its dependencies in load order, as its own calls bind.
+    libtorch = ctypes.CDLL(torch_libs[0])
+    try:
+        address = ctypes.cast(libtorch.sgemm_, ctypes.c_void_p)
+    except AttributeError:
+        return "no sgemm_ reachable from libtorch_cpu", False
+    info = _DlInfo()
+    if not ctypes.CDLL(None).dladdr(address, ctypes.byref(info)):
+        return "sgemm_ from an unknown library", False
+    path = os.path.realpath(info.dli_fname.decode())
+    text = f"sgemm_ from {path}"
+    if "openblas" not in path:
+        return text, os.path.basename(path).startswith("libblas.so")
+    try:
+        lib = ctypes.CDLL(path)
+        lib.openblas_get_config.restype = ctypes.c_char_p
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        text += (f" ({lib.openblas_get_config().decode()}, core {lib.openblas_get_corename().decode()}, "
+                 f"{lib.openblas_get_num_threads()} threads)")
+    except (OSError, AttributeError):
+        pass
+    return text, False
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=2)
@@ -60,6 +103,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repetitions", type=int, default=5)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--allow-reference-blas", action="store_true",
+                   help="measure even on the reference netlib BLAS (not a baseline to compare with)")
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -98,6 +143,13 @@ def main() -> None:
                  f"TF32 off")
     print(f"torch {torch.__version__}, {a.device} ({where}), batch {a.batch}, "
           f"{a.channels} channel(s), {a.classes} classes, input {a.input}")
+    blas, reference = loaded_blas()
+    print(f"blas: {blas}")
+    print(f"convolutions: mkldnn (oneDNN) {'on' if torch.backends.mkldnn.is_available() else 'off'}")
+    if reference and a.device == "cpu" and not a.allow_reference_blas:
+        raise SystemExit("pytorch_alexnet: PyTorch loaded the reference netlib BLAS, about 3x slower on this step "
+                         "than OpenBLAS; install OpenBLAS (tools/install-baselines.sh) or pass "
+                         "--allow-reference-blas")
     for _ in range(a.warmup):
         step()
     sync()

@@ -74,6 +74,7 @@ ImageSize dicom_size(const std::string& path) {
 }  // namespace
 
 ImageSize image_size(const std::string& path) {
+  check_input_file(path);  // a FIFO would block the open below, a device never end
   std::ifstream in(path, std::ios::binary);
   if (!in) unreadable(path, is_file(path) ? "cannot be opened" : "file not found");
   std::string head(512, '\0');  // the first bytes: enough for PNG's IHDR, a PGM header, DICOM's magic
@@ -103,6 +104,11 @@ ImageSize image_size(const std::string& path) {
 bool is_file(const std::string& path) {
   std::error_code ec;
   return fs::is_regular_file(path, ec);
+}
+
+std::string not_a_file_kind(const std::string& path) {
+  std::error_code ec;
+  return fs::exists(path, ec) ? "not a regular file" : "file not found";
 }
 
 std::string read_text(const std::string& path) {
@@ -169,7 +175,7 @@ Dataset read_manifest_dataset(const DatasetOptions& options) {
     im.id = m.image, im.path = join_path(dir, m.image), im.patient_id = m.patient_id;
     im.laterality = m.laterality, im.view = m.view, im.density = m.density, im.spacing_mm = m.spacing_mm;
     if (!is_file(im.path)) {
-      bad_row(ds, options, where, "file not found: image '" + im.path + "'");
+      bad_row(ds, options, where, not_a_file_kind(im.path) + ": image '" + im.path + "'");
       continue;
     }
     for (const ManifestLesion& ml : m.lesions) {
@@ -180,7 +186,8 @@ Dataset read_manifest_dataset(const DatasetOptions& options) {
         l.mask_path = join_path(dir, ml.mask);
         if (!is_file(l.mask_path)) {
           // Kept (with its box, if any) so that negatives still avoid it.
-          bad_row(ds, options, where, "file not found: mask '" + l.mask_path + "' (lesion kept without it)");
+          bad_row(ds, options, where,
+                  not_a_file_kind(l.mask_path) + ": mask '" + l.mask_path + "' (lesion kept without it)");
           l.mask_path.clear();
         }
       }

@@ -49,6 +49,9 @@ struct ImageSize {
 // BadInput "cannot read image '<path>': <reason>".
 ImageSize image_size(const std::string& path);
 bool is_file(const std::string& path);
+// Why `path` is not a readable file, as a skipped row's kind: "file not found", or for something that exists
+// (a directory, device or FIFO) "not a regular file".
+std::string not_a_file_kind(const std::string& path);
 std::string read_text(const std::string& path);  // BadInput naming the file when it cannot be read
 std::string join_path(const std::string& dir, const std::string& rel);  // rel as is when absolute
 std::string file_name(const std::string& path);                         // the last component

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "data/image_io_internal.h"
+#include "engine/atomic_file.h"
 
 #ifdef MASSMAP_HAVE_DCMTK
 #include <dcmtk/config/osconfig.h>
@@ -32,6 +35,20 @@ Image read_dicom(const std::string& path) {
 
 namespace {
 
+// Refuses what DCMTK's parser cannot survive, from the raw bytes: nesting deeper than kMaxDicomNesting, and a
+// deflated dataset, whose nesting the scan cannot see (no mammogram is stored deflated).
+void check_dicom_structure(const std::string& path) {
+  const std::vector<char> bytes = read_file_bytes(path);
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const std::string_view head(bytes.data(), std::min(bytes.size(), size_t(1) << 16));
+  if (head.find("1.2.840.10008.1.2.1.99") != std::string_view::npos)
+    fail(path, "DICOM file in the deflated transfer syntax (1.2.840.10008.1.2.1.99) is not read");
+  const int depth = dicom_item_nesting(p, bytes.size());
+  if (depth > kMaxDicomNesting)
+    fail(path, "DICOM file nests its sequence items " + std::to_string(depth) + " levels deep; at most " +
+                   std::to_string(kMaxDicomNesting) + " are read (corrupt or hostile file?)");
+}
+
 void setup_dcmtk() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -49,6 +66,7 @@ void setup_dcmtk() {
 
 Image read_dicom(const std::string& path) {
   setup_dcmtk();
+  check_dicom_structure(path);
   DcmFileFormat file;
   OFCondition status = file.loadFile(path.c_str());
   if (status.bad()) fail(path, std::string("DICOM file cannot be parsed (") + status.text() + ")");

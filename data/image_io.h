@@ -10,7 +10,8 @@
 //                          strips or tiles, any compression libtiff decodes; the first directory (page)
 //   DICOM (DCMTK)          Part-10 files ("DICM" after the 128-byte preamble), one frame, one sample, 8 or 16 bits
 //                          allocated; uncompressed, and JPEG / JPEG-LS (lossless included) where DCMTK's decoders are
-//                          built in; see Image for how rescale and MONOCHROME1 are applied
+//                          built in; see Image for how rescale and MONOCHROME1 are applied; sequence items nested
+//                          at most 100 deep (DCMTK's parser recurses per level), no deflated transfer syntax
 // Every reader checks the dimensions itself before a library allocates anything: each side 1..65535 and at most
 // 1 GiB of 16-bit pixels. A missing, empty, truncated, corrupt, absurd or unsupported file throws BadInput whose
 // message names the file and the reason; no input crashes the reader.

@@ -9,6 +9,7 @@
 
 #include "data/image_io.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 #include "engine/progress.h"
 #include "kernels/philox.h"
 
@@ -50,10 +51,10 @@ PatchSet build_patch_set(const Dataset& dataset, const std::vector<int>& image_i
                      std::to_string(dataset.images.size()) + " images");
   PatchSet set;
   set.patch_size = options.patches.size;
-  std::vector<std::string> ids(static_cast<size_t>(n));                              // (images)
+  std::vector<std::string> ids(static_cast<size_t>(n));                               // (images)
   std::vector<std::shared_ptr<const MappedPrepared>> mapped(static_cast<size_t>(n));  // (images); null: skipped
-  std::vector<std::vector<PatchSpec>> per_image(static_cast<size_t>(n));             // (images) patches
-  std::vector<std::string> skipped(static_cast<size_t>(n));                          // (images) why, or ""
+  std::vector<std::vector<PatchSpec>> per_image(static_cast<size_t>(n));              // (images) patches
+  std::vector<std::string> skipped(static_cast<size_t>(n));                           // (images) why, or ""
   std::unique_ptr<Progress> progress;
   if (options.progress) progress = std::make_unique<Progress>("prepare", n);
   std::atomic<int64_t> next{0}, done{0};
@@ -63,6 +64,7 @@ PatchSet build_patch_set(const Dataset& dataset, const std::vector<int>& image_i
   auto worker = [&] {
     PatchStats local;
     for (int64_t k = next++; k < n; k = next++) {
+      if (interrupted()) break;  // finished images stay in the cache
       const DatasetImage& meta = dataset.images[size_t(image_indices[size_t(k)])];
       ids[size_t(k)] = meta.id;
       try {
@@ -95,10 +97,12 @@ PatchSet build_patch_set(const Dataset& dataset, const std::vector<int>& image_i
     std::lock_guard<std::mutex> lock(mutex);
     set.stats += local;
   };
-  std::vector<std::thread> threads;
-  for (int t = 1; t < std::max(1, options.threads); ++t) threads.emplace_back(worker);
+  const int thread_count = std::max(1, options.threads);
+  WorkerThreads threads("image preparation (" + std::to_string(thread_count) + " threads)");
+  for (int t = 1; t < thread_count; ++t) threads.start(worker, [&] { next = n; });
   worker();
-  for (auto& t : threads) t.join();
+  threads.join();
+  check_interrupted("while preparing images (those finished are in the cache, and reused by the next run)");
   if (error) std::rethrow_exception(error);
   set.cached = cache.hits();
   set.prepared = cache.misses();
@@ -214,7 +218,14 @@ PatchLoader::PatchLoader(const PatchSet& set, LoaderConfig config, int64_t start
     throw BadConfig("loader: start (epoch " + std::to_string(start_epoch) + ", batch " + std::to_string(start_batch) +
                     ") outside an epoch of " + std::to_string(batches_per_epoch_) + " batches");
   start_ = start_epoch * batches_per_epoch_ + start_batch;
-  for (int w = 0; w < config_.workers; ++w) workers_.emplace_back([this] { work(); });
+  auto stop = [this] {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+  };
+  for (int w = 0; w < config_.workers; ++w) workers_.start([this] { work(); }, stop);
 }
 
 PatchLoader::~PatchLoader() {
@@ -223,7 +234,7 @@ PatchLoader::~PatchLoader() {
     stop_ = true;
   }
   changed_.notify_all();
-  for (auto& w : workers_) w.join();
+  workers_.join();
 }
 
 std::shared_ptr<const std::vector<int64_t>> PatchLoader::order_for(int64_t epoch) {

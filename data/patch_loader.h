@@ -21,6 +21,7 @@
 #include "data/patches.h"
 #include "data/prepared_cache.h"
 #include "data/preprocess.h"
+#include "engine/worker_threads.h"
 
 namespace massmap::data {
 
@@ -36,12 +37,12 @@ struct PatchSetOptions {
 
 struct PatchSet {
   int patch_size = 0;
-  std::vector<std::string> ids;                                 // (images) dataset image ids
-  std::vector<std::shared_ptr<const MappedPrepared>> images;    // (images)
-  std::vector<PatchSpec> patches;                               // spec.image indexes `images`
-  PatchStats stats;                                             // what sampling did, summed over the images
-  std::vector<SkippedRow> skipped;                              // images left out under skip_bad, and why
-  int64_t cached = 0, prepared = 0;                             // images mapped from the cache / prepared now
+  std::vector<std::string> ids;                               // (images) dataset image ids
+  std::vector<std::shared_ptr<const MappedPrepared>> images;  // (images)
+  std::vector<PatchSpec> patches;                             // spec.image indexes `images`
+  PatchStats stats;                                           // what sampling did, summed over the images
+  std::vector<SkippedRow> skipped;                            // images left out under skip_bad, and why
+  int64_t cached = 0, prepared = 0;                           // images mapped from the cache / prepared now
   int64_t count(PatchLabel label) const;
   int64_t count(PatchSource source) const;
   std::string summary() const;  // one line: images, patches by label and by source
@@ -56,8 +57,8 @@ struct LoaderConfig {
   int workers = 2;        // background threads; 0: batches are made on the caller's thread inside next()
   int queue_batches = 4;  // batches ready or in flight ahead of the consumer
   uint64_t seed = 1;
-  bool shuffle = true;    // false: the patch set's order every epoch
-  bool augment = true;    // false: the centre crop, no jitter (validation)
+  bool shuffle = true;  // false: the patch set's order every epoch
+  bool augment = true;  // false: the centre crop, no jitter (validation)
   // Rotations and zooms out reach beyond the patch's square (a 227 crop turned 45 degrees spans 321 pixels). true:
   // those corners show the image around the patch, as a whole-image map would see it; false: `fill` (air).
   bool context = true;
@@ -66,9 +67,9 @@ struct LoaderConfig {
 
 struct Batch {
   int64_t epoch = 0, index = 0;
-  int size = 0;                // output side (augmentation.output)
-  std::vector<float> images;   // (batch_size, 1, size, size)
-  std::vector<int> labels;     // (batch_size) PatchLabel values
+  int size = 0;                  // output side (augmentation.output)
+  std::vector<float> images;     // (batch_size, 1, size, size)
+  std::vector<int> labels;       // (batch_size) PatchLabel values
   std::vector<int64_t> patches;  // (batch_size) indices into PatchSet::patches
 };
 
@@ -109,10 +110,10 @@ class PatchLoader {
   std::condition_variable changed_;
   std::map<int64_t, Batch> ready_;
   std::map<int64_t, std::shared_ptr<const std::vector<int64_t>>> orders_;  // epoch -> shuffle, few alive
-  std::exception_ptr error_;  // the first failure, in batch order ...
-  int64_t error_ticket_ = 0;   // ... of this batch
+  std::exception_ptr error_;                                               // the first failure, in batch order ...
+  int64_t error_ticket_ = 0;                                               // ... of this batch
   bool stop_ = false;
-  std::vector<std::thread> workers_;
+  WorkerThreads workers_{"the patch loader's workers"};
 };
 
 }  // namespace massmap::data

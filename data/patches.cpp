@@ -260,9 +260,12 @@ nlohmann::json PatchStats::to_json() const {
     by[patch_source_name(PatchSource(s))] = by_source[s];
     if (s != int(PatchSource::mass)) fb[patch_source_name(PatchSource(s))] = fallback[s];
   }
-  return {{"mass", mass},       {"non_mass", non_mass},
-          {"by_source", by},    {"fallback_to_breast", fb},
-          {"dropped", dropped}, {"masses_without_mask", masses_without_mask},
+  return {{"mass", mass},
+          {"non_mass", non_mass},
+          {"by_source", by},
+          {"fallback_to_breast", fb},
+          {"dropped", dropped},
+          {"masses_without_mask", masses_without_mask},
           {"negatives_withheld", negatives_withheld}};
 }
 
@@ -310,9 +313,14 @@ PatchConfig PatchConfig::from_json(const nlohmann::json& j) {
 
 void PatchConfig::validate() const {
   auto fail = [](const std::string& what) { throw BadConfig("patches." + what); };
-  if (size < 1) fail("size must be >= 1, got " + std::to_string(size));
-  if (per_mass < 0) fail("per_mass must be >= 0, got " + std::to_string(per_mass));
-  if (per_normal_image < 0) fail("per_normal_image must be >= 0, got " + std::to_string(per_normal_image));
+  auto in_range = [&](int v, int lo, int hi, const char* name) {
+    if (v < lo || v > hi)
+      fail(std::string(name) + " must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
+           std::to_string(v));
+  };
+  in_range(size, 1, kMaxPatchSide, "size");
+  in_range(per_mass, 0, kMaxPatchesPerMass, "per_mass");
+  in_range(per_normal_image, 0, kMaxPatchesPerMass, "per_normal_image");
   if (!(negative_ratio >= 0 && negative_ratio <= 100))
     fail("negative_ratio must be in [0, 100], got " + std::to_string(negative_ratio));
   if (edge_width < 1) fail("edge_width must be >= 1, got " + std::to_string(edge_width));

@@ -24,6 +24,11 @@ enum class PatchLabel : int { non_mass = 0, mass = 1 };
 enum class PatchSource : uint8_t { mass = 0, breast = 1, edge = 2, air = 3, label = 4 };
 const char* patch_source_name(PatchSource s);
 
+// Upper bounds of a patch's side and of the patches per mass or normal image: far beyond use (256 and 8 in the
+// paper), low enough that a patch set's size cannot wrap a count or ask for terabytes.
+constexpr int kMaxPatchSide = 4096;
+constexpr int kMaxPatchesPerMass = 10000;
+
 struct PatchConfig {
   int size = 256;                // patch side in prepared pixels
   int per_mass = 8;              // mass patches per mass ROI (roi_types == "mass"); as many negatives balance them
@@ -48,12 +53,12 @@ struct PatchSpec {
 // What sampling did, summed over the images it was passed to.
 struct PatchStats {
   int64_t mass = 0, non_mass = 0;
-  int64_t by_source[5] = {0, 0, 0, 0, 0};  // indexed by PatchSource
-  int64_t fallback[5] = {0, 0, 0, 0, 0};   // negatives that asked for this source, found no valid centre there
-                                           // and were drawn from breast (or, lacking that, any source) instead
-  int64_t dropped = 0;                     // negatives with no valid centre anywhere in the image
-  int64_t masses_without_mask = 0;         // mass ROIs with no mass_mask pixel inside their box (no patches)
-  int64_t negatives_withheld = 0;          // negatives not drawn from images with a lesion of unknown place
+  int64_t by_source[5] = {0, 0, 0, 0, 0};           // indexed by PatchSource
+  int64_t fallback[5] = {0, 0, 0, 0, 0};            // negatives that asked for this source, found no valid centre there
+                                                    // and were drawn from breast (or, lacking that, any source) instead
+  int64_t dropped = 0;                              // negatives with no valid centre anywhere in the image
+  int64_t masses_without_mask = 0;                  // mass ROIs with no mass_mask pixel inside their box (no patches)
+  int64_t negatives_withheld = 0;                   // negatives not drawn from images with a lesion of unknown place
   PatchStats& operator+=(const PatchStats& other);  // counts summed, e.g. over threads
   nlohmann::json to_json() const;
 };

@@ -1,12 +1,17 @@
 #include "engine/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <set>
 #include <streambuf>
 
 #include "engine/errors.h"
@@ -113,9 +118,49 @@ void sync_parent_directory(const std::string& path) {
   ::close(fd);
 }
 
+// The pid in a temporary file's name "<name>.tmp-<pid>-<n>", or 0 when the name is not one.
+pid_t temp_file_owner(const std::string& name) {
+  const size_t tmp = name.rfind(".tmp-");
+  if (tmp == std::string::npos) return 0;
+  const size_t dash = name.find('-', tmp + 5);
+  if (dash == std::string::npos || dash == tmp + 5 || dash + 1 == name.size()) return 0;
+  const std::string pid = name.substr(tmp + 5, dash - tmp - 5), n = name.substr(dash + 1);
+  if (pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos ||
+      n.find_first_not_of("0123456789") != std::string::npos)
+    return 0;
+  return pid_t(std::stol(pid));
+}
+
+// Each folder is cleaned once per process, at its first write.
+void clean_folder_once(const std::string& path) {
+  static std::mutex mutex;
+  static std::set<std::string> cleaned;
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!cleaned.insert(dir).second) return;
+  }
+  remove_stale_temp_files(dir);
+}
+
 }  // namespace
 
+int remove_stale_temp_files(const std::string& dir) {
+  int removed = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const pid_t owner = temp_file_owner(it->path().filename().string());
+    // kill(pid, 0) fails with ESRCH only when no such process exists (EPERM: it exists, someone else's).
+    if (owner <= 0 || owner == ::getpid() || ::kill(owner, 0) == 0 || errno != ESRCH) continue;
+    std::error_code rm;
+    if (std::filesystem::remove(it->path(), rm)) ++removed;
+  }
+  return removed;
+}
+
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
+  clean_folder_once(path);
   // pid and a per-process counter: two threads writing the same target never share a temporary file.
   static std::atomic<uint64_t> writes{0};
   const std::string temp_path = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(writes++);
@@ -141,8 +186,44 @@ void write_file_atomic(const std::string& path, const char* data, size_t size) {
   write_file_atomic(path, [&](std::ostream& out) { out.write(data, std::streamsize(size)); });
 }
 
-std::vector<char> read_file_bytes(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+void make_output_dir(const std::string& dir) {
+  if (dir.empty()) throw BadInput("an output folder's name is empty");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw BadInput("cannot create output folder '" + dir + "': " + ec.message());
+  if (!std::filesystem::is_directory(dir, ec)) throw BadInput("output folder '" + dir + "' exists and is not a folder");
+}
+
+namespace {
+
+std::string gib(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3g GiB", double(bytes) / double(int64_t(1) << 30));
+  return text;
+}
+
+// The refusals of check_input_file for a file already stat'ed.
+void check_stat(const std::string& path, const struct stat& info, int64_t max_bytes) {
+  if (S_ISDIR(info.st_mode)) throw BadInput("cannot read '" + path + "': it is a directory");
+  if (!S_ISREG(info.st_mode))
+    throw BadInput("cannot read '" + path + "': it is not a regular file (a device, FIFO or socket)");
+  if (int64_t(info.st_size) > max_bytes)
+    throw BadInput("cannot read '" + path + "': its " + std::to_string(int64_t(info.st_size)) +
+                   " bytes are more than the limit of " + gib(max_bytes) + " for an input file");
+}
+
+}  // namespace
+
+int64_t check_input_file(const std::string& path, int64_t max_bytes) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) throw BadInput(io_failure(path, "read", errno));
+  check_stat(path, info, max_bytes);
+  return int64_t(info.st_size);
+}
+
+std::vector<char> read_file_bytes(const std::string& path, int64_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer before fstat can refuse it.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw BadInput(io_failure(path, "open", errno));
   struct CloseOnExit {
     int fd;
@@ -150,7 +231,7 @@ std::vector<char> read_file_bytes(const std::string& path) {
   } closer{fd};
   struct stat info;
   if (::fstat(fd, &info) != 0) throw BadInput(io_failure(path, "stat", errno));
-  if (S_ISDIR(info.st_mode)) throw BadInput("cannot read '" + path + "': it is a directory");
+  check_stat(path, info, max_bytes);
   std::vector<char> bytes;  // [file size]
   bytes.reserve(info.st_size > 0 ? size_t(info.st_size) : 0);
   char chunk[1 << 16];
@@ -161,6 +242,9 @@ std::vector<char> read_file_bytes(const std::string& path) {
       throw BadInput(io_failure(path, "read", errno));
     }
     if (n == 0) break;
+    // A file that grows while read (or reports no size, as /proc does) is held to the same limit.
+    if (int64_t(bytes.size()) + n > max_bytes)
+      throw BadInput("cannot read '" + path + "': it grew past the limit of " + gib(max_bytes) + " while read");
     bytes.insert(bytes.end(), chunk, chunk + n);
   }
   return bytes;

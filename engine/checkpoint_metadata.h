@@ -2,6 +2,7 @@
 // The checkpoint __metadata__ schema (README "Checkpoint metadata"): the key names, defined once, and the lookup a
 // command uses for a key it needs. Values are strings (safetensors metadata is string to string); structured
 // values are JSON. Unknown keys are kept: a command that rewrites a checkpoint copies every key it does not set.
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -35,5 +36,15 @@ constexpr const char* solver = "solver";
 // The value of `key`, or a BadInput naming the file, the key and what needs it.
 const std::string& require(const std::map<std::string, std::string>& m, const std::string& key, const std::string& file,
                            const std::string& needed_by);
+
+// `value` of `key` as a whole decimal integer in [lo, hi] (as written: "0x10", "1e3", "5 " and "-1" for a count are
+// refused), or a BadInput naming the file, the key and the range. A file is data from elsewhere: a negative
+// iteration once indexed before a vector.
+int64_t integer(const std::string& value, const std::string& key, const std::string& file, int64_t lo, int64_t hi);
+// `value` of `key` as a finite decimal in [lo, hi], or a BadInput naming the file, the key and the range.
+double number(const std::string& value, const std::string& key, const std::string& file, double lo, double hi);
+
+// The largest iteration a checkpoint may record (far beyond any run; keeps iteration arithmetic from overflowing).
+constexpr int64_t kMaxIteration = int64_t(1) << 53;
 
 }  // namespace massmap::metadata

@@ -38,7 +38,7 @@ auto device_call(Device device, const char* what, F&& f) {
 void* raw_allocate(Device device, size_t bytes) {
   if (device == Device::cpu) {
     void* p = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);  // never a 0-byte request
-    if (!p) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
+    if (!p) throw ResourceError("out of host memory allocating " + std::to_string(bytes) + " bytes");
     return p;
   }
   return device_call(device, "allocating device memory", [&] { return MASSMAP_ON_GPU(device, device_alloc, bytes); });
@@ -65,7 +65,9 @@ Cache& cache_of(Device device) {
   return caches[int(device)];
 }
 
-size_t rounded(size_t bytes) { return (std::max<size_t>(bytes, 1) + 511) / 512 * 512; }
+size_t rounded(size_t bytes) {
+  return (std::max<size_t>(bytes, 1) + 511) / 512 * 512;
+}
 
 }  // namespace
 

@@ -7,10 +7,12 @@ namespace massmap {
 
 enum class ExitCode : int {
   ok = 0,
-  internal = 1,      // a bug: an unexpected exception
-  usage = 2,         // bad command line: unknown command or option, missing argument
-  bad_input = 3,     // a file or tensor that is missing, corrupt or of the wrong shape or type
-  bad_config = 4,    // an invalid configuration value or graph (shape inference failed)
+  internal = 1,    // a bug: an unexpected exception
+  usage = 2,       // bad command line: unknown command or option, missing argument
+  bad_input = 3,   // a file or tensor that is missing, corrupt or of the wrong shape or type
+  bad_config = 4,  // an invalid configuration value or graph (shape inference failed), or a run that needs more
+                   // memory or threads than the machine grants
+  resources = 4,
   device = 5,        // a device that does not exist, or failed
   numerical = 6,     // NaN or infinite loss or weights
   interrupted = 130  // SIGINT / SIGTERM; training saved a checkpoint first
@@ -33,6 +35,7 @@ class Error : public std::runtime_error {
 MASSMAP_ERROR_KIND(UsageError, usage, "usage error")
 MASSMAP_ERROR_KIND(BadInput, bad_input, "bad input")
 MASSMAP_ERROR_KIND(BadConfig, bad_config, "bad configuration")
+MASSMAP_ERROR_KIND(ResourceError, resources, "out of resources")
 MASSMAP_ERROR_KIND(DeviceError, device, "device error")
 MASSMAP_ERROR_KIND(NumericalError, numerical, "numerical error")
 MASSMAP_ERROR_KIND(Interrupted, interrupted, "interrupted")

@@ -9,6 +9,7 @@
 #include "engine/autograd.h"
 #include "engine/device_memory.h"
 #include "engine/errors.h"
+#include "engine/memory_limit.h"
 
 namespace massmap {
 
@@ -197,6 +198,16 @@ void Executor::plan_memory() {
     placed.push_back(v);
     arena_floats_ = std::max(arena_floats_, offset + floats(v));
     unshared_floats_ += floats(v);
+  }
+  if (options_.device != Device::cuda) {  // host memory: refuse before allocating what cannot fit
+    int64_t own_floats = 0;
+    for (ValueId v = 0; v < nv; ++v)
+      if (slots_[size_t(v)].root == v && slots_[size_t(v)].arena_offset < 0)
+        own_floats += shape_numel(graph_.value(v).shape);
+    check_memory((arena_floats_ + own_floats) * int64_t(sizeof(float)),
+                 "the buffers of a graph of " + std::to_string(graph_.num_nodes()) + " nodes (shared activations " +
+                     memory_text(arena_floats_ * int64_t(sizeof(float))) + "; parameters, inputs and the rest " +
+                     memory_text(own_floats * int64_t(sizeof(float))) + ")");
   }
   arena_ = Tensor({arena_floats_}, options_.device);
   arena_.fill(std::nanf(""));  // a step that reads a buffer before anything wrote it shows up as NaN

@@ -38,7 +38,13 @@ Storage::~Storage() {
 Tensor::Tensor(Shape shape, Device device) : shape_(std::move(shape)) {
   for (int64_t d : shape_)
     if (d < 0) throw BadConfig("negative dimension in tensor shape " + shape_str(shape_));
-  storage_ = std::make_shared<Storage>(device, numel());
+  try {
+    storage_ = std::make_shared<Storage>(device, numel());
+  } catch (const ResourceError& e) {
+    throw ResourceError(std::string(e.what()) + " for a tensor of shape " + shape_str(shape_));
+  } catch (const std::bad_alloc&) {
+    throw ResourceError("out of host memory for a tensor of shape " + shape_str(shape_));
+  }
 }
 
 Tensor Tensor::zeros(Shape shape, Device device) {
@@ -92,7 +98,9 @@ Tensor Tensor::clone() const {
   return t;
 }
 
-void Tensor::fill(float value) { fill_floats(device(), data(), value, size_t(numel())); }
+void Tensor::fill(float value) {
+  fill_floats(device(), data(), value, size_t(numel()));
+}
 
 void Tensor::copy_from(const Tensor& other) {
   if (other.numel() != numel())

@@ -22,4 +22,11 @@ void lrn_forward(const LrnShape& s, const float* x, float* y);
 void lrn_backward(const LrnShape& s, const float* x, const float* y, const float* dy, float* dx, bool accumulate);
 }  // namespace ref
 
+// Fast CPU path (kernels/cpu/lrn_fast.cpp): vectorised per instruction set (chosen at run time, kernels/cpu/cpu_isa.h),
+// threaded over (image, run of pixels); bit-identical for any thread count within one instruction set.
+namespace cpu {
+void lrn_forward(const LrnShape& s, const float* x, float* y);
+void lrn_backward(const LrnShape& s, const float* x, const float* y, const float* dy, float* dx, bool accumulate);
+}  // namespace cpu
+
 }  // namespace kernels

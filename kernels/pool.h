@@ -29,4 +29,11 @@ void pool_forward(const PoolShape& s, const float* x, float* y);
 void pool_backward(const PoolShape& s, const float* x, const float* dy, float* dx, bool accumulate);
 }  // namespace ref
 
+// Fast CPU path (kernels/cpu/pool_fast.cpp): separable window reductions, threaded over planes; backward matches the
+// reference bit for bit, forward max too (avg forward up to rounding).
+namespace cpu {
+void pool_forward(const PoolShape& s, const float* x, float* y);
+void pool_backward(const PoolShape& s, const float* x, const float* dy, float* dx, bool accumulate);
+}  // namespace cpu
+
 }  // namespace kernels

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "engine/errors.h"
+#include "engine/parse_number.h"
 #include "nets/architectures.h"
 #include "nets/mapnet.h"
 #include "nets/presets.h"
@@ -124,21 +125,29 @@ NetOptions net_options_from_metadata(const std::map<std::string, std::string>& m
   find_net(it->second);  // an unknown builder is a usage error listing the known nets
   if (name) *name = it->second;
   NetOptions o;
-  auto number = [&](const char* key, double fallback) {
+  // Whole strings in range: a checkpoint is data from elsewhere ("1e3" or "-5" channels must not build a net).
+  auto integer = [&](const char* key, int fallback, int64_t lo, int64_t hi) {
     auto k = m.find(key);
     if (k == m.end()) return fallback;
-    char* end = nullptr;
-    double v = std::strtod(k->second.c_str(), &end);
-    if (k->second.empty() || *end != '\0' || !std::isfinite(v))
-      throw BadInput(std::string("metadata '") + key + "' is not a number: '" + k->second + "'");
-    return v;
+    const auto v = parse_integer(k->second, lo, hi);
+    if (!v)
+      throw BadInput(std::string("metadata '") + key + "' is not an integer in " + range_text(lo, hi) + ": '" +
+                     k->second + "'");
+    return int(*v);
   };
-  o.channels = int(number("channels", o.channels));
-  o.classes = int(number("classes", o.classes));
-  o.input = int(number("input", o.input));
-  o.input_width = int(number("input_width", o.input_width));
-  o.width = number("width", o.width);
-  o.aux = number("aux", 0) != 0;
+  o.channels = integer("channels", o.channels, 1, kMaxChannels);
+  o.classes = integer("classes", o.classes, 1, kMaxClasses);
+  o.input = integer("input", o.input, 1, kMaxInputSide);
+  o.input_width = integer("input_width", o.input_width, 1, kMaxInputSide);
+  o.aux = integer("aux", 0, 0, 1) != 0;
+  auto width = m.find("width");
+  if (width != m.end()) {
+    const auto v = parse_decimal(width->second);
+    if (!v || !(*v > 0) || *v > kMaxWidth)
+      throw BadInput("metadata 'width' is not a number in (0, " + std::to_string(int(kMaxWidth)) + "]: '" +
+                     width->second + "'");
+    o.width = *v;
+  }
   return o;
 }
 

@@ -11,6 +11,14 @@
 
 namespace massmap::nets {
 
+// What a net may be asked for, from options or a checkpoint's metadata: far beyond any real use, and low enough
+// that no count wraps an int.
+constexpr int kMaxChannels = 1024;
+constexpr int kMaxClasses = 100000;
+constexpr int kMaxInputSide = 65535;
+constexpr double kMaxWidth = 64;  // the channel multiplier
+constexpr int kMaxBatch = 65536;
+
 struct NetOptions {
   int channels = 3;     // input channels: 1 for mammograms, 3 for photographs
   int classes = 1000;   // 2 for mass / no mass

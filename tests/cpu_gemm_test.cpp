@@ -7,6 +7,7 @@
 // products of values in [-1, 1] is off by ~1e-7 * sqrt(K), a missing term by >= ~1e-3.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -211,5 +212,55 @@ TEST_CASE("gemm rejects bad shapes and an instruction set the CPU lacks") {
   for (const CpuIsa isa : {CpuIsa::avx2, CpuIsa::avx512}) {
     if (!kernels::cpu::cpu_isa_supported(isa))
       CHECK_THROWS_AS(kernels::cpu::gemm(kernels::gemm_shape(1, 1, 1), &x, &x, &x, isa), std::invalid_argument);
+  }
+}
+
+namespace {
+
+// B (K, N) row-major, handed to gemm_packed panel by panel as a GemmPanelSource.
+struct PlainPanels {
+  const float* b;
+  int64_t ldb;
+};
+void pack_plain(const void* context, int k0, int kc, int col0, int cols, int nr, float* dst) {
+  const PlainPanels& p = *static_cast<const PlainPanels*>(context);
+  for (int j = 0; j < (cols + nr - 1) / nr * nr; ++j)
+    for (int k = 0; k < kc; ++k)
+      dst[int64_t(j / nr) * kc * nr + int64_t(k) * nr + j % nr] = j < cols ? p.b[(k0 + k) * p.ldb + col0 + j] : 0.f;
+}
+
+}  // namespace
+
+TEST_CASE("gemm_packed: a packed A and panels from a source give gemm's bits, row ranges write only their rows") {
+  // (M, N, K, A transposed): past MR, NR, NC and KC on every ISA, and tiny ones.
+  const int cases[][4] = {{1, 1, 1, 0}, {13, 37, 11, 1}, {97, 531, 777, 0}, {50, 200, 1030, 1}};
+  for (const auto& cs : cases) {
+    const GemmShape s = shape(cs[0], cs[1], cs[2], cs[3] != 0, false, 3, 1.f, 0.f);
+    const Buffer a = random_vector((s.trans_a ? s.K : s.M) * size_t(s.lda), 21);
+    const Buffer b = random_vector(size_t(s.K) * s.ldb, 22);
+    for (const CpuIsa isa : supported_isas()) {
+      INFO(describe(s) << " on " << kernels::cpu::cpu_isa_name(isa));
+      Buffer want(size_t(s.M) * s.ldc, NAN);
+      kernels::cpu::gemm(s, a.data(), b.data(), want.data(), isa);
+      Buffer packed(size_t(kernels::cpu::gemm_packed_a_floats(s.M, s.K, isa)));
+      kernels::cpu::gemm_pack_a(s, a.data(), packed.data(), isa);
+      const PlainPanels plain{b.data(), s.ldb};
+      const kernels::cpu::GemmPanelSource source{pack_plain, &plain};
+      // Rows in ranges that start at tile boundaries, as the convolutions call it; C's padding stays NaN.
+      Buffer got(size_t(s.M) * s.ldc, NAN);
+      const int step = kernels::cpu::gemm_tile_rows(isa) * 2;
+      for (int m0 = 0; m0 < s.M; m0 += step)
+        kernels::cpu::gemm_packed(s.M, s.N, s.K, packed.data(), source, got.data() + int64_t(m0) * s.ldc, s.ldc, 0.f,
+                                  m0, std::min(s.M, m0 + step), isa);
+      CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+      // beta = 1 adds to C.
+      Buffer twice = got;
+      kernels::cpu::gemm_packed(s.M, s.N, s.K, packed.data(), source, twice.data(), s.ldc, 1.f, 0, s.M, isa);
+      for (int m = 0; m < s.M; ++m)
+        for (int n = 0; n < s.N; ++n) {
+          const float g = got[m * s.ldc + n], t = twice[m * s.ldc + n];
+          if (std::fabs(t - 2 * g) > 1e-5f * (1 + std::fabs(g))) FAIL_CHECK("beta 1 at " << m << "," << n);
+        }
+    }
   }
 }

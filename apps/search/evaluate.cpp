@@ -20,6 +20,7 @@
 #include "data/regions.h"
 #include "engine/atomic_file.h"
 #include "engine/errors.h"
+#include "engine/interrupt.h"
 #include "engine/npy.h"
 #include "engine/progress.h"
 
@@ -104,7 +105,7 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
   info.checkpoint = o.weights;
   info.model = &loc.model();
   info.nms_radius_mm = o.localize.nms_radius_mm;
-  std::filesystem::create_directories(o.out + "/maps");
+  make_output_dir(o.out + "/maps");
 
   std::vector<ImageRecord> records;  // (images of the part)
   double prepare_s = 0, map_s = 0, scoring_s = 0, dog_s = 0, write_s = 0;
@@ -120,6 +121,8 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
   nlohmann::json skipped = nlohmann::json::array();
   Progress progress("evaluate", int64_t(indices.size()));
   for (size_t k = 0; k < indices.size(); ++k) {
+    check_interrupted("after mapping " + std::to_string(k) + " of " + std::to_string(indices.size()) +
+                      " images (no metrics.json or report written)");
     const data::DatasetImage& meta = ds.images[size_t(indices[k])];
     // An unreadable image or mask stops the run, or with --skip-bad is left out and listed in metrics.json.
     data::Image image;
@@ -159,7 +162,7 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
       throw BadInput("images '" + other->second + "' and '" + meta.id + "' would share the folder maps/" + folder +
                      " (characters other than letters, digits, '-', '_' and '.' become '_'): rename one");
     const std::string dir = o.out + "/maps/" + folder;
-    std::filesystem::create_directories(dir);
+    make_output_dir(dir);
     const int64_t h = r.geometry.plane.y.cells, w = r.geometry.plane.x.cells;
     info.image = meta.path;
     nlohmann::json mj = map_json(r, info);

@@ -22,14 +22,6 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-double metadata_number(const std::string& text, const std::string& file, const std::string& key) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !std::isfinite(v))
-    throw BadInput(file + ": __metadata__ " + key + " is not a number: '" + text + "'");
-  return v;
-}
-
 // The checkpoint's metadata resolved into a SearchModel; what it lacks becomes a documented default and a note.
 SearchModel read_model(const TensorFile& file, const std::string& name, const LocalizeOptions& options) {
   namespace md = metadata;
@@ -56,7 +48,7 @@ SearchModel read_model(const TensorFile& file, const std::string& name, const Lo
     model.threshold = options.threshold;
     model.threshold_source = "option";
   } else if (threshold != m.end()) {
-    model.threshold = metadata_number(threshold->second, name, md::threshold);
+    model.threshold = md::number(threshold->second, md::threshold, name, 0, 1);
     model.threshold_source = "checkpoint";
   } else {
     model.threshold = kDefaultThreshold;
@@ -64,7 +56,8 @@ SearchModel read_model(const TensorFile& file, const std::string& name, const Lo
     model.notes.push_back(name + ": no operating threshold in its metadata: findings at probability >= 0.5");
   }
   auto patch = m.find(md::patch_size);
-  if (patch != m.end()) model.patch_size = int(metadata_number(patch->second, name, md::patch_size));
+  if (patch != m.end())
+    model.patch_size = int(md::integer(patch->second, md::patch_size, name, 1, nets::kMaxInputSide));
   const int classes = nets::net_options_from_metadata(m).classes;
   auto names = m.find(md::class_names);
   if (names != m.end()) {

@@ -65,7 +65,7 @@ nlohmann::json detections_json(const MapResult& r, const OutputInfo& info) {
 }
 
 void write_outputs(const std::string& dir, const MapResult& r, const OutputInfo& info) {
-  std::filesystem::create_directories(dir);
+  make_output_dir(dir);
   const int64_t h = r.geometry.plane.y.cells, w = r.geometry.plane.x.cells;
   write_npy(dir + "/map.npy", Tensor::from({1, 1, h, w}, r.map));
   write_json(dir + "/map.json", map_json(r, info));

@@ -2,9 +2,10 @@
 
 #include <array>
 #include <cstdint>
-#include <fstream>
-#include <sstream>
+#include <string>
+#include <vector>
 
+#include "engine/atomic_file.h"
 #include "engine/errors.h"
 
 namespace massmap::search {
@@ -67,11 +68,8 @@ std::string sha256_hex(const std::string& bytes) {
 }
 
 std::string sha256_of_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw BadInput(path + ": cannot be read");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return sha256_hex(ss.str());
+  const std::vector<char> bytes = read_file_bytes(path);
+  return sha256_hex(std::string(bytes.begin(), bytes.end()));
 }
 
 }  // namespace massmap::search

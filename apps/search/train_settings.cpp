@@ -1,6 +1,9 @@
 #include "apps/search/train_settings.h"
 
+#include "data/json_fields.h"
 #include "engine/errors.h"
+#include "engine/worker_threads.h"
+#include "nets/registry.h"
 
 namespace massmap::search {
 
@@ -53,18 +56,19 @@ void TrainSettings::apply_merged(const nlohmann::json& merged, const std::string
       if (!net_options_json(*this).contains(key))
         throw BadConfig(where + ": net_options: unknown key '" + key +
                         "' (channels, classes, input, width, batch, aux)");
-    net_options.channels = n.at("channels").get<int>();
-    net_options.classes = n.at("classes").get<int>();
-    net_options.input = n.at("input").get<int>();
+    namespace f = data::json_fields;  // get<int>() would wrap 4294967297 to 1
+    net_options.channels = f::integer(n.at("channels"), "net_options", "channels");
+    net_options.classes = f::integer(n.at("classes"), "net_options", "classes");
+    net_options.input = f::integer(n.at("input"), "net_options", "input");
     net_options.width = n.at("width").get<double>();
-    net_options.batch = n.at("batch").get<int>();
+    net_options.batch = f::integer(n.at("batch"), "net_options", "batch");
     net_options.aux = n.at("aux").get<bool>();
     iterations = merged.at("iterations").get<int64_t>();
     validate_every = merged.at("validate_every").get<int64_t>();
     checkpoint_every = merged.at("checkpoint_every").get<int64_t>();
     seed = merged.at("seed").get<uint64_t>();
-    workers = merged.at("workers").get<int>();
-    threads = merged.at("threads").get<int>();
+    workers = data::json_fields::integer(merged.at("workers"), where, "workers");
+    threads = data::json_fields::integer(merged.at("threads"), where, "threads");
   } catch (const nlohmann::json::exception& e) {
     throw BadConfig(where + ": " + e.what());
   }
@@ -87,6 +91,12 @@ void TrainSettings::validate() const {
   positive(net_options.batch, "batch");
   positive(threads, "threads");
   if (workers < 0) throw BadConfig("workers must be >= 0, got " + std::to_string(workers));
+  if (threads > kMaxWorkerThreads || workers > kMaxWorkerThreads)
+    throw BadConfig("threads and workers take at most " + std::to_string(kMaxWorkerThreads) + ", got " +
+                    std::to_string(threads) + " and " + std::to_string(workers));
+  if (net_options.batch > nets::kMaxBatch)
+    throw BadConfig("batch takes at most " + std::to_string(nets::kMaxBatch) + ", got " +
+                    std::to_string(net_options.batch));
   if (net_options.classes != 2)
     throw BadConfig("a mass / no-mass classifier has 2 classes, got " + std::to_string(net_options.classes));
   if (net_options.channels != 1)

@@ -155,7 +155,7 @@ TrainResult train(const TrainJob& job) {
   if (input_h != input_w || input_h != s.augmentation.output)
     throw BadConfig("training crops are square and the net's input: " + std::to_string(input_h) + "x" +
                     std::to_string(input_w) + " against a crop of " + std::to_string(s.augmentation.output));
-  fs::create_directories(job.out);
+  make_output_dir(job.out);
   const std::string config_path = job.out + "/config.json", log_path = job.out + "/log.jsonl",
                     metrics_path = job.out + "/metrics.json", checkpoint = job.out + "/checkpoint.safetensors",
                     best_path = job.out + "/best.safetensors";

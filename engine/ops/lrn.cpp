@@ -42,13 +42,13 @@ void lrn_backward(GradBuilder& b, const Node& n) {
 
 template <Device D>
 void lrn_k(const KernelCall& c) {
-  MASSMAP_DISPATCH(D, ref, lrn_forward, c, lrn_of(*c.node, c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
+  MASSMAP_DISPATCH(D, cpu, lrn_forward, c, lrn_of(*c.node, c.in[0], c.out[0]), c.in[0].data, c.out[0].data);
 }
 
 // inputs (x, y, dy) -> dx; dx is placed like x, dy like y
 template <Device D>
 void lrn_grad_k(const KernelCall& c) {
-  MASSMAP_DISPATCH(D, ref, lrn_backward, c, lrn_of(*c.node, c.in[0], c.in[1]), c.in[0].data, c.in[1].data, c.in[2].data,
+  MASSMAP_DISPATCH(D, cpu, lrn_backward, c, lrn_of(*c.node, c.in[0], c.in[1]), c.in[0].data, c.in[1].data, c.in[2].data,
                    c.out[0].data, c.accumulate(0));
 }
 

@@ -50,7 +50,7 @@ void pool_k(const KernelCall& c) {
   kernels::PoolShape s = pool_of(*c.node, c.in[0].shape);
   s.x = c.in[0].place;
   s.y = c.out[0].place;
-  MASSMAP_DISPATCH(D, ref, pool_forward, c, s, c.in[0].data, c.out[0].data);
+  MASSMAP_DISPATCH(D, cpu, pool_forward, c, s, c.in[0].data, c.out[0].data);
 }
 
 // inputs (x, dy) -> dx
@@ -62,7 +62,7 @@ void pool_grad_k(const KernelCall& c) {
   if (c.out[0].place.batch_stride != s.x.batch_stride || c.out[0].place.channel_offset != s.x.channel_offset ||
       c.out[0].place.channel_stride != s.x.channel_stride)
     throw Error("pool_grad of '" + c.node->name + "': dx must be placed like x");
-  MASSMAP_DISPATCH(D, ref, pool_backward, c, s, c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0));
+  MASSMAP_DISPATCH(D, cpu, pool_backward, c, s, c.in[0].data, c.in[1].data, c.out[0].data, c.accumulate(0));
 }
 
 }  // namespace

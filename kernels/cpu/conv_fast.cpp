@@ -6,10 +6,13 @@
 //   forward          Y_g (Kg, PQ)  = W_g (Kg, CRS) * col (CRS, PQ) + b_g
 //   backward data    col (CRS, PQ) = W_g^T * dY_g (Kg, PQ), then col2im adds col into dx
 //   backward filter  dW_g (Kg, CRS) = sum over images of dY_g (Kg, PQ) * col^T (PQ, CRS)
-// col is built for a block of rows and a block of output positions at a time, at most kColumnBlockFloats (4 MB; more
-// only where 128 positions of a row block exceed it), so scratch memory stays bounded per thread for whole-image
-// inference, and no pass allocates anything else. A 1x1 stride-1 unpadded
-// convolution needs no col at all: x's (Cg, HW) planes already are it.
+// Where col is never stored: forward packs col's GEMM panels straight from x while the GEMM runs (gemm_packed with
+// an ImagePanels source), and the weights of forward and backward data are packed once per call for all images
+// (gemm_pack_a) instead of once per image. Backward data makes col a chunk of rows at a time, small enough to stay
+// in L2 until col2im has added it into dx. Backward filter builds col for a block of rows and positions at a time,
+// at most kColumnBlockFloats (4 MB; more only where 128 positions of a row block exceed it). Scratch memory stays
+// bounded per thread for whole-image inference. A 1x1 stride-1 unpadded convolution needs no col at all: x's (Cg, HW)
+// planes already are it.
 //
 // How each pass is cut into work items, each writing its own part of the output:
 //   forward          (image, group, block of output positions): a block of Y's columns;
@@ -52,6 +55,10 @@ constexpr int64_t kMinBlockColumns = 128;
 constexpr int64_t kTargetItems = 4;
 // Fewest col rows in a row block of backward filter or a channel block of backward data.
 constexpr int64_t kMinBlockRows = 32;
+// Backward data makes col a chunk at a time: at most this many floats (384 KB, in L2 with the packed dY block), at
+// least kChunkRows rows where the block has them (each chunk packs the dY block again).
+constexpr int64_t kChunkFloats = int64_t(96) << 10;
+constexpr int64_t kChunkRows = 96;
 
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
@@ -189,6 +196,61 @@ int64_t unit_blocks(int64_t outer, int64_t units, int64_t rows_per_unit) {
   return std::clamp<int64_t>(std::min(wanted, most), 1, units);
 }
 
+// ---- B panels packed straight from the image (no col matrix in memory) ---------------------------------------
+
+// col rows [k0, k0 + kc) x output positions [first + col0, ... + cols) in GEMM panel layout (GemmPanelSource).
+struct ImagePanels {
+  const ConvShape* s;
+  const float* x_g;  // plane 0 of this image's group
+  int64_t first;     // the item's first output position
+  bool direct;       // 1x1 unpadded stride 1: row k is plane k itself
+};
+
+// Copies `row` (cols floats) into column run j of the panels: dst[(j / nr) * kc * nr + k * nr + j % nr].
+void scatter_row(const float* row, int cols, int k, int kc, int nr, float* dst) {
+  int j = 0;
+  for (; j + nr <= cols; j += nr) std::memcpy(dst + int64_t(j) * kc + int64_t(k) * nr, row + j, size_t(nr) * 4);
+  if (j < cols) {
+    float* tail = dst + int64_t(j) * kc + int64_t(k) * nr;
+    std::memcpy(tail, row + j, size_t(cols - j) * 4);
+    std::fill(tail + (cols - j), tail + nr, 0.f);
+  }
+}
+
+void pack_image_panels(const void* context, int k0, int kc, int col0, int cols, int nr, float* dst) {
+  const ImagePanels& c = *static_cast<const ImagePanels*>(context);
+  thread_local std::vector<float> row;  // (cols): one col row, in L1
+  if (row.size() < size_t(cols)) row.resize(size_t(cols));
+  for (int k = 0; k < kc; ++k) {
+    const float* src = row.data();
+    if (c.direct) {
+      src = c.x_g + (k0 + k) * c.s->x.channel_stride + c.first + col0;
+    } else {
+      im2col(*c.s, c.x_g, k0 + k, k0 + k + 1, c.first + col0, cols, row.data());
+    }
+    scatter_row(src, cols, k, kc, nr, dst);
+  }
+}
+
+// Rows of a plain row-major matrix (rows ld apart) as panels: dY in backward data.
+struct MatrixPanels {
+  const float* m;
+  int64_t ld;
+};
+
+void pack_matrix_panels(const void* context, int k0, int kc, int col0, int cols, int nr, float* dst) {
+  const MatrixPanels& c = *static_cast<const MatrixPanels*>(context);
+  for (int k = 0; k < kc; ++k) scatter_row(c.m + (k0 + k) * c.ld + col0, cols, k, kc, nr, dst);
+}
+
+// The weights packed once per call for all images, on the calling thread's buffer (the engine calls a kernel from
+// one thread; the OpenMP workers only read it).
+float* packed_weights(size_t floats) {
+  thread_local std::vector<float> packed;
+  if (packed.size() < floats) packed.resize(floats);
+  return packed.data();
+}
+
 }  // namespace
 
 void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
@@ -198,12 +260,19 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
 void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y, ConvEpilogue epilogue) {
   check_conv_shape(s);
   const Geometry geo = geometry(s);
-  // Forward sums each output element inside one GEMM, whatever the blocks, so they may follow the thread count:
-  // at least two items per thread (batch 1 would otherwise leave threads idle).
-  int64_t columns = block_columns(geo, geo.crs);
+  const CpuIsa isa = active_cpu_isa();
+  // W_g (Kg, CRS) of every group, packed once for all images.
+  const int64_t per_group = gemm_packed_a_floats(geo.Kg, int(geo.crs), isa);
+  float* w_packed = packed_weights(size_t(per_group * s.groups));  // (G, per_group)
+#pragma omp parallel for schedule(dynamic, 1) if (s.groups > 1)
+  for (int g = 0; g < s.groups; ++g)
+    gemm_pack_a({geo.Kg, 0, int(geo.crs), false, false, geo.crs, 1, 1, 1.f, 0.f}, w + int64_t(g) * geo.Kg * geo.crs,
+                w_packed + g * per_group, isa);
+  // Each output element is summed inside one GEMM whatever the blocks, so they may follow the thread count: at least
+  // two items per thread (batch 1 would otherwise leave threads idle).
+  int64_t columns = geo.positions;
   const int64_t outer = int64_t(s.N) * s.groups, wanted = 2 * int64_t(omp_get_max_threads());
-  if (outer * ceil_div(geo.positions, columns) < wanted)
-    columns = std::max<int64_t>(1, ceil_div(geo.positions, ceil_div(wanted, outer)));
+  if (outer < wanted) columns = std::max<int64_t>(1, ceil_div(geo.positions, ceil_div(wanted, outer)));
   const int64_t blocks = ceil_div(geo.positions, columns);
   const int64_t items = outer * blocks;
   // Items write disjoint blocks of y, so the schedule cannot change a bit; dynamic copes with busy cores.
@@ -212,64 +281,80 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
     const int64_t block = item % blocks;
     const int g = int(item / blocks % s.groups), n = int(item / blocks / s.groups);
     const int64_t first = block * columns, count = std::min(columns, geo.positions - first);
-    const float* x_g = x + s.x.plane(n, g * geo.Cg);  // (Cg, H, W) planes
-    ConstMatrixView w_g(w + int64_t(g) * geo.Kg * geo.crs, geo.Kg, geo.crs, Eigen::OuterStride<>(geo.crs));
-    MatrixView y_block(y + s.y.plane(n, g * geo.Kg) + first, geo.Kg, count,
-                       Eigen::OuterStride<>(s.y.channel_stride));  // (Kg, count)
-    // Y_block (Kg, count) = W_g (Kg, CRS) * col (CRS, count); x's planes are col when direct.
-    const int64_t crs = geo.crs, kg = geo.Kg, n_cols = count;
-    if (geo.direct) {
-      gemm({int(kg), int(n_cols), int(crs), false, false, crs, s.x.channel_stride, s.y.channel_stride, 1.f, 0.f},
-           w_g.data(), x_g + first, y_block.data());
-    } else {
-      float* col = thread_scratch(size_t(geo.crs * count));  // (CRS, count)
-      im2col(s, x_g, 0, geo.crs, first, count, col);
-      gemm({int(kg), int(n_cols), int(crs), false, false, crs, n_cols, s.y.channel_stride, 1.f, 0.f}, w_g.data(), col,
-           y_block.data());
+    const ImagePanels panels{&s, x + s.x.plane(n, g * geo.Cg), first, geo.direct};
+    const GemmPanelSource source{pack_image_panels, &panels};
+    float* y_block = y + s.y.plane(n, g * geo.Kg) + first;  // (Kg, count), rows channel_stride apart
+    // Y_block (Kg, count) = W_g (Kg, CRS) * col (CRS, count), col packed from x as the GEMM goes.
+    gemm_packed(geo.Kg, int(count), int(geo.crs), w_packed + g * per_group, source, y_block, s.y.channel_stride, 0.f, 0,
+                geo.Kg, isa);
+    // Epilogue while the block is in cache: the bias, then the ReLU reference's expression (so a fused call matches
+    // conv + relu bit for bit; NaN passes through).
+    for (int k = 0; k < geo.Kg; ++k) {
+      float* row = y_block + k * s.y.channel_stride;  // (count)
+      const float bias = b ? b[int64_t(g) * geo.Kg + k] : 0.f;
+      if (b)
+        for (int64_t i = 0; i < count; ++i) row[i] += bias;
+      if (epilogue.relu)
+        for (int64_t i = 0; i < count; ++i) row[i] = row[i] < 0.f ? 0.f : row[i];
     }
-    // Epilogue: the bias is added while the block is still in cache.
-    if (b) y_block.colwise() += ConstVectorView(b + int64_t(g) * geo.Kg, geo.Kg);
-    // The ReLU reference's expression, so a fused call matches conv + relu bit for bit (NaN passes through).
-    if (epilogue.relu) y_block = y_block.unaryExpr([](float v) { return v < 0.f ? 0.f : v; });
   }
 }
 
 void conv_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate) {
   check_conv_shape(s);
   const Geometry geo = geometry(s);
+  const CpuIsa isa = active_cpu_isa();
   // col2im of one channel adds only that channel's col rows, so blocks of channels are independent items; the
   // blocks are cut from the shape alone (several per image when the batch is small).
   const int64_t channel_blocks = unit_blocks(int64_t(s.N) * s.groups, geo.Cg, geo.RS);
   const int64_t block_channels = ceil_div(geo.Cg, channel_blocks);
   const int64_t blocks = ceil_div(geo.Cg, block_channels);
-  const int64_t columns = block_columns(geo, block_channels * geo.RS);
+  const int64_t block_rows = block_channels * geo.RS;
+  // W_g^T's rows of each (group, channel block), packed once for all images.
+  const int64_t per_block = gemm_packed_a_floats(int(block_rows), geo.Kg, isa);
+  float* w_packed = packed_weights(size_t(per_block * s.groups * blocks));  // (G, blocks, per_block)
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t gb = 0; gb < int64_t(s.groups) * blocks; ++gb) {
+    const int64_t g = gb / blocks, row_begin = gb % blocks * block_rows;
+    const int rows = int(std::min(geo.crs, row_begin + block_rows) - row_begin);
+    gemm_pack_a({rows, 0, geo.Kg, true, false, geo.crs, 1, 1, 1.f, 0.f}, w + g * geo.Kg * geo.crs + row_begin,
+                w_packed + gb * per_block, isa);
+  }
+  // col is made a chunk of rows at a time, small enough to stay in L2 for col2im: positions in blocks of up to
+  // kChunkFloats / kChunkRows, rows in chunks that fill kChunkFloats (each chunk packs dY's block once more).
+  const int64_t most = std::max<int64_t>(1, kChunkFloats / std::min<int64_t>(block_rows, kChunkRows));
+  const int64_t columns = ceil_div(geo.positions, ceil_div(geo.positions, most));
+  const int tile = gemm_tile_rows(isa);
+  const int64_t chunk_rows = std::max<int64_t>(tile, kChunkFloats / columns / tile * tile);
   const int64_t items = int64_t(s.N) * s.groups * blocks;
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t item = 0; item < items; ++item) {
     const int64_t block = item % blocks;
     const int g = int(item / blocks % s.groups), n = int(item / blocks / s.groups);
     const int64_t c_begin = block * block_channels, c_end = std::min<int64_t>(geo.Cg, c_begin + block_channels);
-    const int64_t row_begin = c_begin * geo.RS, row_end = c_end * geo.RS, rows = row_end - row_begin;
-    float* dx_g = dx + s.x.plane(n, g * geo.Cg);  // (Cg, H, W) planes
-    // Columns [row_begin, row_end) of W_g (Kg, CRS).
-    ConstMatrixView w_rows(w + int64_t(g) * geo.Kg * geo.crs + row_begin, geo.Kg, rows, Eigen::OuterStride<>(geo.crs));
-    const float* dy_g = dy + s.y.plane(n, g * geo.Kg);  // (Kg, P, Q) planes
+    const int64_t row_begin = c_begin * geo.RS, rows = (c_end - c_begin) * geo.RS;
+    const float* a = w_packed + (int64_t(g) * blocks + block) * per_block;  // W_g^T rows of the block, packed
+    float* dx_g = dx + s.x.plane(n, g * geo.Cg);                            // (Cg, H, W) planes
+    const float* dy_g = dy + s.y.plane(n, g * geo.Kg);                      // (Kg, P, Q) planes
     if (geo.direct) {  // dX rows (channels of the block, HW) (+)= W_rows^T (rows, Kg) * dY_g (Kg, HW)
-      gemm({int(rows), int(geo.positions), geo.Kg, true, false, geo.crs, s.y.channel_stride, s.x.channel_stride, 1.f,
-            accumulate ? 1.f : 0.f},
-           w_rows.data(), dy_g, dx_g + c_begin * s.x.channel_stride);
+      const MatrixPanels m{dy_g, s.y.channel_stride};
+      gemm_packed(int(rows), int(geo.positions), geo.Kg, a, {pack_matrix_panels, &m},
+                  dx_g + c_begin * s.x.channel_stride, s.x.channel_stride, accumulate ? 1.f : 0.f, 0, int(rows), isa);
       continue;
     }
     if (!accumulate) {
       for (int64_t c = c_begin; c < c_end; ++c) std::fill_n(dx_g + c * s.x.channel_stride, int64_t(s.H) * s.W, 0.f);
     }
-    float* col = thread_scratch(size_t(rows * columns));  // (rows, columns)
+    float* col = thread_scratch(size_t(std::min(rows, chunk_rows) * columns));  // (chunk rows, columns)
     for (int64_t first = 0; first < geo.positions; first += columns) {
       const int64_t count = std::min(columns, geo.positions - first);
-      // col (rows, count) = W_rows^T (rows, Kg) * dY block (Kg, count)
-      gemm({int(rows), int(count), geo.Kg, true, false, geo.crs, s.y.channel_stride, count, 1.f, 0.f}, w_rows.data(),
-           dy_g + first, col);
-      col2im_add(s, col, row_begin, row_end, first, count, dx_g);
+      const MatrixPanels m{dy_g + first, s.y.channel_stride};  // dY block (Kg, count)
+      for (int64_t m0 = 0; m0 < rows; m0 += chunk_rows) {
+        const int64_t m1 = std::min(rows, m0 + chunk_rows);
+        // col rows [m0, m1) (count) = W_rows^T rows (Kg) * dY block (Kg, count), then added into dx.
+        gemm_packed(int(rows), int(count), geo.Kg, a, {pack_matrix_panels, &m}, col, count, 0.f, int(m0), int(m1), isa);
+        col2im_add(s, col, row_begin + m0, row_begin + m1, first, count, dx_g);
+      }
     }
   }
 }

@@ -89,7 +89,49 @@ Chunks plan_chunks(const GemmShape& s, const GemmBlocking& bl, int threads) {
   return {ceil_div(s.M, rows), ceil_div(s.N, cols), rows, cols};
 }
 
+thread_local PackBuffer t_pack;  // this thread's packing buffers
+
 }  // namespace
+
+int gemm_tile_rows(CpuIsa isa) {
+  return blocking_of(isa).mr;
+}
+
+int64_t gemm_packed_a_floats(int M, int K, CpuIsa isa) {
+  const int mr = blocking_of(isa).mr;
+  return (int64_t(M) + mr - 1) / mr * mr * K;
+}
+
+void gemm_pack_a(const GemmShape& s, const float* a, float* packed, CpuIsa isa) {
+  check_gemm_shape(s);
+  if (!cpu_isa_supported(isa))
+    throw std::invalid_argument(std::string("cpu gemm: this CPU lacks ") + cpu_isa_name(isa));
+  if (s.M == 0 || s.K == 0) return;
+  (isa == CpuIsa::avx512 ? gemm_pack_a_avx512
+   : isa == CpuIsa::avx2 ? gemm_pack_a_avx2
+                         : gemm_pack_a_portable)(s, a, packed);
+}
+
+void gemm_packed(int M, int N, int K, const float* a_packed, const GemmPanelSource& b, float* c, int64_t ldc,
+                 float beta, int m0, int m1, CpuIsa isa) {
+  const GemmBlocking& bl = blocking_of(isa);
+  if (M < 0 || N < 0 || K < 0 || m0 < 0 || m1 > M || m0 % bl.mr != 0 || ldc < N)
+    throw std::invalid_argument("cpu gemm_packed: M " + std::to_string(M) + ", N " + std::to_string(N) + ", K " +
+                                std::to_string(K) + ", rows [" + std::to_string(m0) + ", " + std::to_string(m1) +
+                                "), ldc " + std::to_string(ldc) + " (rows must start at a tile boundary)");
+  if (!cpu_isa_supported(isa))
+    throw std::invalid_argument(std::string("cpu gemm: this CPU lacks ") + cpu_isa_name(isa));
+  if (m1 <= m0 || N == 0) return;
+  if (K == 0) {
+    for (int i = 0; i < m1 - m0; ++i)
+      for (int j = 0; j < N; ++j) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
+    return;
+  }
+  GemmPackedBlock g{M, N, K, a_packed, &b, c, ldc, beta, m0, m1, t_pack.get(size_t(bl.nc) * bl.kc)};
+  (isa == CpuIsa::avx512 ? gemm_packed_block_avx512
+   : isa == CpuIsa::avx2 ? gemm_packed_block_avx2
+                         : gemm_packed_block_portable)(g);
+}
 
 void gemm(const GemmShape& s, const float* a, const float* b, float* c) {
   gemm(s, a, b, c, active_cpu_isa());
@@ -113,8 +155,7 @@ void gemm(const GemmShape& s, const float* a, const float* b, float* c, CpuIsa i
 
 #pragma omp parallel num_threads(std::min(threads, count)) if (threads > 1 && count > 1)
   {
-    static thread_local PackBuffer pack;
-    float* buffer = pack.get(a_floats + b_floats);
+    float* buffer = t_pack.get(a_floats + b_floats);
     GemmBlock g;
     g.s = &s;
     g.a = a;

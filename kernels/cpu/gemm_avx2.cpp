@@ -61,6 +61,12 @@ struct KernelAvx2 {
 void gemm_block_avx2(const GemmBlock& g) {
   gemm_block_with<KernelAvx2>(g);
 }
+void gemm_pack_a_avx2(const GemmShape& s, const float* a, float* packed) {
+  pack_a_whole<KernelAvx2>(s, a, packed);
+}
+void gemm_packed_block_avx2(const GemmPackedBlock& g) {
+  gemm_packed_with<KernelAvx2>(g);
+}
 
 }  // namespace cpu
 }  // namespace kernels
@@ -70,6 +76,12 @@ void gemm_block_avx2(const GemmBlock& g) {
 #include <cstdlib>
 
 void kernels::cpu::gemm_block_avx2(const GemmBlock&) {
+  std::abort();
+}
+void kernels::cpu::gemm_pack_a_avx2(const GemmShape&, const float*, float*) {
+  std::abort();
+}
+void kernels::cpu::gemm_packed_block_avx2(const GemmPackedBlock&) {
   std::abort();
 }
 

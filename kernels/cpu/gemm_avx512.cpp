@@ -73,6 +73,12 @@ struct KernelAvx512 {
 void gemm_block_avx512(const GemmBlock& g) {
   gemm_block_with<KernelAvx512>(g);
 }
+void gemm_pack_a_avx512(const GemmShape& s, const float* a, float* packed) {
+  pack_a_whole<KernelAvx512>(s, a, packed);
+}
+void gemm_packed_block_avx512(const GemmPackedBlock& g) {
+  gemm_packed_with<KernelAvx512>(g);
+}
 
 }  // namespace cpu
 }  // namespace kernels
@@ -82,6 +88,12 @@ void gemm_block_avx512(const GemmBlock& g) {
 #include <cstdlib>
 
 void kernels::cpu::gemm_block_avx512(const GemmBlock&) {
+  std::abort();
+}
+void kernels::cpu::gemm_pack_a_avx512(const GemmShape&, const float*, float*) {
+  std::abort();
+}
+void kernels::cpu::gemm_packed_block_avx512(const GemmPackedBlock&) {
   std::abort();
 }
 

@@ -36,5 +36,28 @@ void gemm_block_portable(const GemmBlock& g);
 void gemm_block_avx2(const GemmBlock& g);
 void gemm_block_avx512(const GemmBlock& g);
 
+// A whole A packed once (gemm_pack_a_<isa>), for GEMMs that share it: per KC block pc, ceil(M / MR) slivers
+// (kc, MR), the block at offset pc * ceil(M / MR) * MR.
+void gemm_pack_a_portable(const GemmShape& s, const float* a, float* packed);
+void gemm_pack_a_avx2(const GemmShape& s, const float* a, float* packed);
+void gemm_pack_a_avx512(const GemmShape& s, const float* a, float* packed);
+
+// One thread's C rows [m0, m1) (m0 a multiple of MR) = A (packed) * B + beta * C over the whole K, with B packed
+// block by block by b.pack (kernels/cpu/gemm.h: GemmPanelSource).
+struct GemmPanelSource;
+struct GemmPackedBlock {
+  int M, N, K;
+  const float* a_packed;  // gemm_pack_a layout
+  const GemmPanelSource* b;
+  float* c;  // row m0 of C, rows ldc apart
+  int64_t ldc;
+  float beta;
+  int m0, m1;
+  float* b_pack;  // (NC / NR, KC, NR), 64-byte aligned
+};
+void gemm_packed_block_portable(const GemmPackedBlock& g);
+void gemm_packed_block_avx2(const GemmPackedBlock& g);
+void gemm_packed_block_avx512(const GemmPackedBlock& g);
+
 }  // namespace cpu
 }  // namespace kernels

@@ -10,6 +10,7 @@
 //         for each sliver ir, panel jr        micro-kernel: C tile (MR, NR) (+)= sliver * panel  (sliver in L1)
 // An element's sum runs over k in the same order whichever rectangle holds it (edge tiles are zero-padded in the
 // packs and masked on store), which is what makes any split of C across threads give the same bits.
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_block.h"
 
 #if defined(__AVX__)
@@ -166,6 +167,39 @@ void gemm_block_with(const GemmBlock& g) {
                         min_int(B.nr, nc - jr), s.alpha, s.beta, first);
             next.step();
           }
+        }
+      }
+    }
+  }
+}
+
+// Packs all of A (M, K) for gemm_packed_with: per KC block, ceil(M / MR) slivers.
+template <class Kernel>
+void pack_a_whole(const GemmShape& s, const float* a, float* packed) {
+  constexpr GemmBlocking B = Kernel::kBlocking;
+  const int64_t m_padded = (int64_t(s.M) + B.mr - 1) / B.mr * B.mr;
+  for (int pc = 0; pc < s.K; pc += B.kc)
+    pack_a<B.mr>(s, a, 0, s.M, pc, min_int(B.kc, s.K - pc), packed + pc * m_padded);
+}
+
+// gemm_block_with's loop on a packed A and a B that the caller packs: for each KC block and NC block of columns,
+// b.pack fills the panels, then every sliver of rows [m0, m1) runs across them. The sums run over k in the same
+// order as gemm_block_with's.
+template <class Kernel>
+void gemm_packed_with(const GemmPackedBlock& g) {
+  constexpr GemmBlocking B = Kernel::kBlocking;
+  const int64_t m_padded = (int64_t(g.M) + B.mr - 1) / B.mr * B.mr;
+  for (int pc = 0; pc < g.K; pc += B.kc) {
+    const int kc = min_int(B.kc, g.K - pc);
+    const float* a_block = g.a_packed + pc * m_padded;  // (ceil(M / MR), kc, MR)
+    for (int jc = 0; jc < g.N; jc += B.nc) {
+      const int nc = min_int(B.nc, g.N - jc);
+      g.b->pack(g.b->context, pc, kc, jc, nc, B.nr, g.b_pack);
+      for (int ir = g.m0; ir < g.m1; ir += B.mr) {
+        float* c_row = g.c + int64_t(ir - g.m0) * g.ldc + jc;
+        for (int jr = 0; jr < nc; jr += B.nr) {
+          Kernel::run(kc, a_block + int64_t(ir) * kc, g.b_pack + jr * kc, c_row + jr, g.ldc, min_int(B.mr, g.m1 - ir),
+                      min_int(B.nr, nc - jr), 1.f, g.beta, pc == 0);
         }
       }
     }

@@ -32,6 +32,12 @@ struct KernelPortable {
 void gemm_block_portable(const GemmBlock& g) {
   gemm_block_with<KernelPortable>(g);
 }
+void gemm_pack_a_portable(const GemmShape& s, const float* a, float* packed) {
+  pack_a_whole<KernelPortable>(s, a, packed);
+}
+void gemm_packed_block_portable(const GemmPackedBlock& g) {
+  gemm_packed_with<KernelPortable>(g);
+}
 
 }  // namespace cpu
 }  // namespace kernels

@@ -20,11 +20,13 @@ struct CliResult {
   std::string output;  // stdout and stderr
 };
 
-// Runs `massmap ARGS` (the binary this test was built with) through the shell.
-inline CliResult run_massmap(const std::string& args) {
+// Runs `massmap ARGS` (the binary this test was built with) through the shell, in a subshell after the shell text
+// `setup` when given: "ulimit -v 3000000 && exec" (limits for massmap alone), "exec timeout -s KILL 60".
+inline CliResult run_massmap(const std::string& args, const std::string& setup = "") {
   namespace fs = std::filesystem;
   const std::string log = fs::temp_directory_path() / ("massmap-cli-" + std::to_string(getpid()) + ".log");
-  const std::string cmd = std::string(MASSMAP_BINARY) + " " + args + " >" + log + " 2>&1";
+  const std::string program = std::string(MASSMAP_BINARY) + " " + args;
+  const std::string cmd = (setup.empty() ? program : "(" + setup + " " + program + ")") + " >" + log + " 2>&1";
   const int status = std::system(cmd.c_str());
   CliResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
