@@ -24,6 +24,7 @@ TEST_CASE("demo: a tiny run end to end") {
                             "evaluate on the test set", "total"})
     CHECK(contains(r.output, stage));
   CHECK(contains(r.output, "headline:"));
+  CHECK(contains(r.output, "found by subtlety"));
 
   std::ifstream in(out + "/evaluation/metrics.json");
   const nlohmann::json metrics = nlohmann::json::parse(in);
@@ -48,7 +49,7 @@ TEST_CASE("demo: a tiny run end to end") {
 
   // The training run inside: the checkpoint carries the threshold chosen on validation.
   const massmap::TensorFile ckpt = massmap::read_safetensors(out + "/train/checkpoint.safetensors");
-  CHECK(ckpt.metadata.at("builder") == "smallnet");
+  CHECK(ckpt.metadata.at("builder") == "mapnet");
   CHECK(ckpt.metadata.at("iteration") == "12");
   CHECK(ckpt.metadata.count("threshold") == 1);
 
