@@ -26,24 +26,18 @@
 // so results are bit-identical for any number of threads, any schedule, and from run to run.
 #include <omp.h>
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "kernels/conv.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/parallel_threshold.h"
 
 namespace kernels {
 namespace cpu {
 
 namespace {
-
-using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-// A row-major matrix view whose rows are `stride` elements apart: the (channels, pixels) planes of a placement.
-using MatrixView = Eigen::Map<RowMajorMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-using ConstMatrixView = Eigen::Map<const RowMajorMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-using ConstVectorView = Eigen::Map<const Eigen::VectorXf>;
 
 // Most floats in one col block (rows x output positions): 4 MB. Each block is one GEMM call that packs its share of
 // the weights again, so blocks are as large as memory allows: a 3x3 layer's whole 13x13 or 14x14 map is one block
@@ -59,6 +53,8 @@ constexpr int64_t kMinBlockRows = 32;
 // least kChunkRows rows where the block has them (each chunk packs the dY block again).
 constexpr int64_t kChunkFloats = int64_t(96) << 10;
 constexpr int64_t kChunkRows = 96;
+// Backward filter cuts images rather than col rows when dW has at most this many floats (1 MB: AlexNet conv1).
+constexpr int64_t kSmallFilterFloats = int64_t(1) << 18;
 
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
@@ -362,23 +358,34 @@ void conv_backward_data(const ConvShape& s, const float* dy, const float* w, flo
 void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate) {
   check_conv_shape(s);
   const Geometry geo = geometry(s);
-  // Each item owns a block of col rows (columns of dW_g) of one group and sums all images and positions into it in
-  // order, so every GEMM reduces over a whole image or a large block of positions and nothing is reduced afterwards.
-  const int64_t row_blocks = unit_blocks(s.groups, geo.crs, 1);
+  // Items are (group, block of col rows, block of images). A row block is a set of columns of dW_g summed over its
+  // images and positions in order, so every GEMM reduces over a whole image or a large block of positions. Where dW is
+  // small (conv1: col has few rows and many positions), cutting rows would pack each image's dY once per row block;
+  // there the images are cut instead, each block sums into its own partial dW, and the partials are added in block
+  // order at the end. All blocks follow from the shape, so the sums' order does too.
+  const int64_t dw_floats = int64_t(s.K) * geo.crs;
+  const int64_t image_blocks =
+      dw_floats <= kSmallFilterFloats ? std::min<int64_t>(s.N, ceil_div(kTargetItems, s.groups)) : 1;
+  const int64_t row_blocks = unit_blocks(int64_t(s.groups) * image_blocks, geo.crs, 1);
   const int64_t block_rows = ceil_div(geo.crs, row_blocks), blocks = ceil_div(geo.crs, block_rows);
+  const int64_t block_images = ceil_div(s.N, image_blocks);
   const int64_t columns = geo.direct ? geo.positions : block_columns(geo, block_rows);
-  const int64_t items = int64_t(s.groups) * blocks;
+  // (image_blocks, K, CRS): each image block's partial dW, laid out as dw (one block needs none: it sums into dw).
+  float* partials = image_blocks > 1 ? packed_weights(size_t(image_blocks * dw_floats)) : nullptr;
+  const int64_t items = int64_t(s.groups) * blocks * image_blocks;
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t item = 0; item < items; ++item) {
-    const int64_t block = item % blocks;
-    const int g = int(item / blocks);
+    const int64_t image_block = item % image_blocks, block = item / image_blocks % blocks;
+    const int g = int(item / image_blocks / blocks);
     const int64_t row_begin = block * block_rows, row_end = std::min(geo.crs, row_begin + block_rows);
     const int64_t rows = row_end - row_begin;
-    MatrixView dw_rows(dw + int64_t(g) * geo.Kg * geo.crs + row_begin, geo.Kg, rows,
-                       Eigen::OuterStride<>(geo.crs));  // columns [row_begin, row_end) of dW_g (Kg, CRS)
-    if (!accumulate) dw_rows.setZero();
+    float* target = partials ? partials + image_block * dw_floats : dw;   // (K, CRS)
+    float* dw_rows = target + int64_t(g) * geo.Kg * geo.crs + row_begin;  // (Kg, rows), rows crs apart
+    if (partials || !accumulate)
+      for (int k = 0; k < geo.Kg; ++k) std::fill_n(dw_rows + k * geo.crs, rows, 0.f);
     float* col = geo.direct ? nullptr : thread_scratch(size_t(rows * columns));  // (rows, columns)
-    for (int n = 0; n < s.N; ++n) {
+    const int64_t n_end = std::min<int64_t>(s.N, (image_block + 1) * block_images);
+    for (int64_t n = image_block * block_images; n < n_end; ++n) {
       const float* x_g = x + s.x.plane(n, g * geo.Cg);    // (Cg, H, W) planes
       const float* dy_g = dy + s.y.plane(n, g * geo.Kg);  // (Kg, P, Q) planes
       for (int64_t first = 0; first < geo.positions; first += columns) {
@@ -386,14 +393,22 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
         // dW rows (Kg, rows) += dY block (Kg, count) * col^T (count, rows); x's planes are col when direct.
         if (geo.direct) {
           gemm({geo.Kg, int(rows), int(count), false, true, s.y.channel_stride, s.x.channel_stride, geo.crs, 1.f, 1.f},
-               dy_g + first, x_g + row_begin * s.x.channel_stride + first, dw_rows.data());
+               dy_g + first, x_g + row_begin * s.x.channel_stride + first, dw_rows);
         } else {
           im2col(s, x_g, row_begin, row_end, first, count, col);
           gemm({geo.Kg, int(rows), int(count), false, true, s.y.channel_stride, count, geo.crs, 1.f, 1.f}, dy_g + first,
-               col, dw_rows.data());
+               col, dw_rows);
         }
       }
     }
+  }
+  if (!partials) return;
+    // dw (+)= partial 0 + partial 1 + ..., in block order for every element.
+#pragma omp parallel for schedule(static) if (dw_floats * image_blocks >= kParallelMinElements)
+  for (int64_t e = 0; e < dw_floats; ++e) {
+    float sum = partials[e];
+    for (int64_t ib = 1; ib < image_blocks; ++ib) sum += partials[ib * dw_floats + e];
+    dw[e] = accumulate ? dw[e] + sum : sum;
   }
 }
 
