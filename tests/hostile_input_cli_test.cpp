@@ -409,3 +409,34 @@ TEST_CASE(
   CHECK(fs::exists(other));
   CHECK(fs::exists(n.d / "y.npy"));
 }
+
+namespace {
+
+// The first bytes of a PNG declaring width x height at `depth` bits of colour type `colour` (the header is all
+// the readers look at before the limits).
+std::string png_header(uint32_t width, uint32_t height, int depth, int colour) {
+  auto be32 = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; };
+  std::string png = "\x89PNG\r\n\x1a\n" + be32(13) + "IHDR" + be32(width) + be32(height);
+  png += char(depth), png += char(colour), png += std::string(3, '\0');
+  return png + be32(0) + std::string(64, '\0');
+}
+
+}  // namespace
+
+TEST_CASE("decompression bombs: a PNG declaring too many pixels, or more decoding memory than allowed, is refused") {
+  TempDir d;
+  write_text(d / "bomb.png", png_header(16384, 16384, 16, 6));  // 2^28 pixels of 16-bit RGBA: 2 GiB decoded
+  const std::string check = "data check --format manifest --root " + manifest_root(d, "bomb.png");
+  auto r = run_massmap(check);
+  INFO(r.output);
+  CHECK(r.code == 3);
+  CHECK(contains(r.output, "bomb.png': PNG image of 16384 x 16384 pixels exceeds the limit of 134217728 pixels"));
+  // Raised to 2^28 pixels, the memory the decode needs (20 bytes a pixel: 5 GiB) is checked against ulimit -v.
+  r = run_massmap(check, "ulimit -v 2000000 && MASSMAP_MAX_IMAGE_PIXELS=268435456 exec");
+  CHECK(r.code == 4);
+  CHECK(contains(r.output, "massmap: out of resources: decoding image '"));
+  CHECK(contains(r.output, "(PNG, 16384 x 16384 pixels) needs 5.0 GiB, more than the"));
+  r = run_massmap(check, "MASSMAP_MAX_IMAGE_PIXELS=1e9 exec");
+  CHECK(r.code == 4);
+  CHECK(contains(r.output, "MASSMAP_MAX_IMAGE_PIXELS='1e9' is not a pixel count in 1..536870912"));
+}
