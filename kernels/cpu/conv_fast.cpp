@@ -47,6 +47,8 @@ constexpr int64_t kColumnBlockFloats = int64_t(1) << 20;
 constexpr int64_t kMinBlockColumns = 128;
 // Items the backward passes aim for (when the shape allows), so that several threads have work at batch 1.
 constexpr int64_t kTargetItems = 4;
+// Forward's items per thread (its blocks may follow the thread count).
+constexpr int64_t kItemsPerThread = 4;
 // Fewest col rows in a row block of backward filter or a channel block of backward data.
 constexpr int64_t kMinBlockRows = 32;
 // Backward data makes col a chunk at a time: at most this many floats (384 KB, in L2 with the packed dY block), at
@@ -260,38 +262,46 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
   // W_g (Kg, CRS) of every group, packed once for all images.
   const int64_t per_group = gemm_packed_a_floats(geo.Kg, int(geo.crs), isa);
   float* w_packed = packed_weights(size_t(per_group * s.groups));  // (G, per_group)
-#pragma omp parallel for schedule(dynamic, 1) if (s.groups > 1)
-  for (int g = 0; g < s.groups; ++g)
-    gemm_pack_a({geo.Kg, 0, int(geo.crs), false, false, geo.crs, 1, 1, 1.f, 0.f}, w + int64_t(g) * geo.Kg * geo.crs,
-                w_packed + g * per_group, isa);
   // Each output element is summed inside one GEMM whatever the blocks, so they may follow the thread count: at least
-  // two items per thread (batch 1 would otherwise leave threads idle).
+  // kItemsPerThread items per thread (on a shared machine a thread that loses its core mid-item holds up the call by
+  // the rest of that item), blocks of whole register tiles so that splitting adds no padded columns.
   int64_t columns = geo.positions;
-  const int64_t outer = int64_t(s.N) * s.groups, wanted = 2 * int64_t(omp_get_max_threads());
-  if (outer < wanted) columns = std::max<int64_t>(1, ceil_div(geo.positions, ceil_div(wanted, outer)));
+  const int64_t outer = int64_t(s.N) * s.groups, wanted = kItemsPerThread * int64_t(omp_get_max_threads());
+  if (outer < wanted && omp_get_max_threads() > 1) {
+    const int64_t tile = gemm_tile_cols(isa);
+    columns = std::max(tile, ceil_div(ceil_div(geo.positions, ceil_div(wanted, outer)), tile) * tile);
+  }
   const int64_t blocks = ceil_div(geo.positions, columns);
   const int64_t items = outer * blocks;
-  // Items write disjoint blocks of y, so the schedule cannot change a bit; dynamic copes with busy cores.
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t item = 0; item < items; ++item) {
-    const int64_t block = item % blocks;
-    const int g = int(item / blocks % s.groups), n = int(item / blocks / s.groups);
-    const int64_t first = block * columns, count = std::min(columns, geo.positions - first);
-    const ImagePanels panels{&s, x + s.x.plane(n, g * geo.Cg), first, geo.direct};
-    const GemmPanelSource source{pack_image_panels, &panels};
-    float* y_block = y + s.y.plane(n, g * geo.Kg) + first;  // (Kg, count), rows channel_stride apart
-    // Y_block (Kg, count) = W_g (Kg, CRS) * col (CRS, count), col packed from x as the GEMM goes.
-    gemm_packed(geo.Kg, int(count), int(geo.crs), w_packed + g * per_group, source, y_block, s.y.channel_stride, 0.f, 0,
-                geo.Kg, isa);
-    // Epilogue while the block is in cache: the bias, then the ReLU reference's expression (so a fused call matches
-    // conv + relu bit for bit; NaN passes through).
-    for (int k = 0; k < geo.Kg; ++k) {
-      float* row = y_block + k * s.y.channel_stride;  // (count)
-      const float bias = b ? b[int64_t(g) * geo.Kg + k] : 0.f;
-      if (b)
-        for (int64_t i = 0; i < count; ++i) row[i] += bias;
-      if (epilogue.relu)
-        for (int64_t i = 0; i < count; ++i) row[i] = row[i] < 0.f ? 0.f : row[i];
+  // One parallel region (each fork and join waits for a thread that may have lost its core): the packing, then the
+  // items. Items write disjoint blocks of y, so the schedule cannot change a bit; dynamic copes with busy cores.
+#pragma omp parallel
+  {
+#pragma omp for schedule(dynamic, 1)
+    for (int g = 0; g < s.groups; ++g)
+      gemm_pack_a({geo.Kg, 0, int(geo.crs), false, false, geo.crs, 1, 1, 1.f, 0.f}, w + int64_t(g) * geo.Kg * geo.crs,
+                  w_packed + g * per_group, isa);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t block = item % blocks;
+      const int g = int(item / blocks % s.groups), n = int(item / blocks / s.groups);
+      const int64_t first = block * columns, count = std::min(columns, geo.positions - first);
+      const ImagePanels panels{&s, x + s.x.plane(n, g * geo.Cg), first, geo.direct};
+      const GemmPanelSource source{pack_image_panels, &panels};
+      float* y_block = y + s.y.plane(n, g * geo.Kg) + first;  // (Kg, count), rows channel_stride apart
+      // Y_block (Kg, count) = W_g (Kg, CRS) * col (CRS, count), col packed from x as the GEMM goes.
+      gemm_packed(geo.Kg, int(count), int(geo.crs), w_packed + g * per_group, source, y_block, s.y.channel_stride, 0.f,
+                  0, geo.Kg, isa);
+      // Epilogue while the block is in cache: the bias, then the ReLU reference's expression (so a fused call matches
+      // conv + relu bit for bit; NaN passes through).
+      for (int k = 0; k < geo.Kg; ++k) {
+        float* row = y_block + k * s.y.channel_stride;  // (count)
+        const float bias = b ? b[int64_t(g) * geo.Kg + k] : 0.f;
+        if (b)
+          for (int64_t i = 0; i < count; ++i) row[i] += bias;
+        if (epilogue.relu)
+          for (int64_t i = 0; i < count; ++i) row[i] = row[i] < 0.f ? 0.f : row[i];
+      }
     }
   }
 }
@@ -309,13 +319,6 @@ void conv_backward_data(const ConvShape& s, const float* dy, const float* w, flo
   // W_g^T's rows of each (group, channel block), packed once for all images.
   const int64_t per_block = gemm_packed_a_floats(int(block_rows), geo.Kg, isa);
   float* w_packed = packed_weights(size_t(per_block * s.groups * blocks));  // (G, blocks, per_block)
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t gb = 0; gb < int64_t(s.groups) * blocks; ++gb) {
-    const int64_t g = gb / blocks, row_begin = gb % blocks * block_rows;
-    const int rows = int(std::min(geo.crs, row_begin + block_rows) - row_begin);
-    gemm_pack_a({rows, 0, geo.Kg, true, false, geo.crs, 1, 1, 1.f, 0.f}, w + g * geo.Kg * geo.crs + row_begin,
-                w_packed + gb * per_block, isa);
-  }
   // col is made a chunk of rows at a time, small enough to stay in L2 for col2im: positions in blocks of up to
   // kChunkFloats / kChunkRows, rows in chunks that fill kChunkFloats (each chunk packs dY's block once more).
   const int64_t most = std::max<int64_t>(1, kChunkFloats / std::min<int64_t>(block_rows, kChunkRows));
@@ -323,33 +326,45 @@ void conv_backward_data(const ConvShape& s, const float* dy, const float* w, flo
   const int tile = gemm_tile_rows(isa);
   const int64_t chunk_rows = std::max<int64_t>(tile, kChunkFloats / columns / tile * tile);
   const int64_t items = int64_t(s.N) * s.groups * blocks;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t item = 0; item < items; ++item) {
-    const int64_t block = item % blocks;
-    const int g = int(item / blocks % s.groups), n = int(item / blocks / s.groups);
-    const int64_t c_begin = block * block_channels, c_end = std::min<int64_t>(geo.Cg, c_begin + block_channels);
-    const int64_t row_begin = c_begin * geo.RS, rows = (c_end - c_begin) * geo.RS;
-    const float* a = w_packed + (int64_t(g) * blocks + block) * per_block;  // W_g^T rows of the block, packed
-    float* dx_g = dx + s.x.plane(n, g * geo.Cg);                            // (Cg, H, W) planes
-    const float* dy_g = dy + s.y.plane(n, g * geo.Kg);                      // (Kg, P, Q) planes
-    if (geo.direct) {  // dX rows (channels of the block, HW) (+)= W_rows^T (rows, Kg) * dY_g (Kg, HW)
-      const MatrixPanels m{dy_g, s.y.channel_stride};
-      gemm_packed(int(rows), int(geo.positions), geo.Kg, a, {pack_matrix_panels, &m},
-                  dx_g + c_begin * s.x.channel_stride, s.x.channel_stride, accumulate ? 1.f : 0.f, 0, int(rows), isa);
-      continue;
+  // One parallel region: the packing, then the items.
+#pragma omp parallel
+  {
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t gb = 0; gb < int64_t(s.groups) * blocks; ++gb) {
+      const int64_t g = gb / blocks, row_begin = gb % blocks * block_rows;
+      const int rows = int(std::min(geo.crs, row_begin + block_rows) - row_begin);
+      gemm_pack_a({rows, 0, geo.Kg, true, false, geo.crs, 1, 1, 1.f, 0.f}, w + g * geo.Kg * geo.crs + row_begin,
+                  w_packed + gb * per_block, isa);
     }
-    if (!accumulate) {
-      for (int64_t c = c_begin; c < c_end; ++c) std::fill_n(dx_g + c * s.x.channel_stride, int64_t(s.H) * s.W, 0.f);
-    }
-    float* col = thread_scratch(size_t(std::min(rows, chunk_rows) * columns));  // (chunk rows, columns)
-    for (int64_t first = 0; first < geo.positions; first += columns) {
-      const int64_t count = std::min(columns, geo.positions - first);
-      const MatrixPanels m{dy_g + first, s.y.channel_stride};  // dY block (Kg, count)
-      for (int64_t m0 = 0; m0 < rows; m0 += chunk_rows) {
-        const int64_t m1 = std::min(rows, m0 + chunk_rows);
-        // col rows [m0, m1) (count) = W_rows^T rows (Kg) * dY block (Kg, count), then added into dx.
-        gemm_packed(int(rows), int(count), geo.Kg, a, {pack_matrix_panels, &m}, col, count, 0.f, int(m0), int(m1), isa);
-        col2im_add(s, col, row_begin + m0, row_begin + m1, first, count, dx_g);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t block = item % blocks;
+      const int g = int(item / blocks % s.groups), n = int(item / blocks / s.groups);
+      const int64_t c_begin = block * block_channels, c_end = std::min<int64_t>(geo.Cg, c_begin + block_channels);
+      const int64_t row_begin = c_begin * geo.RS, rows = (c_end - c_begin) * geo.RS;
+      const float* a = w_packed + (int64_t(g) * blocks + block) * per_block;  // W_g^T rows of the block, packed
+      float* dx_g = dx + s.x.plane(n, g * geo.Cg);                            // (Cg, H, W) planes
+      const float* dy_g = dy + s.y.plane(n, g * geo.Kg);                      // (Kg, P, Q) planes
+      if (geo.direct) {  // dX rows (channels of the block, HW) (+)= W_rows^T (rows, Kg) * dY_g (Kg, HW)
+        const MatrixPanels m{dy_g, s.y.channel_stride};
+        gemm_packed(int(rows), int(geo.positions), geo.Kg, a, {pack_matrix_panels, &m},
+                    dx_g + c_begin * s.x.channel_stride, s.x.channel_stride, accumulate ? 1.f : 0.f, 0, int(rows), isa);
+        continue;
+      }
+      if (!accumulate) {
+        for (int64_t c = c_begin; c < c_end; ++c) std::fill_n(dx_g + c * s.x.channel_stride, int64_t(s.H) * s.W, 0.f);
+      }
+      float* col = thread_scratch(size_t(std::min(rows, chunk_rows) * columns));  // (chunk rows, columns)
+      for (int64_t first = 0; first < geo.positions; first += columns) {
+        const int64_t count = std::min(columns, geo.positions - first);
+        const MatrixPanels m{dy_g + first, s.y.channel_stride};  // dY block (Kg, count)
+        for (int64_t m0 = 0; m0 < rows; m0 += chunk_rows) {
+          const int64_t m1 = std::min(rows, m0 + chunk_rows);
+          // col rows [m0, m1) (count) = W_rows^T rows (Kg) * dY block (Kg, count), then added into dx.
+          gemm_packed(int(rows), int(count), geo.Kg, a, {pack_matrix_panels, &m}, col, count, 0.f, int(m0), int(m1),
+                      isa);
+          col2im_add(s, col, row_begin + m0, row_begin + m1, first, count, dx_g);
+        }
       }
     }
   }
