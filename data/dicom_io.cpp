@@ -75,7 +75,7 @@ Image read_dicom(const std::string& path) {
   Uint16 rows = 0, columns = 0, allocated = 0, stored = 0, representation = 0, samples = 1;
   if (ds->findAndGetUint16(DCM_Rows, rows).bad() || ds->findAndGetUint16(DCM_Columns, columns).bad())
     fail(path, "DICOM file has no Rows or Columns (not an image?)");
-  check_size(path, "DICOM", columns, rows);
+  check_size(path, "DICOM", columns, rows, 4);  // DCMTK's stored samples, and a decompressed copy
   if (!ds->tagExistsWithValue(DCM_PixelData)) fail(path, "DICOM file has no pixel data");
   if (ds->findAndGetUint16(DCM_BitsAllocated, allocated).bad()) fail(path, "DICOM file has no BitsAllocated");
   if (ds->findAndGetUint16(DCM_BitsStored, stored).bad()) stored = allocated;

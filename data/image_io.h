@@ -12,9 +12,11 @@
 //                          allocated; uncompressed, and JPEG / JPEG-LS (lossless included) where DCMTK's decoders are
 //                          built in; see Image for how rescale and MONOCHROME1 are applied; sequence items nested
 //                          at most 100 deep (DCMTK's parser recurses per level), no deflated transfer syntax
-// Every reader checks the dimensions itself before a library allocates anything: each side 1..65535 and at most
-// 1 GiB of 16-bit pixels. A missing, empty, truncated, corrupt, absurd or unsupported file throws BadInput whose
-// message names the file and the reason; no input crashes the reader.
+// Every reader checks the dimensions itself before a library allocates anything: each side 1..65535, at most
+// max_read_pixels() pixels (2^27 = 134,217,728 unless MASSMAP_MAX_IMAGE_PIXELS says otherwise, up to 2^29), and
+// no more decoding memory than the process may use: a few bytes per pixel by format (PNG: the decoded samples,
+// up to 8 bytes for 16-bit RGBA, plus 4; a 400 KB file can declare gigabytes). A missing, empty, truncated, corrupt,
+// absurd or unsupported file throws BadInput whose message names the file and the reason; no input crashes the reader.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -23,7 +25,12 @@
 namespace massmap::data {
 
 constexpr int kMaxImageSide = 65535;
-constexpr int64_t kMaxImageBytes = int64_t(1) << 30;  // of 16-bit pixels: 2^29 pixels
+constexpr int64_t kMaxImageBytes = int64_t(1) << 30;  // of 16-bit pixels: 2^29 pixels, the most any image may have
+constexpr int64_t kDefaultMaxReadPixels = int64_t(1) << 27;
+
+// The most pixels read_image accepts: MASSMAP_MAX_IMAGE_PIXELS (a whole number in 1..2^29) or 2^27. A value that
+// is not one is a BadConfig naming the variable.
+int64_t max_read_pixels();
 
 struct Image {
   int width = 0;

@@ -10,8 +10,11 @@ namespace massmap::data::detail {
 
 // BadInput "cannot read image '<path>': <reason>".
 [[noreturn]] void fail(const std::string& path, const std::string& reason);
-// Rejects sides outside 1..kMaxImageSide and more than kMaxImageBytes of 16-bit pixels, naming `what` (e.g. "PNG").
-void check_size(const std::string& path, const char* what, int64_t width, int64_t height);
+// Rejects sides outside 1..kMaxImageSide and more than max_read_pixels() pixels, naming `what` (e.g. "PNG"), and
+// (ResourceError) a decode that needs more memory than the process may use: the image's 16-bit pixels twice (a
+// converted copy and ours) plus `decoded_bytes_per_pixel` of the library's own buffers.
+void check_size(const std::string& path, const char* what, int64_t width, int64_t height,
+                int decoded_bytes_per_pixel = 0);
 
 // Items nested deeper than this make a DICOM file bad input: real images nest a few levels, and DCMTK's parser
 // recurses per level (about 1 KB of stack each) with no limit of its own.

@@ -69,7 +69,7 @@ Image read_tiff(const std::string& path) {
   TIFFOpenOptionsSetErrorHandlerExtR(options.get(), on_error, &messages);
   TIFFOpenOptionsSetWarningHandlerExtR(options.get(), on_warning, &messages);
   // No single allocation beyond our image limit (a whole image in one strip is the largest legitimate one).
-  TIFFOpenOptionsSetMaxSingleMemAlloc(options.get(), tmsize_t(kMaxImageBytes) + 65536);
+  TIFFOpenOptionsSetMaxSingleMemAlloc(options.get(), tmsize_t(max_read_pixels() * 2) + 65536);
   // "m": read through read(), not a memory map, so a file truncated while mapped cannot raise SIGBUS.
   std::unique_ptr<TIFF, TiffClose> tif(TIFFOpenExt(path.c_str(), "rm", options.get()));
   if (!tif) libtiff_fail("file cannot be opened (corrupt or truncated header)");
@@ -79,7 +79,7 @@ Image read_tiff(const std::string& path) {
   uint16_t samples = 1, bits = 1, format = SAMPLEFORMAT_UINT, photometric = 0;
   if (!TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &width) || !TIFFGetField(t, TIFFTAG_IMAGELENGTH, &height))
     libtiff_fail("file has no ImageWidth or ImageLength tag");
-  check_size(path, "TIFF", width, height);
+  check_size(path, "TIFF", width, height, 2);  // a strip or tile buffer as large as the image, at most
   TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLESPERPIXEL, &samples);
   TIFFGetFieldDefaulted(t, TIFFTAG_BITSPERSAMPLE, &bits);
   TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLEFORMAT, &format);

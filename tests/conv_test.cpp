@@ -175,14 +175,17 @@ std::vector<Case> awkward_cases() {
 // path's constants at the time of writing: the first case cuts backward data into 4 blocks of 8 channels and
 // backward filter into 4 row blocks; the third gives backward data channel blocks of 3, 3, 3 and 1; the fourth
 // (4 groups) has 2592-row col blocks, so every pass, backward ones included, runs 2 column blocks of 111 and 110
-// positions (starting mid-row). The conv1-like awkward cases cut backward filter's rows mid-channel.
+// positions (starting mid-row). Backward filter cuts images into blocks with partial dW where dW is at most 1 MB
+// (the batch-2 cases with one group), col rows otherwise (the first case, and the last, whose dW is 1.3 MB).
 std::vector<Case> block_cases() {
   return {{"C32 9x9 pad 4, 16x15: two column blocks", kernels::conv_shape(1, 32, 16, 15, 3, 9, 9, 1, 4)},
           {"groups 2, C32, 9x9, slices: two column blocks",
            placed(kernels::conv_shape(2, 32, 17, 13, 6, 9, 9, 1, 4, 2), 2, 35, 1, 8)},
           {"batch 1, C10 5x5 pad 2, 9x7: uneven channel blocks", kernels::conv_shape(1, 10, 9, 7, 5, 5, 5, 1, 2)},
           {"groups 4, C128 9x9 pad 4, 17x13, slices: column blocks in every pass",
-           placed(kernels::conv_shape(2, 128, 17, 13, 8, 9, 9, 1, 4, 4), 3, 133, 2, 11)}};
+           placed(kernels::conv_shape(2, 128, 17, 13, 8, 9, 9, 1, 4, 4), 3, 133, 2, 11)},
+          {"C512 K72 3x3 pad 1, 3x4, batch 2: dW over 1 MB, so backward filter cuts col rows, each over both images",
+           kernels::conv_shape(2, 512, 3, 4, 72, 3, 3, 1, 1)}};
 }
 
 std::string error_of(const std::function<void()>& f) {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes the file readers: builds the libFuzzer targets fuzz/*_fuzz.cpp with clang, ASan and UBSan into
-# build-fuzz/ (RelWithDebInfo), writes their seed corpora into build-fuzz/corpus/<target>/ and runs each target
-# for SECONDS (default 60) on its corpus, which keeps what the run discovers for the next one.
+# build-fuzz/ (RelWithDebInfo; BUILD_DIR overrides it), writes their seed corpora into build-fuzz/corpus/<target>/
+# (fuzz/make_corpus.py for our parsers; build-fuzz/bin/make_image_seeds, from synth's images, for the image
+# readers) and runs each target for SECONDS (default 30) on its corpus, which keeps what the run discovers for the
+# next one.
 #   tools/fuzz.sh [SECONDS]
 # Exits nonzero if any target finds a crash, sanitizer report, leak, timeout (-timeout=10) or absurd allocation
 # (-rss_limit_mb=2048); the input that did it is kept in build-fuzz/crashes/<target>/ and can be replayed with
@@ -11,12 +13,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=${1:-60}
+seconds=${1:-30}
 if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
   echo "usage: tools/fuzz.sh [SECONDS]   (a positive whole number of seconds per target)" >&2
   exit 2
 fi
-dir=build-fuzz
+dir=${BUILD_DIR:-build-fuzz}
 logs=$dir/logs
 
 if [ -z "${CXX:-}" ]; then
@@ -53,10 +55,11 @@ command -v ninja >/dev/null && [ ! -f "$dir/Makefile" ] && generator=(-G Ninja)
 CC=${CC:-clang} CXX=$CXX cmake -S . -B "$dir" "${generator[@]}" -DCMAKE_CXX_COMPILER="$CXX" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMASSMAP_FUZZ=ON -DMASSMAP_BUILD_TESTS=OFF -DMASSMAP_BUILD_BENCH=OFF \
   >"$logs/configure.log" 2>&1 || fail_with_log "configure" "$logs/configure.log"
-cmake --build "$dir" --parallel "${JOBS:-$(nproc)}" --target "${targets[@]}" >"$logs/build.log" 2>&1 ||
+cmake --build "$dir" --parallel "${JOBS:-$(nproc)}" --target "${targets[@]}" make_image_seeds >"$logs/build.log" 2>&1 ||
   fail_with_log "build" "$logs/build.log"
 
 python3 fuzz/make_corpus.py "$dir/corpus" >"$logs/corpus.log" 2>&1 || fail_with_log "seed corpus" "$logs/corpus.log"
+"$dir/bin/make_image_seeds" "$dir/corpus" >>"$logs/corpus.log" 2>&1 || fail_with_log "image seeds" "$logs/corpus.log"
 
 # UBSan reports are recoverable under MASSMAP_FUZZ; halt on the first so the fuzzer records it as a crash.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}

@@ -26,24 +26,18 @@
 // so results are bit-identical for any number of threads, any schedule, and from run to run.
 #include <omp.h>
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "kernels/conv.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/parallel_threshold.h"
 
 namespace kernels {
 namespace cpu {
 
 namespace {
-
-using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-// A row-major matrix view whose rows are `stride` elements apart: the (channels, pixels) planes of a placement.
-using MatrixView = Eigen::Map<RowMajorMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-using ConstMatrixView = Eigen::Map<const RowMajorMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-using ConstVectorView = Eigen::Map<const Eigen::VectorXf>;
 
 // Most floats in one col block (rows x output positions): 4 MB. Each block is one GEMM call that packs its share of
 // the weights again, so blocks are as large as memory allows: a 3x3 layer's whole 13x13 or 14x14 map is one block
@@ -53,12 +47,16 @@ constexpr int64_t kColumnBlockFloats = int64_t(1) << 20;
 constexpr int64_t kMinBlockColumns = 128;
 // Items the backward passes aim for (when the shape allows), so that several threads have work at batch 1.
 constexpr int64_t kTargetItems = 4;
+// Forward's items per thread (its blocks may follow the thread count).
+constexpr int64_t kItemsPerThread = 4;
 // Fewest col rows in a row block of backward filter or a channel block of backward data.
 constexpr int64_t kMinBlockRows = 32;
 // Backward data makes col a chunk at a time: at most this many floats (384 KB, in L2 with the packed dY block), at
 // least kChunkRows rows where the block has them (each chunk packs the dY block again).
 constexpr int64_t kChunkFloats = int64_t(96) << 10;
 constexpr int64_t kChunkRows = 96;
+// Backward filter cuts images rather than col rows when dW has at most this many floats (1 MB: AlexNet conv1).
+constexpr int64_t kSmallFilterFloats = int64_t(1) << 18;
 
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
@@ -264,38 +262,46 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
   // W_g (Kg, CRS) of every group, packed once for all images.
   const int64_t per_group = gemm_packed_a_floats(geo.Kg, int(geo.crs), isa);
   float* w_packed = packed_weights(size_t(per_group * s.groups));  // (G, per_group)
-#pragma omp parallel for schedule(dynamic, 1) if (s.groups > 1)
-  for (int g = 0; g < s.groups; ++g)
-    gemm_pack_a({geo.Kg, 0, int(geo.crs), false, false, geo.crs, 1, 1, 1.f, 0.f}, w + int64_t(g) * geo.Kg * geo.crs,
-                w_packed + g * per_group, isa);
   // Each output element is summed inside one GEMM whatever the blocks, so they may follow the thread count: at least
-  // two items per thread (batch 1 would otherwise leave threads idle).
+  // kItemsPerThread items per thread (on a shared machine a thread that loses its core mid-item holds up the call by
+  // the rest of that item), blocks of whole register tiles so that splitting adds no padded columns.
   int64_t columns = geo.positions;
-  const int64_t outer = int64_t(s.N) * s.groups, wanted = 2 * int64_t(omp_get_max_threads());
-  if (outer < wanted) columns = std::max<int64_t>(1, ceil_div(geo.positions, ceil_div(wanted, outer)));
+  const int64_t outer = int64_t(s.N) * s.groups, wanted = kItemsPerThread * int64_t(omp_get_max_threads());
+  if (outer < wanted && omp_get_max_threads() > 1) {
+    const int64_t tile = gemm_tile_cols(isa);
+    columns = std::max(tile, ceil_div(ceil_div(geo.positions, ceil_div(wanted, outer)), tile) * tile);
+  }
   const int64_t blocks = ceil_div(geo.positions, columns);
   const int64_t items = outer * blocks;
-  // Items write disjoint blocks of y, so the schedule cannot change a bit; dynamic copes with busy cores.
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t item = 0; item < items; ++item) {
-    const int64_t block = item % blocks;
-    const int g = int(item / blocks % s.groups), n = int(item / blocks / s.groups);
-    const int64_t first = block * columns, count = std::min(columns, geo.positions - first);
-    const ImagePanels panels{&s, x + s.x.plane(n, g * geo.Cg), first, geo.direct};
-    const GemmPanelSource source{pack_image_panels, &panels};
-    float* y_block = y + s.y.plane(n, g * geo.Kg) + first;  // (Kg, count), rows channel_stride apart
-    // Y_block (Kg, count) = W_g (Kg, CRS) * col (CRS, count), col packed from x as the GEMM goes.
-    gemm_packed(geo.Kg, int(count), int(geo.crs), w_packed + g * per_group, source, y_block, s.y.channel_stride, 0.f, 0,
-                geo.Kg, isa);
-    // Epilogue while the block is in cache: the bias, then the ReLU reference's expression (so a fused call matches
-    // conv + relu bit for bit; NaN passes through).
-    for (int k = 0; k < geo.Kg; ++k) {
-      float* row = y_block + k * s.y.channel_stride;  // (count)
-      const float bias = b ? b[int64_t(g) * geo.Kg + k] : 0.f;
-      if (b)
-        for (int64_t i = 0; i < count; ++i) row[i] += bias;
-      if (epilogue.relu)
-        for (int64_t i = 0; i < count; ++i) row[i] = row[i] < 0.f ? 0.f : row[i];
+  // One parallel region (each fork and join waits for a thread that may have lost its core): the packing, then the
+  // items. Items write disjoint blocks of y, so the schedule cannot change a bit; dynamic copes with busy cores.
+#pragma omp parallel
+  {
+#pragma omp for schedule(dynamic, 1)
+    for (int g = 0; g < s.groups; ++g)
+      gemm_pack_a({geo.Kg, 0, int(geo.crs), false, false, geo.crs, 1, 1, 1.f, 0.f}, w + int64_t(g) * geo.Kg * geo.crs,
+                  w_packed + g * per_group, isa);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t block = item % blocks;
+      const int g = int(item / blocks % s.groups), n = int(item / blocks / s.groups);
+      const int64_t first = block * columns, count = std::min(columns, geo.positions - first);
+      const ImagePanels panels{&s, x + s.x.plane(n, g * geo.Cg), first, geo.direct};
+      const GemmPanelSource source{pack_image_panels, &panels};
+      float* y_block = y + s.y.plane(n, g * geo.Kg) + first;  // (Kg, count), rows channel_stride apart
+      // Y_block (Kg, count) = W_g (Kg, CRS) * col (CRS, count), col packed from x as the GEMM goes.
+      gemm_packed(geo.Kg, int(count), int(geo.crs), w_packed + g * per_group, source, y_block, s.y.channel_stride, 0.f,
+                  0, geo.Kg, isa);
+      // Epilogue while the block is in cache: the bias, then the ReLU reference's expression (so a fused call matches
+      // conv + relu bit for bit; NaN passes through).
+      for (int k = 0; k < geo.Kg; ++k) {
+        float* row = y_block + k * s.y.channel_stride;  // (count)
+        const float bias = b ? b[int64_t(g) * geo.Kg + k] : 0.f;
+        if (b)
+          for (int64_t i = 0; i < count; ++i) row[i] += bias;
+        if (epilogue.relu)
+          for (int64_t i = 0; i < count; ++i) row[i] = row[i] < 0.f ? 0.f : row[i];
+      }
     }
   }
 }
@@ -313,13 +319,6 @@ void conv_backward_data(const ConvShape& s, const float* dy, const float* w, flo
   // W_g^T's rows of each (group, channel block), packed once for all images.
   const int64_t per_block = gemm_packed_a_floats(int(block_rows), geo.Kg, isa);
   float* w_packed = packed_weights(size_t(per_block * s.groups * blocks));  // (G, blocks, per_block)
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t gb = 0; gb < int64_t(s.groups) * blocks; ++gb) {
-    const int64_t g = gb / blocks, row_begin = gb % blocks * block_rows;
-    const int rows = int(std::min(geo.crs, row_begin + block_rows) - row_begin);
-    gemm_pack_a({rows, 0, geo.Kg, true, false, geo.crs, 1, 1, 1.f, 0.f}, w + g * geo.Kg * geo.crs + row_begin,
-                w_packed + gb * per_block, isa);
-  }
   // col is made a chunk of rows at a time, small enough to stay in L2 for col2im: positions in blocks of up to
   // kChunkFloats / kChunkRows, rows in chunks that fill kChunkFloats (each chunk packs dY's block once more).
   const int64_t most = std::max<int64_t>(1, kChunkFloats / std::min<int64_t>(block_rows, kChunkRows));
@@ -327,33 +326,45 @@ void conv_backward_data(const ConvShape& s, const float* dy, const float* w, flo
   const int tile = gemm_tile_rows(isa);
   const int64_t chunk_rows = std::max<int64_t>(tile, kChunkFloats / columns / tile * tile);
   const int64_t items = int64_t(s.N) * s.groups * blocks;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t item = 0; item < items; ++item) {
-    const int64_t block = item % blocks;
-    const int g = int(item / blocks % s.groups), n = int(item / blocks / s.groups);
-    const int64_t c_begin = block * block_channels, c_end = std::min<int64_t>(geo.Cg, c_begin + block_channels);
-    const int64_t row_begin = c_begin * geo.RS, rows = (c_end - c_begin) * geo.RS;
-    const float* a = w_packed + (int64_t(g) * blocks + block) * per_block;  // W_g^T rows of the block, packed
-    float* dx_g = dx + s.x.plane(n, g * geo.Cg);                            // (Cg, H, W) planes
-    const float* dy_g = dy + s.y.plane(n, g * geo.Kg);                      // (Kg, P, Q) planes
-    if (geo.direct) {  // dX rows (channels of the block, HW) (+)= W_rows^T (rows, Kg) * dY_g (Kg, HW)
-      const MatrixPanels m{dy_g, s.y.channel_stride};
-      gemm_packed(int(rows), int(geo.positions), geo.Kg, a, {pack_matrix_panels, &m},
-                  dx_g + c_begin * s.x.channel_stride, s.x.channel_stride, accumulate ? 1.f : 0.f, 0, int(rows), isa);
-      continue;
+  // One parallel region: the packing, then the items.
+#pragma omp parallel
+  {
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t gb = 0; gb < int64_t(s.groups) * blocks; ++gb) {
+      const int64_t g = gb / blocks, row_begin = gb % blocks * block_rows;
+      const int rows = int(std::min(geo.crs, row_begin + block_rows) - row_begin);
+      gemm_pack_a({rows, 0, geo.Kg, true, false, geo.crs, 1, 1, 1.f, 0.f}, w + g * geo.Kg * geo.crs + row_begin,
+                  w_packed + gb * per_block, isa);
     }
-    if (!accumulate) {
-      for (int64_t c = c_begin; c < c_end; ++c) std::fill_n(dx_g + c * s.x.channel_stride, int64_t(s.H) * s.W, 0.f);
-    }
-    float* col = thread_scratch(size_t(std::min(rows, chunk_rows) * columns));  // (chunk rows, columns)
-    for (int64_t first = 0; first < geo.positions; first += columns) {
-      const int64_t count = std::min(columns, geo.positions - first);
-      const MatrixPanels m{dy_g + first, s.y.channel_stride};  // dY block (Kg, count)
-      for (int64_t m0 = 0; m0 < rows; m0 += chunk_rows) {
-        const int64_t m1 = std::min(rows, m0 + chunk_rows);
-        // col rows [m0, m1) (count) = W_rows^T rows (Kg) * dY block (Kg, count), then added into dx.
-        gemm_packed(int(rows), int(count), geo.Kg, a, {pack_matrix_panels, &m}, col, count, 0.f, int(m0), int(m1), isa);
-        col2im_add(s, col, row_begin + m0, row_begin + m1, first, count, dx_g);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t block = item % blocks;
+      const int g = int(item / blocks % s.groups), n = int(item / blocks / s.groups);
+      const int64_t c_begin = block * block_channels, c_end = std::min<int64_t>(geo.Cg, c_begin + block_channels);
+      const int64_t row_begin = c_begin * geo.RS, rows = (c_end - c_begin) * geo.RS;
+      const float* a = w_packed + (int64_t(g) * blocks + block) * per_block;  // W_g^T rows of the block, packed
+      float* dx_g = dx + s.x.plane(n, g * geo.Cg);                            // (Cg, H, W) planes
+      const float* dy_g = dy + s.y.plane(n, g * geo.Kg);                      // (Kg, P, Q) planes
+      if (geo.direct) {  // dX rows (channels of the block, HW) (+)= W_rows^T (rows, Kg) * dY_g (Kg, HW)
+        const MatrixPanels m{dy_g, s.y.channel_stride};
+        gemm_packed(int(rows), int(geo.positions), geo.Kg, a, {pack_matrix_panels, &m},
+                    dx_g + c_begin * s.x.channel_stride, s.x.channel_stride, accumulate ? 1.f : 0.f, 0, int(rows), isa);
+        continue;
+      }
+      if (!accumulate) {
+        for (int64_t c = c_begin; c < c_end; ++c) std::fill_n(dx_g + c * s.x.channel_stride, int64_t(s.H) * s.W, 0.f);
+      }
+      float* col = thread_scratch(size_t(std::min(rows, chunk_rows) * columns));  // (chunk rows, columns)
+      for (int64_t first = 0; first < geo.positions; first += columns) {
+        const int64_t count = std::min(columns, geo.positions - first);
+        const MatrixPanels m{dy_g + first, s.y.channel_stride};  // dY block (Kg, count)
+        for (int64_t m0 = 0; m0 < rows; m0 += chunk_rows) {
+          const int64_t m1 = std::min(rows, m0 + chunk_rows);
+          // col rows [m0, m1) (count) = W_rows^T rows (Kg) * dY block (Kg, count), then added into dx.
+          gemm_packed(int(rows), int(count), geo.Kg, a, {pack_matrix_panels, &m}, col, count, 0.f, int(m0), int(m1),
+                      isa);
+          col2im_add(s, col, row_begin + m0, row_begin + m1, first, count, dx_g);
+        }
       }
     }
   }
@@ -362,23 +373,34 @@ void conv_backward_data(const ConvShape& s, const float* dy, const float* w, flo
 void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate) {
   check_conv_shape(s);
   const Geometry geo = geometry(s);
-  // Each item owns a block of col rows (columns of dW_g) of one group and sums all images and positions into it in
-  // order, so every GEMM reduces over a whole image or a large block of positions and nothing is reduced afterwards.
-  const int64_t row_blocks = unit_blocks(s.groups, geo.crs, 1);
+  // Items are (group, block of col rows, block of images). A row block is a set of columns of dW_g summed over its
+  // images and positions in order, so every GEMM reduces over a whole image or a large block of positions. Where dW is
+  // small (conv1: col has few rows and many positions), cutting rows would pack each image's dY once per row block;
+  // there the images are cut instead, each block sums into its own partial dW, and the partials are added in block
+  // order at the end. All blocks follow from the shape, so the sums' order does too.
+  const int64_t dw_floats = int64_t(s.K) * geo.crs;
+  const int64_t image_blocks =
+      dw_floats <= kSmallFilterFloats ? std::min<int64_t>(s.N, ceil_div(kTargetItems, s.groups)) : 1;
+  const int64_t row_blocks = unit_blocks(int64_t(s.groups) * image_blocks, geo.crs, 1);
   const int64_t block_rows = ceil_div(geo.crs, row_blocks), blocks = ceil_div(geo.crs, block_rows);
+  const int64_t block_images = ceil_div(s.N, image_blocks);
   const int64_t columns = geo.direct ? geo.positions : block_columns(geo, block_rows);
-  const int64_t items = int64_t(s.groups) * blocks;
+  // (image_blocks, K, CRS): each image block's partial dW, laid out as dw (one block needs none: it sums into dw).
+  float* partials = image_blocks > 1 ? packed_weights(size_t(image_blocks * dw_floats)) : nullptr;
+  const int64_t items = int64_t(s.groups) * blocks * image_blocks;
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t item = 0; item < items; ++item) {
-    const int64_t block = item % blocks;
-    const int g = int(item / blocks);
+    const int64_t image_block = item % image_blocks, block = item / image_blocks % blocks;
+    const int g = int(item / image_blocks / blocks);
     const int64_t row_begin = block * block_rows, row_end = std::min(geo.crs, row_begin + block_rows);
     const int64_t rows = row_end - row_begin;
-    MatrixView dw_rows(dw + int64_t(g) * geo.Kg * geo.crs + row_begin, geo.Kg, rows,
-                       Eigen::OuterStride<>(geo.crs));  // columns [row_begin, row_end) of dW_g (Kg, CRS)
-    if (!accumulate) dw_rows.setZero();
+    float* target = partials ? partials + image_block * dw_floats : dw;   // (K, CRS)
+    float* dw_rows = target + int64_t(g) * geo.Kg * geo.crs + row_begin;  // (Kg, rows), rows crs apart
+    if (partials || !accumulate)
+      for (int k = 0; k < geo.Kg; ++k) std::fill_n(dw_rows + k * geo.crs, rows, 0.f);
     float* col = geo.direct ? nullptr : thread_scratch(size_t(rows * columns));  // (rows, columns)
-    for (int n = 0; n < s.N; ++n) {
+    const int64_t n_end = std::min<int64_t>(s.N, (image_block + 1) * block_images);
+    for (int64_t n = image_block * block_images; n < n_end; ++n) {
       const float* x_g = x + s.x.plane(n, g * geo.Cg);    // (Cg, H, W) planes
       const float* dy_g = dy + s.y.plane(n, g * geo.Kg);  // (Kg, P, Q) planes
       for (int64_t first = 0; first < geo.positions; first += columns) {
@@ -386,14 +408,22 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
         // dW rows (Kg, rows) += dY block (Kg, count) * col^T (count, rows); x's planes are col when direct.
         if (geo.direct) {
           gemm({geo.Kg, int(rows), int(count), false, true, s.y.channel_stride, s.x.channel_stride, geo.crs, 1.f, 1.f},
-               dy_g + first, x_g + row_begin * s.x.channel_stride + first, dw_rows.data());
+               dy_g + first, x_g + row_begin * s.x.channel_stride + first, dw_rows);
         } else {
           im2col(s, x_g, row_begin, row_end, first, count, col);
           gemm({geo.Kg, int(rows), int(count), false, true, s.y.channel_stride, count, geo.crs, 1.f, 1.f}, dy_g + first,
-               col, dw_rows.data());
+               col, dw_rows);
         }
       }
     }
+  }
+  if (!partials) return;
+    // dw (+)= partial 0 + partial 1 + ..., in block order for every element.
+#pragma omp parallel for schedule(static) if (dw_floats * image_blocks >= kParallelMinElements)
+  for (int64_t e = 0; e < dw_floats; ++e) {
+    float sum = partials[e];
+    for (int64_t ib = 1; ib < image_blocks; ++ib) sum += partials[ib * dw_floats + e];
+    dw[e] = accumulate ? dw[e] + sum : sum;
   }
 }
 

@@ -97,6 +97,10 @@ int gemm_tile_rows(CpuIsa isa) {
   return blocking_of(isa).mr;
 }
 
+int gemm_tile_cols(CpuIsa isa) {
+  return blocking_of(isa).nr;
+}
+
 int64_t gemm_packed_a_floats(int M, int K, CpuIsa isa) {
   const int mr = blocking_of(isa).mr;
   return (int64_t(M) + mr - 1) / mr * mr * K;

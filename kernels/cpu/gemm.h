@@ -27,6 +27,8 @@ struct GemmPanelSource {
 
 // Rows of the register tile (MR) on `isa`: gemm_packed's row ranges start at multiples of it.
 int gemm_tile_rows(CpuIsa isa);
+// Columns of the register tile (NR) on `isa`: column blocks that are multiples of it add no padded columns.
+int gemm_tile_cols(CpuIsa isa);
 // Floats gemm_pack_a writes for an (M, K) A.
 int64_t gemm_packed_a_floats(int M, int K, CpuIsa isa);
 // Packs A (s.M, s.K, s.trans_a, s.lda; the rest unused) for gemm_packed on the same isa.
