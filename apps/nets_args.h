@@ -15,7 +15,7 @@ namespace massmap::cli {
 
 #define MASSMAP_NET_OPTIONS                                                                                    \
   "net options (every subcommand; a weights file only fits the options it was made with):\n"                   \
-  "  NAME               alexnet, vgg16, googlenet or smallnet (massmap nets show --help lists them)\n"         \
+  "  NAME               alexnet, vgg16, googlenet, smallnet or mapnet (massmap nets show --help lists them)\n" \
   "  --channels C       input channels: 1 for mammograms, 3 for photographs (default 3)\n"                     \
   "  --classes K        number of classes: 2 for mass / no mass (default 1000)\n"                              \
   "  --input-size S     input height and width, S or HxW (default: the net's nominal size, 227 for alexnet,\n" \
