@@ -40,9 +40,10 @@ Image read_dicom(const std::string& path) {
 
 namespace {
 
-// Refuses what DCMTK's parser cannot survive, from the raw bytes: nesting deeper than kMaxDicomNesting, and a
-// deflated dataset, whose nesting the scan cannot see (no mammogram is stored deflated).
-void check_dicom_structure(const std::string& path) {
+// Refuses what DCMTK's parser cannot survive, from the raw bytes: nesting deeper than kMaxDicomNesting, more
+// undefined-length items than kMaxDicomUndefinedItems, and a deflated dataset, whose nesting the scan cannot see
+// (no mammogram is stored deflated). Returns the scan's counts.
+DicomNesting check_dicom_structure(const std::string& path) {
   const std::vector<char> bytes = read_file_bytes(path);
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   const std::string_view head(bytes.data(), std::min(bytes.size(), size_t(1) << 16));
@@ -56,6 +57,7 @@ void check_dicom_structure(const std::string& path) {
     fail(path, "DICOM file has " + std::to_string(nesting.undefined_items) +
                    " sequence items of undefined length; at most " + std::to_string(kMaxDicomUndefinedItems) +
                    " are read (corrupt or hostile file?)");
+  return nesting;
 }
 
 void setup_dcmtk() {
@@ -112,7 +114,9 @@ Image decode_dicom(const std::string& path);
 
 Image read_dicom(const std::string& path) {
   setup_dcmtk();
-  check_dicom_structure(path);
+  const DicomNesting nesting = check_dicom_structure(path);
+  // Few undefined-length items bound the recursion to a few hundred KB, which any thread's stack holds.
+  if (nesting.undefined_items <= kMaxDicomNesting) return decode_dicom(path);
   return on_large_stack(size_t(128) << 20, [&] { return decode_dicom(path); });
 }
 
