@@ -18,9 +18,10 @@
 //   forward          (image, group, block of output positions): a block of Y's columns;
 //   backward data    (image, group, block of input channels): those channels of dx, whose col rows are the block's
 //                    rows of W_g^T * dY_g (col2im of one channel reads only that channel's rows);
-//   backward filter  (group, block of col rows): those columns of dW_g, summed over all images and positions in
-//                    order inside the item (no partial dW to reduce, the reduction dimension of each GEMM is a
-//                    whole image or a large block of positions).
+//   backward filter  (group, block of col rows, block of images): those columns of dW_g, summed over the block's
+//                    images and positions in order inside the item (the reduction dimension of each GEMM is a
+//                    whole image or a large block of positions); where dW is small the images are cut into blocks
+//                    instead of the rows, each into its own partial dW, added in block order at the end.
 // Every summation order depends on the shape only (forward's blocks also follow the thread count, but each output
 // element is summed inside one GEMM call whatever the blocks), and each item writes a disjoint part of the output,
 // so results are bit-identical for any number of threads, any schedule, and from run to run.
@@ -39,9 +40,9 @@ namespace cpu {
 
 namespace {
 
-// Most floats in one col block (rows x output positions): 4 MB. Each block is one GEMM call that packs its share of
-// the weights again, so blocks are as large as memory allows: a 3x3 layer's whole 13x13 or 14x14 map is one block
-// (1 MB blocks made AlexNet conv3-5 and VGG conv5 11-14% slower per CPU second).
+// Most floats in one col block of backward filter (rows x output positions): 4 MB. Each block is one GEMM call that
+// packs its share of dY again, so blocks are as large as memory allows: a 3x3 layer's whole 13x13 or 14x14 map is
+// one block (1 MB blocks made AlexNet conv3-5 and VGG conv5 11-14% slower per CPU second).
 constexpr int64_t kColumnBlockFloats = int64_t(1) << 20;
 // Fewest output positions in a col block, so the GEMM stays efficient when a col column is long.
 constexpr int64_t kMinBlockColumns = 128;
