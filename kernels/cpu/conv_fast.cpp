@@ -138,6 +138,19 @@ bool same_stride1(const ConvShape& s) {
   return s.stride_h == 1 && s.stride_w == 1 && s.P == s.H && s.Q == s.W;
 }
 
+// Zeroes the entries of a col row (filter column t, positions [start, start + cols)) whose output column q reads
+// outside the image row: q < pad_w - t, or q >= W + pad_w - t (a shifted run wraps them round from the next row).
+void zero_wrapped_columns(const ConvShape& s, int t, int64_t start, int64_t cols, float* out) {
+  const int left = std::max(s.pad_w - t, 0), right = std::max(t - s.pad_w, 0);
+  if (left == 0 && right == 0) return;
+  for (int64_t j0 = start - start % s.W; j0 < start + cols; j0 += s.W) {  // each output row in the range
+    for (int64_t q = 0; q < left; ++q)
+      if (j0 + q >= start && j0 + q < start + cols) out[j0 + q - start] = 0.f;
+    for (int64_t q = s.W - right; q < s.W; ++q)
+      if (j0 + q >= start && j0 + q < start + cols) out[j0 + q - start] = 0.f;
+  }
+}
+
 void col_row_same_stride1(const ConvShape& s, const float* x_g, int64_t row, int64_t start, int64_t cols, float* out) {
   const int t = int(row % s.S), r = int(row / s.S % s.R);
   const float* x_c = x_g + row / (int64_t(s.R) * s.S) * s.x.channel_stride;  // (H, W)
@@ -151,15 +164,7 @@ void col_row_same_stride1(const ConvShape& s, const float* x_g, int64_t row, int
   for (int64_t j = lo; j < hi; j += 512)
     std::memcpy(out + j, x_c + start + j + shift, size_t(std::min<int64_t>(512, hi - j)) * sizeof(float));
   std::fill(out + hi, out + cols, 0.f);
-  // Columns q that read outside the image row: q < pad_w - t, or q >= W + pad_w - t.
-  const int left = std::max(s.pad_w - t, 0), right = std::max(t - s.pad_w, 0);
-  if (left == 0 && right == 0) return;
-  for (int64_t j0 = start - start % s.W; j0 < start + cols; j0 += s.W) {  // each output row in the range
-    for (int64_t q = 0; q < left; ++q)
-      if (j0 + q >= start && j0 + q < start + cols) out[j0 + q - start] = 0.f;
-    for (int64_t q = s.W - right; q < s.W; ++q)
-      if (j0 + q >= start && j0 + q < start + cols) out[j0 + q - start] = 0.f;
-  }
+  zero_wrapped_columns(s, t, start, cols, out);
 }
 
 // col (row_end - row_begin, count): rows [row_begin, row_end) of the column matrix, output positions
@@ -199,9 +204,23 @@ void im2col(const ConvShape& s, const float* x_g, int64_t row_begin, int64_t row
 }
 
 // The adjoint of im2col: adds each entry of col (rows [row_begin, row_end), positions [first, first + count)) into
-// the dx pixel it was read from.
-void col2im_add(const ConvShape& s, const float* col, int64_t row_begin, int64_t row_end, int64_t first, int64_t count,
+// the dx pixel it was read from. Clobbers the entries of col that read the padding (same-padding stride 1 only).
+void col2im_add(const ConvShape& s, float* col, int64_t row_begin, int64_t row_end, int64_t first, int64_t count,
                 float* dx_g) {
+  if (same_stride1(s)) {  // one shifted run per col row, as im2col's (the wrapped columns zeroed in col first)
+    for (int64_t row = row_begin; row < row_end; ++row) {
+      const int t = int(row % s.S), r = int(row / s.S % s.R);
+      float* dx_c = dx_g + row / (int64_t(s.R) * s.S) * s.x.channel_stride;  // (H, W)
+      float* col_row = col + (row - row_begin) * count;                      // (count)
+      const int64_t plane = int64_t(s.H) * s.W, shift = int64_t(r - s.pad_h) * s.W + (t - s.pad_w);
+      zero_wrapped_columns(s, t, first, count, col_row);
+      const int64_t lo = std::clamp<int64_t>(-shift - first, 0, count);
+      const int64_t hi = std::clamp<int64_t>(plane - shift - first, lo, count);
+      float* d = dx_c + first + shift;  // d[j] is the pixel position j reads
+      for (int64_t j = lo; j < hi; ++j) d[j] += col_row[j];
+    }
+    return;
+  }
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int t = int(row % s.S), r = int(row / s.S % s.R);
     float* dx_c = dx_g + row / (int64_t(s.R) * s.S) * s.x.channel_stride;  // (H, W)
