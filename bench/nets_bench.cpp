@@ -93,6 +93,52 @@ void train_step(benchmark::State& state, Variant v, Device device) {
   state.counters["arena_MiB"] = double(ex.arena_bytes()) / (1 << 20);
 }
 
+// Inference: the forward pass alone (an executor without the training steps, dropout off, every parameter
+// initialised as for training), rows <net>/<device>/width:<w>/batch:<b>/inference. The output is read back each
+// iteration on asynchronous devices.
+void inference(benchmark::State& state, Variant v, Device device) {
+  nets::NetOptions o;
+  o.channels = 1;
+  o.classes = 2;
+  o.batch = v.batch;
+  o.width = v.width;
+  ExecutorOptions eo;
+  eo.device = device;
+  Executor ex(nets::build_net(v.net, o), eo);
+  {
+    // Parameters as the solver initialises them (a training executor of the same graph shares nothing with this one,
+    // so the values are copied over by name).
+    ExecutorOptions to;
+    to.device = Device::cpu;
+    to.training = true;
+    Executor trainer(nets::build_net(v.net, o), to);
+    Solver solver(trainer, nets::find_net(v.net).solver());
+    solver.initialise_parameters(1);
+    for (ValueId p : ex.graph().params()) {
+      const std::string& name = ex.graph().value(p).name;
+      ex.set_input(name, trainer.read(name));
+    }
+  }
+  const Shape& shape = ex.graph().value(ex.graph().at("data")).shape;
+  ex.set_input("data", Tensor::from(shape, bench::random_vector(size_t(shape_numel(shape)), 3)));
+  Tensor labels({int64_t(v.batch)});  // the graph's loss node still runs (one softmax per image)
+  for (int i = 0; i < v.batch; ++i) labels.at(i) = float(i % 2);
+  ex.set_input("label", labels);
+  const bool wait = device != Device::cpu;
+  RunContext run;   // training off: dropout passes through
+  ex.forward(run);  // warm-up
+  const std::clock_t cpu_start = std::clock();
+  for (auto _ : state) {
+    ex.forward(run);
+    if (wait) ex.read(ex.graph().value(ex.graph().params().front()).name);
+  }
+  const double cpu_seconds = double(std::clock() - cpu_start) / CLOCKS_PER_SEC;
+  const double macs = double(ex.graph().total_macs());
+  state.counters["images/s"] = benchmark::Counter(double(v.batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(2 * macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["cpu_s/batch"] = cpu_seconds / double(state.iterations());
+}
+
 // --profile=<benchmark name>: runs that variant's training step by hand, one kernel call at a time, and prints where
 // the time goes, per op and per pass (cpu and simt: their kernels are synchronous).
 int profile(const std::string& wanted, int steps) {
@@ -165,6 +211,10 @@ void register_all() {
       char name[128];
       std::snprintf(name, sizeof name, "%s/%s/width:%g/batch:%d", v.net, device_name(d), v.width, v.batch);
       benchmark::RegisterBenchmark(name, train_step, v, d)->UseRealTime()->Unit(benchmark::kMillisecond);
+      if (v.where == Where::fast && d == Device::cpu)  // (the GPU suite's filter takes every cuda row of a net)
+        benchmark::RegisterBenchmark((std::string(name) + "/inference").c_str(), inference, v, d)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
     }
   }
 }

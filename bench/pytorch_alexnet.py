@@ -19,7 +19,8 @@ On a GPU (the lent GPU machine's PyTorch wheels), against nets_bench's alexnet/c
 with cuDNN as a competent user runs it for an FP32 comparison: cudnn.benchmark on (cuDNN picks its fastest
 algorithm per layer), TF32 off for convolutions and matmuls (our kernels are strict FP32), every timed step
 synchronised.
-Prints images/s per repetition, then the median and the spread.
+Prints images/s per repetition, then the median and the spread. --inference times the forward pass alone (eval mode,
+no_grad, loss included), the baseline of nets_bench's alexnet/cpu/width:1/batch:32/inference.
 """
 import argparse
 import ctypes
@@ -103,6 +104,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repetitions", type=int, default=5)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--inference", action="store_true",
+                   help="time the forward pass alone (eval mode, no_grad) instead of a training step")
     p.add_argument("--allow-reference-blas", action="store_true",
                    help="measure even on the reference netlib BLAS (not a baseline to compare with)")
     a = p.parse_args()
@@ -131,11 +134,17 @@ def main() -> None:
             torch.cuda.synchronize()
 
     def step() -> float:
+        if a.inference:
+            with torch.no_grad():
+                return loss_fn(net(x), y).item()
         opt.zero_grad(set_to_none=False)
         loss = loss_fn(net(x), y)
         loss.backward()
         opt.step()
         return loss.item()
+
+    if a.inference:
+        net.eval()  # dropout off
 
     where = f"threads {torch.get_num_threads()}"
     if a.device == "cuda":
@@ -164,7 +173,7 @@ def main() -> None:
         rates.append(a.batch / seconds)
         print(f"repetition {r}: {seconds * 1e3:.1f} ms/step, {rates[-1]:.2f} images/s, "
               f"process CPU {cpu:.2f} s/step", flush=True)
-    print(f"pytorch alexnet: median {statistics.median(rates):.2f} images/s "
+    print(f"pytorch alexnet{' inference' if a.inference else ''}: median {statistics.median(rates):.2f} images/s "
           f"(min {min(rates):.2f}, max {max(rates):.2f}, {a.repetitions} x {a.steps} steps)")
 
 

@@ -8,12 +8,17 @@
 
 #include "data/image_io_internal.h"
 #include "engine/atomic_file.h"
+#include "engine/errors.h"
 
 #ifdef MASSMAP_HAVE_DCMTK
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dctk.h>
 #include <dcmtk/oflog/oflog.h>
+#include <pthread.h>
 
+#include <cstring>
+#include <exception>
+#include <functional>
 #include <mutex>
 #ifdef MASSMAP_HAVE_DCMJPEG
 #include <dcmtk/dcmjpeg/djdecode.h>
@@ -35,18 +40,24 @@ Image read_dicom(const std::string& path) {
 
 namespace {
 
-// Refuses what DCMTK's parser cannot survive, from the raw bytes: nesting deeper than kMaxDicomNesting, and a
-// deflated dataset, whose nesting the scan cannot see (no mammogram is stored deflated).
-void check_dicom_structure(const std::string& path) {
+// Refuses what DCMTK's parser cannot survive, from the raw bytes: nesting deeper than kMaxDicomNesting, more
+// undefined-length items than kMaxDicomUndefinedItems, and a deflated dataset, whose nesting the scan cannot see
+// (no mammogram is stored deflated). Returns the scan's counts.
+DicomNesting check_dicom_structure(const std::string& path) {
   const std::vector<char> bytes = read_file_bytes(path);
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   const std::string_view head(bytes.data(), std::min(bytes.size(), size_t(1) << 16));
   if (head.find("1.2.840.10008.1.2.1.99") != std::string_view::npos)
     fail(path, "DICOM file in the deflated transfer syntax (1.2.840.10008.1.2.1.99) is not read");
-  const int depth = dicom_item_nesting(p, bytes.size());
-  if (depth > kMaxDicomNesting)
-    fail(path, "DICOM file nests its sequence items " + std::to_string(depth) + " levels deep; at most " +
+  const DicomNesting nesting = dicom_item_nesting(p, bytes.size());
+  if (nesting.deepest > kMaxDicomNesting)
+    fail(path, "DICOM file nests its sequence items " + std::to_string(nesting.deepest) + " levels deep; at most " +
                    std::to_string(kMaxDicomNesting) + " are read (corrupt or hostile file?)");
+  if (nesting.undefined_items > kMaxDicomUndefinedItems)
+    fail(path, "DICOM file has " + std::to_string(nesting.undefined_items) +
+                   " sequence items of undefined length; at most " + std::to_string(kMaxDicomUndefinedItems) +
+                   " are read (corrupt or hostile file?)");
+  return nesting;
 }
 
 void setup_dcmtk() {
@@ -62,11 +73,56 @@ void setup_dcmtk() {
   });
 }
 
+// Runs `body` on a thread whose stack is `bytes` (reserved, touched only as deep as the recursion goes), and
+// rethrows what it throws. DCMTK's parser and DcmFileFormat's destructor recurse once per nesting level, about
+// 1.3 KB each (8 MB overflowed at 10,000 levels): 128 MiB holds the kMaxDicomUndefinedItems levels a file may
+// nest whatever delimiters it plants to fool the depth estimate, with room for AddressSanitizer's larger frames.
+Image on_large_stack(size_t bytes, const std::function<Image()>& body) {
+  struct Job {
+    const std::function<Image()>* body;
+    Image image;
+    std::exception_ptr error;
+  } job{&body, {}, nullptr};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, bytes);
+  pthread_t thread;
+  const int created = pthread_create(
+      &thread, &attr,
+      [](void* p) -> void* {
+        Job& j = *static_cast<Job*>(p);
+        try {
+          j.image = (*j.body)();
+        } catch (...) {
+          j.error = std::current_exception();
+        }
+        return nullptr;
+      },
+      &job);
+  pthread_attr_destroy(&attr);
+  if (created != 0)
+    throw ResourceError("cannot start the DICOM parser's thread (" + std::to_string(bytes >> 20) +
+                        " MiB of stack): " + std::strerror(created));
+  pthread_join(thread, nullptr);
+  if (job.error) std::rethrow_exception(job.error);
+  return std::move(job.image);
+}
+
+Image decode_dicom(const std::string& path);
+
 }  // namespace
 
 Image read_dicom(const std::string& path) {
   setup_dcmtk();
-  check_dicom_structure(path);
+  const DicomNesting nesting = check_dicom_structure(path);
+  // Few undefined-length items bound the recursion to a few hundred KB, which any thread's stack holds.
+  if (nesting.undefined_items <= kMaxDicomNesting) return decode_dicom(path);
+  return on_large_stack(size_t(128) << 20, [&] { return decode_dicom(path); });
+}
+
+namespace {
+
+Image decode_dicom(const std::string& path) {
   DcmFileFormat file;
   OFCondition status = file.loadFile(path.c_str());
   if (status.bad()) fail(path, std::string("DICOM file cannot be parsed (") + status.text() + ")");
@@ -154,6 +210,8 @@ Image read_dicom(const std::string& path) {
   }
   return image;
 }
+
+}  // namespace
 
 #endif
 

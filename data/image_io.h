@@ -11,7 +11,8 @@
 //   DICOM (DCMTK)          Part-10 files ("DICM" after the 128-byte preamble), one frame, one sample, 8 or 16 bits
 //                          allocated; uncompressed, and JPEG / JPEG-LS (lossless included) where DCMTK's decoders are
 //                          built in; see Image for how rescale and MONOCHROME1 are applied; sequence items nested
-//                          at most 100 deep (DCMTK's parser recurses per level), no deflated transfer syntax
+//                          at most 100 deep and at most 10,000 of undefined length (DCMTK's parser recurses per
+//                          level; it runs on a 128 MiB stack), no deflated transfer syntax
 // Every reader checks the dimensions itself before a library allocates anything: each side 1..65535, at most
 // max_read_pixels() pixels (2^27 = 134,217,728 unless MASSMAP_MAX_IMAGE_PIXELS says otherwise, up to 2^29), and
 // no more decoding memory than the process may use: a few bytes per pixel by format (PNG: the decoded samples,

@@ -358,6 +358,16 @@ TEST_CASE(
         kernels::cpu::conv_forward(s, x.data(), w.data(), bias, y_fast.data());
         expect_close(y_fast, y_ref, atol, rtol, name + " forward");
         expect_untouched(y_fast, y_before, s.y, s.N, s.K, y_plane, name + " fast y");
+        // The fused epilogue (issue 7's conv + bias + ReLU): the unfused result through the ReLU, bit for bit.
+        Buffer y_fused = y_before, y_relu = y_fast;
+        kernels::cpu::conv_forward(s, x.data(), w.data(), bias, y_fused.data(), kernels::ConvEpilogue{true});
+        for (int n = 0; n < s.N; ++n)
+          for (int k = 0; k < s.K; ++k)
+            for (int64_t i = 0; i < y_plane; ++i) {
+              float& v = y_relu[size_t(s.y.plane(n, k) + i)];
+              v = v < 0.f ? 0.f : v;
+            }
+        CHECK_MESSAGE(y_fused == y_relu, name << ": fused bias + ReLU differs from conv then ReLU");
 
         const Buffer dy = random_vector(y_size(s), 35);
         const Buffer dx_before = random_vector(x_size(s), 36);

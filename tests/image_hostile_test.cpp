@@ -154,6 +154,26 @@ TEST_CASE("DICOM nesting: a few levels read on, thousands are refused before DCM
     CHECK_THROWS_WITH_AS(read_image(path), doctest::Contains("levels deep; at most 100 are read"), BadInput);
   }
 }
+
+TEST_CASE("DICOM nesting that fools the scan (item delimiters planted inside values) parses on a large stack") {
+  // Each level: a sequence, its item, and a private OB element whose value looks like an item delimiter. The scan
+  // takes the planted delimiters for real ones; DCMTK nests 9,999 levels deep (the most undefined-length items a file
+  // may have), which an 8 MB stack barely holds without AddressSanitizer and overflows with it.
+  std::string levels;
+  for (int i = 0; i < 9999; ++i) {
+    put(levels, 0x0008, 2), put(levels, 0x1140, 2), levels += "SQ", put(levels, 0, 2), put(levels, ~0u, 4);
+    put(levels, 0xfffe, 2), put(levels, 0xe000, 2), put(levels, ~0u, 4);
+    put(levels, 0x0009, 2), put(levels, 0x1001, 2), levels += "OB", put(levels, 0, 2), put(levels, 8, 4);
+    put(levels, 0xfffe, 2), put(levels, 0xe00d, 2), put(levels, 0, 4);
+  }
+  const std::string path = write_file(dicom_file({}) + levels);
+  CHECK_THROWS_WITH_AS(read_image(path), doctest::Contains("DICOM file cannot be parsed"), BadInput);
+  // 100,000 such levels overflowed even the parser's 128 MiB stack: refused by their count of undefined items.
+  std::string more;
+  for (int i = 0; i < 10; ++i) more += levels;
+  CHECK_THROWS_WITH_AS(read_image(write_file(dicom_file({}) + more)),
+                       doctest::Contains("99990 sequence items of undefined length; at most 10000"), BadInput);
+}
 #endif
 
 namespace {

@@ -18,9 +18,10 @@
 //   forward          (image, group, block of output positions): a block of Y's columns;
 //   backward data    (image, group, block of input channels): those channels of dx, whose col rows are the block's
 //                    rows of W_g^T * dY_g (col2im of one channel reads only that channel's rows);
-//   backward filter  (group, block of col rows): those columns of dW_g, summed over all images and positions in
-//                    order inside the item (no partial dW to reduce, the reduction dimension of each GEMM is a
-//                    whole image or a large block of positions).
+//   backward filter  (group, block of col rows, block of images): those columns of dW_g, summed over the block's
+//                    images and positions in order inside the item (the reduction dimension of each GEMM is a
+//                    whole image or a large block of positions); where dW is small the images are cut into blocks
+//                    instead of the rows, each into its own partial dW, added in block order at the end.
 // Every summation order depends on the shape only (forward's blocks also follow the thread count, but each output
 // element is summed inside one GEMM call whatever the blocks), and each item writes a disjoint part of the output,
 // so results are bit-identical for any number of threads, any schedule, and from run to run.
@@ -39,9 +40,9 @@ namespace cpu {
 
 namespace {
 
-// Most floats in one col block (rows x output positions): 4 MB. Each block is one GEMM call that packs its share of
-// the weights again, so blocks are as large as memory allows: a 3x3 layer's whole 13x13 or 14x14 map is one block
-// (1 MB blocks made AlexNet conv3-5 and VGG conv5 11-14% slower per CPU second).
+// Most floats in one col block of backward filter (rows x output positions): 4 MB. Each block is one GEMM call that
+// packs its share of dY again, so blocks are as large as memory allows: a 3x3 layer's whole 13x13 or 14x14 map is
+// one block (1 MB blocks made AlexNet conv3-5 and VGG conv5 11-14% slower per CPU second).
 constexpr int64_t kColumnBlockFloats = int64_t(1) << 20;
 // Fewest output positions in a col block, so the GEMM stays efficient when a col column is long.
 constexpr int64_t kMinBlockColumns = 128;
@@ -128,11 +129,54 @@ struct ValidColumns {
   }
 };
 
+// Stride 1 with "same" padding (P = H, Q = W: 3x3 pad 1, 5x5 pad 2): col row (c, r, t) at position j = p*W + q is
+// x_c[j + (r - pad_h) * W + (t - pad_w)], one shifted run of the plane: copied in one piece (zeros where it leaves
+// the plane: the rows above and below), then the <= pad_w columns per output row that wrapped around from the
+// neighbouring image row are zeroed. (The general path copies each output row's run separately: 13-float runs on
+// a 13x13 map.)
+bool same_stride1(const ConvShape& s) {
+  return s.stride_h == 1 && s.stride_w == 1 && s.P == s.H && s.Q == s.W;
+}
+
+// Zeroes the entries of a col row (filter column t, positions [start, start + cols)) whose output column q reads
+// outside the image row: q < pad_w - t, or q >= W + pad_w - t (a shifted run wraps them round from the next row).
+void zero_wrapped_columns(const ConvShape& s, int t, int64_t start, int64_t cols, float* out) {
+  const int left = std::max(s.pad_w - t, 0), right = std::max(t - s.pad_w, 0);
+  if (left == 0 && right == 0) return;
+  for (int64_t j0 = start - start % s.W; j0 < start + cols; j0 += s.W) {  // each output row in the range
+    for (int64_t q = 0; q < left; ++q)
+      if (j0 + q >= start && j0 + q < start + cols) out[j0 + q - start] = 0.f;
+    for (int64_t q = s.W - right; q < s.W; ++q)
+      if (j0 + q >= start && j0 + q < start + cols) out[j0 + q - start] = 0.f;
+  }
+}
+
+void col_row_same_stride1(const ConvShape& s, const float* x_g, int64_t row, int64_t start, int64_t cols, float* out) {
+  const int t = int(row % s.S), r = int(row / s.S % s.R);
+  const float* x_c = x_g + row / (int64_t(s.R) * s.S) * s.x.channel_stride;  // (H, W)
+  const int64_t plane = int64_t(s.H) * s.W, shift = int64_t(r - s.pad_h) * s.W + (t - s.pad_w);
+  // Inside the plane for j in [lo, hi).
+  const int64_t lo = std::clamp<int64_t>(-shift - start, 0, cols),
+                hi = std::clamp<int64_t>(plane - shift - start, lo, cols);
+  std::fill(out, out + lo, 0.f);
+  // In pieces of at most 2 KB: glibc copies longer runs with rep movsb, which ran 7% slower here on a VGG conv1_2
+  // backward filter (source and destination one float out of step).
+  for (int64_t j = lo; j < hi; j += 512)
+    std::memcpy(out + j, x_c + start + j + shift, size_t(std::min<int64_t>(512, hi - j)) * sizeof(float));
+  std::fill(out + hi, out + cols, 0.f);
+  zero_wrapped_columns(s, t, start, cols, out);
+}
+
 // col (row_end - row_begin, count): rows [row_begin, row_end) of the column matrix, output positions
 // [first, first + count). x_g points at plane 0 of this image's group (channels g*Cg ...), planes channel_stride
 // apart.
 void im2col(const ConvShape& s, const float* x_g, int64_t row_begin, int64_t row_end, int64_t first, int64_t count,
             float* col) {
+  if (same_stride1(s)) {
+    for (int64_t row = row_begin; row < row_end; ++row)
+      col_row_same_stride1(s, x_g, row, first, count, col + (row - row_begin) * count);
+    return;
+  }
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int t = int(row % s.S), r = int(row / s.S % s.R);
     const float* x_c = x_g + row / (int64_t(s.R) * s.S) * s.x.channel_stride;  // (H, W)
@@ -160,9 +204,23 @@ void im2col(const ConvShape& s, const float* x_g, int64_t row_begin, int64_t row
 }
 
 // The adjoint of im2col: adds each entry of col (rows [row_begin, row_end), positions [first, first + count)) into
-// the dx pixel it was read from.
-void col2im_add(const ConvShape& s, const float* col, int64_t row_begin, int64_t row_end, int64_t first, int64_t count,
+// the dx pixel it was read from. Clobbers the entries of col that read the padding (same-padding stride 1 only).
+void col2im_add(const ConvShape& s, float* col, int64_t row_begin, int64_t row_end, int64_t first, int64_t count,
                 float* dx_g) {
+  if (same_stride1(s)) {  // one shifted run per col row, as im2col's (the wrapped columns zeroed in col first)
+    for (int64_t row = row_begin; row < row_end; ++row) {
+      const int t = int(row % s.S), r = int(row / s.S % s.R);
+      float* dx_c = dx_g + row / (int64_t(s.R) * s.S) * s.x.channel_stride;  // (H, W)
+      float* col_row = col + (row - row_begin) * count;                      // (count)
+      const int64_t plane = int64_t(s.H) * s.W, shift = int64_t(r - s.pad_h) * s.W + (t - s.pad_w);
+      zero_wrapped_columns(s, t, first, count, col_row);
+      const int64_t lo = std::clamp<int64_t>(-shift - first, 0, count);
+      const int64_t hi = std::clamp<int64_t>(plane - shift - first, lo, count);
+      float* d = dx_c + first + shift;  // d[j] is the pixel position j reads
+      for (int64_t j = lo; j < hi; ++j) d[j] += col_row[j];
+    }
+    return;
+  }
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int t = int(row % s.S), r = int(row / s.S % s.R);
     float* dx_c = dx_g + row / (int64_t(s.R) * s.S) * s.x.channel_stride;  // (H, W)
