@@ -167,11 +167,36 @@ void col_row_same_stride1(const ConvShape& s, const float* x_g, int64_t row, int
   zero_wrapped_columns(s, t, start, cols, out);
 }
 
+// Stride_w > 1 (conv1: 11x11 stride 4): x_g's planes split by input column phase, so that each col row's run is
+// contiguous: phases (Cg, stride_w, H, Wp) with Wp = ceil(W / stride_w) holds x[c, h, i * stride_w + ph] at
+// ((c * stride_w + ph) * H + h) * Wp + i (0 past the row's end). Built once per image, it turns im2col's strided
+// reads (one float each, the forward pass's largest cost there) into copies.
+int64_t phase_width(const ConvShape& s) {
+  return ceil_div(s.W, s.stride_w);
+}
+
+float* split_phases(const ConvShape& s, int Cg, const float* x_g) {
+  const int sw = s.stride_w;
+  const int64_t wp = phase_width(s);
+  thread_local std::vector<float> phases;
+  const size_t size = size_t(Cg) * sw * s.H * wp;
+  if (phases.size() < size) phases.resize(size);
+  for (int c = 0; c < Cg; ++c)
+    for (int h = 0; h < s.H; ++h) {
+      const float* x_row = x_g + c * s.x.channel_stride + int64_t(h) * s.W;  // (W)
+      for (int ph = 0; ph < sw; ++ph) {
+        float* out = phases.data() + ((int64_t(c) * sw + ph) * s.H + h) * wp;  // (Wp)
+        for (int64_t i = 0; i < wp; ++i) out[i] = i * sw + ph < s.W ? x_row[i * sw + ph] : 0.f;
+      }
+    }
+  return phases.data();
+}
+
 // col (row_end - row_begin, count): rows [row_begin, row_end) of the column matrix, output positions
 // [first, first + count). x_g points at plane 0 of this image's group (channels g*Cg ...), planes channel_stride
 // apart.
 void im2col(const ConvShape& s, const float* x_g, int64_t row_begin, int64_t row_end, int64_t first, int64_t count,
-            float* col) {
+            float* col, const float* phases = nullptr) {
   if (same_stride1(s)) {
     for (int64_t row = row_begin; row < row_end; ++row)
       col_row_same_stride1(s, x_g, row, first, count, col + (row - row_begin) * count);
@@ -183,6 +208,9 @@ void im2col(const ConvShape& s, const float* x_g, int64_t row_begin, int64_t row
     float* col_row = col + (row - row_begin) * count;                          // (count)
     const ValidColumns valid(s, t);
     const int64_t offset = int64_t(s.pad_w) - t;  // output column q reads input column q*stride_w - offset
+    // With phases: input column q*stride_w - offset is entry q + shift of phase ph.
+    const int64_t shift = floor_div_signed(-offset, s.stride_w), ph = -offset - shift * s.stride_w;
+    const int64_t c = row / (int64_t(s.R) * s.S), wp = phases ? phase_width(s) : 0;
     for_each_row_run(s, first, count, [&](int p, int q0, int64_t out, int64_t run) {
       float* dst = col_row + out;  // dst[q - q0] is output column q
       const int h = p * s.stride_h - s.pad_h + r;
@@ -195,6 +223,9 @@ void im2col(const ConvShape& s, const float* x_g, int64_t row_begin, int64_t row
       std::fill(dst, dst + (lo - q0), 0.f);
       if (s.stride_w == 1) {
         std::memcpy(dst + (lo - q0), x_row + (lo - offset), size_t(hi - lo) * sizeof(float));
+      } else if (phases) {
+        const float* phase_row = phases + ((c * s.stride_w + ph) * s.H + h) * wp;  // (Wp)
+        std::memcpy(dst + (lo - q0), phase_row + lo + shift, size_t(hi - lo) * sizeof(float));
       } else {
         for (int64_t q = lo; q < hi; ++q) dst[q - q0] = x_row[q * s.stride_w - offset];
       }
@@ -257,9 +288,10 @@ int64_t unit_blocks(int64_t outer, int64_t units, int64_t rows_per_unit) {
 // col rows [k0, k0 + kc) x output positions [first + col0, ... + cols) in GEMM panel layout (GemmPanelSource).
 struct ImagePanels {
   const ConvShape* s;
-  const float* x_g;  // plane 0 of this image's group
-  int64_t first;     // the item's first output position
-  bool direct;       // 1x1 unpadded stride 1: row k is plane k itself
+  const float* x_g;     // plane 0 of this image's group
+  int64_t first;        // the item's first output position
+  bool direct;          // 1x1 unpadded stride 1: row k is plane k itself
+  const float* phases;  // split_phases of x_g where stride_w > 1, else null
 };
 
 // Copies `row` (cols floats) into column run j of the panels: dst[(j / nr) * kc * nr + k * nr + j % nr].
@@ -282,7 +314,7 @@ void pack_image_panels(const void* context, int k0, int kc, int col0, int cols, 
     if (c.direct) {
       src = c.x_g + (k0 + k) * c.s->x.channel_stride + c.first + col0;
     } else {
-      im2col(*c.s, c.x_g, k0 + k, k0 + k + 1, c.first + col0, cols, row.data());
+      im2col(*c.s, c.x_g, k0 + k, k0 + k + 1, c.first + col0, cols, row.data(), c.phases);
     }
     scatter_row(src, cols, k, kc, nr, dst);
   }
@@ -344,7 +376,9 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
       const int64_t block = item % blocks;
       const int g = int(item / blocks % s.groups), n = int(item / blocks / s.groups);
       const int64_t first = block * columns, count = std::min(columns, geo.positions - first);
-      const ImagePanels panels{&s, x + s.x.plane(n, g * geo.Cg), first, geo.direct};
+      const float* x_g = x + s.x.plane(n, g * geo.Cg);  // (Cg, H, W) planes
+      const float* phases = s.stride_w > 1 && !geo.direct ? split_phases(s, geo.Cg, x_g) : nullptr;
+      const ImagePanels panels{&s, x_g, first, geo.direct, phases};
       const GemmPanelSource source{pack_image_panels, &panels};
       float* y_block = y + s.y.plane(n, g * geo.Kg) + first;  // (Kg, count), rows channel_stride apart
       // Y_block (Kg, count) = W_g (Kg, CRS) * col (CRS, count), col packed from x as the GEMM goes.
@@ -461,6 +495,7 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
     for (int64_t n = image_block * block_images; n < n_end; ++n) {
       const float* x_g = x + s.x.plane(n, g * geo.Cg);    // (Cg, H, W) planes
       const float* dy_g = dy + s.y.plane(n, g * geo.Kg);  // (Kg, P, Q) planes
+      const float* phases = s.stride_w > 1 && !geo.direct ? split_phases(s, geo.Cg, x_g) : nullptr;
       for (int64_t first = 0; first < geo.positions; first += columns) {
         const int64_t count = std::min(columns, geo.positions - first);
         // dW rows (Kg, rows) += dY block (Kg, count) * col^T (count, rows); x's planes are col when direct.
@@ -468,7 +503,7 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
           gemm({geo.Kg, int(rows), int(count), false, true, s.y.channel_stride, s.x.channel_stride, geo.crs, 1.f, 1.f},
                dy_g + first, x_g + row_begin * s.x.channel_stride + first, dw_rows);
         } else {
-          im2col(s, x_g, row_begin, row_end, first, count, col);
+          im2col(s, x_g, row_begin, row_end, first, count, col, phases);
           gemm({geo.Kg, int(rows), int(count), false, true, s.y.channel_stride, count, geo.crs, 1.f, 1.f}, dy_g + first,
                col, dw_rows);
         }
