@@ -50,12 +50,18 @@ const Variant kVariants[] = {
     {"googlenet", 0.25, 8, Where::fast}, {"smallnet", 1.0, 32, Where::fast}, {"smallnet", 0.25, 32, Where::also_simt},
 };
 
-void train_step(benchmark::State& state, Variant v, Device device) {
+// The variant as a mammogram net: 1 channel, 2 classes.
+nets::NetOptions mammogram_options(const Variant& v) {
   nets::NetOptions o;
   o.channels = 1;
   o.classes = 2;
   o.batch = v.batch;
   o.width = v.width;
+  return o;
+}
+
+void train_step(benchmark::State& state, Variant v, Device device) {
+  const nets::NetOptions o = mammogram_options(v);
   ExecutorOptions eo;
   eo.device = device;
   eo.training = true;
@@ -97,11 +103,7 @@ void train_step(benchmark::State& state, Variant v, Device device) {
 // initialised as for training), rows <net>/<device>/width:<w>/batch:<b>/inference. The output is read back each
 // iteration on asynchronous devices.
 void inference(benchmark::State& state, Variant v, Device device) {
-  nets::NetOptions o;
-  o.channels = 1;
-  o.classes = 2;
-  o.batch = v.batch;
-  o.width = v.width;
+  const nets::NetOptions o = mammogram_options(v);
   ExecutorOptions eo;
   eo.device = device;
   Executor ex(nets::build_net(v.net, o), eo);
@@ -151,8 +153,7 @@ int profile(const std::string& wanted, int steps) {
         std::fprintf(stderr, "--profile times kernels one by one on the host: cpu or simt only\n");
         return 1;
       }
-      nets::NetOptions o;
-      o.channels = 1, o.classes = 2, o.batch = v.batch, o.width = v.width;
+      const nets::NetOptions o = mammogram_options(v);
       ExecutorOptions eo;
       eo.device = d;
       eo.training = true;
