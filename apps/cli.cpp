@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "engine/errors.h"
-#include "engine/parse_number.h"
+#include "base/errors.h"
+#include "base/parse_number.h"
 
 namespace massmap::cli {
 

@@ -6,11 +6,11 @@
 #include "apps/cli.h"
 #include "apps/data_cmds.h"
 #include "apps/dataset_args.h"
+#include "base/errors.h"
+#include "base/interrupt.h"
+#include "base/progress.h"
 #include "data/dataset.h"
 #include "data/image_io.h"
-#include "engine/errors.h"
-#include "engine/interrupt.h"
-#include "engine/progress.h"
 
 namespace massmap::cli {
 

@@ -6,10 +6,10 @@
 
 #include "apps/data_cmds.h"
 #include "apps/dataset_args.h"
+#include "base/errors.h"
+#include "base/memory_limit.h"
 #include "data/image_io.h"
 #include "data/patch_loader.h"
-#include "engine/errors.h"
-#include "engine/memory_limit.h"
 
 namespace massmap::cli {
 

@@ -5,8 +5,8 @@
 
 #include "apps/data_cmds.h"
 #include "apps/dataset_args.h"
+#include "base/errors.h"
 #include "data/patches.h"
-#include "engine/errors.h"
 
 namespace massmap::cli {
 

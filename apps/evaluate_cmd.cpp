@@ -6,7 +6,7 @@
 #include "apps/dataset_args.h"
 #include "apps/search/evaluate.h"
 #include "apps/search_inputs.h"
-#include "engine/errors.h"
+#include "base/errors.h"
 
 namespace massmap::cli {
 

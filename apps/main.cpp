@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "apps/cli.h"
-#include "engine/errors.h"
-#include "engine/interrupt.h"
+#include "base/errors.h"
+#include "base/interrupt.h"
 
 namespace massmap::cli {
 

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/npy.h"
 
 namespace massmap::cli {
@@ -41,6 +41,8 @@ NetChoice parse_net(Args& a, const std::string& name, const std::string& subcomm
   c.batch_given = batch != 0;
   if (c.batch_given) c.options.batch = int(batch);
   c.options.aux = a.flag("aux");
+  if (c.options.aux && !nets::find_net(name).aux_heads)
+    throw UsageError("--aux: " + name + " has no auxiliary heads (googlenet has two)");
   const std::string device = a.str("device", "");
   if (c.options.channels < 1) throw UsageError("--channels must be at least 1");
   if (c.options.classes < 1) throw UsageError("--classes must be at least 1");

@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "apps/nets_args.h"
+#include "base/errors.h"
+#include "base/memory_limit.h"
 #include "engine/autograd.h"
-#include "engine/errors.h"
 #include "engine/executor.h"
 #include "engine/init.h"
 #include "engine/map_geometry.h"
-#include "engine/memory_limit.h"
 #include "engine/npy.h"
 #include "engine/passes.h"
 #include "engine/safetensors.h"

@@ -8,9 +8,9 @@
 #include <string>
 
 #include "apps/nets_args.h"
-#include "engine/atomic_file.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
 #include "engine/checkpoint.h"
-#include "engine/errors.h"
 #include "engine/executor.h"
 #include "engine/map_geometry.h"
 #include "engine/npy.h"

@@ -4,7 +4,7 @@
 #include <map>
 
 #include "apps/dataset_args.h"
-#include "engine/errors.h"
+#include "base/errors.h"
 
 namespace massmap::cli {
 

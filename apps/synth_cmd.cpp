@@ -7,14 +7,14 @@
 
 #include "apps/cli.h"
 #include "apps/synth_overview.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
+#include "base/interrupt.h"
+#include "base/progress.h"
 #include "data/image_io.h"
 #include "data/manifest.h"
 #include "data/pgm_write.h"
 #include "data/synth.h"
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
-#include "engine/interrupt.h"
-#include "engine/progress.h"
 
 namespace massmap::cli {
 

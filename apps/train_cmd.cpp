@@ -11,13 +11,13 @@
 #include "apps/dataset_args.h"
 #include "apps/nets_args.h"
 #include "apps/search/trainer.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
+#include "base/interrupt.h"
+#include "base/progress.h"
+#include "base/worker_threads.h"
 #include "data/patches.h"
-#include "engine/atomic_file.h"
 #include "engine/checkpoint_metadata.h"
-#include "engine/errors.h"
-#include "engine/interrupt.h"
-#include "engine/progress.h"
-#include "engine/worker_threads.h"
 #include "nets/registry.h"
 
 namespace massmap::cli {

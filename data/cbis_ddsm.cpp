@@ -7,9 +7,9 @@
 #include <map>
 #include <set>
 
+#include "base/errors.h"
 #include "data/csv.h"
 #include "data/dataset_internal.h"
-#include "engine/errors.h"
 
 namespace massmap::data {
 namespace detail {

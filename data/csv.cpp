@@ -1,6 +1,6 @@
 #include "data/csv.h"
 
-#include "engine/errors.h"
+#include "base/errors.h"
 
 namespace massmap::data {
 

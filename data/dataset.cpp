@@ -10,11 +10,11 @@
 #include <map>
 #include <set>
 
+#include "base/atomic_file.h"
+#include "base/errors.h"
 #include "data/csv.h"
 #include "data/dataset_internal.h"
 #include "data/image_io.h"
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
 
 #ifdef MASSMAP_HAVE_DCMTK
 #include <dcmtk/config/osconfig.h>

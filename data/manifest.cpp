@@ -4,8 +4,9 @@
 #include <cstdlib>
 #include <unordered_map>
 
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
+#include "base/text.h"
 
 namespace massmap::data {
 
@@ -29,16 +30,6 @@ std::string quote(const std::string& s) {
   return out + "\"";
 }
 
-// The shortest decimal that reads back as the same double (0.2, not 0.20000000000000001).
-std::string number(double v) {
-  char buf[40];
-  for (int precision = 6; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
-}
-
 }  // namespace
 
 std::string manifest_to_csv(const Manifest& m) {
@@ -53,7 +44,7 @@ std::string manifest_to_csv(const Manifest& m) {
   for (const ManifestImage& im : m.images) {
     const std::string head = quote(im.image) + "," + quote(im.patient_id) + "," + quote(im.laterality) + "," +
                              quote(im.view) + "," + quote(im.density) + "," +
-                             (im.spacing_mm > 0 ? number(im.spacing_mm) : "");
+                             (im.spacing_mm > 0 ? decimal_text(im.spacing_mm) : "");
     if (im.lesions.empty()) out += head + ",,,,,,,,,\n";
     for (const ManifestLesion& l : im.lesions) {
       if (l.type.empty()) throw BadInput("manifest: a lesion of " + im.image + " has no type");

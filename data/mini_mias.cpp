@@ -7,8 +7,8 @@
 #include <map>
 #include <sstream>
 
+#include "base/errors.h"
 #include "data/dataset_internal.h"
-#include "engine/errors.h"
 
 namespace massmap::data {
 namespace detail {

@@ -7,11 +7,11 @@
 #include <cstring>
 #include <sstream>
 
+#include "base/errors.h"
+#include "base/interrupt.h"
+#include "base/philox.h"
+#include "base/progress.h"
 #include "data/image_io.h"
-#include "engine/errors.h"
-#include "engine/interrupt.h"
-#include "engine/progress.h"
-#include "kernels/philox.h"
 
 namespace massmap::data {
 
@@ -129,8 +129,8 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
   // Fisher-Yates from 64 random bits per step: the modulo bias is below 2^-40 for any realistic n.
   const uint64_t stream = kShuffleStream ^ (uint64_t(epoch) << 20);
   for (int64_t i = n - 1; i > 0; --i) {
-    const uint64_t bits = (uint64_t(kernels::random_bits_at(seed, stream, 2 * uint64_t(i))) << 32) |
-                          kernels::random_bits_at(seed, stream, 2 * uint64_t(i) + 1);
+    const uint64_t bits = (uint64_t(random_bits_at(seed, stream, 2 * uint64_t(i))) << 32) |
+                          random_bits_at(seed, stream, 2 * uint64_t(i) + 1);
     std::swap(order[size_t(i)], order[size_t(bits % uint64_t(i + 1))]);
   }
   return order;

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/errors.h"
 #include "data/json_fields.h"
-#include "engine/errors.h"
 
 namespace massmap::data {
 

@@ -6,10 +6,11 @@
 #include <fstream>
 #include <set>
 
+#include "base/atomic_file.h"
+#include "base/errors.h"
+#include "base/philox.h"
+#include "base/text.h"
 #include "data/patches.h"
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
-#include "kernels/philox.h"
 
 namespace massmap::data {
 
@@ -25,8 +26,7 @@ uint64_t fnv1a(const std::string& s) {
 
 uint64_t shuffle_key(uint64_t seed, const std::string& patient) {
   const uint64_t h = fnv1a(patient);
-  return (uint64_t(kernels::random_bits_at(seed, kSplitStream, h)) << 32) |
-         kernels::random_bits_at(seed, kSplitStream + 1, h);
+  return (uint64_t(random_bits_at(seed, kSplitStream, h)) << 32) | random_bits_at(seed, kSplitStream + 1, h);
 }
 
 void check_fractions(double train, double validation, const std::string& where) {
@@ -132,6 +132,21 @@ Split read_split(const std::string& path) {
 std::vector<int> split_indices(const Dataset& dataset, const Split& split, const std::string& part) {
   if (part != "train" && part != "validation" && part != "test")
     throw UsageError("split part '" + part + "': expected train, validation or test");
+  std::set<std::string> unknown;  // the dataset's patients that the split does not list
+  for (const DatasetImage& im : dataset.images) {
+    const auto& [t, v, s] = std::tie(split.train_patients, split.validation_patients, split.test_patients);
+    const std::string& p = im.patient_id;
+    if (!std::binary_search(t.begin(), t.end(), p) && !std::binary_search(v.begin(), v.end(), p) &&
+        !std::binary_search(s.begin(), s.end(), p))
+      unknown.insert(p);
+  }
+  if (!unknown.empty()) {
+    const size_t listed = split.train_patients.size() + split.validation_patients.size() + split.test_patients.size();
+    throw BadInput("patient '" + *unknown.begin() + "'" +
+                   (unknown.size() > 1 ? " and " + plural(int64_t(unknown.size() - 1), "other") : "") +
+                   " of the dataset " + (unknown.size() > 1 ? "are" : "is") + " in no part of the split, which lists " +
+                   plural(int64_t(listed), "patient") + ": was the split made from another dataset?");
+  }
   std::vector<int> indices;  // (images in the part) dataset indices, in dataset order
   for (size_t i = 0; i < dataset.images.size(); ++i)
     if (split.which(dataset.images[i].patient_id) == part) indices.push_back(int(i));

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "base/errors.h"
 #include "data/synth_internal.h"
-#include "engine/errors.h"
 
 namespace massmap::data {
 
@@ -118,7 +118,7 @@ SynthImage synth_image(const SynthParams& p, uint64_t seed, int64_t index) {
   const uint64_t noise_stream = image_stream(index, kNoise);
   for (size_t i = 0; i < attenuation.v.size(); ++i) {
     const double s = attenuation.v[i];
-    const double v = s + std::sqrt(p.noise_a + p.noise_b * s) * kernels::normal_at(seed, noise_stream, i);
+    const double v = s + std::sqrt(p.noise_a + p.noise_b * s) * normal_at(seed, noise_stream, i);
     img.pixels[i] = uint16_t(std::clamp(std::lround(v), 0L, 4095L));
   }
 

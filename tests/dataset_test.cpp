@@ -9,10 +9,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/errors.h"
 #include "data/dataset_internal.h"
 #include "data/image_io.h"
 #include "data/pgm_write.h"
-#include "engine/errors.h"
 #include "tests/support/cli.h"
 
 #ifdef MASSMAP_HAVE_DCMTK

@@ -5,8 +5,8 @@
 
 #include <cstring>
 
+#include "base/errors.h"
 #include "engine/autograd.h"
-#include "engine/errors.h"
 #include "nets/layers.h"
 #include "tests/support/check.h"
 

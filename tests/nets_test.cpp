@@ -9,8 +9,8 @@
 #include <functional>
 #include <tuple>
 
+#include "base/errors.h"
 #include "engine/autograd.h"
-#include "engine/errors.h"
 #include "engine/executor.h"
 #include "engine/init.h"
 #include "engine/op.h"

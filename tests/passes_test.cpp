@@ -12,9 +12,9 @@
 #include <set>
 #include <string>
 
+#include "base/errors.h"
 #include "engine/autograd.h"
 #include "engine/checkpoint.h"
-#include "engine/errors.h"
 #include "engine/executor.h"
 #include "engine/map_geometry.h"
 #include "engine/op.h"

@@ -4,8 +4,8 @@
 // gradient; GoogLeNet's auxiliary heads use 0.3), ignore_label.
 #include "kernels/softmax.h"
 
+#include "base/errors.h"
 #include "engine/autograd.h"
-#include "engine/errors.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"
