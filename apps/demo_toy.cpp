@@ -10,6 +10,7 @@
 #include "base/atomic_file.h"
 #include "base/errors.h"
 #include "base/interrupt.h"
+#include "base/text.h"
 #include "engine/checkpoint.h"
 #include "engine/checkpoint_metadata.h"
 #include "nets/presets.h"
@@ -130,8 +131,8 @@ int run_toy_demo(Args& a) {
     throw Interrupted("stopped at iteration " + std::to_string(solver.iteration()) + "; checkpoint saved to " +
                       checkpoint + " (continue with --resume " + checkpoint + ")");
   const double accuracy = nets::classifier_accuracy(solver, test);
-  std::printf("held-out accuracy: %.2f%% (%lld images, %lld iterations)\ncheckpoint: %s\n", 100 * accuracy,
-              (long long)test_count, (long long)solver.iteration(), checkpoint.c_str());
+  std::printf("held-out accuracy: %.2f%% (%s, %s)\ncheckpoint: %s\n", 100 * accuracy,
+              plural(test_count, "image").c_str(), plural(solver.iteration(), "iteration").c_str(), checkpoint.c_str());
   return 0;
 }
 

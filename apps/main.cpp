@@ -22,7 +22,9 @@ const std::vector<Command>& commands() {
        synth_usage},
       {"train", "train a mass / no-mass patch classifier (alexnet, vgg16, googlenet, smallnet, mapnet) on a dataset",
        run_train, train_usage},
-      {"data", "check a dataset (CBIS-DDSM, mini-MIAS, manifest): read it as training will, decode every image",
+      {"data",
+       "a dataset (CBIS-DDSM, mini-MIAS, manifest): check it as training reads it, split its patients, sample "
+       "and show its patches",
        run_data, data_usage},
       {"localize", "map the probability of a mass over whole mammograms: map, geometry, overlay, detections",
        run_localize, localize_usage},

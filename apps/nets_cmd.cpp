@@ -127,7 +127,7 @@ int init(Args& a, const std::string& name) {
   const int64_t seed = a.integer("seed", 1, 0, INT64_MAX);
   NetChoice c = parse_net(a, name, "init");
   a.finish();
-  if (seed < 0) throw UsageError("--seed must not be negative");
+  check_output_file("out", out);
   c.options.seed = uint64_t(seed);
   Graph g = nets::build_net(c.name, c.options);
   // The parameters, then their serialised copy.
@@ -153,6 +153,7 @@ int grad(Args& a, const std::string& name) {
   const std::string weights = a.required("weights"), images = a.required("images"), labels = a.required("labels"),
                     output = a.required("output");
   a.finish();
+  check_output_file("output", output);
   check_output_not_input("output", output, {{"--weights", weights}, {"--images", images}, {"--labels", labels}});
   const auto [h, w] = input_size(c);
   Tensor x = read_images(images, c, h, w);

@@ -15,6 +15,7 @@
 #include "base/errors.h"
 #include "base/interrupt.h"
 #include "base/progress.h"
+#include "base/text.h"
 #include "base/worker_threads.h"
 #include "data/patches.h"
 #include "engine/checkpoint_metadata.h"
@@ -139,7 +140,7 @@ int run_train(Args& a) {
     options["augmentation"]["output"] = input;
   }
   if (!std::isnan(lr)) {
-    if (!(lr > 0)) throw UsageError("--lr must be positive, got " + std::to_string(lr));
+    if (!(lr > 0)) throw UsageError("--lr must be positive, got " + decimal_text(lr));
     options["solver"]["lr_policy"]["base_lr"] = lr;
   }
   s.apply_json(options, "the command line");
@@ -152,10 +153,11 @@ int run_train(Args& a) {
 
   const search::TrainResult r = search::train(job);
   std::printf(
-      "patch accuracy after %lld iterations: validation %.2f%% (%lld patches, ROC AUC %.3f), test %.2f%% "
-      "(%lld patches, ROC AUC %.3f)\ncheckpoint: %s\n",
-      (long long)r.iteration, 100 * r.validation.accuracy, (long long)r.validation.patches, r.validation.auc,
-      100 * r.test.accuracy, (long long)r.test.patches, r.test.auc, r.checkpoint.c_str());
+      "patch accuracy after %s: validation %.2f%% (%s, ROC AUC %.3f), test %.2f%% (%s, ROC AUC %.3f)\n"
+      "checkpoint: %s\n",
+      plural(r.iteration, "iteration").c_str(), 100 * r.validation.accuracy,
+      plural(r.validation.patches, "patch", "patches").c_str(), r.validation.auc, 100 * r.test.accuracy,
+      plural(r.test.patches, "patch", "patches").c_str(), r.test.auc, r.checkpoint.c_str());
   return 0;
 }
 

@@ -40,6 +40,17 @@ bool CsvReader::next(CsvRecord& record) {
   return true;
 }
 
+bool CsvReader::next_marked_line(char marker, std::string& line) {
+  if (pos_ >= text_.size() || text_[pos_] != marker) return false;
+  size_t end = text_.find('\n', pos_);
+  if (end == std::string::npos) end = text_.size();
+  line = text_.substr(pos_, end - pos_);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  pos_ = end < text_.size() ? end + 1 : end;
+  ++line_;
+  return true;
+}
+
 std::string trim(const std::string& s) {
   const char* space = " \t\r\n";
   const size_t a = s.find_first_not_of(space);

@@ -11,6 +11,7 @@
 #include "base/interrupt.h"
 #include "base/philox.h"
 #include "base/progress.h"
+#include "base/text.h"
 #include "data/image_io.h"
 
 namespace massmap::data {
@@ -32,8 +33,9 @@ int64_t PatchSet::count(PatchSource source) const {
 
 std::string PatchSet::summary() const {
   std::ostringstream out;
-  out << images.size() << " images, " << patches.size() << " patches of " << patch_size << "x" << patch_size << ": "
-      << count(PatchLabel::mass) << " mass, " << count(PatchLabel::non_mass) << " non-mass (";
+  out << plural(int64_t(images.size()), "image") << ", " << plural(int64_t(patches.size()), "patch", "patches")
+      << " of " << patch_size << "x" << patch_size << ": " << count(PatchLabel::mass) << " mass, "
+      << count(PatchLabel::non_mass) << " non-mass (";
   const PatchSource sources[] = {PatchSource::breast, PatchSource::edge, PatchSource::air, PatchSource::label};
   for (size_t i = 0; i < 4; ++i) out << (i ? ", " : "") << count(sources[i]) << " " << patch_source_name(sources[i]);
   out << ")";
@@ -91,7 +93,7 @@ PatchSet build_patch_set(const Dataset& dataset, const std::vector<int>& image_i
       const int64_t finished = ++done;
       if (progress) {
         std::lock_guard<std::mutex> lock(mutex);
-        progress->update(finished);
+        progress->update(finished, meta.id);
       }
     }
     std::lock_guard<std::mutex> lock(mutex);

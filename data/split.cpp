@@ -29,10 +29,10 @@ uint64_t shuffle_key(uint64_t seed, const std::string& patient) {
   return (uint64_t(random_bits_at(seed, kSplitStream, h)) << 32) | random_bits_at(seed, kSplitStream + 1, h);
 }
 
-void check_fractions(double train, double validation, const std::string& where) {
+void check_fractions(double train, double validation) {
   if (!(train >= 0 && train <= 1) || !(validation >= 0 && validation <= 1) || train + validation > 1 + 1e-12)
-    throw BadConfig(where + ": split fractions must be in [0, 1] with train + validation <= 1, got train " +
-                    std::to_string(train) + ", validation " + std::to_string(validation));
+    throw BadConfig("split fractions must lie in [0, 1] with train + validation at most 1, got train " +
+                    decimal_text(train) + ", validation " + decimal_text(validation));
 }
 
 }  // namespace
@@ -46,7 +46,7 @@ std::string Split::which(const std::string& patient_id) const {
 }
 
 Split make_split(const Dataset& dataset, uint64_t seed, double train, double validation) {
-  check_fractions(train, validation, "make_split");
+  check_fractions(train, validation);
   std::set<std::string> unique;
   for (const DatasetImage& im : dataset.images) {
     // An image without a patient would be its own "patient" and could leak its twin view across parts.
@@ -66,7 +66,8 @@ Split make_split(const Dataset& dataset, uint64_t seed, double train, double val
   s.seed = seed;
   s.train = train;
   s.validation = validation;
-  s.test = std::max(0.0, 1 - train - validation);
+  // The rest, to 12 decimals: 1 - 0.8 - 0.1 is 0.09999999999999998 in binary, and the split file says 0.1.
+  s.test = std::max(0.0, std::round((1 - train - validation) * 1e12) / 1e12);
   for (int64_t i = 0; i < n; ++i) {
     auto& part = i < n_train ? s.train_patients : i < n_train + n_validation ? s.validation_patients : s.test_patients;
     part.push_back(order[i].second);
