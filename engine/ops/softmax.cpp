@@ -14,14 +14,7 @@ namespace massmap {
 namespace {
 
 kernels::SoftmaxShape softmax_of(const TensorArg& x, const TensorArg& y) {
-  kernels::SoftmaxShape s;
-  s.N = x.n();
-  s.C = x.c();
-  s.H = x.h();
-  s.W = x.w();
-  s.x = x.place;
-  s.y = y.place;
-  return s;
+  return ops::act<kernels::SoftmaxShape>(x, y);
 }
 
 kernels::SoftmaxLossShape loss_of(const Node& n, const TensorArg& x, const TensorArg& prob) {
