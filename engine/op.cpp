@@ -11,6 +11,7 @@ namespace massmap {
 namespace {
 struct Registry {
   std::map<std::string, OpDef> ops;
+  std::string family;  // of the ops being registered
   std::map<std::pair<std::string, Device>, Kernel> kernels;
 };
 
@@ -28,15 +29,26 @@ Registry& registry() {
 }
 }  // namespace
 
+void begin_family(const std::string& family) {
+  storage().family = family;
+}
+
 void register_op(OpDef def) {
   auto& ops = storage().ops;
   std::string name = def.name;
+  def.family = storage().family;
   if (ops.count(name)) throw Error("op '" + name + "' registered twice");
   ops.emplace(name, std::move(def));
 }
 
 void register_kernel(const std::string& op, Device device, Kernel kernel) {
   storage().kernels[{op, device}] = kernel;
+}
+
+std::vector<std::string> registered_ops() {
+  std::vector<std::string> names;
+  for (const auto& entry : registry().ops) names.push_back(entry.first);
+  return names;
 }
 
 bool op_exists(const std::string& op) {

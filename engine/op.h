@@ -18,6 +18,7 @@ struct KernelCall;
 
 struct OpDef {
   std::string name;
+  std::string family;  // the engine/ops/<family>.cpp that registered it (set by registration)
   int min_inputs = 1, max_inputs = 1;
   std::vector<std::string> output_suffixes = {""};  // one per output; "" names the output like the node
   // Output shapes from input shapes; throws BadConfig via shape_error() naming the node and the shapes.
@@ -67,7 +68,10 @@ struct KernelCall {
 
 using Kernel = void (*)(const KernelCall&);
 
+// Ops registered after begin_family(f) record family f (the generated register_builtin_ops calls it per file).
+void begin_family(const std::string& family);
 void register_op(OpDef def);
+std::vector<std::string> registered_ops();  // every op's name, sorted
 void register_kernel(const std::string& op, Device device, Kernel kernel);
 const OpDef& op_def(const std::string& op);                // throws BadConfig for an unknown op
 bool op_exists(const std::string& op);                     // the validator's check, without an exception

@@ -4,6 +4,7 @@
 // device, thread layout and the backward pass draw the same mask from (seed, step) without storing it.
 #include <cstdint>
 
+#include "kernels/gpu_launchers.h"
 #include "kernels/placement.h"
 
 namespace kernels {
@@ -20,5 +21,15 @@ namespace ref {
 void dropout_forward(const DropoutShape& s, const float* x, float* y);
 void dropout_backward(const DropoutShape& s, const float* dy, float* dx, bool accumulate);
 }  // namespace ref
+
+// GPU launchers (kernels/cuda/dropout.cu), declared alike in kernels::cuda and kernels::simt (kernels/gpu_launchers.h).
+// Same semantics as kernels::ref above: the mask comes from base/philox.h at the element's logical index, so for the
+// same (seed, step) it is the CPU's mask bit for bit, and the backward pass redraws it. x, dx placed as s.x; y, dy as
+// s.y. Throws std::invalid_argument for a bad shape or p outside [0, 1).
+#define MASSMAP_DROPOUT_GPU_LAUNCHERS                                                      \
+  void dropout_forward(const DropoutShape& s, const float* x, float* y, GpuStream stream); \
+  void dropout_backward(const DropoutShape& s, const float* dy, float* dx, bool accumulate, GpuStream stream);
+MASSMAP_GPU_LAUNCHERS(MASSMAP_DROPOUT_GPU_LAUNCHERS)
+#undef MASSMAP_DROPOUT_GPU_LAUNCHERS
 
 }  // namespace kernels

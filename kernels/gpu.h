@@ -1,8 +1,7 @@
 #pragma once
-// The GPU kernels' entry points (launchers), declared twice: in kernels::cuda (nvcc build, a real GPU) and in
-// kernels::simt (the same source run on the host by kernels/simt). Each op family lists its launchers once, in
-// kernels/cuda/<family>.inc, with the same shape structs as the CPU kernels plus a stream. Pointers are device
-// pointers of the backend (kernels::<ns>::device_alloc).
+// The GPU backends in one include: device memory and streams (below), and every op family's launchers, which each
+// family header (kernels/<family>.h) declares once for both kernels::cuda (nvcc build, a real GPU) and kernels::simt
+// (the same source run on the host by kernels/simt), with the same shape structs as the CPU kernels plus a stream.
 //
 // Which kernel a launcher runs (kernels/cuda/<file>: kernel <- launcher, version):
 //   gemm.cu                gemm_naive_kernel, gemm_tiled_kernel, gemm_register_blocked_kernel <- sgemm and the
@@ -30,6 +29,7 @@
 #include "kernels/conv.h"
 #include "kernels/dropout.h"
 #include "kernels/elementwise.h"
+#include "kernels/gpu_launchers.h"
 #include "kernels/linear.h"
 #include "kernels/lrn.h"
 #include "kernels/pool.h"
@@ -38,30 +38,24 @@
 
 namespace kernels {
 
-using GpuStream = void*;  // a cudaStream_t on cuda; ignored by simt (launches run to completion)
-
-namespace cuda {
-#include "kernels/cuda/device.inc"
-#include "kernels/cuda/gemm.inc"
-#include "kernels/cuda/conv.inc"
-#include "kernels/cuda/elementwise.inc"
-#include "kernels/cuda/pool.inc"
-#include "kernels/cuda/lrn.inc"
-#include "kernels/cuda/dropout.inc"
-#include "kernels/cuda/softmax.inc"
-#include "kernels/cuda/sgd.inc"
-}  // namespace cuda
-
-namespace simt {
-#include "kernels/cuda/device.inc"
-#include "kernels/cuda/gemm.inc"
-#include "kernels/cuda/conv.inc"
-#include "kernels/cuda/elementwise.inc"
-#include "kernels/cuda/pool.inc"
-#include "kernels/cuda/lrn.inc"
-#include "kernels/cuda/dropout.inc"
-#include "kernels/cuda/softmax.inc"
-#include "kernels/cuda/sgd.inc"
-}  // namespace simt
+// Device memory and streams of a GPU backend (kernels/cuda/device.cu), in both namespaces. Errors throw
+// std::runtime_error with the backend's message. cuda: cudaMalloc / cudaFree / cudaMemcpyAsync on the stream. simt:
+// host memory with guard zones on both sides (checked after every launch) and NaN-poisoned on allocation.
+#define MASSMAP_DEVICE_GPU_FUNCTIONS                                                                           \
+  /* Whether this backend can run here (cuda: a GPU is present and the CUDA runtime works; simt: always). */   \
+  bool available();                                                                                            \
+  /* A description for logs: "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)" or "simt: host execution, 2 threads". */ \
+  const char* describe();                                                                                      \
+  void* device_alloc(size_t bytes);                                                                            \
+  void device_free(void* p);                                                                                   \
+  void copy_to_device(void* dst, const void* src, size_t bytes, GpuStream stream);                             \
+  void copy_to_host(void* dst, const void* src, size_t bytes, GpuStream stream);                               \
+  void copy_device_to_device(void* dst, const void* src, size_t bytes, GpuStream stream);                      \
+  void fill_device(float* dst, float value, size_t count, GpuStream stream);                                   \
+  GpuStream create_stream();                                                                                   \
+  void destroy_stream(GpuStream stream);                                                                       \
+  void synchronize(GpuStream stream);
+MASSMAP_GPU_LAUNCHERS(MASSMAP_DEVICE_GPU_FUNCTIONS)
+#undef MASSMAP_DEVICE_GPU_FUNCTIONS
 
 }  // namespace kernels

@@ -4,6 +4,8 @@
 // y (N, O). Rows of x and y may be strided (a row of a wider buffer).
 #include <cstdint>
 
+#include "kernels/gpu_launchers.h"
+
 namespace kernels {
 
 struct LinearShape {
@@ -18,11 +20,6 @@ inline LinearShape linear_shape(int N, int I, int O) {
 
 // Throws std::invalid_argument naming the sizes unless they are positive and the row strides hold a row.
 void check_linear_shape(const LinearShape& s);
-
-// Which hand-written GPU kernel runs a GEMM-shaped op (GEMM, linear, convolution as implicit GEMM), in the order a
-// learner meets them: one thread per output; shared-memory tiles; register blocking with 16-byte loads. `best`
-// lets the launcher pick (the register-blocked kernel, or a special path such as conv's 1x1 or single-channel).
-enum class GpuKernelVersion { naive, tiled, register_blocked, best };
 
 // A general row-major SGEMM: C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C. A is stored (M, K) with
 // rows lda apart, or (K, M) when trans_a; B is stored (K, N) with rows ldb apart, or (N, K) when trans_b. C's rows
@@ -51,5 +48,25 @@ void linear_forward(const LinearShape& s, const float* x, const float* w, const 
 void linear_backward_data(const LinearShape& s, const float* dy, const float* w, float* dx, bool accumulate);
 void linear_backward_weight(const LinearShape& s, const float* x, const float* dy, float* dw, bool accumulate);
 }  // namespace cpu
+
+// GPU launchers (kernels/cuda/gemm.cu), declared alike in kernels::cuda and kernels::simt (kernels/gpu_launchers.h).
+// Same semantics and row strides as kernels::ref above; pointers are device pointers. Shapes are checked
+// (std::invalid_argument naming the kernel). Deterministic: each output is one thread's sum in a fixed order. `v` picks
+// the kernel version (see GpuKernelVersion); every version computes the same thing.
+#define MASSMAP_GEMM_GPU_LAUNCHERS                                                                               \
+  /* C (M, N) = alpha * op(A) * op(B) + beta * C, row-major (see GemmShape). beta == 0 never reads C. */         \
+  void sgemm(const GemmShape& s, const float* a, const float* b, float* c, GpuStream stream,                     \
+             GpuKernelVersion v = GpuKernelVersion::best);                                                       \
+  /* y (N, O) = x (N, I) * w (O, I)^T + b (O, nullable). */                                                      \
+  void linear_forward(const LinearShape& s, const float* x, const float* w, const float* b, float* y,            \
+                      GpuStream stream, GpuKernelVersion v = GpuKernelVersion::best);                            \
+  /* dx (N, I) (+)= dy (N, O) * w (O, I). */                                                                     \
+  void linear_backward_data(const LinearShape& s, const float* dy, const float* w, float* dx, bool accumulate,   \
+                            GpuStream stream, GpuKernelVersion v = GpuKernelVersion::best);                      \
+  /* dw (O, I) (+)= dy (N, O)^T * x (N, I). */                                                                   \
+  void linear_backward_weight(const LinearShape& s, const float* x, const float* dy, float* dw, bool accumulate, \
+                              GpuStream stream, GpuKernelVersion v = GpuKernelVersion::best);
+MASSMAP_GPU_LAUNCHERS(MASSMAP_GEMM_GPU_LAUNCHERS)
+#undef MASSMAP_GEMM_GPU_LAUNCHERS
 
 }  // namespace kernels

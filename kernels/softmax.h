@@ -4,6 +4,7 @@
 //   loss = -1/V * sum over valid locations of log prob[n, label[n,h,w], h, w]
 // V counts the locations whose label is not ignore_label (N for a classifier, N*H*W for a map).
 // Shapes: x, prob (N, C, H, W); labels (N, H, W) holding class ids as floats.
+#include "kernels/gpu_launchers.h"
 #include "kernels/placement.h"
 
 namespace kernels {
@@ -28,5 +29,26 @@ float softmax_loss_forward(const SoftmaxLossShape& s, const float* x, const floa
 void softmax_loss_backward(const SoftmaxLossShape& s, const float* prob, const float* labels, float loss_grad,
                            float* dx, bool accumulate);
 }  // namespace ref
+
+// GPU launchers (kernels/cuda/softmax.cu), declared alike in kernels::cuda and kernels::simt (kernels/gpu_launchers.h).
+// Same semantics as kernels::ref above, computed in float (the loss is summed in double). x, dx (N, C, H, W) placed as
+// s.x; prob, dprob placed as s.y; labels (N, H, W) dense, class ids as floats. Deterministic: fixed-order warp and
+// block trees, no atomics. Throws std::invalid_argument for a bad shape.
+#define MASSMAP_SOFTMAX_GPU_LAUNCHERS                                                                                  \
+  void softmax_forward(const SoftmaxShape& s, const float* x, float* prob, GpuStream stream);                          \
+  /* dx (+)= prob * (dprob - sum_c dprob * prob) */                                                                    \
+  void softmax_backward(const SoftmaxShape& s, const float* prob, const float* dprob, float* dx, bool accumulate,      \
+                        GpuStream stream);                                                                             \
+  /* Writes prob and the mean loss over the V locations whose label is not ignore_label into *loss (one device float;  \
+   * 0 when V == 0). Unlike the reference, which throws, a label that is neither ignore_label nor a class id in [0, C) \
+   * cannot be reported from the device: it makes the loss NaN, which the engine's NaN check reports. */               \
+  void softmax_loss_forward(const SoftmaxLossShape& s, const float* x, const float* labels, float* prob, float* loss,  \
+                            GpuStream stream);                                                                         \
+  /* dx (+)= loss_grad * (prob - onehot(label)) / V, 0 at ignored locations; V is counted on the device. A location    \
+   * with an invalid label (counted in V) gets NaN gradients. */                                                       \
+  void softmax_loss_backward(const SoftmaxLossShape& s, const float* prob, const float* labels, float loss_grad,       \
+                             float* dx, bool accumulate, GpuStream stream);
+MASSMAP_GPU_LAUNCHERS(MASSMAP_SOFTMAX_GPU_LAUNCHERS)
+#undef MASSMAP_SOFTMAX_GPU_LAUNCHERS
 
 }  // namespace kernels

@@ -3,7 +3,6 @@
 // the concat costs nothing; the kernel copies only inputs that could not be placed so.
 // flatten: (N, C, H, W) -> (N, C*H*W), a view of dense memory (a copy otherwise).
 #include "engine/autograd.h"
-#include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"
 

@@ -3,7 +3,6 @@
 #include "kernels/dropout.h"
 
 #include "engine/autograd.h"
-#include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"
 

@@ -1,6 +1,5 @@
 // Per-element ops: bias (y = x + b[c]), relu, add (y = a + b), and the gradient helpers bias_grad and copy.
 #include "engine/autograd.h"
-#include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"
 

@@ -2,7 +2,6 @@
 #include "kernels/linear.h"
 
 #include "engine/autograd.h"
-#include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"
 

@@ -4,7 +4,6 @@
 
 #include "base/errors.h"
 #include "engine/autograd.h"
-#include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"
 

@@ -3,7 +3,6 @@
 // Attributes: lr_mult, decay_mult; the rates come from the RunContext.
 #include "kernels/sgd.h"
 
-#include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"
 

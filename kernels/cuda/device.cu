@@ -1,4 +1,4 @@
-// Device memory and streams of both GPU backends (kernels/cuda/device.inc): cudaMalloc and friends in the nvcc
+// Device memory and streams of both GPU backends (declared in kernels/gpu.h): cudaMalloc and friends in the nvcc
 // build, simt's guarded host memory in the host build. fill_device is a kernel in both.
 #include <algorithm>
 #include <cstring>
