@@ -1,11 +1,16 @@
-// ReLU, elementwise add and copy references: exact values, gradient checks, placements and accumulate.
+// ReLU, elementwise add and copy references: exact values, gradient checks (add's through the executor, whose
+// backward rule hands one gradient to both inputs), placements and accumulate.
 #include "kernels/elementwise.h"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "engine/autograd.h"
+#include "engine/executor.h"
+#include "nets/layers.h"
 #include "tests/support/check.h"
 #include "tests/support/placed_tensor.h"
 
@@ -137,5 +142,43 @@ TEST_CASE("copy overwrites or accumulates between placements") {
     std::vector<float> expected(xv.size());
     for (size_t i = 0; i < xv.size(); ++i) expected[i] = accumulate ? y_old[i] + xv[i] : xv[i];
     testing_support::expect_close(y.logical(), expected, 0, 0, "copy");
+  }
+}
+
+TEST_CASE("add's gradient through the executor matches central differences") {
+  // loss(fc_a(x) + fc_b(x)): the add's backward hands the same gradient to both of its inputs.
+  using namespace massmap;
+  Graph g;
+  nets::LayerBuilder b(g);
+  const ValueId x = g.add_input("data", {3, 5});
+  const ValueId sum = g.add("add", "sum", {b.linear("fc_a", x, 4), b.linear("fc_b", x, 4)});
+  b.softmax_loss("loss", sum, g.add_input("label", {3}));
+  ExecutorOptions eo;
+  eo.training = true;
+  eo.input_grads = true;
+  Executor ex(std::move(g), eo);
+  ex.set_input("data", Tensor::from({3, 5}, testing_support::random_vector(15, 1)));
+  ex.set_input("label", Tensor::from({3}, {0, 3, 1}));
+  uint64_t seed = 2;
+  for (ValueId p : ex.graph().params()) {
+    Tensor t = ex.tensor(p);
+    t.copy_from(Tensor::from(t.shape(), testing_support::random_vector(size_t(t.numel()), ++seed)));
+  }
+  RunContext run;
+  ex.forward(run);
+  ex.backward(run);
+  for (const std::string name : {"data", "fc_a.weight", "fc_b.weight", "fc_b.bias"}) {
+    Tensor value = ex.tensor(name);
+    const std::vector<float> analytic = ex.tensor(gradient_name(name)).to_vector();
+    std::vector<float> v = value.to_vector();
+    auto loss = [&] {
+      std::copy(v.begin(), v.end(), value.data());
+      ex.forward(run);
+      return ex.loss();
+    };
+    testing_support::GradCheckOptions gc;
+    gc.eps = 1e-3f;
+    testing_support::check_gradient(v, analytic, loss, "add: " + name, gc);
+    std::copy(v.begin(), v.end(), value.data());
   }
 }
