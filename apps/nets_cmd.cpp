@@ -16,6 +16,7 @@
 #include "apps/nets_args.h"
 #include "base/errors.h"
 #include "base/memory_limit.h"
+#include "base/text.h"
 #include "engine/autograd.h"
 #include "engine/executor.h"
 #include "engine/init.h"
@@ -171,7 +172,7 @@ int grad(Args& a, const std::string& name) {
   ex.forward(run);
   const double loss = ex.loss();
   if (!std::isfinite(loss))
-    throw NumericalError("the loss is " + std::to_string(loss) + " for " + images + " with " + weights);
+    throw NumericalError("the loss is " + decimal_text(loss) + " for " + images + " with " + weights);
   ex.backward(run);
   TensorFile out;
   out.metadata = nets::net_metadata(c.name, c.options);

@@ -10,5 +10,7 @@ std::string plural(int64_t count, const std::string& noun, const std::string& pl
 
 // The shortest decimal that reads back as the same double: 0.2, not 0.200000 or 0.20000000000000001.
 std::string decimal_text(double value);
+// The same for a float: 0.01f is "0.01", not the double nearest to it (0.0099999997764825821).
+std::string decimal_text(float value);
 
 }  // namespace massmap

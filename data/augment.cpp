@@ -6,6 +6,7 @@
 
 #include "base/errors.h"
 #include "base/philox.h"
+#include "base/text.h"
 #include "data/json_fields.h"
 #include "data/patches.h"
 
@@ -68,7 +69,7 @@ AugmentParams draw_augment_params(const AugmentConfig& config, int input_size, u
 }
 
 AugmentTransform compose_augmentation(const AugmentParams& p, int output) {
-  if (!(p.scale > 0)) throw BadConfig("augment: scale must be positive, got " + std::to_string(p.scale));
+  if (!(p.scale > 0)) throw BadConfig("augment: scale must be positive, got " + decimal_text(p.scale));
   double c, s;
   cos_sin_deg(p.rotation_deg, &c, &s);
   // A = R(theta) F / scale, applied to offsets from the output's centre; columns of F negate u and/or v.

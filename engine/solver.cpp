@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/errors.h"
+#include "base/text.h"
 #include "engine/init.h"
 
 namespace massmap {
@@ -70,8 +71,8 @@ double Solver::step() {
   executor_.forward(run);
   const double loss = executor_.loss();
   if (!std::isfinite(loss))
-    throw NumericalError("loss is " + std::to_string(loss) + " at iteration " + std::to_string(iteration_) +
-                         " (learning rate " + std::to_string(run.lr) + ")");
+    throw NumericalError("loss is " + decimal_text(loss) + " at iteration " + std::to_string(iteration_) +
+                         " (learning rate " + decimal_text(run.lr) + ")");
   executor_.backward(run);
   executor_.update(run);
   ++iteration_;

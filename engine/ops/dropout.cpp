@@ -2,6 +2,7 @@
 // at test time. Attributes: ratio, seed (per node, so two dropout layers draw different masks).
 #include "kernels/dropout.h"
 
+#include "base/text.h"
 #include "engine/autograd.h"
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"
@@ -25,7 +26,7 @@ kernels::DropoutShape dropout_of(const KernelCall& c, const TensorArg& x, const 
 
 std::vector<Shape> infer_dropout(const Node& n, const std::vector<Shape>& in) {
   double ratio = n.attrs.get_float("ratio", 0.5);
-  if (!(ratio >= 0 && ratio < 1)) shape_error(n, in, "ratio must be in [0, 1), is " + std::to_string(ratio));
+  if (!(ratio >= 0 && ratio < 1)) shape_error(n, in, "ratio must be in [0, 1), is " + decimal_text(ratio));
   return {in[0]};
 }
 
