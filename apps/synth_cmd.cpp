@@ -130,7 +130,8 @@ int run_synth(Args& a) {
   };
   if (images < 1) throw UsageError("missing option --images (a positive number)\n\n" + a.usage());
   p.validate();
-  // An earlier set in DIR is replaced; files that no synth run wrote are never touched.
+  // An earlier set in DIR is replaced (below, once this one is complete); set folders without synth.json beside
+  // them are not synth's, and are refused before anything is written.
   const std::vector<std::string> earlier = set_files(out);
   if (!earlier.empty() && !std::filesystem::exists(out + "/synth.json"))
     throw UsageError("--out '" + out + "' holds " + earlier.front() + " but no synth.json: not a folder of massmap " +
