@@ -22,7 +22,7 @@
 //                          softmax_loss_forward), softmax_loss_backward_kernel
 //   sgd.cu                 sgd_kernel <- sgd_update;  device.cu  fill_kernel <- fill_device
 // Every launcher, and every version of the conv and GEMM launchers, is tested against the CPU reference in
-// tests/gpu_<family>_test.cpp (simt.* always, cuda.* on a GPU).
+// tests/<family>_test.cpp (simt.* always, cuda.* on a GPU).
 #include <cstddef>
 #include <cstdint>
 

@@ -66,13 +66,13 @@ part_smoke() {
   local one='sgd update with momentum and decay'
   if [ -n "$dry_run" ]; then
     record gpu "skipped: no GPU (dry run)" 0 0 "" nvidia-smi
-    run_program "gpu_sgd_test simt" "$work/logs/smoke/gpu_sgd_test.txt" "$suite/bin/gpu_sgd_test" "--test-case=simt.$one"
+    run_program "sgd_test simt" "$work/logs/smoke/sgd_test.txt" "$suite/bin/sgd_test" "--test-case=simt.$one"
   elif [[ $gpu_name == none* ]]; then
     record gpu "failed: no GPU seen (nvidia-smi: $gpu_name); a machine without one takes --dry-run" 1 0 "" nvidia-smi
     no_gpu=1
   else
     record gpu passed 0 0 "" nvidia-smi
-    run_program "gpu_sgd_test cuda" "$work/logs/smoke/gpu_sgd_test.txt" "$suite/bin/gpu_sgd_test" "--test-case=cuda.$one"
+    run_program "sgd_test cuda" "$work/logs/smoke/sgd_test.txt" "$suite/bin/sgd_test" "--test-case=cuda.$one"
   fi
   part_end "{\"gpu\": $(json_string "$gpu_name")}"
 }
@@ -190,7 +190,7 @@ part_sanitizer() {
   # once, and record a skip with the reason rather than a failure.
   local probe=$work/logs/sanitizer/probe.txt
   mkdir -p "$(dirname "$probe")"
-  env LD_LIBRARY_PATH="$lib_path" timeout --kill-after=5 30 "$sanitizer" --tool memcheck "$suite/bin/gpu_sgd_test" \
+  env LD_LIBRARY_PATH="$lib_path" timeout --kill-after=5 30 "$sanitizer" --tool memcheck "$suite/bin/sgd_test" \
     '--test-case=cuda.sgd update with momentum and decay' >"$probe" 2>&1
   if ! grep -q "ERROR SUMMARY" "$probe"; then
     reason="compute-sanitizer refused to run here: $(grep -m1 -i 'error' "$probe" | cut -c1-160)"
@@ -198,7 +198,7 @@ part_sanitizer() {
     part_end
     return
   fi
-  for t in "$suite"/bin/gpu_*_test; do
+  for t in "$suite"/bin/*_test; do  # every carried test program has cuda.* cases (prepare checks)
     name=$(basename "$t")
     log=$work/logs/sanitizer/$name.memcheck.txt
     # --error-exitcode: a finding fails the run even where the test itself passes.

@@ -20,7 +20,7 @@ step_sanitizer() {  # step_sanitizer TOOL...: the cuda.* kernel cases under comp
     part_end
     return
   fi
-  for t in "$suite"/bin/gpu_*_test; do
+  for t in "$suite"/bin/*_test; do  # every carried test program has cuda.* cases (prepare checks)
     name=$(basename "$t")
     for tool in "$@"; do
       # --error-exitcode: a finding fails the run even where the test itself passes.
