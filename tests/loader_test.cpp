@@ -162,8 +162,8 @@ TEST_CASE("extract_patch_view cuts the same pixels as extract_patch, off every e
         CAPTURE(cx);
         CAPTURE(cy);
         std::vector<float> got(size_t(size) * size_t(size));  // (size, size)
-        extract_patch_view(view_of(p), cx, cy, size, -2.f, got.data());
-        CHECK(got == extract_patch(p, cx, cy, size, -2.f));
+        extract_patch_view(view_of(p), cx, cy, size, got.data());
+        CHECK(got == extract_patch(p, cx, cy, size));
       }
 }
 
@@ -233,7 +233,7 @@ TEST_CASE("loader: every sample of an epoch is a distinct patch with its label, 
       CHECK(batch.labels[size_t(i)] == int(spec.label));
       // No augmentation: the output is the patch's centre 31x31, whole pixels from (40 - 31) / 2 = 4.
       const PreparedImage owned = set.images[size_t(spec.image)]->copy("x");
-      const std::vector<float> patch = extract_patch(owned, spec.cx, spec.cy, 40, 0.f);  // (40, 40)
+      const std::vector<float> patch = extract_patch(owned, spec.cx, spec.cy, 40);  // (40, 40)
       const float* out = batch.images.data() + size_t(i) * 31 * 31;
       int bad = 0;
       for (int v = 0; v < 31; ++v)
@@ -256,6 +256,58 @@ TEST_CASE("loader: bad configurations are refused with the reason") {
   c = small_config(1, 0);
   CHECK_THROWS_AS(PatchLoader(set, c), BadConfig);
   CHECK_THROWS_AS(PatchLoader(set, small_config(1, 1), 0, 7), BadConfig);
+}
+
+TEST_CASE("loader: cell labels follow each cell's centre through the augmentation onto the masks") {
+  TempDir dir;
+  PreparedImage p = make_prepared("cells", 120, 100, 0.f);  // mass disc r = 5 at (30, 50); calcification box
+  p.rois[1] = {40, 20, 20, 20};
+  for (size_t i = 0; i < p.pixels.size(); ++i) p.pixels[i] = float(p.mass_mask[i]);  // the mask as the image
+  PatchSet set;
+  set.patch_size = 40;
+  set.ids = {"cells"};
+  set.images = {write_and_map(dir / "cells.prep", p)};
+  for (int k = 0; k < 60; ++k)  // centres around the mass and the calcification box
+    set.patches.push_back({0, 22 + (k * 7) % 40, 28 + (k * 11) % 40, PatchLabel::non_mass, PatchSource::breast});
+  LoaderConfig config = small_config(0, 1);
+  config.batch_size = 60;
+  config.augmentation.output = 27;
+  config.augmentation.intensity_jitter = 0;
+  config.cell_grid = {3, 4, 6};  // cells centred at 3, 7, ..., 23
+  for (const bool augment : {false, true}) {
+    CAPTURE(augment);
+    config.augment = augment;
+    PatchLoader loader(set, config);
+    const Batch b = loader.next();
+    REQUIRE(b.cell_labels.size() == size_t(60 * 36));
+    int counts[3] = {0, 0, 0};  // ignored, negative, mass
+    for (int n = 0; n < 60; ++n) {
+      const PatchSpec& spec = set.patches[size_t(b.patches[size_t(n)])];
+      for (int i = 0; i < 6; ++i)
+        for (int j = 0; j < 6; ++j) {
+          const float label = b.cell_labels[size_t((n * 6 + i) * 6 + j)];
+          REQUIRE((label == -1 || label == 0 || label == 1));
+          ++counts[int(label) + 1];
+          const float seen = b.images[size_t((n * 27 + 3 + 4 * i) * 27 + 3 + 4 * j)];  // the image at the centre
+          if (!augment) {  // the centre crop: cell (i, j) sits on image pixel (cx - 20 + 6 + 3 + 4j, ...)
+            const int x = spec.cx - 11 + 4 * j, y = spec.cy - 11 + 4 * i;
+            const bool on_mass = p.mass_mask[size_t(y) * 120 + size_t(x)] == 1;
+            const bool in_calc = x >= 40 && x < 60 && y >= 20 && y < 40;
+            CHECK(label == (on_mass ? 1.f : in_calc ? -1.f : 0.f));
+            CHECK(seen == (on_mass ? 1.f : 0.f));
+          } else if (label == 1) {  // bilinear: the nearest pixel weighs at least a quarter
+            CHECK(seen >= 0.25f);
+          } else {
+            CHECK(seen <= 0.75f);
+          }
+        }
+    }
+    CHECK(counts[0] > 20);
+    CHECK(counts[1] > 200);
+    CHECK(counts[2] > 20);
+  }
+  config.cell_grid = {3, 4, 7};  // the last cell's centre (27) is off the 27-pixel output
+  CHECK_THROWS_AS(PatchLoader(set, config), BadConfig);
 }
 
 TEST_CASE("loader: rotated crops show the image around the patch, not fill, when context is on") {
@@ -454,7 +506,7 @@ TEST_CASE("loader: a failing batch is reported at its place; the batches before 
   }  // destroying a loader whose workers stopped on an error must not hang
 }
 
-TEST_CASE("loader: padding is the image's air level; a negative's context never shows an ROI's pixels") {
+TEST_CASE("loader: beyond the image the patch mirrors it; a negative's context never shows an ROI's pixels") {
   TempDir dir;
   PreparedImage p = make_prepared("roi", 120, 120, 100.f);
   p.air = -0.25f;
@@ -488,12 +540,13 @@ TEST_CASE("loader: padding is the image's air level; a negative's context never 
   }
   CHECK(negative_bright == 0);
   CHECK(mass_bright > 0);  // the same place as a mass patch does show the lesion: the masking is per label
-  // No augmentation: the corner patch's pixels beyond the image are exactly the air level.
+  // No augmentation: the corner patch's pixels beyond the image mirror it about its border.
   c.augment = false;
   Batch centre;
   make_batch(set, c, {0, 1, 2}, 0, 0, &centre);
   const float* corner = centre.images.data() + 2 * 36 * 36;  // crop offset (40 - 36) / 2 = 2: image x = -13 + u
-  CHECK(corner[0] == -0.25f);
-  CHECK(corner[12 * 36 + 12] == -0.25f);
+  CHECK(corner[0] == p.pixels[12 * 120 + 12]);  // image (-13, -13) mirrors (12, 12)
+  CHECK(corner[12 * 36 + 12] == p.pixels[0]);  // (-1, -1) mirrors (0, 0)
   CHECK(corner[13 * 36 + 13] == p.pixels[0]);
+  CHECK(corner[12 * 36 + 20] == p.pixels[7]);  // (7, -1) mirrors (7, 0)
 }

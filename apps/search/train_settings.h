@@ -22,6 +22,10 @@ struct TrainSettings {
   data::AugmentConfig augmentation;     // output: the net's input size
   SolverConfig solver;                  // the net's preset, then overrides
   HardNegativeSettings hard_negatives;  // off unless hard_negatives.at > 0
+  // true: trained fully convolutionally on augmentation.output-sized tiles centred like the patches, every map cell
+  // labelled by the sampler's rule (a patch centred on a mass mask is a mass), so each step trains the classifier
+  // on every cell's crop (net_options.input) at once. The weights are the classifier's, as with false.
+  bool dense = false;
   int64_t iterations = 1000;            // in all, also on resume
   int64_t validate_every = 200;         // validation metrics (and best.safetensors) every this many iterations
   int64_t checkpoint_every = 500;       // checkpoint.safetensors every this many iterations (and at the end)
