@@ -162,8 +162,8 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
   return order;
 }
 
-void extract_patch_view(const PreparedView& view, int cx, int cy, int size, float* out) {
-  extract_patch(view.pixels, view.width, view.height, cx, cy, size, out);
+void extract_patch_view(const PreparedView& view, int cx, int cy, int size, float fill, float* out) {
+  extract_patch(view.pixels, view.width, view.height, cx, cy, size, fill, out);
 }
 
 void make_batch(const PatchSet& set, const LoaderConfig& config, const std::vector<int64_t>& order, int64_t epoch,
@@ -208,7 +208,7 @@ void make_batch(const PatchSet& set, const LoaderConfig& config, const std::vect
     const int side = set.patch_size + 2 * margin;  // same centre: floor(side / 2) = floor(patch_size / 2) + margin
     patch.resize(size_t(side) * size_t(side));
     const MappedPrepared& image = *set.images[size_t(spec.image)];
-    extract_patch_view(image.view(), spec.cx, spec.cy, side, patch.data());
+    extract_patch_view(image.view(), spec.cx, spec.cy, side, image.air(), patch.data());
     // Sampling keeps a negative's square clear of every ROI, not its context: context pixels inside an ROI become
     // air, so a non-mass sample never shows lesion tissue.
     if (margin > 0 && spec.label != PatchLabel::mass && grid.cells == 0) {

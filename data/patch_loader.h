@@ -91,9 +91,9 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch);
 void make_batch(const PatchSet& set, const LoaderConfig& config, const std::vector<int64_t>& order, int64_t epoch,
                 int64_t index, Batch* out);
 
-// Cuts the (size, size) patch centred at (cx, cy) out of a prepared view, mirrored beyond the image: the same
+// Cuts the (size, size) patch centred at (cx, cy) out of a prepared view, `fill` outside the image: the same
 // pixels as extract_patch() on the owning image.
-void extract_patch_view(const PreparedView& view, int cx, int cy, int size, float* out);
+void extract_patch_view(const PreparedView& view, int cx, int cy, int size, float fill, float* out);
 
 class PatchLoader {
  public:

@@ -223,25 +223,25 @@ std::vector<PatchSpec> sample_patches(const PreparedImage& image, int image_inde
   return out;
 }
 
-void extract_patch(const float* pixels, int width, int height, int cx, int cy, int size, float* out) {
+void extract_patch(const float* pixels, int width, int height, int cx, int cy, int size, float fill, float* out) {
+  std::fill(out, out + size_t(size) * size_t(size), fill);
   const int x0 = cx - size / 2, y0 = cy - size / 2;
-  // Columns [xa, xb) of the patch lie inside the image: copied as a run; the rest mirrored pixel by pixel.
-  const int xa = std::clamp(-x0, 0, size), xb = std::clamp(width - x0, xa, size);
+  // The part of the patch inside the image, copied row by row: columns [xa, xb) of the image.
+  const int xa = std::max(x0, 0), xb = std::min(x0 + size, width);
+  if (xa >= xb) return;
   for (int py = 0; py < size; ++py) {
-    const float* row = pixels + size_t(reflect_index(y0 + py, height)) * size_t(width);
-    float* o = out + size_t(py) * size_t(size);
-    for (int px = 0; px < xa; ++px) o[px] = row[reflect_index(x0 + px, width)];
-    if (xb > xa) std::memcpy(o + xa, row + (x0 + xa), sizeof(float) * size_t(xb - xa));
-    for (int px = xb; px < size; ++px) o[px] = row[reflect_index(x0 + px, width)];
+    const int y = y0 + py;
+    if (y < 0 || y >= height) continue;
+    std::memcpy(out + size_t(py) * size + (xa - x0), pixels + size_t(y) * width + xa, sizeof(float) * size_t(xb - xa));
   }
 }
 
-std::vector<float> extract_patch(const PreparedImage& image, int cx, int cy, int size) {
+std::vector<float> extract_patch(const PreparedImage& image, int cx, int cy, int size, float fill) {
   if (size <= 0) throw BadConfig("extract_patch: size must be positive, got " + std::to_string(size));
   if (image.pixels.size() != size_t(image.width) * size_t(image.height))
     throw BadInput("prepared image '" + image.id + "': pixels has the wrong size for extract_patch");
   std::vector<float> out(size_t(size) * size);  // (size, size)
-  extract_patch(image.pixels.data(), image.width, image.height, cx, cy, size, out.data());
+  extract_patch(image.pixels.data(), image.width, image.height, cx, cy, size, fill, out.data());
   return out;
 }
 

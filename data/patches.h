@@ -73,19 +73,11 @@ struct PatchStats {
 std::vector<PatchSpec> sample_patches(const PreparedImage& image, int image_index, const PatchConfig& config,
                                       uint64_t seed, PatchStats* stats = nullptr);
 
-// Cuts a size x size patch centred at (cx, cy): columns cx - size/2 .. cx - size/2 + size - 1, rows likewise.
-// Beyond the image it reads the image mirrored about its border (reflect_index): a detector's edge cuts the breast
-// at the chest wall and the top and bottom of the field, and the tissue goes on there, so padding with air would
-// show a mass near the border beside an edge no training patch from the middle of the breast has. Output (size,
-// size) row-major.
-std::vector<float> extract_patch(const PreparedImage& image, int cx, int cy, int size);
+// Cuts a size x size patch centred at (cx, cy): columns cx - size/2 .. cx - size/2 + size - 1, rows likewise;
+// pixels outside the image read as `fill` (0: air after normalisation). Output (size, size) row-major.
+std::vector<float> extract_patch(const PreparedImage& image, int cx, int cy, int size, float fill = 0.f);
 // The same cut from raw (height, width) pixels into `out` (size, size): what the loader uses on mapped images.
-void extract_patch(const float* pixels, int width, int height, int cx, int cy, int size, float* out);
-// Index i of a line of n pixels mirrored about its ends, repeating: -1 -> 0, -2 -> 1, n -> n - 1, period 2n.
-inline int64_t reflect_index(int64_t i, int64_t n) {
-  const int64_t m = ((i % (2 * n)) + 2 * n) % (2 * n);
-  return m < n ? m : 2 * n - 1 - m;
-}
+void extract_patch(const float* pixels, int width, int height, int cx, int cy, int size, float fill, float* out);
 
 // Patient-level split: every patient goes wholly to train, validation or test, in the given fractions, seeded.
 struct Split {

@@ -162,8 +162,8 @@ TEST_CASE("extract_patch_view cuts the same pixels as extract_patch, off every e
         CAPTURE(cx);
         CAPTURE(cy);
         std::vector<float> got(size_t(size) * size_t(size));  // (size, size)
-        extract_patch_view(view_of(p), cx, cy, size, got.data());
-        CHECK(got == extract_patch(p, cx, cy, size));
+        extract_patch_view(view_of(p), cx, cy, size, -2.f, got.data());
+        CHECK(got == extract_patch(p, cx, cy, size, -2.f));
       }
 }
 
@@ -233,7 +233,7 @@ TEST_CASE("loader: every sample of an epoch is a distinct patch with its label, 
       CHECK(batch.labels[size_t(i)] == int(spec.label));
       // No augmentation: the output is the patch's centre 31x31, whole pixels from (40 - 31) / 2 = 4.
       const PreparedImage owned = set.images[size_t(spec.image)]->copy("x");
-      const std::vector<float> patch = extract_patch(owned, spec.cx, spec.cy, 40);  // (40, 40)
+      const std::vector<float> patch = extract_patch(owned, spec.cx, spec.cy, 40, 0.f);  // (40, 40)
       const float* out = batch.images.data() + size_t(i) * 31 * 31;
       int bad = 0;
       for (int v = 0; v < 31; ++v)
@@ -506,7 +506,7 @@ TEST_CASE("loader: a failing batch is reported at its place; the batches before 
   }  // destroying a loader whose workers stopped on an error must not hang
 }
 
-TEST_CASE("loader: beyond the image the patch mirrors it; a negative's context never shows an ROI's pixels") {
+TEST_CASE("loader: padding is the image's air level; a negative's context never shows an ROI's pixels") {
   TempDir dir;
   PreparedImage p = make_prepared("roi", 120, 120, 100.f);
   p.air = -0.25f;
@@ -540,13 +540,12 @@ TEST_CASE("loader: beyond the image the patch mirrors it; a negative's context n
   }
   CHECK(negative_bright == 0);
   CHECK(mass_bright > 0);  // the same place as a mass patch does show the lesion: the masking is per label
-  // No augmentation: the corner patch's pixels beyond the image mirror it about its border.
+  // No augmentation: the corner patch's pixels beyond the image are exactly the air level.
   c.augment = false;
   Batch centre;
   make_batch(set, c, {0, 1, 2}, 0, 0, &centre);
   const float* corner = centre.images.data() + 2 * 36 * 36;  // crop offset (40 - 36) / 2 = 2: image x = -13 + u
-  CHECK(corner[0] == p.pixels[12 * 120 + 12]);  // image (-13, -13) mirrors (12, 12)
-  CHECK(corner[12 * 36 + 12] == p.pixels[0]);  // (-1, -1) mirrors (0, 0)
+  CHECK(corner[0] == -0.25f);
+  CHECK(corner[12 * 36 + 12] == -0.25f);
   CHECK(corner[13 * 36 + 13] == p.pixels[0]);
-  CHECK(corner[12 * 36 + 20] == p.pixels[7]);  // (7, -1) mirrors (7, 0)
 }

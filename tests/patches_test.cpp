@@ -278,24 +278,20 @@ TEST_CASE("inconsistent prepared images are bad input naming the image") {
   CHECK_THROWS_WITH_AS(sample_patches(im, 0, PatchConfig{}, 1), doctest::Contains("regions"), BadInput);
 }
 
-TEST_CASE("extract_patch equals a plain loop, patches hanging off every edge (mirrored) included") {
+TEST_CASE("extract_patch equals a plain loop, patches hanging off every edge included") {
   PreparedImage im;
   im.width = 37, im.height = 23;
   im.pixels = testing_support::random_vector(size_t(im.width) * im.height, 42, 0.f, 1.f);  // (23, 37)
-  for (int size : {1, 2, 8, 9, 40, 120}) {  // 120: more than twice the image, reflected more than once
+  for (int size : {1, 2, 8, 9, 40}) {
     for (int cy = -25; cy <= im.height + 25; cy += 3)
       for (int cx = -25; cx <= im.width + 25; cx += 4) {
-        const std::vector<float> got = extract_patch(im, cx, cy, size);  // (size, size)
-        std::vector<float> want(size_t(size) * size);                    // (size, size)
-        // Mirrored about the border: fold each coordinate back into the image, one reflection at a time.
-        auto fold = [](int v, int n) {
-          while (v < 0 || v >= n) v = v < 0 ? -v - 1 : 2 * n - 1 - v;
-          return v;
-        };
+        const std::vector<float> got = extract_patch(im, cx, cy, size, -7.f);  // (size, size)
+        std::vector<float> want(size_t(size) * size);                          // (size, size)
         for (int py = 0; py < size; ++py)
           for (int px = 0; px < size; ++px) {
-            const int x = fold(cx - size / 2 + px, im.width), y = fold(cy - size / 2 + py, im.height);
-            want[size_t(py) * size + px] = im.pixels[size_t(y) * im.width + x];
+            const int x = cx - size / 2 + px, y = cy - size / 2 + py;
+            const bool inside = x >= 0 && x < im.width && y >= 0 && y < im.height;
+            want[size_t(py) * size + px] = inside ? im.pixels[size_t(y) * im.width + x] : -7.f;
           }
         INFO("size " << size << " centre (" << cx << ", " << cy << ")");
         REQUIRE(got == want);

@@ -249,6 +249,7 @@ TEST_CASE("geometry oracle: a planted cone maps back to its original pixel withi
 TEST_CASE("map: the tiling net's cells equal the classifier on each cell's crop, for size buckets and shifts") {
   const int crop = 18, height = 23, width = 30;
   const std::vector<float> plane = random_vector(size_t(height * width), 11, 0.f, 1.f);  // (1, height, width)
+  const float fill = -0.25f;
   const Graph classifier = run_passes(tiling_net(crop, crop), {"for_inference"});
   const Graph fcn = fcn_of(tiling_net(crop, crop));
   for (Device device : {Device::cpu, Device::simt})
@@ -263,7 +264,7 @@ TEST_CASE("map: the tiling net's cells equal the classifier on each cell's crop,
         mo.bucket_cells = bucket;
         MapRunner runner(
             fcn, [](Executor& ex) { he_weights(ex, 7); }, mo);
-        const PlaneMap m = runner.run(plane, height, width);
+        const PlaneMap m = runner.run(plane, height, width, fill);
         const PlaneAxis &ay = m.geometry.y, &ax = m.geometry.x;
         REQUIRE(ay.stride == 4 / shift);
         REQUIRE(ay.pad == 9);
@@ -273,19 +274,16 @@ TEST_CASE("map: the tiling net's cells equal the classifier on each cell's crop,
         CHECK((ay.input - crop) % (4 * bucket) == 0);
         CHECK(m.passes == shift * shift);
         REQUIRE(m.classes == 3);
-        // Every cell's crop of the plane mirrored about its border (plain loops), through the classifier at once.
-        auto fold = [](int64_t v, int64_t size) {
-          while (v < 0 || v >= size) v = v < 0 ? -v - 1 : 2 * size - 1 - v;
-          return v;
-        };
+        // Every cell's crop of the plane padded with fill (plain loops), through the classifier in one batch.
         const int64_t n = ay.cells * ax.cells;
         Tensor cuts({n, 1, crop, crop});
         for (int64_t i = 0; i < ay.cells; ++i)
           for (int64_t j = 0; j < ax.cells; ++j)
             for (int r = 0; r < crop; ++r)
               for (int q = 0; q < crop; ++q) {
-                const int64_t y = fold(ay.crop_begin(i) + r, height), x = fold(ax.crop_begin(j) + q, width);
-                cuts.at(((i * ax.cells + j) * crop + r) * crop + q) = plane[size_t(y * width + x)];
+                const int64_t y = ay.crop_begin(i) + r, x = ax.crop_begin(j) + q;
+                cuts.at(((i * ax.cells + j) * crop + r) * crop + q) =
+                    y >= 0 && x >= 0 && y < height && x < width ? plane[size_t(y * width + x)] : fill;
               }
         const std::vector<float> want = classify(with_batch(classifier, n), cuts, device);  // (n, 3)
         for (int64_t c = 0; c < n; ++c) {

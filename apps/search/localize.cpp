@@ -166,7 +166,7 @@ MapResult Localizer::map_prepared(data::PreparedImage p, int original_width, int
                    std::to_string(crop[1]) + "x" + std::to_string(crop[0]));
   MapResult r;
   const auto start = std::chrono::steady_clock::now();
-  PlaneMap pm = runner_->run(p.pixels, p.height, p.width);
+  PlaneMap pm = runner_->run(p.pixels, p.height, p.width, p.air);
   r.forward_seconds = seconds_since(start);
   if (model_.mass_class >= pm.classes)
     throw BadInput(model_.net + ": the mass class " + std::to_string(model_.mass_class) + " is beyond the map's " +

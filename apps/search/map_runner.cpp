@@ -4,7 +4,6 @@
 #include <cmath>
 #include <string>
 
-#include "data/patches.h"
 #include "engine/errors.h"
 #include "engine/map_geometry.h"
 #include "engine/passes.h"
@@ -92,7 +91,7 @@ std::vector<float> MapRunner::classify_crop(const std::vector<float>& crop) {
   return ex.read(map_value_).to_vector();  // (1, K, 1, 1)
 }
 
-PlaneMap MapRunner::run(const std::vector<float>& plane, int64_t height, int64_t width) {
+PlaneMap MapRunner::run(const std::vector<float>& plane, int64_t height, int64_t width, float fill) {
   const int64_t c = channels();
   if (height < 1 || width < 1 || int64_t(plane.size()) != c * height * width)
     throw BadInput("map: a plane of " + std::to_string(plane.size()) + " values is not " + std::to_string(c) + " x " +
@@ -101,17 +100,14 @@ PlaneMap MapRunner::run(const std::vector<float>& plane, int64_t height, int64_t
   out.geometry = geometry(height, width);
   const PlaneAxis &gy = out.geometry.y, &gx = out.geometry.x;
   const int n = options_.shift;
-  // The canvas: the plane at (pad, pad), mirrored about its border elsewhere as the training patches are
-  // (data::extract_patch), large enough for the last shifted window.
+  // The canvas: the plane at (pad, pad), fill elsewhere, large enough for the last shifted window.
   const int64_t canvas_h = std::max(gy.input + (n - 1) * gy.stride, gy.pad + height);
   const int64_t canvas_w = std::max(gx.input + (n - 1) * gx.stride, gx.pad + width);
-  std::vector<float> canvas(size_t(c * canvas_h * canvas_w));  // (C, canvas_h, canvas_w)
+  std::vector<float> canvas(size_t(c * canvas_h * canvas_w), fill);  // (C, canvas_h, canvas_w)
   for (int64_t ch = 0; ch < c; ++ch)
-    for (int64_t r = 0; r < canvas_h; ++r) {
-      const float* row = plane.data() + (ch * height + data::reflect_index(r - gy.pad, height)) * width;
-      float* out = canvas.data() + (ch * canvas_h + r) * canvas_w;
-      for (int64_t q = 0; q < canvas_w; ++q) out[q] = row[data::reflect_index(q - gx.pad, width)];
-    }
+    for (int64_t r = 0; r < height; ++r)
+      std::copy_n(plane.begin() + (ch * height + r) * width, width,
+                  canvas.begin() + (ch * canvas_h + gy.pad + r) * canvas_w + gx.pad);
 
   Executor& ex = executor(gy.input, gx.input);
   out.arena_bytes = ex.arena_bytes();

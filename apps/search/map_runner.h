@@ -61,9 +61,8 @@ class MapRunner {
   MapRunner(Graph fcn, std::function<void(Executor&)> load_parameters, MapOptions options);
   ~MapRunner();
 
-  // The map of a (C, height, width) plane, mirrored about its border beyond it (data::extract_patch's padding).
-  // BadConfig when the shift does not divide the stride.
-  PlaneMap run(const std::vector<float>& plane, int64_t height, int64_t width);
+  // The map of a (C, height, width) plane padded with `fill`. BadConfig when the shift does not divide the stride.
+  PlaneMap run(const std::vector<float>& plane, int64_t height, int64_t width, float fill);
   // The classifier on one crop: a (C, crop height, crop width) input gives the map's single cell, (K) class
   // probabilities. BadInput when the input is not crop-sized.
   std::vector<float> classify_crop(const std::vector<float>& crop);

@@ -11,7 +11,7 @@ void score_patches(Localizer& loc, const data::PreparedImage& prepared, int imag
   const std::vector<data::PatchSpec> specs = data::sample_patches(prepared, image_index, config, seed);
   std::vector<float> window(size_t(ch) * size_t(cw));  // (crop height, crop width)
   for (const data::PatchSpec& s : specs) {
-    const std::vector<float> patch = data::extract_patch(prepared, s.cx, s.cy, size);  // (size, size)
+    const std::vector<float> patch = data::extract_patch(prepared, s.cx, s.cy, size, prepared.air);  // (size, size)
     const int oy = (size - ch) / 2, ox = (size - cw) / 2;
     for (int y = 0; y < ch; ++y)
       std::copy_n(patch.begin() + ptrdiff_t((y + oy) * size + ox), cw, window.begin() + ptrdiff_t(y * cw));
