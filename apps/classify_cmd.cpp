@@ -4,8 +4,8 @@
 
 #include "apps/cli.h"
 #include "apps/search_inputs.h"
+#include "base/interrupt.h"
 #include "data/image_io.h"
-#include "engine/interrupt.h"
 
 namespace massmap::cli {
 

@@ -1,10 +1,12 @@
 #include "apps/cli.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 
-#include "engine/errors.h"
-#include "engine/parse_number.h"
+#include "base/errors.h"
+#include "base/parse_number.h"
 
 namespace massmap::cli {
 
@@ -125,6 +127,17 @@ void check_output_not_input(const std::string& output_option, const std::string&
       throw UsageError("--" + output_option + " '" + output + "' is the same file as " + what + " '" + input +
                        "': writing it would destroy the input");
   }
+}
+
+void check_output_file(const std::string& option, const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path file(path);
+  const fs::path folder = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+  auto fail = [&](const std::string& why) { throw BadInput("--" + option + " '" + path + "': " + why); };
+  std::error_code ec;
+  if (fs::is_directory(file, ec)) fail("is a folder; a file name is needed");
+  if (!fs::is_directory(folder, ec)) fail("the folder '" + folder.string() + "' does not exist");
+  if (access(folder.c_str(), W_OK) != 0) fail("the folder '" + folder.string() + "' is not writable");
 }
 
 void Args::finish() const {

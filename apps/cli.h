@@ -63,6 +63,10 @@ std::pair<int, int> parse_int_pair(const std::string& option, const std::string&
 void check_output_not_input(const std::string& output_option, const std::string& output,
                             const std::vector<std::pair<std::string, std::string>>& inputs);
 
+// BadInput naming --option unless `path` can be written as a file (its folder exists and is writable, and the path
+// is no folder): called before the work, so that a typo in an output path costs no minutes of work first.
+void check_output_file(const std::string& option, const std::string& path);
+
 const std::vector<Command>& commands();
 extern const char* const demo_usage;
 int run_demo(Args& args);

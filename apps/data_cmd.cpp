@@ -6,11 +6,12 @@
 #include "apps/cli.h"
 #include "apps/data_cmds.h"
 #include "apps/dataset_args.h"
+#include "base/errors.h"
+#include "base/interrupt.h"
+#include "base/progress.h"
+#include "base/text.h"
 #include "data/dataset.h"
 #include "data/image_io.h"
-#include "engine/errors.h"
-#include "engine/interrupt.h"
-#include "engine/progress.h"
 
 namespace massmap::cli {
 
@@ -61,7 +62,7 @@ int run_data(Args& a) {
   int masks = 0;
   Progress progress("data check", int64_t(ds.images.size()));
   for (size_t i = 0; i < ds.images.size(); ++i) {
-    check_interrupted("after checking " + std::to_string(i) + " of " + std::to_string(ds.images.size()) + " images");
+    check_interrupted("after checking " + std::to_string(i) + " of " + plural(int64_t(ds.images.size()), "image"));
     const data::DatasetImage& im = ds.images[i];
     std::string kind = "undecodable";
     try {
@@ -91,7 +92,8 @@ int run_data(Args& a) {
   const size_t listed = ds.images.size();
   ds.images = std::move(usable);
   std::printf("%s", data::dataset_summary(ds).c_str());
-  std::printf("decoded: %zu of %zu images, %d lesion masks\n", ds.images.size(), listed, masks);
+  std::printf("decoded: %zu of %s, %s\n", ds.images.size(), plural(int64_t(listed), "image").c_str(),
+              plural(masks, "lesion mask").c_str());
   if (ds.images.empty()) throw BadInput("no usable image in the dataset at '" + ds.root + "'");
   return 0;
 }

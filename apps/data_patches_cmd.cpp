@@ -6,17 +6,18 @@
 
 #include "apps/data_cmds.h"
 #include "apps/dataset_args.h"
+#include "base/errors.h"
+#include "base/memory_limit.h"
+#include "base/text.h"
 #include "data/image_io.h"
 #include "data/patch_loader.h"
-#include "engine/errors.h"
-#include "engine/memory_limit.h"
 
 namespace massmap::cli {
 
 const char* const data_patches_usage = R"(usage: massmap data patches --format F --root DIR --cache DIR [options]
 
-Prepares every image of the dataset (or of one part of a split): breast segmentation, resampling to --spacing,
-percentile normalisation, kept in the cache folder for later runs), samples the paper's patches (mass patches
+Prepares every image of the dataset (or of one part of a split): breast segmentation, resampling to --spacing and
+percentile normalisation, kept in the cache folder for later runs. Then samples the paper's patches (mass patches
 centred inside a mass's mask; non-mass patches clear of every lesion ROI, from breast tissue, the breast edge, air
 and burned-in labels) and prints their counts. With --sheet, also writes a PNG of the first augmented samples the
 loader gives (red border: mass, green: non-mass), which is what the net sees.
@@ -64,6 +65,29 @@ void write_sheet(const std::string& path, const data::Batch& batch, int count) {
   data::write_png8(path, width, height, 3, rgb);
 }
 
+// What sampling could not do as asked, in words (data::PatchStats); "" when everything came from where it was meant.
+std::string sampling_notes(const data::PatchStats& stats) {
+  std::string notes;
+  auto note = [&](int64_t count, const std::string& text) {
+    if (count > 0) notes += "  " + text + "\n";
+  };
+  for (const data::PatchSource source :
+       {data::PatchSource::breast, data::PatchSource::edge, data::PatchSource::air, data::PatchSource::label}) {
+    const int64_t n = stats.fallback[int(source)];
+    const std::string name = data::patch_source_name(source);
+    note(n, plural(n, "non-mass patch", "non-mass patches") + " meant for " + name +
+                " found no valid centre there in their image and came from " +
+                (source == data::PatchSource::breast ? "another region" : "breast tissue") + " instead");
+  }
+  note(stats.dropped, plural(stats.dropped, "non-mass patch", "non-mass patches") +
+                          " dropped: no valid centre anywhere in their image");
+  note(stats.masses_without_mask, plural(stats.masses_without_mask, "mass ROI") +
+                                      " without a mask pixel inside the box: no mass patches from them");
+  note(stats.negatives_withheld, plural(stats.negatives_withheld, "non-mass patch", "non-mass patches") +
+                                     " withheld from images with a lesion of unknown place");
+  return notes;
+}
+
 }  // namespace
 
 int run_data_patches(Args& a) {
@@ -95,6 +119,7 @@ int run_data_patches(Args& a) {
   if (lc.augmentation.output > po.patches.size)
     throw UsageError("--crop " + std::to_string(lc.augmentation.output) + " is larger than --patch-size " +
                      std::to_string(po.patches.size));
+  if (!sheet.empty()) check_output_file("sheet", sheet);  // before the work, not after it
   po.skip_bad = options.skip_bad;
   po.preprocess.validate();
   po.patches.validate();
@@ -104,14 +129,23 @@ int run_data_patches(Args& a) {
   std::vector<int> indices;  // (images used) dataset indices
   if (split_file.empty()) {
     for (size_t i = 0; i < ds.images.size(); ++i) indices.push_back(int(i));
+    if (indices.empty()) throw BadInput("no image to sample patches from: the dataset is empty");
   } else {
-    indices = data::split_indices(ds, data::read_split(split_file), part);
+    const data::Split split = data::read_split(split_file);
+    try {
+      indices = data::split_indices(ds, split, part);
+    } catch (const BadInput& e) {
+      throw BadInput(split_file + ": " + e.what());
+    }
+    const size_t listed = (part == "train"        ? split.train_patients
+                           : part == "validation" ? split.validation_patients
+                                                  : split.test_patients)
+                              .size();
+    if (indices.empty())
+      throw BadInput("no image to sample patches from: part '" + part + "' of " + split_file +
+                     (listed == 0 ? " lists no patient"
+                                  : " lists " + plural(int64_t(listed), "patient") + ", none of them in the dataset"));
   }
-  if (indices.empty())
-    throw BadInput(
-        "no image to sample patches from (" +
-        (split_file.empty() ? std::string("empty dataset") : "part '" + part + "' of " + split_file + " is empty") +
-        ")");
   if (!sheet.empty()) {
     auto inputs = dataset_files(options, ds);
     inputs.push_back({"--split-file", split_file});
@@ -124,7 +158,10 @@ int run_data_patches(Args& a) {
   std::printf("%s\n", set.summary().c_str());
   std::printf("images: %lld prepared, %lld from the cache, %zu skipped\n", (long long)set.prepared,
               (long long)set.cached, set.skipped.size());
-  std::printf("sampling: %s\n", set.stats.to_json().dump().c_str());
+  const std::string notes = sampling_notes(set.stats);
+  std::printf("sampling: %s", notes.empty()
+                                  ? "every patch came from the region it was drawn for\n"
+                                  : ("not every patch came from the region it was drawn for:\n" + notes).c_str());
   if (!sheet.empty()) {
     lc.batch_size = std::min<int>(sheet_count, int(set.patches.size()));
     if (lc.batch_size < 1) throw BadInput("no patches to show: the images have no mass and --per-mass gave none");

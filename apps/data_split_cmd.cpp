@@ -5,8 +5,9 @@
 
 #include "apps/data_cmds.h"
 #include "apps/dataset_args.h"
+#include "base/errors.h"
+#include "base/text.h"
 #include "data/patches.h"
-#include "engine/errors.h"
 
 namespace massmap::cli {
 
@@ -33,8 +34,12 @@ int run_data_split(Args& a) {
   const data::DatasetOptions options = dataset_options(a);
   const std::string out = a.required("out");
   const uint64_t seed = uint64_t(a.integer("seed", 1, 0, INT64_MAX));
-  const double train = a.number("train", 0.8), validation = a.number("validation", 0.1);
+  const double train = a.number("train", 0.8, 0, 1), validation = a.number("validation", 0.1, 0, 1);
   a.finish();
+  if (train + validation > 1 + 1e-12)
+    throw UsageError("--train " + decimal_text(train) + " and --validation " + decimal_text(validation) +
+                     " add up to more than 1 (the rest is test)");
+  check_output_file("out", out);
   const data::Dataset ds = data::read_dataset(options);
   if (ds.images.empty())
     throw BadInput("no image in the dataset at '" + ds.root + "': nothing to split" +
@@ -45,17 +50,24 @@ int run_data_split(Args& a) {
   std::map<std::string, int> images;
   for (const data::DatasetImage& im : ds.images) images[split.which(im.patient_id)] += 1;
   std::printf("split (seed %llu) -> %s\n", (unsigned long long)seed, out.c_str());
-  std::printf("  train:      %5zu patients, %5d images\n", split.train_patients.size(), images["train"]);
-  std::printf("  validation: %5zu patients, %5d images\n", split.validation_patients.size(), images["validation"]);
-  std::printf("  test:       %5zu patients, %5d images\n", split.test_patients.size(), images["test"]);
+  auto row = [&](const char* part, const std::vector<std::string>& patients) {
+    std::printf("  %-11s %s, %s\n", (std::string(part) + ":").c_str(),
+                plural(int64_t(patients.size()), "patient").c_str(), plural(images[part], "image").c_str());
+  };
+  row("train", split.train_patients);
+  row("validation", split.validation_patients);
+  row("test", split.test_patients);
   std::fflush(stdout);
   for (const auto& [part, patients] : {std::pair{"train", &split.train_patients},
                                        {"validation", &split.validation_patients},
                                        {"test", &split.test_patients}})
     if (patients->empty())
-      std::fprintf(stderr, "warning: the %s part is empty (%zu patients in all, fractions train %g, validation %g)\n",
-                   part, split.train_patients.size() + split.validation_patients.size() + split.test_patients.size(),
-                   train, validation);
+      std::fprintf(
+          stderr, "warning: the %s part is empty (%s in all, fractions train %s, validation %s)\n", part,
+          plural(int64_t(split.train_patients.size() + split.validation_patients.size() + split.test_patients.size()),
+                 "patient")
+              .c_str(),
+          decimal_text(train).c_str(), decimal_text(validation).c_str());
   return 0;
 }
 

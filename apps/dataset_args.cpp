@@ -2,13 +2,14 @@
 
 #include <filesystem>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 
 namespace massmap::cli {
 
 const char* const dataset_options_usage = R"(dataset options:
   --format F         cbis-ddsm, mini-mias or manifest (required)
-  --root DIR         the dataset's folder (required; manifest: default the manifest's folder)
+  --root DIR         the dataset's folder (required, but for a manifest named by --csv: then the
+                     manifest's folder)
   --csv FILE[,FILE]  cbis-ddsm: the case description CSVs (default: the four published ones found under DIR);
                      mini-mias: Info.txt (default DIR/Info.txt); manifest: the manifest (default DIR/manifest.csv).
                      Repeat --csv or separate files by commas; a relative name is looked up as given, then in DIR

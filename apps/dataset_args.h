@@ -1,6 +1,6 @@
 #pragma once
-// The dataset options every command that reads a dataset takes (data check, and later train, evaluate ...), so
-// they are spelled and checked the same everywhere.
+// The dataset options every command that reads a dataset takes (data check, split and patches, train, evaluate),
+// so they are spelled and checked the same everywhere.
 #include "apps/cli.h"
 #include "data/dataset.h"
 

@@ -14,11 +14,11 @@
 #include "apps/cli.h"
 #include "apps/search/evaluate.h"
 #include "apps/search/trainer.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
+#include "base/interrupt.h"
 #include "data/patches.h"
-#include "engine/atomic_file.h"
 #include "engine/checkpoint_metadata.h"
-#include "engine/errors.h"
-#include "engine/interrupt.h"
 
 namespace massmap::cli {
 

@@ -7,13 +7,15 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/cli.h"
-#include "data/toy_shapes.h"
-#include "engine/atomic_file.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
+#include "base/interrupt.h"
+#include "base/text.h"
 #include "engine/checkpoint.h"
 #include "engine/checkpoint_metadata.h"
-#include "engine/errors.h"
-#include "engine/interrupt.h"
+#include "nets/presets.h"
 #include "nets/smallnet.h"
+#include "nets/toy_shapes.h"
 #include "nets/train_classifier.h"
 
 namespace massmap::cli {
@@ -41,35 +43,29 @@ options:
   --show-schedule    print the compiled training schedule and its memory plan
 )";
 
-namespace {}  // namespace
-
 int run_toy_demo(Args& a) {
   if (a.help()) {
     std::printf("%s", toy_demo_usage);
     return 0;
   }
   const std::string out = a.str("out", "runs/demo");
-  const int64_t iterations = a.integer("iterations", 300, 1, metadata::kMaxIteration);
+  const int64_t iterations = a.integer("iterations", nets::smallnet_solver().max_iter, 1, metadata::kMaxIteration);
   nets::SmallNetOptions net;
   net.batch = a.integer32("batch", 32, 1, 4096);
   net.width = a.integer32("width", 16, 1, 1024);
   const int64_t train_count = a.integer("train", 2048, 1, 100000), test_count = a.integer("test", 512, 1, 100000);
   const uint64_t seed = uint64_t(a.integer("seed", 1, 0, INT64_MAX));
   net.seed = seed;
-  SolverConfig solver_config;
-  solver_config.lr.type = "step";
-  solver_config.lr.base_lr = float(a.number("lr", 0.01));
-  solver_config.lr.stepsize = 200;
-  solver_config.lr.gamma = 0.1f;
-  solver_config.momentum = 0.9f;
-  solver_config.weight_decay = 5e-4f;
+  SolverConfig solver_config = nets::smallnet_solver();
+  solver_config.lr.base_lr = float(a.number("lr", solver_config.lr.base_lr, 0, 1e30));
   solver_config.max_iter = iterations;
   const std::string device_arg = a.str("device", "");
   const std::string resume = a.str("resume", "");
   const bool show_schedule = a.flag("show-schedule");
   a.finish();
-  if (iterations < 1 || net.batch < 1 || net.width < 1 || train_count < net.batch || test_count < 1)
-    throw UsageError("--iterations, --batch, --width and --test must be positive and --train at least one batch");
+  if (train_count < net.batch)
+    throw UsageError("--train " + std::to_string(train_count) + " is less than one batch (--batch " +
+                     std::to_string(net.batch) + ")");
 
   ExecutorOptions exec_options;
   exec_options.training = true;
@@ -89,13 +85,13 @@ int run_toy_demo(Args& a) {
                            {"device", device_name(exec_options.device)}};
   write_file_atomic(out + "/config.json", [&](std::ostream& o) { o << config.dump(2) << "\n"; });
 
-  data::ToyShapesOptions data_options;
+  nets::ToyShapesOptions data_options;
   data_options.seed = seed;
   data_options.count = int(train_count);
-  data::ToyShapes train_set = data::make_toy_shapes(data_options);
+  nets::ToyShapes train_set = nets::make_toy_shapes(data_options);
   data_options.seed = seed + 1000003;  // held-out images come from another stream
   data_options.count = int(test_count);
-  data::ToyShapes test_set = data::make_toy_shapes(data_options);
+  nets::ToyShapes test_set = nets::make_toy_shapes(data_options);
 
   Graph graph = nets::build_smallnet(net);
   std::printf("%s\n", graph.layer_table().c_str());
@@ -135,8 +131,8 @@ int run_toy_demo(Args& a) {
     throw Interrupted("stopped at iteration " + std::to_string(solver.iteration()) + "; checkpoint saved to " +
                       checkpoint + " (continue with --resume " + checkpoint + ")");
   const double accuracy = nets::classifier_accuracy(solver, test);
-  std::printf("held-out accuracy: %.2f%% (%lld images, %lld iterations)\ncheckpoint: %s\n", 100 * accuracy,
-              (long long)test_count, (long long)solver.iteration(), checkpoint.c_str());
+  std::printf("held-out accuracy: %.2f%% (%s, %s)\ncheckpoint: %s\n", 100 * accuracy,
+              plural(test_count, "image").c_str(), plural(solver.iteration(), "iteration").c_str(), checkpoint.c_str());
   return 0;
 }
 

@@ -6,7 +6,8 @@
 #include "apps/dataset_args.h"
 #include "apps/search/evaluate.h"
 #include "apps/search_inputs.h"
-#include "engine/errors.h"
+#include "base/errors.h"
+#include "base/text.h"
 
 namespace massmap::cli {
 
@@ -86,8 +87,10 @@ int run_evaluate(Args& a) {
     return std::string(b);
   };
   const auto& c = m["counts"];
-  std::printf("%d images (%d patients, %d masses, %d normals)\n", c["images"].get<int>(), c["patients"].get<int>(),
-              c["masses"].get<int>(), c["normals"].get<int>());
+  std::printf("%s (%s, %s, %s)\n", plural(c["images"].get<int64_t>(), "image").c_str(),
+              plural(c["patients"].get<int64_t>(), "patient").c_str(),
+              plural(c["masses"].get<int64_t>(), "mass", "masses").c_str(),
+              plural(c["normals"].get<int64_t>(), "normal").c_str());
   std::printf("sensitivity at 0.9 FP/image: %.3f %s; CPM %.3f %s; image AUC %.3f; paper ROI max >= 0.4: %.3f\n",
               m["headline"]["sensitivity"].get<double>(), ci(m["headline"]["ci95"]).c_str(),
               m["cpm"]["value"].get<double>(), ci(m["cpm"]["ci95"]).c_str(), m["image_auc"].get<double>(),

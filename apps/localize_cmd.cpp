@@ -6,9 +6,9 @@
 #include "apps/cli.h"
 #include "apps/search/outputs.h"
 #include "apps/search_inputs.h"
+#include "base/interrupt.h"
+#include "base/progress.h"
 #include "data/image_io.h"
-#include "engine/interrupt.h"
-#include "engine/progress.h"
 
 namespace massmap::cli {
 

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "apps/cli.h"
-#include "engine/errors.h"
-#include "engine/interrupt.h"
+#include "base/errors.h"
+#include "base/interrupt.h"
 
 namespace massmap::cli {
 
@@ -16,13 +16,17 @@ const std::vector<Command>& commands() {
       {"demo",
        "the whole search on synthetic mammograms: synthesise, train, threshold, map and score (--toy: a toy task)",
        run_demo, demo_usage},
-      {"nets", "show, initialise, run and differentiate the paper's nets (alexnet, vgg16, googlenet, smallnet, mapnet)",
+      {"nets",
+       "show, initialise, run and differentiate the paper's nets (alexnet, vgg16, googlenet, smallnet, the mapnets)",
        run_nets, nets_usage},
       {"synth", "generate synthetic mammograms (synth-v1) with lesion masks, loose ROI boxes and a manifest", run_synth,
        synth_usage},
-      {"train", "train a mass / no-mass patch classifier (alexnet, vgg16, googlenet, smallnet, mapnet) on a dataset",
+      {"train",
+       "train a mass / no-mass patch classifier (alexnet, vgg16, googlenet, smallnet, the mapnets) on a dataset",
        run_train, train_usage},
-      {"data", "check a dataset (CBIS-DDSM, mini-MIAS, manifest): read it as training will, decode every image",
+      {"data",
+       "a dataset (CBIS-DDSM, mini-MIAS, manifest): check it as training reads it, split its patients, sample "
+       "and show its patches",
        run_data, data_usage},
       {"localize", "map the probability of a mass over whole mammograms: map, geometry, overlay, detections",
        run_localize, localize_usage},

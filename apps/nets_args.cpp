@@ -4,7 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "engine/errors.h"
+#include "base/errors.h"
+#include "base/text.h"
 #include "engine/npy.h"
 
 namespace massmap::cli {
@@ -41,6 +42,8 @@ NetChoice parse_net(Args& a, const std::string& name, const std::string& subcomm
   c.batch_given = batch != 0;
   if (c.batch_given) c.options.batch = int(batch);
   c.options.aux = a.flag("aux");
+  if (c.options.aux && !nets::find_net(name).aux_heads)
+    throw UsageError("--aux: " + name + " has no auxiliary heads (googlenet has two)");
   const std::string device = a.str("device", "");
   if (c.options.channels < 1) throw UsageError("--channels must be at least 1");
   if (c.options.classes < 1) throw UsageError("--classes must be at least 1");
@@ -74,15 +77,14 @@ Tensor read_images(const std::string& path, NetChoice& c, int height, int width)
   const std::string shape = " (shape " + shape_str(a.shape) + ")";
   if (n < 1) throw BadInput(path + ": no images" + shape);
   if (ch != c.options.channels)
-    throw BadInput(path + ": " + std::to_string(ch) + " channels" + shape + ", but the net has " +
+    throw BadInput(path + ": " + plural(ch, "channel") + shape + ", but the net has " +
                    std::to_string(c.options.channels) + " (--channels)");
   if (height > 0 && (h != height || w != width))
     throw BadInput(path + ": images of " + std::to_string(h) + "x" + std::to_string(w) + shape +
                    ", but the net's input is " + std::to_string(height) + "x" + std::to_string(width) +
                    (h != height ? " (height" : " (width") + " differs; --input-size)");
   if (c.batch_given && n != c.options.batch)
-    throw BadInput(path + ": " + std::to_string(n) + " images" + shape + ", but --batch is " +
-                   std::to_string(c.options.batch));
+    throw BadInput(path + ": " + plural(n, "image") + shape + ", but --batch is " + std::to_string(c.options.batch));
   c.options.batch = int(n);
   Tensor t(a.shape);  // (N, C, H, W)
   std::memcpy(t.data(), a.bytes.data(), size_t(t.numel()) * sizeof(float));

@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "apps/nets_args.h"
+#include "base/errors.h"
+#include "base/memory_limit.h"
 #include "engine/autograd.h"
-#include "engine/errors.h"
 #include "engine/executor.h"
 #include "engine/init.h"
 #include "engine/map_geometry.h"
-#include "engine/memory_limit.h"
 #include "engine/npy.h"
 #include "engine/passes.h"
 #include "engine/safetensors.h"
@@ -127,7 +127,7 @@ int init(Args& a, const std::string& name) {
   const int64_t seed = a.integer("seed", 1, 0, INT64_MAX);
   NetChoice c = parse_net(a, name, "init");
   a.finish();
-  if (seed < 0) throw UsageError("--seed must not be negative");
+  check_output_file("out", out);
   c.options.seed = uint64_t(seed);
   Graph g = nets::build_net(c.name, c.options);
   // The parameters, then their serialised copy.
@@ -153,6 +153,7 @@ int grad(Args& a, const std::string& name) {
   const std::string weights = a.required("weights"), images = a.required("images"), labels = a.required("labels"),
                     output = a.required("output");
   a.finish();
+  check_output_file("output", output);
   check_output_not_input("output", output, {{"--weights", weights}, {"--images", images}, {"--labels", labels}});
   const auto [h, w] = input_size(c);
   Tensor x = read_images(images, c, h, w);
@@ -191,8 +192,8 @@ int grad(Args& a, const std::string& name) {
 
 const char* const nets_usage =
     "usage: massmap nets <subcommand> NAME [options]      massmap nets <subcommand> --help\n\n"
-    "The paper's nets by name: alexnet, vgg16, googlenet; smallnet (the tests' small CNN) and mapnet (the demo's,\n"
-    "without padding).\n\n"
+    "The paper's nets by name: alexnet, vgg16, googlenet; smallnet (the tests' small CNN), mapnet (the demo's,\n"
+    "without padding) and mapnet4 (mapnet with a fourth stage, for finer spacings).\n\n"
     "subcommands:\n"
     "  show      the layer table: name, op, output shape, parameters and multiply-adds per layer, and totals\n"
     "  init      initialised weights as safetensors, with the builder and its options in __metadata__\n"

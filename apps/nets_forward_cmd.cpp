@@ -8,9 +8,9 @@
 #include <string>
 
 #include "apps/nets_args.h"
-#include "engine/atomic_file.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
 #include "engine/checkpoint.h"
-#include "engine/errors.h"
 #include "engine/executor.h"
 #include "engine/map_geometry.h"
 #include "engine/npy.h"
@@ -83,8 +83,9 @@ int run_nets_forward(Args& a, const std::string& name) {
   if ((!crop.empty() || !geometry.empty()) && !fully_convolutional)
     throw UsageError("--crop and --geometry are for --fully-convolutional");
   const std::vector<std::pair<std::string, std::string>> inputs = {{"--weights", weights}, {"--images", images}};
+  check_output_file("output", output);
   check_output_not_input("output", output, inputs);
-  if (!geometry.empty()) check_output_not_input("geometry", geometry, inputs);
+  if (!geometry.empty()) check_output_file("geometry", geometry), check_output_not_input("geometry", geometry, inputs);
   const TensorFile file = read_weights_file(weights, c);
   Graph graph;
   Tensor x;  // (N, C, H, W) images

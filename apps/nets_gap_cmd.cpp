@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "apps/nets_args.h"
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/executor.h"
 #include "engine/graph_rewriter.h"
 #include "engine/init.h"

@@ -4,7 +4,8 @@
 #include <map>
 
 #include "apps/dataset_args.h"
-#include "engine/errors.h"
+#include "base/errors.h"
+#include "base/text.h"
 
 namespace massmap::cli {
 
@@ -13,7 +14,7 @@ namespace fs = std::filesystem;
 std::vector<SearchInput> search_inputs(Args& a) {
   const double spacing = a.number("spacing", 0);
   if (spacing < 0 || (spacing > 0 && !(spacing >= 0.01 && spacing <= 10)))
-    throw UsageError("--spacing takes millimetres in 0.01..10, not " + std::to_string(spacing));
+    throw UsageError("--spacing takes millimetres in 0.01..10, not " + decimal_text(spacing));
   std::vector<std::string> named;  // IMAGE...
   for (std::string p = a.shift_positional(); !p.empty(); p = a.shift_positional()) named.push_back(p);
   std::vector<SearchInput> out;
@@ -65,7 +66,7 @@ search::LocalizeOptions localize_options(Args& a, bool detections) {
   o.shift = int(shift);
   o.threshold = a.number("threshold", -1);
   if (o.threshold != -1 && !(o.threshold >= 0 && o.threshold <= 1))
-    throw UsageError("--threshold takes a probability in 0..1, not " + std::to_string(o.threshold));
+    throw UsageError("--threshold takes a probability in 0..1, not " + decimal_text(o.threshold));
   if (detections) o.nms_radius_mm = a.number("nms-radius", search::kDefaultNmsRadiusMm);
   if (!(o.nms_radius_mm >= 0)) throw UsageError("--nms-radius takes millimetres >= 0");
   return o;

@@ -4,17 +4,21 @@
 #include <exception>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "apps/cli.h"
 #include "apps/synth_overview.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
+#include "base/interrupt.h"
+#include "base/progress.h"
+#include "base/text.h"
 #include "data/image_io.h"
 #include "data/manifest.h"
 #include "data/pgm_write.h"
 #include "data/synth.h"
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
-#include "engine/interrupt.h"
-#include "engine/progress.h"
 
 namespace massmap::cli {
 
@@ -38,12 +42,15 @@ DIR receives:
                                  margins CIRCUMSCRIBED, ILL_DEFINED or SPICULATED; assessment 3-5 and pathology
                                  by shape, spiculated ones MALIGNANT); paths to the image, the ROI mask and
   crops/P00000_L_CC_1.png        the ROI box cropped from the image
+DIR holds one set: a run into a folder with an earlier set replaces it (the earlier set's files that this run
+does not write are removed, and counted in the summary); a folder holding other files in images/, masks/,
+regions/ or crops/ is refused.
 
 options:
   --out DIR               output folder (required)
   --images N              number of images (required)
   --seed S                seed (default 1)
-  --start I               index of the first image (default 0): split a large set across runs
+  --start I               index of the first image (default 0): split a large set across runs (a folder each)
   --size WxH              image size in pixels (default 416x512; e.g. 1000x1500 for a DDSM-sized field)
   --spacing MM            pixel spacing in mm (default 0.2)
   --normal-fraction F     fraction of images without masses (default 0.3)
@@ -63,6 +70,23 @@ namespace {
 // Far beyond any use, and low enough that an image index (start + i) and its patient id never overflow.
 constexpr int64_t kMaxSynthImages = int64_t(1) << 24;
 constexpr int64_t kMaxSynthStart = int64_t(1) << 40;
+
+// The folders of a set's files, and the CSV that --cbis-csv adds (relative to DIR).
+const char* const kSetFolders[] = {"images", "masks", "regions", "crops"};
+const char* const kCbisCsv = "mass_case_description_synth.csv";
+
+// The files of DIR's set folders (relative to DIR, e.g. "images/P00000_L_CC.png"), and the CBIS-shaped CSV.
+std::vector<std::string> set_files(const std::string& out) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const char* folder : kSetFolders)
+    for (fs::directory_iterator it(fs::path(out) / folder, ec), end; !ec && it != end; it.increment(ec))
+      files.push_back(std::string(folder) + "/" + it->path().filename().string());
+  if (fs::exists(fs::path(out) / kCbisCsv, ec)) files.push_back(kCbisCsv);
+  return files;
+}
+
 }  // namespace
 
 int run_synth(Args& a) {
@@ -106,6 +130,11 @@ int run_synth(Args& a) {
   };
   if (images < 1) throw UsageError("missing option --images (a positive number)\n\n" + a.usage());
   p.validate();
+  // An earlier set in DIR is replaced; files that no synth run wrote are never touched.
+  const std::vector<std::string> earlier = set_files(out);
+  if (!earlier.empty() && !std::filesystem::exists(out + "/synth.json"))
+    throw UsageError("--out '" + out + "' holds " + earlier.front() + " but no synth.json: not a folder of massmap " +
+                     "synth; choose a new or empty folder");
   const nlohmann::json params = p.to_json();
   std::vector<std::string> changed;
   for (auto it = params.begin(); it != params.end(); ++it)
@@ -114,6 +143,7 @@ int run_synth(Args& a) {
   namespace fs = std::filesystem;
   for (const char* sub : {"images", "masks", "regions"}) make_output_dir((fs::path(out) / sub).string());
   if (cbis) make_output_dir((fs::path(out) / "crops").string());
+  if (!overview_path.empty()) check_output_file("overview", overview_path);  // before the work, not after it
   nlohmann::json info = {{"version", data::kSynthVersion}, {"seed", seed},       {"images", images}, {"start", start},
                          {"defaults", changed.empty()},    {"changed", changed}, {"params", params}};
   write_file_atomic(out + "/synth.json", [&](std::ostream& o) { o << info.dump(2) << "\n"; });
@@ -130,6 +160,7 @@ int run_synth(Args& a) {
   // parallel, and their manifest rows and CSV lines joined in order afterwards.
   struct Written {
     data::ManifestImage row;
+    std::vector<std::string> files;  // relative to DIR
     std::string cbis_lines;
     int64_t masses = 0, calcs = 0;
     bool complete = false;  // every file of the image written
@@ -148,6 +179,7 @@ int run_synth(Args& a) {
       const std::string name = img.name();
       write16(out + "/images/" + name + ext, img);
       write8(out + "/regions/" + name + ext, img.width, img.height, img.regions);
+      w.files = {"images/" + name + ext, "regions/" + name + ext};
       data::ManifestImage& row = w.row;
       row.image = "images/" + name + ext;
       row.patient_id = img.patient_id;
@@ -169,6 +201,7 @@ int run_synth(Args& a) {
           for (size_t i = 0; i < mask.size(); ++i) mask[i] = l.mask[i] ? 255 : 0;
           ml.mask = "masks/" + name + "_" + std::to_string(id) + ext;
           write8(out + "/" + ml.mask, img.width, img.height, mask);
+          w.files.push_back(ml.mask);
         }
         (l.type == data::LesionType::mass ? w.masses : w.calcs) += 1;
         if (cbis && l.type == data::LesionType::mass) {
@@ -180,6 +213,7 @@ int run_synth(Args& a) {
               crop.pixels.push_back(img.pixels[size_t(y) * size_t(img.width) + size_t(x)]);
           const std::string crop_path = "crops/" + name + "_" + std::to_string(id) + ext;
           write16(out + "/" + crop_path, crop);
+          w.files.push_back(crop_path);
           const bool spiculated = l.shape == "spiculated", lobulated = l.shape == "lobulated";
           const std::string shape = spiculated          ? "IRREGULAR"
                                     : lobulated         ? "LOBULATED"
@@ -211,8 +245,11 @@ int run_synth(Args& a) {
   }
   if (failure) std::rethrow_exception(failure);
   int64_t complete = 0;
+  std::set<std::string> files;  // this set's, relative to DIR
+  if (cbis) files.insert(kCbisCsv);
   for (Written& w : written) {
     if (!w.complete) continue;
+    files.insert(w.files.begin(), w.files.end());
     ++complete;
     masses += w.masses, calcs += w.calcs, normals += w.masses == 0;
     cbis_csv += w.cbis_lines;
@@ -221,7 +258,7 @@ int run_synth(Args& a) {
   progress.finish();
   if (complete < images) {
     // Interrupted: the manifest and synth.json describe the images that exist (a demo then makes the set again).
-    const std::string note = std::to_string(complete) + " of " + std::to_string(images) + " images";
+    const std::string note = std::to_string(complete) + " of " + plural(images, "image");
     manifest.metadata.push_back({"interrupted", note});
     data::write_manifest(out + "/manifest.csv", manifest);
     info["images"] = complete;
@@ -231,9 +268,18 @@ int run_synth(Args& a) {
   }
   data::write_manifest(out + "/manifest.csv", manifest);
   if (!overview_path.empty()) overview.write(overview_path);
-  if (cbis) write_file_atomic(out + "/mass_case_description_synth.csv", cbis_csv.data(), cbis_csv.size());
-  std::printf("%lld images (%lld without masses), %lld masses, %lld calcification clusters -> %s/manifest.csv\n",
-              (long long)images, (long long)normals, (long long)masses, (long long)calcs, out.c_str());
+  if (cbis) write_file_atomic(out + "/" + kCbisCsv, cbis_csv.data(), cbis_csv.size());
+  int64_t removed = 0;
+  for (const std::string& f : earlier) {
+    std::error_code ec;
+    if (!files.count(f)) removed += std::filesystem::remove(out + "/" + f, ec);
+  }
+  std::printf("%s (%lld without masses), %s, %s -> %s/manifest.csv\n", plural(images, "image").c_str(),
+              (long long)normals, plural(masses, "mass", "masses").c_str(),
+              plural(calcs, "calcification cluster").c_str(), out.c_str());
+  if (removed > 0)
+    std::printf("replaced the earlier set in %s: removed its %s that this set does not have\n", out.c_str(),
+                plural(removed, "file").c_str());
   return 0;
 }
 

@@ -11,13 +11,14 @@
 #include "apps/dataset_args.h"
 #include "apps/nets_args.h"
 #include "apps/search/trainer.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
+#include "base/interrupt.h"
+#include "base/progress.h"
+#include "base/text.h"
+#include "base/worker_threads.h"
 #include "data/patches.h"
-#include "engine/atomic_file.h"
 #include "engine/checkpoint_metadata.h"
-#include "engine/errors.h"
-#include "engine/interrupt.h"
-#include "engine/progress.h"
-#include "engine/worker_threads.h"
 #include "nets/registry.h"
 
 namespace massmap::cli {
@@ -35,7 +36,7 @@ log.jsonl (one line per iteration), metrics.json (validation accuracy, loss, ROC
 saves a checkpoint and exits 130; --resume continues from it and gives the same bytes as a run that never stopped.
 
 options:
-  --net NAME            alexnet, vgg16, googlenet, smallnet or mapnet (required)
+  --net NAME            alexnet, vgg16, googlenet, smallnet, mapnet or mapnet4 (required)
   --width W             multiplies every layer's channels but the classifier's (default 1)
   --input-size S        the net's square input, the crop cut from each patch (default: the net's, 227 for alexnet,
                         224 for vgg16 and googlenet, 24 for smallnet, 47 for mapnet)
@@ -88,7 +89,7 @@ int run_train(Args& a) {
     return 0;
   }
   const std::string net = a.str("net", "");
-  if (net.empty()) throw UsageError("missing option --net (alexnet, vgg16, googlenet, smallnet or mapnet)");
+  if (net.empty()) throw UsageError("missing option --net (alexnet, vgg16, googlenet, smallnet, mapnet or mapnet4)");
   search::TrainSettings s = search::default_train_settings(net);
   search::TrainJob job;
   job.dataset = dataset_options(a);
@@ -139,7 +140,7 @@ int run_train(Args& a) {
     options["augmentation"]["output"] = input;
   }
   if (!std::isnan(lr)) {
-    if (!(lr > 0)) throw UsageError("--lr must be positive, got " + std::to_string(lr));
+    if (!(lr > 0)) throw UsageError("--lr must be positive, got " + decimal_text(lr));
     options["solver"]["lr_policy"]["base_lr"] = lr;
   }
   s.apply_json(options, "the command line");
@@ -152,10 +153,11 @@ int run_train(Args& a) {
 
   const search::TrainResult r = search::train(job);
   std::printf(
-      "patch accuracy after %lld iterations: validation %.2f%% (%lld patches, ROC AUC %.3f), test %.2f%% "
-      "(%lld patches, ROC AUC %.3f)\ncheckpoint: %s\n",
-      (long long)r.iteration, 100 * r.validation.accuracy, (long long)r.validation.patches, r.validation.auc,
-      100 * r.test.accuracy, (long long)r.test.patches, r.test.auc, r.checkpoint.c_str());
+      "patch accuracy after %s: validation %.2f%% (%s, ROC AUC %.3f), test %.2f%% (%s, ROC AUC %.3f)\n"
+      "checkpoint: %s\n",
+      plural(r.iteration, "iteration").c_str(), 100 * r.validation.accuracy,
+      plural(r.validation.patches, "patch", "patches").c_str(), r.validation.auc, 100 * r.test.accuracy,
+      plural(r.test.patches, "patch", "patches").c_str(), r.test.auc, r.checkpoint.c_str());
   return 0;
 }
 

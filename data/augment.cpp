@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/errors.h"
+#include "base/philox.h"
 #include "data/json_fields.h"
 #include "data/patches.h"
-#include "engine/errors.h"
-#include "kernels/philox.h"
 
 namespace massmap::data {
 
@@ -46,7 +46,7 @@ AugmentParams draw_augment_params(const AugmentConfig& config, int input_size, u
     throw BadConfig("augment: input patch " + std::to_string(input_size) + " is smaller than the output " +
                     std::to_string(config.output));
   const uint64_t s = kAugmentTag | (uint64_t(epoch) & ((uint64_t(1) << 56) - 1));
-  auto u = [&](Field f) { return double(kernels::uniform_at(seed, s, uint64_t(index) * kDrawsPerSample + f)); };
+  auto u = [&](Field f) { return double(uniform_at(seed, s, uint64_t(index) * kDrawsPerSample + f)); };
   auto symmetric = [&](Field f, double half) { return half * (2 * u(f) - 1); };  // uniform in [-half, half)
   AugmentParams p;
   const int slack = input_size - config.output;

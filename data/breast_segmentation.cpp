@@ -6,9 +6,9 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "base/errors.h"
 #include "data/breast_segmentation_internal.h"
 #include "data/preprocess.h"
-#include "engine/errors.h"
 
 namespace massmap::data {
 

@@ -7,9 +7,9 @@
 #include <map>
 #include <set>
 
+#include "base/errors.h"
 #include "data/csv.h"
 #include "data/dataset_internal.h"
-#include "engine/errors.h"
 
 namespace massmap::data {
 namespace detail {
@@ -132,7 +132,7 @@ std::vector<CbisRow> parse_cbis_csv(const std::string& text, const std::string& 
       return it == col.end() || it->second >= r.fields.size() ? std::string() : trim(r.fields[it->second]);
     };
     CbisRow row;
-    row.where = file_name(name) + " line " + std::to_string(r.line);
+    row.where = file_name(name) + ":" + std::to_string(r.line);
     const std::string lower = header_key(file_name(name));
     row.split = lower.find("train") != std::string::npos  ? "train"
                 : lower.find("test") != std::string::npos ? "test"

@@ -1,6 +1,6 @@
 #include "data/csv.h"
 
-#include "engine/errors.h"
+#include "base/errors.h"
 
 namespace massmap::data {
 
@@ -37,6 +37,17 @@ bool CsvReader::next(CsvRecord& record) {
     }
   }
   if (quoted) throw BadInput(name_ + ":" + std::to_string(record.line) + ": a quoted field is not closed");
+  return true;
+}
+
+bool CsvReader::next_marked_line(char marker, std::string& line) {
+  if (pos_ >= text_.size() || text_[pos_] != marker) return false;
+  size_t end = text_.find('\n', pos_);
+  if (end == std::string::npos) end = text_.size();
+  line = text_.substr(pos_, end - pos_);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  pos_ = end < text_.size() ? end + 1 : end;
+  ++line_;
   return true;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
-// A small RFC 4180 tokenizer shared by the CSV readers (CBIS-DDSM case descriptions; the same rules as our
-// manifest): fields separated by commas, fields holding commas, quotes or line breaks in double quotes, "" for a
-// quote inside them, CRLF or LF line ends. Each record knows the line it starts on, for error messages.
+// The one RFC 4180 tokenizer of the CSV readers (CBIS-DDSM case descriptions, our manifest): fields separated by
+// commas, fields holding commas, quotes or line breaks in double quotes, "" for a quote inside them, CRLF or LF line
+// ends. Each record knows the line it starts on, for error messages ("<file>:<line>: ...").
 #include <string>
 #include <vector>
 
@@ -19,6 +19,9 @@ class CsvReader {
   CsvReader(const std::string& text, std::string name);
   // The next record; false at the end of the text. BadInput "<name>:<line>: a quoted field is not closed".
   bool next(CsvRecord& record);
+  // When the next line starts with `marker` (the manifest's "# key: value" lines before its header): that line as
+  // written, without its line end, and true; false otherwise, reading nothing.
+  bool next_marked_line(char marker, std::string& line);
   int line() const { return line_; }  // the line the next record starts on
 
  private:

@@ -10,11 +10,11 @@
 #include <map>
 #include <set>
 
+#include "base/atomic_file.h"
+#include "base/errors.h"
 #include "data/csv.h"
 #include "data/dataset_internal.h"
 #include "data/image_io.h"
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
 
 #ifdef MASSMAP_HAVE_DCMTK
 #include <dcmtk/config/osconfig.h>
@@ -150,27 +150,12 @@ Dataset read_manifest_dataset(const DatasetOptions& options) {
                                                                              : join_path(options.root, options.csv[0]);
   const std::string dir = fs::path(path).parent_path().string();
   const Manifest manifest = read_manifest(path);
-  // The line each image first appears on, for messages (read_manifest keeps images, not lines).
-  std::map<std::string, int> line_of;
-  const std::string text = read_text(path);
-  CsvReader csv(text, path);
-  CsvRecord r;
-  int image_column = -1;
-  while (csv.next(r)) {
-    if (image_column < 0) {
-      const auto it = std::find(r.fields.begin(), r.fields.end(), "image");
-      if (it != r.fields.end() && !(r.fields[0].size() && r.fields[0][0] == '#'))
-        image_column = int(it - r.fields.begin());
-    } else if (size_t(image_column) < r.fields.size()) {
-      line_of.emplace(r.fields[size_t(image_column)], r.line);
-    }
-  }
   Dataset ds;
   ds.format = "manifest";
   ds.root = options.root.empty() ? dir : options.root;
   const std::string name = file_name(path);
   for (const ManifestImage& m : manifest.images) {
-    const std::string where = name + " line " + std::to_string(line_of.count(m.image) ? line_of[m.image] : 0);
+    const std::string where = name + ":" + std::to_string(m.line);
     DatasetImage im;
     im.id = m.image, im.path = join_path(dir, m.image), im.patient_id = m.patient_id;
     im.laterality = m.laterality, im.view = m.view, im.density = m.density, im.spacing_mm = m.spacing_mm;

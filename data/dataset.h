@@ -18,8 +18,8 @@ struct DatasetLesion {
   int assessment = 0;     // BI-RADS assessment 0..5 as published; -1: unknown
   int subtlety = 0;       // 1..5; 0: unknown
   bool has_box = false;
-  Box box;                 // ROI box in image pixels (top-left origin); from the manifest, or the mask's bounds
-  std::string mask_path;   // resolved path of an 8-bit mask of the image's size (nonzero = lesion); may be empty
+  Box box;                  // ROI box in image pixels (top-left origin); from the manifest, or the mask's bounds
+  std::string mask_path;    // resolved path of an 8-bit mask of the image's size (nonzero = lesion); may be empty
   bool has_circle = false;  // mini-MIAS: centre and radius in image pixels, top-left origin
   double circle_x = 0, circle_y = 0, circle_radius = 0;
 };
@@ -29,16 +29,16 @@ struct DatasetImage {
                      // manifest: the image column as written
   std::string path;  // resolved path of the image file
   std::string patient_id;
-  std::string laterality;  // L | R | "" (unknown)
-  std::string view;        // CC | MLO | ...
-  std::string density;     // A..D, or "" (CBIS-DDSM's 1..4 map to A..D; mini-MIAS F/G/D are kept as written)
-  double spacing_mm = 0;   // 0: unknown (the reader's default applies when it has one)
+  std::string laterality;      // L | R | "" (unknown)
+  std::string view;            // CC | MLO | ...
+  std::string density;         // A..D, or "" (CBIS-DDSM's 1..4 map to A..D; mini-MIAS F/G/D are kept as written)
+  double spacing_mm = 0;       // 0: unknown (the reader's default applies when it has one)
   std::string official_split;  // CBIS-DDSM: train | test; "" elsewhere
   std::vector<DatasetLesion> lesions;
 };
 
 struct SkippedRow {
-  std::string where;   // "mass_case_description_train_set.csv line 17", "Info.txt line 3"
+  std::string where;   // "mass_case_description_train_set.csv:17", "Info.txt:3"
   std::string reason;  // why it was skipped
 };
 
@@ -51,13 +51,13 @@ struct Dataset {
 };
 
 struct DatasetOptions {
-  std::string format;             // cbis-ddsm | mini-mias | manifest
-  std::string root;               // the dataset's folder
-  std::vector<std::string> csv;   // CBIS-DDSM: the case CSVs (default: the four published names under root);
-                                  // mini-MIAS: Info.txt (default root/Info.txt); manifest: the manifest
-                                  // (default root/manifest.csv)
-  bool skip_bad = false;          // skip (and report) bad rows instead of failing on the first one
-  std::string official_split;     // CBIS-DDSM only: "" (both), train or test
+  std::string format;            // cbis-ddsm | mini-mias | manifest
+  std::string root;              // the dataset's folder
+  std::vector<std::string> csv;  // CBIS-DDSM: the case CSVs (default: the four published names under root);
+                                 // mini-MIAS: Info.txt (default root/Info.txt); manifest: the manifest
+                                 // (default root/manifest.csv)
+  bool skip_bad = false;         // skip (and report) bad rows instead of failing on the first one
+  std::string official_split;    // CBIS-DDSM only: "" (both), train or test
 };
 
 // Reads a dataset in any of the three formats. Throws BadInput naming the file, row and reason on the first bad

@@ -11,7 +11,7 @@ namespace massmap::data::detail {
 // ---- CBIS-DDSM case description CSVs (cbis_ddsm.cpp) -----------------------------------------------------------
 
 struct CbisRow {
-  std::string where;  // "mass_case_description_train_set.csv line 17"
+  std::string where;  // "mass_case_description_train_set.csv:17"
   std::string error;  // why the row cannot be used; "" when it can (then every field below is valid)
   std::string patient_id, laterality, view, density;  // L | R; CC | MLO ...; A..D or "" (0 or empty: unknown)
   std::string split;                                  // train | test from the file name, else ""
@@ -27,7 +27,7 @@ Dataset read_cbis_ddsm(const DatasetOptions& options);
 // ---- mini-MIAS Info.txt (mini_mias.cpp) --------------------------------------------------------------------------
 
 struct MiasEntry {
-  std::string where, error;                   // "Info.txt line 3"; why the line cannot be used, "" when it can
+  std::string where, error;                   // "Info.txt:3"; why the line cannot be used, "" when it can
   std::string ref;                            // mdb001
   int number = 0;                             // 1 for mdb001
   std::string tissue, abnormality, severity;  // F | G | D; CALC ... NORM; B | M | ""

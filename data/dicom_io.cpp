@@ -6,9 +6,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/atomic_file.h"
+#include "base/errors.h"
 #include "data/image_io_internal.h"
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
 
 #ifdef MASSMAP_HAVE_DCMTK
 #include <dcmtk/config/osconfig.h>

@@ -13,11 +13,11 @@
 #include <memory>
 #include <string_view>
 
+#include "base/atomic_file.h"
+#include "base/errors.h"
+#include "base/memory_limit.h"
+#include "base/parse_number.h"
 #include "data/image_io_internal.h"
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
-#include "engine/memory_limit.h"
-#include "engine/parse_number.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"

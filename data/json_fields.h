@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 
 namespace massmap::data::json_fields {
 

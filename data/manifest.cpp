@@ -4,8 +4,11 @@
 #include <cstdlib>
 #include <unordered_map>
 
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
+#include "base/parse_number.h"
+#include "base/text.h"
+#include "data/csv.h"
 
 namespace massmap::data {
 
@@ -29,16 +32,6 @@ std::string quote(const std::string& s) {
   return out + "\"";
 }
 
-// The shortest decimal that reads back as the same double (0.2, not 0.20000000000000001).
-std::string number(double v) {
-  char buf[40];
-  for (int precision = 6; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
-}
-
 }  // namespace
 
 std::string manifest_to_csv(const Manifest& m) {
@@ -53,7 +46,7 @@ std::string manifest_to_csv(const Manifest& m) {
   for (const ManifestImage& im : m.images) {
     const std::string head = quote(im.image) + "," + quote(im.patient_id) + "," + quote(im.laterality) + "," +
                              quote(im.view) + "," + quote(im.density) + "," +
-                             (im.spacing_mm > 0 ? number(im.spacing_mm) : "");
+                             (im.spacing_mm > 0 ? decimal_text(im.spacing_mm) : "");
     if (im.lesions.empty()) out += head + ",,,,,,,,,\n";
     for (const ManifestLesion& l : im.lesions) {
       if (l.type.empty()) throw BadInput("manifest: a lesion of " + im.image + " has no type");
@@ -77,67 +70,25 @@ void write_manifest(const std::string& path, const Manifest& m) {
 
 Manifest parse_manifest(const std::string& text, const std::string& name) {
   Manifest m;
-  size_t pos = 0;
-  int line = 1;
+  CsvReader csv(text, name);
   auto fail = [&](int at, const std::string& why) -> void {
     throw BadInput(name + ":" + std::to_string(at) + ": " + why);
   };
-  // One record (fields) from pos; advances pos and line. Returns false at the end of the text.
-  auto record = [&](std::vector<std::string>& fields) {
-    fields.assign(1, "");
-    bool quoted = false, any = false;
-    const int start = line;
-    while (pos < text.size()) {
-      const char c = text[pos++];
-      any = true;
-      if (quoted) {
-        if (c == '"') {
-          if (pos < text.size() && text[pos] == '"') {
-            fields.back() += '"';
-            ++pos;
-          } else {
-            quoted = false;
-          }
-        } else {
-          if (c == '\n') ++line;
-          fields.back() += c;
-        }
-      } else if (c == '"') {
-        quoted = true;
-      } else if (c == ',') {
-        fields.emplace_back();
-      } else if (c == '\n') {
-        ++line;
-        break;
-      } else if (c != '\r') {
-        fields.back() += c;
-      }
-    }
-    if (quoted) fail(start, "a quoted field is not closed");
-    return any;
-  };
   // Metadata and the header.
-  std::vector<std::string> header;
-  while (pos < text.size()) {
-    if (text[pos] == '#') {
-      size_t end = text.find('\n', pos);
-      if (end == std::string::npos) end = text.size();
-      std::string s = text.substr(pos + 1, end - pos - 1);
-      if (!s.empty() && s.back() == '\r') s.pop_back();
-      if (s.find('\r') != std::string::npos) fail(line, "a metadata line holds a carriage return");
-      const size_t colon = s.find(':');
-      auto trim = [](std::string t) {
-        const size_t a = t.find_first_not_of(" \t"), b = t.find_last_not_of(" \t");
-        return a == std::string::npos ? std::string() : t.substr(a, b - a + 1);
-      };
-      if (colon != std::string::npos) m.metadata.emplace_back(trim(s.substr(0, colon)), trim(s.substr(colon + 1)));
-      pos = end < text.size() ? end + 1 : end;
-      ++line;
+  std::string marked;
+  CsvRecord header_record;
+  while (true) {
+    const int at = csv.line();
+    if (csv.next_marked_line('#', marked)) {
+      if (marked.find('\r') != std::string::npos) fail(at, "a metadata line holds a carriage return");
+      const size_t colon = marked.find(':');
+      if (colon != std::string::npos)
+        m.metadata.emplace_back(trim(marked.substr(1, colon - 1)), trim(marked.substr(colon + 1)));
       continue;
     }
-    const int at = line;
-    record(header);
-    if (header.size() == 1 && header[0].empty()) continue;  // blank line
+    if (!csv.next(header_record)) break;
+    if (header_record.blank()) continue;
+    const std::vector<std::string>& header = header_record.fields;
     std::unordered_map<std::string, int> col;
     for (size_t i = 0; i < header.size(); ++i) {
       if (col.count(header[i])) fail(at, "column '" + header[i] + "' appears twice");
@@ -152,11 +103,11 @@ Manifest parse_manifest(const std::string& text, const std::string& name) {
     }
     // Rows.
     std::unordered_map<std::string, size_t> by_image;
-    std::vector<std::string> f;
-    while (pos < text.size()) {
-      const int row = line;
-      record(f);
-      if (f.size() == 1 && f[0].empty()) continue;
+    CsvRecord record;
+    while (csv.next(record)) {
+      const int row = record.line;
+      const std::vector<std::string>& f = record.fields;
+      if (record.blank()) continue;
       if (f.size() != header.size())
         fail(row, std::to_string(f.size()) + " fields where the header has " + std::to_string(header.size()));
       auto get = [&](const char* c) -> std::string {
@@ -167,10 +118,9 @@ Manifest parse_manifest(const std::string& text, const std::string& name) {
         const std::string s = get(c);
         present = !s.empty();
         if (!present) return 0;
-        char* end = nullptr;
-        const long v = std::strtol(s.c_str(), &end, 10);
-        if (*end || v < -1000000000L || v > 1000000000L) fail(row, std::string(c) + " '" + s + "' is not an integer");
-        return int(v);
+        const auto v = parse_integer(s, -1000000000, 1000000000);
+        if (!v) fail(row, std::string(c) + " '" + s + "' is not an integer");
+        return int(*v);
       };
       ManifestImage im;
       im.image = get("image"), im.patient_id = get("patient_id"), im.laterality = get("laterality");
@@ -181,13 +131,13 @@ Manifest parse_manifest(const std::string& text, const std::string& name) {
         fail(row, "density '" + im.density + "' is not A, B, C or D");
       const std::string spacing = get("pixel_spacing_mm");
       if (!spacing.empty()) {
-        char* end = nullptr;
-        im.spacing_mm = std::strtod(spacing.c_str(), &end);
-        if (*end || !(im.spacing_mm > 0 && im.spacing_mm < 100))
+        im.spacing_mm = parse_decimal(spacing).value_or(0);
+        if (!(im.spacing_mm > 0 && im.spacing_mm < 100))
           fail(row, "pixel_spacing_mm '" + spacing + "' is not a positive number of mm");
       }
       auto found = by_image.find(im.image);
       if (found == by_image.end()) {
+        im.line = row;
         by_image[im.image] = m.images.size();
         m.images.push_back(im);
         found = by_image.find(im.image);
@@ -224,7 +174,7 @@ Manifest parse_manifest(const std::string& text, const std::string& name) {
     }
     return m;
   }
-  fail(line, "no header line");
+  fail(csv.line(), "no header line");
   return m;
 }
 

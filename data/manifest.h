@@ -46,6 +46,7 @@ struct ManifestImage {
   std::string laterality, view, density;
   double spacing_mm = 0;  // 0: unknown
   std::vector<ManifestLesion> lesions;
+  int line = 0;  // the line of the image's first row in the file it was read from (0: not read from a file)
 };
 
 struct Manifest {

@@ -7,8 +7,8 @@
 #include <map>
 #include <sstream>
 
+#include "base/errors.h"
 #include "data/dataset_internal.h"
-#include "engine/errors.h"
 
 namespace massmap::data {
 namespace detail {
@@ -57,7 +57,7 @@ std::vector<MiasEntry> parse_mias_info(const std::string& text, const std::strin
     const bool entry = ref.size() == 6 && ref.compare(0, 3, "mdb") == 0;
     if (!entry && out.empty()) continue;  // a header before the first entry
     MiasEntry e;
-    e.where = file_name(name) + " line " + std::to_string(number);
+    e.where = file_name(name) + ":" + std::to_string(number);
     auto bad = [&](const std::string& why) {
       if (e.error.empty()) e.error = why;
     };

@@ -7,11 +7,12 @@
 #include <cstring>
 #include <sstream>
 
+#include "base/errors.h"
+#include "base/interrupt.h"
+#include "base/philox.h"
+#include "base/progress.h"
+#include "base/text.h"
 #include "data/image_io.h"
-#include "engine/errors.h"
-#include "engine/interrupt.h"
-#include "engine/progress.h"
-#include "kernels/philox.h"
 
 namespace massmap::data {
 
@@ -58,8 +59,9 @@ int64_t PatchSet::count(PatchSource source) const {
 
 std::string PatchSet::summary() const {
   std::ostringstream out;
-  out << images.size() << " images, " << patches.size() << " patches of " << patch_size << "x" << patch_size << ": "
-      << count(PatchLabel::mass) << " mass, " << count(PatchLabel::non_mass) << " non-mass (";
+  out << plural(int64_t(images.size()), "image") << ", " << plural(int64_t(patches.size()), "patch", "patches")
+      << " of " << patch_size << "x" << patch_size << ": " << count(PatchLabel::mass) << " mass, "
+      << count(PatchLabel::non_mass) << " non-mass (";
   const PatchSource sources[] = {PatchSource::breast, PatchSource::edge, PatchSource::air, PatchSource::label};
   for (size_t i = 0; i < 4; ++i) out << (i ? ", " : "") << count(sources[i]) << " " << patch_source_name(sources[i]);
   out << ")";
@@ -117,7 +119,7 @@ PatchSet build_patch_set(const Dataset& dataset, const std::vector<int>& image_i
       const int64_t finished = ++done;
       if (progress) {
         std::lock_guard<std::mutex> lock(mutex);
-        progress->update(finished);
+        progress->update(finished, meta.id);
       }
     }
     std::lock_guard<std::mutex> lock(mutex);
@@ -155,8 +157,8 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
   // Fisher-Yates from 64 random bits per step: the modulo bias is below 2^-40 for any realistic n.
   const uint64_t stream = kShuffleStream ^ (uint64_t(epoch) << 20);
   for (int64_t i = n - 1; i > 0; --i) {
-    const uint64_t bits = (uint64_t(kernels::random_bits_at(seed, stream, 2 * uint64_t(i))) << 32) |
-                          kernels::random_bits_at(seed, stream, 2 * uint64_t(i) + 1);
+    const uint64_t bits = (uint64_t(random_bits_at(seed, stream, 2 * uint64_t(i))) << 32) |
+                          random_bits_at(seed, stream, 2 * uint64_t(i) + 1);
     std::swap(order[size_t(i)], order[size_t(bits % uint64_t(i + 1))]);
   }
   return order;

@@ -17,11 +17,11 @@
 #include <thread>
 #include <vector>
 
+#include "base/worker_threads.h"
 #include "data/dataset.h"
 #include "data/patches.h"
 #include "data/prepared_cache.h"
 #include "data/preprocess.h"
-#include "engine/worker_threads.h"
 
 namespace massmap::data {
 

@@ -7,10 +7,10 @@
 #include <cmath>
 #include <cstring>
 
+#include "base/errors.h"
+#include "base/philox.h"
 #include "data/json_fields.h"
 #include "data/regions.h"
-#include "engine/errors.h"
-#include "kernels/philox.h"
 
 namespace massmap::data {
 
@@ -25,7 +25,7 @@ uint64_t stream(int image_index, Draw kind) {
 
 // Uniform in [0, n) from one 32-bit draw (multiply-shift: bias below n / 2^32, negligible at image sizes).
 int32_t pick(uint64_t seed, uint64_t s, uint64_t index, size_t n) {
-  return int32_t((uint64_t(kernels::random_bits_at(seed, s, index)) * n) >> 32);
+  return int32_t((uint64_t(random_bits_at(seed, s, index)) * n) >> 32);
 }
 
 void check_image(const PreparedImage& im) {
@@ -190,7 +190,7 @@ std::vector<PatchSpec> sample_patches(const PreparedImage& image, int image_inde
         std::any_of(image.regions.begin(), image.regions.end(), [](uint8_t r) { return r == kLabel; });
     for (int j = 0; j < negatives; ++j) {
       // An image without label pixels gives the label share to breast: that is not a fallback.
-      const double u = kernels::uniform_at(seed, stream(image_index, kNegativeSource), uint64_t(j));
+      const double u = uniform_at(seed, stream(image_index, kNegativeSource), uint64_t(j));
       PatchSource want = PatchSource::breast;
       if (u < config.edge_fraction)
         want = PatchSource::edge;

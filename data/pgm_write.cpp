@@ -1,7 +1,7 @@
 #include "data/pgm_write.h"
 
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
 
 namespace massmap::data {
 

@@ -1,6 +1,6 @@
 #pragma once
-// Binary PGM (P5) writers: the synthetic generator's image format until the 16-bit PNG writer lands. 16-bit
-// samples are big-endian as the format requires; maxval says how many bits are meaningful (4095 for 12-bit data).
+// Binary PGM (P5) writers, for synth --format pgm and the tests' small fixtures. 16-bit samples are big-endian
+// as the format requires; maxval says how many bits are meaningful (4095 for 12-bit data).
 // Writes are atomic (write_file_atomic).
 #include <cstdint>
 #include <string>

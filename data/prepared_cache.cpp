@@ -11,9 +11,9 @@
 #include <cstring>
 #include <filesystem>
 
+#include "base/atomic_file.h"
+#include "base/errors.h"
 #include "data/image_io.h"
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
 
 namespace massmap::data {
 
@@ -212,8 +212,7 @@ std::string PreparedCache::path_for(const DatasetImage& meta) const {
     key += "\n" + l.type + "|" + std::to_string(l.has_box) + "|" + std::to_string(l.box.x) + "," +
            std::to_string(l.box.y) + "," + std::to_string(l.box.width) + "," + std::to_string(l.box.height) + "|" +
            (l.mask_path.empty() ? std::string() : file_identity(l.mask_path)) + "|" + std::to_string(l.has_circle) +
-           "|" + std::to_string(l.circle_x) + "," + std::to_string(l.circle_y) + "," +
-           std::to_string(l.circle_radius);
+           "|" + std::to_string(l.circle_x) + "," + std::to_string(l.circle_y) + "," + std::to_string(l.circle_radius);
   }
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(fnv1a(key)));
@@ -233,7 +232,11 @@ std::shared_ptr<const MappedPrepared> PreparedCache::get(const DatasetImage& met
   return MappedPrepared::open(path);
 }
 
-int64_t PreparedCache::hits() const { return counters_->hits.load(); }
-int64_t PreparedCache::misses() const { return counters_->misses.load(); }
+int64_t PreparedCache::hits() const {
+  return counters_->hits.load();
+}
+int64_t PreparedCache::misses() const {
+  return counters_->misses.load();
+}
 
 }  // namespace massmap::data

@@ -6,8 +6,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/errors.h"
+#include "base/text.h"
 #include "data/json_fields.h"
-#include "engine/errors.h"
 
 namespace massmap::data {
 
@@ -46,15 +47,15 @@ void PreprocessConfig::validate() const {
   auto fail = [](const std::string& what) { throw BadConfig("preprocess." + what); };
   // Mammograms are scanned or acquired at 0.025-0.2 mm; 0.01-10 mm leaves room for toy data and thumbnails.
   if (!(spacing_mm >= 0.01 && spacing_mm <= 10))
-    fail("spacing_mm must lie in 0.01..10 mm, got " + std::to_string(spacing_mm));
+    fail("spacing_mm must lie in 0.01..10 mm, got " + decimal_text(spacing_mm));
   if (!(default_spacing_mm == 0 || (default_spacing_mm >= 0.01 && default_spacing_mm <= 10)))
     fail("default_spacing_mm must be 0 (unknown spacing is an error) or lie in 0.01..10 mm, got " +
-         std::to_string(default_spacing_mm));
+         decimal_text(default_spacing_mm));
   if (!(low_percentile >= 0 && low_percentile < 100))
-    fail("low_percentile must lie in [0, 100), got " + std::to_string(low_percentile));
+    fail("low_percentile must lie in [0, 100), got " + decimal_text(low_percentile));
   if (!(high_percentile > low_percentile && high_percentile <= 100))
-    fail("high_percentile must lie in (low_percentile, 100], got " + std::to_string(high_percentile));
-  if (!(offset >= -10 && offset <= 10)) fail("offset must lie in -10..10, got " + std::to_string(offset));
+    fail("high_percentile must lie in (low_percentile, 100], got " + decimal_text(high_percentile));
+  if (!(offset >= -10 && offset <= 10)) fail("offset must lie in -10..10, got " + decimal_text(offset));
 }
 
 namespace {
@@ -97,13 +98,13 @@ PreparedImage prepare_image(const Image& image, const DatasetImage& meta, const 
                    "preprocess.default_spacing_mm is 0");
   // A spacing in the wrong unit (micrometres for millimetres) would ask for an image thousands of times larger.
   if (!(source >= 0.01 && source <= 10))
-    throw BadInput(meta.id + ": pixel spacing " + std::to_string(source) + " mm outside 0.01..10 mm (a unit mistake?)");
+    throw BadInput(meta.id + ": pixel spacing " + decimal_text(source) + " mm outside 0.01..10 mm (a unit mistake?)");
   {
     const double prepared_pixels = double(w) / (config.spacing_mm / source) * double(h) / (config.spacing_mm / source);
     if (prepared_pixels > double(kMaxImageBytes / 2))
       throw BadInput(meta.id + ": " + std::to_string(w) + "x" + std::to_string(h) + " pixels at " +
-                     std::to_string(source) + " mm would be " + std::to_string(int64_t(prepared_pixels)) +
-                     " pixels at " + std::to_string(config.spacing_mm) + " mm (at most 2^29)");
+                     decimal_text(source) + " mm would be " + std::to_string(int64_t(prepared_pixels)) + " pixels at " +
+                     decimal_text(config.spacing_mm) + " mm (at most 2^29)");
   }
 
   PreparedImage p;

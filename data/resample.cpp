@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/errors.h"
 #include "data/preprocess.h"
-#include "engine/errors.h"
 
 namespace massmap::data {
 

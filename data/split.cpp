@@ -6,10 +6,11 @@
 #include <fstream>
 #include <set>
 
+#include "base/atomic_file.h"
+#include "base/errors.h"
+#include "base/philox.h"
+#include "base/text.h"
 #include "data/patches.h"
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
-#include "kernels/philox.h"
 
 namespace massmap::data {
 
@@ -25,14 +26,13 @@ uint64_t fnv1a(const std::string& s) {
 
 uint64_t shuffle_key(uint64_t seed, const std::string& patient) {
   const uint64_t h = fnv1a(patient);
-  return (uint64_t(kernels::random_bits_at(seed, kSplitStream, h)) << 32) |
-         kernels::random_bits_at(seed, kSplitStream + 1, h);
+  return (uint64_t(random_bits_at(seed, kSplitStream, h)) << 32) | random_bits_at(seed, kSplitStream + 1, h);
 }
 
-void check_fractions(double train, double validation, const std::string& where) {
+void check_fractions(double train, double validation) {
   if (!(train >= 0 && train <= 1) || !(validation >= 0 && validation <= 1) || train + validation > 1 + 1e-12)
-    throw BadConfig(where + ": split fractions must be in [0, 1] with train + validation <= 1, got train " +
-                    std::to_string(train) + ", validation " + std::to_string(validation));
+    throw BadConfig("split fractions must lie in [0, 1] with train + validation at most 1, got train " +
+                    decimal_text(train) + ", validation " + decimal_text(validation));
 }
 
 }  // namespace
@@ -46,7 +46,7 @@ std::string Split::which(const std::string& patient_id) const {
 }
 
 Split make_split(const Dataset& dataset, uint64_t seed, double train, double validation) {
-  check_fractions(train, validation, "make_split");
+  check_fractions(train, validation);
   std::set<std::string> unique;
   for (const DatasetImage& im : dataset.images) {
     // An image without a patient would be its own "patient" and could leak its twin view across parts.
@@ -66,7 +66,8 @@ Split make_split(const Dataset& dataset, uint64_t seed, double train, double val
   s.seed = seed;
   s.train = train;
   s.validation = validation;
-  s.test = std::max(0.0, 1 - train - validation);
+  // The rest, to 12 decimals: 1 - 0.8 - 0.1 is 0.09999999999999998 in binary, and the split file says 0.1.
+  s.test = std::max(0.0, std::round((1 - train - validation) * 1e12) / 1e12);
   for (int64_t i = 0; i < n; ++i) {
     auto& part = i < n_train ? s.train_patients : i < n_train + n_validation ? s.validation_patients : s.test_patients;
     part.push_back(order[i].second);
@@ -132,6 +133,21 @@ Split read_split(const std::string& path) {
 std::vector<int> split_indices(const Dataset& dataset, const Split& split, const std::string& part) {
   if (part != "train" && part != "validation" && part != "test")
     throw UsageError("split part '" + part + "': expected train, validation or test");
+  std::set<std::string> unknown;  // the dataset's patients that the split does not list
+  for (const DatasetImage& im : dataset.images) {
+    const auto& [t, v, s] = std::tie(split.train_patients, split.validation_patients, split.test_patients);
+    const std::string& p = im.patient_id;
+    if (!std::binary_search(t.begin(), t.end(), p) && !std::binary_search(v.begin(), v.end(), p) &&
+        !std::binary_search(s.begin(), s.end(), p))
+      unknown.insert(p);
+  }
+  if (!unknown.empty()) {
+    const size_t listed = split.train_patients.size() + split.validation_patients.size() + split.test_patients.size();
+    throw BadInput("patient '" + *unknown.begin() + "'" +
+                   (unknown.size() > 1 ? " and " + plural(int64_t(unknown.size() - 1), "other") : "") +
+                   " of the dataset " + (unknown.size() > 1 ? "are" : "is") + " in no part of the split, which lists " +
+                   plural(int64_t(listed), "patient") + ": was the split made from another dataset?");
+  }
   std::vector<int> indices;  // (images in the part) dataset indices, in dataset order
   for (size_t i = 0; i < dataset.images.size(); ++i)
     if (split.which(dataset.images[i].patient_id) == part) indices.push_back(int(i));

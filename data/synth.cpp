@@ -5,8 +5,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "base/errors.h"
+#include "base/text.h"
 #include "data/synth_internal.h"
-#include "engine/errors.h"
 
 namespace massmap::data {
 
@@ -71,8 +72,8 @@ void SynthParams::validate() const {
     fail("density must be A, B, C, D or mixed, not '" + density + "'");
   if (!(mass_min_mm > 0 && mass_max_mm >= mass_min_mm)) fail("mass sizes need 0 < min <= max");
   if (mass_max_mm / spacing_mm > 0.4 * std::min(width, height))
-    fail("masses of " + std::to_string(mass_max_mm) + " mm do not fit a " + std::to_string(width) + "x" +
-         std::to_string(height) + " image at " + std::to_string(spacing_mm) + " mm");
+    fail("masses of " + decimal_text(mass_max_mm) + " mm do not fit a " + std::to_string(width) + "x" +
+         std::to_string(height) + " image at " + decimal_text(spacing_mm) + " mm");
   if (!(beta > 0 && beta < 6)) fail("beta must lie in (0, 6)");
   if (!(roi_margin_min >= 0 && roi_margin_max >= roi_margin_min)) fail("ROI margins need 0 <= min <= max");
 }
@@ -118,7 +119,7 @@ SynthImage synth_image(const SynthParams& p, uint64_t seed, int64_t index) {
   const uint64_t noise_stream = image_stream(index, kNoise);
   for (size_t i = 0; i < attenuation.v.size(); ++i) {
     const double s = attenuation.v[i];
-    const double v = s + std::sqrt(p.noise_a + p.noise_b * s) * kernels::normal_at(seed, noise_stream, i);
+    const double v = s + std::sqrt(p.noise_a + p.noise_b * s) * normal_at(seed, noise_stream, i);
     img.pixels[i] = uint16_t(std::clamp(std::lround(v), 0L, 4095L));
   }
 

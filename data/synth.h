@@ -2,7 +2,7 @@
 // Synthetic mammograms, generator version synth-v1.
 //
 // Image i under seed S is a pure function of (S, i, SynthParams): every random draw comes from Philox streams
-// keyed by S (kernels::uniform_at / normal_at), stream numbers derived from i, so an image never depends on how
+// keyed by S (uniform_at / normal_at), stream numbers derived from i, so an image never depends on how
 // many others are generated or in which order. The defaults of SynthParams ARE synth-v1; they are frozen: change
 // the generator's behaviour only under a new version string.
 //
@@ -98,7 +98,6 @@ struct SynthLesion {
   Box tight;                  // bounding box of the mask (masses) or specks (calcifications)
   std::vector<uint8_t> mask;  // (height, width) 0/1: the mass, or a cluster's speck pixels
 };
-
 
 struct SynthImage {
   int width = 0, height = 0;

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/philox.h"
 #include "data/synth.h"
-#include "kernels/philox.h"
 
 namespace massmap::data::synth {
 
@@ -31,13 +31,13 @@ inline uint64_t patient_stream(int64_t patient) {
 class Draws {
  public:
   Draws(uint64_t seed, uint64_t stream) : seed_(seed), stream_(stream) {}
-  double uniform() { return kernels::uniform_at(seed_, stream_, next_++); }
+  double uniform() { return uniform_at(seed_, stream_, next_++); }
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
   int integer(int lo, int hi) {  // inclusive
     const int v = lo + int(uniform() * (hi - lo + 1));
     return v > hi ? hi : v;
   }
-  double normal() { return kernels::normal_at(seed_, stream_, next_++); }
+  double normal() { return normal_at(seed_, stream_, next_++); }
 
  private:
   uint64_t seed_, stream_, next_ = 0;

@@ -66,8 +66,7 @@ std::vector<float> power_law_field(int width, int height, double spacing_mm, dou
       const size_t i = size_t(r) * size_t(cols) + size_t(c);
       if (r == 0 && c == 0) continue;  // zero mean
       const double amplitude = std::pow(f2 + f0_per_mm * f0_per_mm, -beta / 4);
-      spec[i] = amplitude * std::complex<double>(kernels::normal_at(seed, stream, 2 * i),
-                                                 kernels::normal_at(seed, stream, 2 * i + 1));
+      spec[i] = amplitude * std::complex<double>(normal_at(seed, stream, 2 * i), normal_at(seed, stream, 2 * i + 1));
     }
   }
   synth::fft2d(spec, rows, cols, true);

@@ -1,6 +1,6 @@
 #include "engine/autograd.h"
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/op.h"
 
 namespace massmap {

@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "base/errors.h"
+#include "base/parse_number.h"
 #include "engine/checkpoint_metadata.h"
-#include "engine/errors.h"
-#include "engine/parse_number.h"
 #include "engine/safetensors.h"
 
 namespace massmap {

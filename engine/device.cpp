@@ -1,6 +1,6 @@
 #include "engine/device.h"
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "kernels/gpu.h"
 
 namespace massmap {

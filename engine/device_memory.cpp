@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "kernels/gpu.h"
 
 namespace massmap {

@@ -6,10 +6,10 @@
 #include <functional>
 #include <sstream>
 
+#include "base/errors.h"
+#include "base/memory_limit.h"
 #include "engine/autograd.h"
 #include "engine/device_memory.h"
-#include "engine/errors.h"
-#include "engine/memory_limit.h"
 
 namespace massmap {
 

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/op.h"
 
 namespace massmap {
@@ -160,13 +160,17 @@ int64_t Graph::num_parameters() const {
   return total;
 }
 
-int64_t Graph::macs(const Node& n) const {
+Cost Graph::cost(const Node& n) const {
   const OpDef& def = op_def(n.op);
-  if (!def.cost) return 0;
+  if (!def.cost) return {};
   std::vector<Shape> in, out;
   for (ValueId v : n.inputs) in.push_back(values_[size_t(v)].shape);
   for (ValueId v : n.outputs) out.push_back(values_[size_t(v)].shape);
-  return def.cost(n, in, out).macs;
+  return def.cost(n, in, out);
+}
+
+int64_t Graph::macs(const Node& n) const {
+  return cost(n).macs;
 }
 
 int64_t Graph::total_macs() const {
@@ -177,28 +181,49 @@ int64_t Graph::total_macs() const {
 }
 
 std::string Graph::layer_table() const {
+  // Bytes in KiB, MiB or GiB; arithmetic intensity as FLOPs (2 per multiply-add) per byte moved, "-" without either.
+  auto byte_text = [](int64_t bytes) {
+    char text[32];
+    const double b = double(bytes);
+    if (b >= double(int64_t(1) << 30))
+      std::snprintf(text, sizeof text, "%.2f GiB", b / double(int64_t(1) << 30));
+    else if (b >= double(1 << 20))
+      std::snprintf(text, sizeof text, "%.1f MiB", b / double(1 << 20));
+    else
+      std::snprintf(text, sizeof text, "%.1f KiB", b / 1024);
+    return std::string(text);
+  };
+  auto intensity = [](const Cost& c) {
+    char text[32] = "-";
+    if (c.macs > 0 && c.bytes > 0) std::snprintf(text, sizeof text, "%.1f", 2.0 * double(c.macs) / double(c.bytes));
+    return std::string(text);
+  };
   std::ostringstream o;
-  char line[256];
-  std::snprintf(line, sizeof line, "%-32s %-13s %-22s %14s %16s\n", "layer", "op", "output", "parameters",
-                "multiply-adds");
-  o << line << std::string(101, '-') << "\n";
-  int64_t total_params = 0, total_macs = 0;
+  char line[320];
+  const char* const format = "%-32s %-13s %-22s %14s %16s %11s %10s\n";
+  std::snprintf(line, sizeof line, format, "layer", "op", "output", "parameters", "multiply-adds", "bytes moved",
+                "FLOP/byte");
+  const std::string rule(124, '-');
+  o << line << rule << "\n";
+  int64_t total_params = 0;
+  Cost total;
   for (const Node& n : nodes_) {
     if (n.forward_of >= 0) continue;
     int64_t params = 0;
     for (ValueId v : n.inputs)
       if (values_[size_t(v)].kind == ValueKind::parameter) params += shape_numel(values_[size_t(v)].shape);
-    const int64_t node_macs = macs(n);
+    const Cost c = cost(n);
     total_params += params;
-    total_macs += node_macs;
-    std::snprintf(line, sizeof line, "%-32s %-13s %-22s %14s %16s\n", n.name.c_str(), n.op.c_str(),
+    total.macs += c.macs;
+    total.bytes += c.bytes;
+    std::snprintf(line, sizeof line, format, n.name.c_str(), n.op.c_str(),
                   shape_str(values_[size_t(n.outputs.front())].shape).c_str(), with_commas(params).c_str(),
-                  with_commas(node_macs).c_str());
+                  with_commas(c.macs).c_str(), byte_text(c.bytes).c_str(), intensity(c).c_str());
     o << line;
   }
-  o << std::string(101, '-') << "\n";
-  std::snprintf(line, sizeof line, "%-32s %-13s %-22s %14s %16s\n", "total", "", "", with_commas(total_params).c_str(),
-                with_commas(total_macs).c_str());
+  o << rule << "\n";
+  std::snprintf(line, sizeof line, format, "total", "", "", with_commas(total_params).c_str(),
+                with_commas(total.macs).c_str(), byte_text(total.bytes).c_str(), intensity(total).c_str());
   o << line;
   return o.str();
 }

@@ -72,6 +72,13 @@ struct Node {
   NodeId forward_of = -1;  // backward and update nodes: the forward node they come from
 };
 
+// What one node costs: the multiply-adds it does and the fewest bytes it must read and write (each input and
+// output once), whose ratio is its arithmetic intensity.
+struct Cost {
+  int64_t macs = 0;
+  int64_t bytes = 0;
+};
+
 class Graph {
  public:
   ValueId add_input(const std::string& name, Shape shape);
@@ -102,9 +109,11 @@ class Graph {
   std::vector<NodeId> consumers(ValueId v) const;
   int64_t num_parameters() const;
 
-  // Name, op, output shape, parameters and multiply-adds per forward node, and the totals.
+  // Name, op, output shape, parameters, multiply-adds, bytes moved and arithmetic intensity (FLOP per byte) per
+  // forward node, and the totals.
   std::string layer_table() const;
-  // Multiply-adds of one node by its op's cost rule (0 for ops without one), and of every forward node.
+  // A node's cost by its op's rule (zero for ops without one), its multiply-adds, and those of every forward node.
+  Cost cost(const Node& n) const;
   int64_t macs(const Node& n) const;
   int64_t total_macs() const;
 

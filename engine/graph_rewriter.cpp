@@ -1,6 +1,6 @@
 #include "engine/graph_rewriter.h"
 
-#include "engine/errors.h"
+#include "base/errors.h"
 
 namespace massmap {
 

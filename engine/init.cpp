@@ -3,8 +3,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "engine/errors.h"
-#include "kernels/philox.h"
+#include "base/errors.h"
+#include "base/philox.h"
 
 namespace massmap {
 namespace {
@@ -18,12 +18,12 @@ double fan_in(const Tensor& t, const std::string& name, const std::string& type)
 
 void fill_uniform(Tensor& t, float lo, float hi, uint64_t seed, uint64_t stream) {
   float* p = t.data();
-  for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = lo + (hi - lo) * kernels::uniform_at(seed, stream, uint64_t(i));
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = lo + (hi - lo) * uniform_at(seed, stream, uint64_t(i));
 }
 
 void fill_gaussian(Tensor& t, float mean, float std, uint64_t seed, uint64_t stream) {
   float* p = t.data();
-  for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = mean + std * kernels::normal_at(seed, stream, uint64_t(i));
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = mean + std * normal_at(seed, stream, uint64_t(i));
 }
 
 float number(const nlohmann::json& v, const std::string& key, const std::string& where) {

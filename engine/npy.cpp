@@ -5,8 +5,8 @@
 #include <set>
 #include <type_traits>
 
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, ".npy IO copies little-endian data as it is");
 

@@ -3,7 +3,7 @@
 #include <map>
 #include <mutex>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/ops/builtin.h"
 
 namespace massmap {

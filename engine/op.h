@@ -1,7 +1,8 @@
 #pragma once
 // The op registry. Each op is defined once: its inputs and attributes, shape rule, cost, backward rule and
-// whether its buffers may be shared; kernels are registered per (op, device), so device dispatch happens here
-// and nowhere else.
+// whether its buffers may be shared. Kernels are registered per (op, device) and looked up here when the executor
+// compiles a schedule; the other places that branch on the device are memory (engine/device_memory.cpp, tensor
+// copies) and an op family's choice between the two GPU namespaces (kernels::cuda, kernels::simt).
 #include <functional>
 #include <string>
 #include <vector>
@@ -10,11 +11,6 @@
 #include "kernels/placement.h"
 
 namespace massmap {
-
-struct Cost {
-  int64_t macs = 0;   // multiply-adds
-  int64_t bytes = 0;  // minimum bytes read and written
-};
 
 // Emits the backward nodes of one forward node into the training graph (see autograd.h).
 class GradBuilder;
@@ -73,8 +69,8 @@ using Kernel = void (*)(const KernelCall&);
 
 void register_op(OpDef def);
 void register_kernel(const std::string& op, Device device, Kernel kernel);
-const OpDef& op_def(const std::string& op);  // throws BadConfig for an unknown op
-bool op_exists(const std::string& op);
+const OpDef& op_def(const std::string& op);                // throws BadConfig for an unknown op
+bool op_exists(const std::string& op);                     // the validator's check, without an exception
 Kernel find_kernel(const std::string& op, Device device);  // throws DeviceError naming op and device
 
 [[noreturn]] void shape_error(const Node& node, const std::vector<Shape>& inputs, const std::string& why);

@@ -7,8 +7,8 @@
 #include <sstream>
 #include <vector>
 
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors IO copies little-endian data as it is");
 

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "base/errors.h"
 #include "engine/device_memory.h"
-#include "engine/errors.h"
 
 namespace massmap {
 

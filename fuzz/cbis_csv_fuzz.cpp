@@ -9,8 +9,8 @@
 #include <exception>
 #include <string>
 
+#include "base/errors.h"
 #include "data/dataset_internal.h"
-#include "engine/errors.h"
 
 namespace {
 

@@ -9,8 +9,8 @@
 #include <exception>
 #include <string>
 
+#include "base/errors.h"
 #include "data/manifest.h"
-#include "engine/errors.h"
 
 namespace {
 

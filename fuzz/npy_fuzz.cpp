@@ -11,7 +11,7 @@
 #include <string>
 #include <typeinfo>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/npy.h"
 #include "engine/tensor.h"
 

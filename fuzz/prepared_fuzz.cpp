@@ -14,9 +14,9 @@
 #include <string>
 #include <typeinfo>
 
+#include "base/errors.h"
 #include "data/image_io.h"
 #include "data/prepared_cache.h"
-#include "engine/errors.h"
 
 namespace {
 

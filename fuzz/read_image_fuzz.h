@@ -18,8 +18,8 @@
 #include <string>
 #include <typeinfo>
 
+#include "base/errors.h"
 #include "data/image_io.h"
-#include "engine/errors.h"
 
 namespace image_fuzz {
 

@@ -16,6 +16,9 @@ inline LinearShape linear_shape(int N, int I, int O) {
   return {N, I, O, I, O};
 }
 
+// Throws std::invalid_argument naming the sizes unless they are positive and the row strides hold a row.
+void check_linear_shape(const LinearShape& s);
+
 // Which hand-written GPU kernel runs a GEMM-shaped op (GEMM, linear, convolution as implicit GEMM), in the order a
 // learner meets them: one thread per output; shared-memory tiles; register blocking with 16-byte loads. `best`
 // lets the launcher pick (the register-blocked kernel, or a special path such as conv's 1x1 or single-channel).

@@ -6,7 +6,7 @@
 //   data (N, C, 227, 227) -> conv1 (N, 96, 55, 55) -> pool1 (N, 96, 27, 27) -> conv2 (N, 256, 27, 27)
 //   -> pool2 (N, 256, 13, 13) -> conv3/4 (N, 384, 13, 13) -> conv5 (N, 256, 13, 13) -> pool5 (N, 256, 6, 6)
 //   -> fc6 (N, 4096) -> fc7 (N, 4096) -> fc8 (N, K)
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "nets/architectures.h"
 
 namespace massmap::nets {

@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/init.h"
 
 namespace massmap::nets {

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "nets/architectures.h"
 #include "nets/layers.h"
 

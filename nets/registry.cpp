@@ -4,8 +4,9 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "engine/errors.h"
-#include "engine/parse_number.h"
+#include "base/errors.h"
+#include "base/parse_number.h"
+#include "base/text.h"
 #include "nets/architectures.h"
 #include "nets/mapnet.h"
 #include "nets/presets.h"
@@ -59,31 +60,22 @@ Graph build_smallnet_from(const NetOptions& o) {
   return g;
 }
 
-std::string shortest(double v) {
-  char buf[64];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
-}
-
 }  // namespace
 
 const std::vector<NetInfo>& net_catalogue() {
   static const std::vector<NetInfo> catalogue = {
       {"alexnet", "AlexNet (BVLC Caffe): 5 conv (groups 2 on conv2/4/5), LRN, 3 fc; 61M parameters at 1000 classes",
-       227, build_alexnet, alexnet_solver},
+       227, build_alexnet, alexnet_solver, false},
       {"vgg16", "VGG-16 (configuration D): 13 conv 3x3, 5 max pools, 3 fc; 138M parameters at 1000 classes", 224,
-       build_vgg16, vgg16_solver},
+       build_vgg16, vgg16_solver, false},
       {"googlenet", "GoogLeNet (BVLC Caffe, Inception v1): 9 inception modules, aux heads with --aux; 7.0M parameters",
-       224, build_googlenet, googlenet_solver},
+       224, build_googlenet, googlenet_solver, true},
       {"smallnet", "a small CNN with every op family (conv, LRN, pools, fc, dropout) that trains on a CPU in seconds",
-       24, build_smallnet_from, smallnet_solver},
+       24, build_smallnet_from, smallnet_solver, false},
       {"mapnet", "a small CNN without padding: its whole-image map is exactly the classifier slid over the image", 47,
-       build_mapnet, smallnet_solver},
+       build_mapnet, smallnet_solver, false},
       {"mapnet4", "mapnet with a fourth conv stage, for finer pixel spacings (map stride 8)", 95, build_mapnet4,
-       smallnet_solver},
+       smallnet_solver, false},
   };
   return catalogue;
 }
@@ -98,7 +90,9 @@ const NetInfo& find_net(const std::string& name) {
 }
 
 Graph build_net(const std::string& name, const NetOptions& options) {
-  return find_net(name).build(options);
+  const NetInfo& info = find_net(name);
+  if (options.aux && !info.aux_heads) throw BadConfig(name + " has no auxiliary heads (aux is for googlenet)");
+  return info.build(options);
 }
 
 std::map<std::string, std::string> net_metadata(const std::string& name, const NetOptions& o) {
@@ -108,7 +102,7 @@ std::map<std::string, std::string> net_metadata(const std::string& name, const N
       {"channels", std::to_string(o.channels)},
       {"classes", std::to_string(o.classes)},
       {"input", std::to_string(o.input > 0 ? o.input : info.nominal_input)},
-      {"width", shortest(o.width)},
+      {"width", decimal_text(o.width)},
   };
   if (name == "googlenet") m["aux"] = o.aux ? "1" : "0";
   const auto [h, w] = input_size(name, o);

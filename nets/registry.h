@@ -37,10 +37,12 @@ struct NetInfo {
   int nominal_input;
   Graph (*build)(const NetOptions&);
   SolverConfig (*solver)();  // the published solver preset, as data a user can read and override
+  bool aux_heads;            // whether NetOptions::aux means anything for it (GoogLeNet's auxiliary heads)
 };
 
 const std::vector<NetInfo>& net_catalogue();
 const NetInfo& find_net(const std::string& name);  // throws UsageError listing the known names
+// BadConfig when options.aux asks for auxiliary heads of a net that has none.
 Graph build_net(const std::string& name, const NetOptions& options);
 // The options as metadata (builder and its options), so a checkpoint can rebuild its net.
 // Keys: builder, channels, classes, input (the effective size: the nominal one when options.input is 0), width

@@ -3,9 +3,9 @@
 #include <cstring>
 #include <numeric>
 
-#include "engine/errors.h"
-#include "engine/progress.h"
-#include "kernels/philox.h"
+#include "base/errors.h"
+#include "base/philox.h"
+#include "base/progress.h"
 
 namespace massmap::nets {
 
@@ -16,7 +16,7 @@ std::vector<int64_t> epoch_order(uint64_t seed, int64_t epoch, int64_t count) {
   std::vector<int64_t> order(static_cast<size_t>(count));
   std::iota(order.begin(), order.end(), 0);
   for (int64_t i = count - 1; i > 0; --i) {
-    const uint32_t bits = kernels::random_bits_at(seed, uint64_t(epoch), uint64_t(i));
+    const uint32_t bits = random_bits_at(seed, uint64_t(epoch), uint64_t(i));
     std::swap(order[size_t(i)], order[size_t(uint64_t(bits) % uint64_t(i + 1))]);
   }
   return order;
@@ -29,7 +29,7 @@ void load_batch(Executor& ex, const ClassifierData& data, const std::vector<int6
   if (per_image != data.images.numel() / data.images.dim(0))
     throw BadInput("samples have shape " + shape_str(data.images.shape()) + " but the net's input is " +
                    shape_str(input));
-  Tensor images(input);                 // (B, C, H, W) on the host
+  Tensor images(input);                      // (B, C, H, W) on the host
   Tensor labels({int64_t(indices.size())});  // (B)
   for (size_t b = 0; b < indices.size(); ++b) {
     std::memcpy(images.data() + int64_t(b) * per_image, data.images.data() + indices[b] * per_image,

@@ -9,8 +9,8 @@
 #include <functional>
 #include <thread>
 
+#include "base/errors.h"
 #include "data/patches.h"
-#include "engine/errors.h"
 #include "support/check.h"
 
 using namespace massmap;

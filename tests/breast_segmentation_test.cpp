@@ -8,10 +8,10 @@
 #include <map>
 #include <tuple>
 
+#include "base/errors.h"
 #include "data/breast_segmentation_internal.h"
 #include "data/preprocess.h"
 #include "data/synth.h"
-#include "engine/errors.h"
 
 using namespace massmap;
 using namespace massmap::data;

@@ -4,7 +4,7 @@
 
 #include <cstdio>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/safetensors.h"
 #include "tests/support/check.h"
 

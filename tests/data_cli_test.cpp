@@ -50,12 +50,12 @@ TEST_CASE("data check: a bad row exits 3 naming it; --skip-bad reports it and ex
   write_text(d / "Info.txt", "mdb001 G CIRC B 10 5 3\nmdb002 G NORM\nmdb004 F CALC M 4 4 2\n");
   auto r = run_massmap("data check --format mini-mias --root " + d.path.string());
   CHECK(r.code == 3);
-  CHECK(contains(r.output, "Info.txt line 3: file not found: image mdb004"));
+  CHECK(contains(r.output, "Info.txt:3: file not found: image mdb004"));
   r = run_massmap("data check --format mini-mias --root " + d.path.string() + " --skip-bad");
   INFO(r.output);
   CHECK(r.code == 0);
   CHECK(contains(r.output, "images: 2\n"));
-  CHECK(contains(r.output, "skipped: 1\n  file not found: 1\n    Info.txt line 3: file not found"));
+  CHECK(contains(r.output, "skipped: 1\n  file not found: 1\n    Info.txt:3: file not found"));
 }
 
 TEST_CASE("data check: an image that does not decode exits 3; --skip-bad exits 0 while one image is usable") {

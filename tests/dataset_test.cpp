@@ -9,10 +9,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/errors.h"
 #include "data/dataset_internal.h"
 #include "data/image_io.h"
 #include "data/pgm_write.h"
-#include "engine/errors.h"
 #include "tests/support/cli.h"
 
 #ifdef MASSMAP_HAVE_DCMTK
@@ -186,7 +186,7 @@ TEST_CASE("CBIS-DDSM: four CSVs merged per image, messy cells, swapped columns, 
   CHECK(p2.lesions[0].mask_path.empty());
   CHECK_FALSE(p2.lesions[0].has_box);
   REQUIRE(ds.skipped.size() == 1);
-  CHECK(ds.skipped[0].where == "mass_case_description_train_set.csv line 7");
+  CHECK(ds.skipped[0].where == "mass_case_description_train_set.csv:7");
   CHECK(contains(ds.skipped[0].reason, "mask size differs from the image"));
   CHECK(contains(ds.skipped[0].reason, "20 x 20"));
   CHECK(contains(ds.skipped[0].reason, "36 x 30"));
@@ -260,16 +260,16 @@ TEST_CASE("CBIS-DDSM: a missing file or a bad value fails naming the row, or is 
     read_dataset(o);
     FAIL("no error");
   } catch (const BadInput& e) {
-    CHECK(contains(e.what(), "calc_case_description_test_set.csv line 2: file not found"));
+    CHECK(contains(e.what(), "calc_case_description_test_set.csv:2: file not found"));
     CHECK(contains(e.what(), "Calc-Test_P_00009_LEFT_CC/9.1/9.2/000000.dcm"));
   }
   o.skip_bad = true;
   const Dataset ds = read_dataset(o);
   CHECK(ds.images.size() == 4);
   REQUIRE(ds.skipped.size() == 3);
-  CHECK(ds.skipped[1].where == "calc_case_description_test_set.csv line 2");
+  CHECK(ds.skipped[1].where == "calc_case_description_test_set.csv:2");
   CHECK(contains(ds.skipped[1].reason, "file not found: image file path"));
-  CHECK(ds.skipped[2].where == "calc_case_description_test_set.csv line 3");
+  CHECK(ds.skipped[2].where == "calc_case_description_test_set.csv:3");
   CHECK(contains(ds.skipped[2].reason, "breast density '7' is not 1..4"));
   const std::string s = dataset_summary(ds);
   CHECK(contains(s, "skipped: 3\n"));
@@ -286,16 +286,16 @@ TEST_CASE("CBIS-DDSM CSV parser: line numbers across quoted line breaks, both he
                            "P_5,1,RIGHT,MLO,1,mass,,,3,BENIGN,2,i,c\n";
   const auto rows = detail::parse_cbis_csv(text, "/x/calc_case_description_test_set.csv");
   REQUIRE(rows.size() == 5);
-  CHECK(rows[0].where == "calc_case_description_test_set.csv line 2");
+  CHECK(rows[0].where == "calc_case_description_test_set.csv:2");
   CHECK(rows[0].error == "");
   CHECK(rows[0].split == "test");
   CHECK(rows[0].lesion.shape == "A\nB");
   CHECK(rows[0].image == "i/j/k/l");
   CHECK(rows[0].crop == "c");
-  CHECK(rows[1].where == "calc_case_description_test_set.csv line 6");  // row 1 spans lines 2-5
+  CHECK(rows[1].where == "calc_case_description_test_set.csv:6");  // row 1 spans lines 2-5
   CHECK(contains(rows[1].error, "'LEFTISH' is not LEFT or RIGHT"));
   CHECK(contains(rows[2].error, "'tumour' is not mass or calcification"));
-  CHECK(rows[3].where == "calc_case_description_test_set.csv line 8");
+  CHECK(rows[3].where == "calc_case_description_test_set.csv:8");
   CHECK(contains(rows[3].error, "subtlety '9'"));
   CHECK(contains(rows[4].error, "13 fields where the header has 14"));
   CHECK_THROWS_WITH_AS(detail::parse_cbis_csv("patient_id,image view\nP,CC\n", "h.csv"),
@@ -431,19 +431,18 @@ TEST_CASE("mini-MIAS: bad lines fail naming the line, or are skipped") {
              "mdb004 G CIRC M 1 2\n"     // line 7: six fields
              "hello\n");                 // line 8: not an entry
   DatasetOptions o = mias_options(d);
-  CHECK_THROWS_WITH_AS(read_dataset(o), doctest::Contains("Info.txt line 3: bad line: mdb002 is listed both"),
-                       BadInput);
+  CHECK_THROWS_WITH_AS(read_dataset(o), doctest::Contains("Info.txt:3: bad line: mdb002 is listed both"), BadInput);
   o.skip_bad = true;
   const Dataset ds = read_dataset(o);
   REQUIRE(ds.skipped.size() == 6);
-  const char* expected[][2] = {{"line 3", "listed both as NORM"},
-                               {"line 4", "centre (64, 5) lies outside"},
-                               {"line 5", "class 'BLOB'"},
-                               {"line 6", "file not found: image mdb006"},
-                               {"line 7", "6 fields"},
-                               {"line 8", "'hello' is not a reference"}};
+  const char* expected[][2] = {{":3", "listed both as NORM"},
+                               {":4", "centre (64, 5) lies outside"},
+                               {":5", "class 'BLOB'"},
+                               {":6", "file not found: image mdb006"},
+                               {":7", "6 fields"},
+                               {":8", "'hello' is not a reference"}};
   for (size_t i = 0; i < 6; ++i) {
-    CHECK(ds.skipped[i].where == std::string("Info.txt ") + expected[i][0]);
+    CHECK(ds.skipped[i].where == std::string("Info.txt") + expected[i][0]);
     CHECK_MESSAGE(contains(ds.skipped[i].reason, expected[i][1]), ds.skipped[i].reason);
   }
   REQUIRE(ds.images.size() == 3);  // mdb001, mdb002, mdb003 (its lines bad, the image listed first by them)
@@ -470,7 +469,7 @@ TEST_CASE("manifest: paths relative to the manifest's folder, missing files name
   DatasetOptions o;
   o.format = "manifest";
   o.csv = {d / "set/manifest.csv"};
-  CHECK_THROWS_WITH_AS(read_dataset(o), doctest::Contains("manifest.csv line 5: file not found: image"), BadInput);
+  CHECK_THROWS_WITH_AS(read_dataset(o), doctest::Contains("manifest.csv:5: file not found: image"), BadInput);
   o.skip_bad = true;
   const Dataset ds = read_dataset(o);
   REQUIRE(ds.images.size() == 2);
@@ -514,7 +513,7 @@ TEST_CASE("mini-MIAS with --skip-bad: a skipped lesion line leaves its lesion on
              "mdb004 D CIRC B 1 2 3\n"
              "mdb004 F SPIC M 1 2 3\n");  // line 6: tissue differs from line 5's
   DatasetOptions o = mias_options(d);
-  CHECK_THROWS_WITH_AS(read_dataset(o), doctest::Contains("Info.txt line 1: bad value: centre (5000, 10)"), BadInput);
+  CHECK_THROWS_WITH_AS(read_dataset(o), doctest::Contains("Info.txt:1: bad value: centre (5000, 10)"), BadInput);
   o.skip_bad = true;
   const Dataset ds = read_dataset(o);
   REQUIRE(ds.images.size() == 4);
@@ -569,8 +568,8 @@ TEST_CASE("CBIS-DDSM with --skip-bad: a bad row of an image that other rows list
   CHECK(p4.lesions[1].shape == "OVAL");
   CHECK(p4.lesions[1].subtlety == 0);  // 9 is out of range: unknown
   CHECK_FALSE(detail::has_location(p4.lesions[1]));
-  REQUIRE(ds.skipped.size() == 4);  // the wrong-size mask, and the three bad rows
-  CHECK(ds.skipped[1].where == "mass_case_description_test_set.csv line 4");  // row 1 spans lines 2-3
+  REQUIRE(ds.skipped.size() == 4);                                       // the wrong-size mask, and the three bad rows
+  CHECK(ds.skipped[1].where == "mass_case_description_test_set.csv:4");  // row 1 spans lines 2-3
   CHECK(contains(ds.skipped[1].reason, "subtlety '9'"));
   CHECK(contains(ds.skipped[1].reason, "lesion kept without location"));
   CHECK(contains(ds.skipped[2].reason, "'tumour'"));
@@ -610,12 +609,12 @@ TEST_CASE("CBIS-DDSM: a path component too long for the file system is a bad row
                                                            "P_00009,2,LEFT,CC,1,calcification,,,4,MALIGNANT,2," +
                                                            long_name + "/1.2/1.3/000000.dcm,a/b/c/0.dcm,a/b/c/1.dcm\n");
   DatasetOptions o = cbis_options(d);
-  CHECK_THROWS_WITH_AS(read_dataset(o), doctest::Contains("calc_case_description_test_set.csv line 2"), BadInput);
+  CHECK_THROWS_WITH_AS(read_dataset(o), doctest::Contains("calc_case_description_test_set.csv:2"), BadInput);
   o.skip_bad = true;
   const Dataset ds = read_dataset(o);
   CHECK(ds.images.size() == 4);
   REQUIRE(ds.skipped.size() == 2);
-  CHECK(ds.skipped[1].where == "calc_case_description_test_set.csv line 2");
+  CHECK(ds.skipped[1].where == "calc_case_description_test_set.csv:2");
   // In the mask column too (the image found): the lesion is kept without location.
   write_text(d / "calc_case_description_test_set.csv",
              std::string(kCalcHeader) +

@@ -1,6 +1,6 @@
 #include "engine/device.h"
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "tests/support/check.h"
 
 using namespace massmap;

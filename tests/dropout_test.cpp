@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "base/philox.h"
 #include "engine/autograd.h"
 #include "engine/executor.h"
-#include "kernels/philox.h"
 #include "nets/layers.h"
 #include "tests/support/check.h"
 #include "tests/support/placed_tensor.h"
@@ -116,7 +116,7 @@ TEST_CASE("the mask is a function of (seed, step, logical index) only") {
   }
   SUBCASE("the documented draw: keep[i] = uniform_at(seed, step, i) >= p, i the logical index") {
     size_t wrong = 0;
-    for (size_t i = 0; i < y.size(); ++i) wrong += (y[i] != 0.f) != (kernels::uniform_at(42, 3, i) >= p);
+    for (size_t i = 0; i < y.size(); ++i) wrong += (y[i] != 0.f) != (massmap::uniform_at(42, 3, i) >= p);
     CHECK(wrong == 0);
   }
   SUBCASE("channel slices of wider buffers draw the same mask") {

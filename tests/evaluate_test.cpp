@@ -18,8 +18,8 @@
 #include "apps/search/report_html.h"
 #include "apps/search/roi_stats.h"
 #include "apps/search/scoring.h"
+#include "base/errors.h"
 #include "data/regions.h"
-#include "engine/errors.h"
 #include "tests/support/check.h"
 
 using namespace massmap;

@@ -5,8 +5,8 @@
 
 #include <cstring>
 
+#include "base/errors.h"
 #include "engine/autograd.h"
-#include "engine/errors.h"
 #include "nets/layers.h"
 #include "tests/support/check.h"
 
@@ -182,6 +182,18 @@ TEST_CASE("graph: the layer table lists every layer with shapes, parameters and 
   // conv_a: 5 * 3 * 3 * 3 weights + 5 biases = 140 parameters; 2*5*7*6 outputs * 27 = 11,340 multiply-adds.
   CHECK(t.find("140") != std::string::npos);
   CHECK(t.find("11,340") != std::string::npos);
+  // Bytes moved by conv_a: input 2*3*7*6 + weights 135 + bias 5 + output 420 = 812 floats, 3248 bytes (3.2 KiB);
+  // its intensity 2 * 11,340 FLOPs / 3248 bytes = 6.98 per byte. relu_a moves 2 * 420 floats and does no
+  // multiply-add: no intensity.
+  const size_t row = t.find("\nconv_a "), row_end = t.find('\n', row + 1);
+  REQUIRE(row != std::string::npos);
+  const std::string conv_a = t.substr(row, row_end - row);
+  CHECK_MESSAGE(conv_a.find(" 3.2 KiB ") != std::string::npos, conv_a);
+  CHECK_MESSAGE(conv_a.substr(conv_a.size() - 4) == " 7.0", conv_a);
+  const size_t relu_row = t.find("\nrelu_a ");
+  const std::string relu_a = t.substr(relu_row, t.find('\n', relu_row + 1) - relu_row);
+  CHECK_MESSAGE(relu_a.find(" 3.3 KiB ") != std::string::npos, relu_a);
+  CHECK_MESSAGE(relu_a.back() == '-', relu_a);
   // fc1 reads 8 channels x 3 x 3 (CEIL pooling of 7x6 with 3x3/2).
   CHECK(g.num_parameters() == 140 + (3 * 5 + 3) + (6 * 72 + 6) + (3 * 6 + 3));
 }

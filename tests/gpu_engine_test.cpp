@@ -3,8 +3,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "base/errors.h"
 #include "engine/autograd.h"
-#include "engine/errors.h"
 #include "engine/executor.h"
 #include "engine/solver.h"
 #include "nets/layers.h"

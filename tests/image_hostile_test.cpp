@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "base/errors.h"
 #include "data/image_io.h"
-#include "engine/errors.h"
 
 using namespace massmap;
 using namespace massmap::data;

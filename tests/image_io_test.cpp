@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "tests/support/check.h"
 
 #pragma GCC diagnostic push

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "tests/support/check.h"
 
 using namespace massmap;

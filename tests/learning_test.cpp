@@ -5,11 +5,11 @@
 
 #include <cstdio>
 
-#include "data/toy_shapes.h"
+#include "base/errors.h"
 #include "engine/checkpoint.h"
-#include "engine/errors.h"
 #include "engine/safetensors.h"
 #include "nets/smallnet.h"
+#include "nets/toy_shapes.h"
 #include "nets/train_classifier.h"
 #include "tests/support/check.h"
 
@@ -18,10 +18,10 @@ using namespace massmap;
 namespace {
 
 nets::ClassifierData toy(int count, uint64_t seed) {
-  data::ToyShapesOptions o;
+  nets::ToyShapesOptions o;
   o.count = count;
   o.seed = seed;
-  data::ToyShapes s = data::make_toy_shapes(o);
+  nets::ToyShapes s = nets::make_toy_shapes(o);
   return {s.images, s.labels};
 }
 

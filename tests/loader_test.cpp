@@ -8,11 +8,11 @@
 #include <fstream>
 #include <set>
 
+#include "base/atomic_file.h"
+#include "base/errors.h"
 #include "data/image_io.h"
 #include "data/patch_loader.h"
 #include "data/synth.h"
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
 #include "tests/support/cli.h"
 
 using namespace massmap;
@@ -237,7 +237,8 @@ TEST_CASE("loader: every sample of an epoch is a distinct patch with its label, 
       const float* out = batch.images.data() + size_t(i) * 31 * 31;
       int bad = 0;
       for (int v = 0; v < 31; ++v)
-        for (int u = 0; u < 31; ++u) bad += std::abs(out[v * 31 + u] - patch[size_t(4 + v) * 40 + size_t(4 + u)]) > 1e-5f;
+        for (int u = 0; u < 31; ++u)
+          bad += std::abs(out[v * 31 + u] - patch[size_t(4 + v) * 40 + size_t(4 + u)]) > 1e-5f;
       CHECK(bad == 0);
     }
   }
@@ -328,8 +329,10 @@ TEST_CASE("loader: rotated crops show the image around the patch, not fill, when
     const Batch batch = loader.next();
     int low = 0;  // pixels that came from `fill` (0, then jittered by at most 0.05 gain and offset)
     for (float v : batch.images) low += v < 50.f;
-    if (context) CHECK(low == 0);
-    else filled_without_context = low;
+    if (context)
+      CHECK(low == 0);
+    else
+      filled_without_context = low;
   }
   CHECK(filled_without_context > 100);
 }
@@ -468,8 +471,8 @@ TEST_CASE("preparation: a lesion of unknown place withholds the image's negative
   CHECK_THROWS_WITH_AS(prepare_image(read_image(wrong_unit.path), wrong_unit, config),
                        doctest::Contains(wrong_unit.id.c_str()), BadInput);
   wrong_unit.spacing_mm = 0.001;
-  CHECK_THROWS_WITH_AS(prepare_image(read_image(wrong_unit.path), wrong_unit, config),
-                       doctest::Contains("0.01..10 mm"), BadInput);
+  CHECK_THROWS_WITH_AS(prepare_image(read_image(wrong_unit.path), wrong_unit, config), doctest::Contains("0.01..10 mm"),
+                       BadInput);
 }
 
 TEST_CASE("patch set: an unreadable image stops the build naming it, or is skipped and reported with skip_bad") {

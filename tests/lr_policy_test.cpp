@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "tests/support/check.h"
 
 using namespace massmap;

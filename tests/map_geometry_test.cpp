@@ -6,7 +6,7 @@
 // 3/2 -> [-64, 131) at 32; fc6 as a 6x6 conv -> [-64, 291).
 #include "engine/map_geometry.h"
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/passes.h"
 #include "nets/registry.h"
 #include "tests/support/check.h"

@@ -13,9 +13,9 @@
 #include <set>
 #include <string>
 
+#include "base/errors.h"
 #include "engine/autograd.h"
 #include "engine/checkpoint.h"
-#include "engine/errors.h"
 #include "engine/executor.h"
 #include "engine/map_geometry.h"
 #include "engine/op.h"
@@ -412,8 +412,8 @@ TEST_CASE("convolutionalize_for_training: one step on a tile is the step on ever
     CHECK(dense.value(dense.at(classifier.value(p).name)).file_shape() == classifier.value(p).shape);
   CHECK_THROWS_AS(convolutionalize_for_training(run_passes(classifier, {"for_inference"}), height, width), BadConfig);
 
-  const Tensor x = random_images({2, 1, height, width}, 12);                       // (N, 1, H, W)
-  const std::vector<float> labels = {1, 0, -1, 1, 0, 0, 0, 1, 1, -1, 0, 1};        // (N, cells_y, cells_x)
+  const Tensor x = random_images({2, 1, height, width}, 12);                 // (N, 1, H, W)
+  const std::vector<float> labels = {1, 0, -1, 1, 0, 0, 0, 1, 1, -1, 0, 1};  // (N, cells_y, cells_x)
   for (Device device : {Device::cpu, Device::simt}) {
     const std::string device_label = device_name(device);
     CAPTURE(device_label);

@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/errors.h"
 #include "data/regions.h"
-#include "engine/errors.h"
 #include "support/check.h"
 
 using namespace massmap;
@@ -249,7 +249,8 @@ TEST_CASE("normal images, masses without mask pixels, no room at all") {
     PatchConfig r = small_config();
     r.negative_ratio = ratio;
     const auto got = sample_patches(test_image(), 0, r, 1);
-    const auto masses = std::count_if(got.begin(), got.end(), [](const PatchSpec& p) { return p.label == PatchLabel::mass; });
+    const auto masses =
+        std::count_if(got.begin(), got.end(), [](const PatchSpec& p) { return p.label == PatchLabel::mass; });
     const PreparedImage im = test_image();
     CHECK(masses == r.per_mass * std::count(im.roi_types.begin(), im.roi_types.end(), std::string("mass")));
     CHECK(int64_t(got.size()) - masses == std::lround(ratio * double(masses)));

@@ -1,5 +1,5 @@
 // Philox 4x32-10 against the Random123 known-answer vectors, and the derived uniform and normal draws.
-#include "kernels/philox.h"
+#include "base/philox.h"
 
 #include <doctest/doctest.h>
 
@@ -8,12 +8,12 @@
 #include <ios>
 #include <set>
 
-using kernels::philox4x32;
+using massmap::philox4x32;
 
 namespace {
 
 void check_known_answer(const uint32_t counter[4], const uint32_t key[2], const uint32_t expected[4]) {
-  const kernels::Philox4x32Result got = philox4x32(counter, key);
+  const massmap::Philox4x32Result got = philox4x32(counter, key);
   for (int i = 0; i < 4; ++i) CHECK_MESSAGE(got.v[i] == expected[i], "word " << i << ": " << std::hex << got.v[i]);
 }
 
@@ -40,9 +40,9 @@ TEST_CASE("philox4x32-10 matches the Random123 known answers") {
 TEST_CASE("random_bits_at reads the four words of one Philox block per four indices") {
   const uint64_t seed = 0x0123456789abcdefull, stream = 0xfedcba9876543210ull, block = 0x100000002ull;
   const uint32_t counter[4] = {2, 1, 0x76543210, 0xfedcba98}, key[2] = {0x89abcdef, 0x01234567};
-  const kernels::Philox4x32Result expected = philox4x32(counter, key);
+  const massmap::Philox4x32Result expected = philox4x32(counter, key);
   for (int word = 0; word < 4; ++word)
-    CHECK(kernels::random_bits_at(seed, stream, 4 * block + word) == expected.v[word]);
+    CHECK(massmap::random_bits_at(seed, stream, 4 * block + word) == expected.v[word]);
 }
 
 TEST_CASE("uniform_at is deterministic, in [0, 1), and uniform") {
@@ -50,9 +50,9 @@ TEST_CASE("uniform_at is deterministic, in [0, 1), and uniform") {
   double sum = 0, sum_sq = 0;
   int bins[10] = {}, outside = 0, unrepeatable = 0;
   for (int i = 0; i < count; ++i) {
-    const float u = kernels::uniform_at(7, 3, uint64_t(i));
+    const float u = massmap::uniform_at(7, 3, uint64_t(i));
     outside += !(u >= 0.f && u < 1.f);
-    unrepeatable += u != kernels::uniform_at(7, 3, uint64_t(i));
+    unrepeatable += u != massmap::uniform_at(7, 3, uint64_t(i));
     if (!(u >= 0.f && u < 1.f)) continue;
     sum += u;
     sum_sq += double(u) * u;
@@ -75,7 +75,7 @@ TEST_CASE("different seeds, streams and indices give different draws") {
   std::set<uint32_t> seen;
   for (uint64_t seed = 0; seed < 4; ++seed)
     for (uint64_t stream = 0; stream < 4; ++stream)
-      for (uint64_t index = 0; index < 64; ++index) seen.insert(kernels::random_bits_at(seed, stream, index));
+      for (uint64_t index = 0; index < 64; ++index) seen.insert(massmap::random_bits_at(seed, stream, index));
   // 1024 draws of 32 bits: a collision has probability about 1e-4.
   CHECK(seen.size() == 4u * 4u * 64u);
 }
@@ -85,7 +85,7 @@ TEST_CASE("normal_at has mean 0 and variance 1") {
   double sum = 0, sum_sq = 0, sum_4 = 0;
   int not_finite = 0;
   for (int i = 0; i < count; ++i) {
-    const double z = kernels::normal_at(11, 0, uint64_t(i));
+    const double z = massmap::normal_at(11, 0, uint64_t(i));
     not_finite += !std::isfinite(z);
     sum += z;
     sum_sq += z * z;

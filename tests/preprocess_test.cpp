@@ -12,9 +12,9 @@
 #include <filesystem>
 #include <random>
 
+#include "base/errors.h"
 #include "data/image_io.h"
 #include "data/synth.h"
-#include "engine/errors.h"
 
 namespace fs = std::filesystem;
 using namespace massmap;

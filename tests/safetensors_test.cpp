@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
 #include "tests/support/check.h"
 
 using namespace massmap;

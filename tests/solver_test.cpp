@@ -7,8 +7,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "base/errors.h"
 #include "engine/autograd.h"
-#include "engine/errors.h"
 #include "nets/layers.h"
 #include "tests/support/check.h"
 

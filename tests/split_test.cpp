@@ -9,8 +9,8 @@
 #include <map>
 #include <set>
 
+#include "base/errors.h"
 #include "data/patches.h"
-#include "engine/errors.h"
 
 namespace fs = std::filesystem;
 using namespace massmap;

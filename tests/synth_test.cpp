@@ -16,9 +16,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/errors.h"
 #include "data/image_io.h"
 #include "data/manifest.h"
-#include "engine/errors.h"
 
 namespace fs = std::filesystem;
 using namespace massmap;

@@ -198,8 +198,10 @@ TEST_CASE("train dense: tiles of every cell's label give the classifier's checkp
   const std::string config = s.dir / "dense.json";
   std::ofstream(config) << R"({"dense": true, "augmentation": {"output": 63}, "net_options": {"input": 47}})";
   // The tiles' side is augmentation.output, the classifier's crop net_options.input (--input-size sets both).
-  const std::string net = " --net mapnet --batch 4 --validate-every 10 --checkpoint-every 10 --spacing 0.4"
-                          " --patch-size 72 --config " + config;
+  const std::string net =
+      " --net mapnet --batch 4 --validate-every 10 --checkpoint-every 10 --spacing 0.4"
+      " --patch-size 72 --config " +
+      config;
   const CliResult a = run_massmap(s.args(straight) + net + " --iterations 20");
   INFO(a.output);
   REQUIRE(a.code == 0);
@@ -219,11 +221,13 @@ TEST_CASE("train dense: tiles of every cell's label give the classifier's checkp
   REQUIRE(r.code == 0);
   CHECK(read_text(resumed + "/checkpoint.safetensors") == read_text(straight + "/checkpoint.safetensors"));
   // Tiles that do not fit the map's grid, and hard negatives (every cell is already a sample), are refused.
-  std::ofstream(config, std::ios::trunc) << R"({"dense": true, "augmentation": {"output": 61}, "net_options": {"input": 47}})";
+  std::ofstream(config, std::ios::trunc)
+      << R"({"dense": true, "augmentation": {"output": 61}, "net_options": {"input": 47}})";
   const CliResult bad = run_massmap(s.args(s.dir / "dense-bad") + net + " --iterations 2");
   CHECK(bad.code == 4);
   CHECK(contains(bad.output, "plus a multiple of its map stride (4)"));
-  std::ofstream(config, std::ios::trunc) << R"({"dense": true, "augmentation": {"output": 63}, "net_options": {"input": 47}})";
+  std::ofstream(config, std::ios::trunc)
+      << R"({"dense": true, "augmentation": {"output": 63}, "net_options": {"input": 47}})";
   const CliResult hard = run_massmap(s.args(s.dir / "dense-hard") + net + " --iterations 2 --hard-negatives 0.5");
   CHECK(hard.code == 4);
   CHECK(contains(hard.output, "every cell of a tile is already a labelled sample"));

@@ -10,7 +10,7 @@
 #include "apps/search/patch_metrics.h"
 #include "apps/search/sha256.h"
 #include "apps/search/train_settings.h"
-#include "engine/errors.h"
+#include "base/errors.h"
 
 using namespace massmap;
 using namespace massmap::search;

@@ -15,14 +15,14 @@
 #include "apps/search/patch_metrics.h"
 #include "apps/search/report_html.h"
 #include "apps/search/training_run.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
+#include "base/interrupt.h"
+#include "base/progress.h"
 #include "data/image_io.h"
 #include "data/patches.h"
 #include "data/regions.h"
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
-#include "engine/interrupt.h"
 #include "engine/npy.h"
-#include "engine/progress.h"
 
 namespace massmap::search {
 

@@ -4,9 +4,9 @@
 #include <fstream>
 #include <map>
 
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
-#include "engine/progress.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
+#include "base/progress.h"
 
 namespace massmap::search {
 

@@ -7,10 +7,10 @@
 #include <set>
 
 #include "apps/search/peaks.h"
+#include "base/errors.h"
 #include "data/regions.h"
 #include "engine/checkpoint.h"
 #include "engine/checkpoint_metadata.h"
-#include "engine/errors.h"
 #include "engine/passes.h"
 #include "nets/registry.h"
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <string>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/map_geometry.h"
 #include "engine/passes.h"
 

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <functional>
 
-#include "engine/errors.h"
-#include "engine/progress.h"
+#include "base/errors.h"
+#include "base/progress.h"
 
 namespace massmap::search {
 

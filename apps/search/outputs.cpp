@@ -4,8 +4,8 @@
 #include <filesystem>
 
 #include "apps/search/overlay.h"
+#include "base/atomic_file.h"
 #include "data/image_io.h"
-#include "engine/atomic_file.h"
 #include "engine/npy.h"
 
 namespace massmap::search {

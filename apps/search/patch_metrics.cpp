@@ -5,7 +5,7 @@
 #include <numeric>
 #include <string>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 
 namespace massmap::search {
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/atomic_file.h"
-#include "engine/errors.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
 
 namespace massmap::search {
 

@@ -1,8 +1,8 @@
 #include "apps/search/train_settings.h"
 
+#include "base/errors.h"
+#include "base/worker_threads.h"
 #include "data/json_fields.h"
-#include "engine/errors.h"
-#include "engine/worker_threads.h"
 #include "nets/registry.h"
 
 namespace massmap::search {

@@ -22,16 +22,16 @@ struct TrainSettings {
   data::AugmentConfig augmentation;     // output: the net's input size
   SolverConfig solver;                  // the net's preset, then overrides
   HardNegativeSettings hard_negatives;  // off unless hard_negatives.at > 0
-  // true: trained fully convolutionally on augmentation.output-sized tiles centred like the patches, every map cell
-  // labelled by the sampler's rule (a patch centred on a mass mask is a mass), so each step trains the classifier
-  // on every cell's crop (net_options.input) at once. The weights are the classifier's, as with false.
-  bool dense = false;
   int64_t iterations = 1000;            // in all, also on resume
   int64_t validate_every = 200;         // validation metrics (and best.safetensors) every this many iterations
   int64_t checkpoint_every = 500;       // checkpoint.safetensors every this many iterations (and at the end)
   uint64_t seed = 1;                    // initialisation, patch sampling, batch order, augmentation, dropout
   int workers = 2;                      // loader threads
   int threads = 2;                      // threads preparing images
+  // true: trained fully convolutionally on augmentation.output-sized tiles centred like the patches, every map cell
+  // labelled by the sampler's rule (a patch centred on a mass mask is a mass), so each step trains the classifier
+  // on every cell's crop (net_options.input) at once. The weights are the classifier's, as with false.
+  bool dense = false;
 
   nlohmann::json to_json() const;
   // Merges `overrides` (the keys of to_json(), nested objects merged key by key) and validates the result;

@@ -11,16 +11,16 @@
 #include "apps/search/hard_negatives.h"
 #include "apps/search/operating_point.h"
 #include "apps/search/sha256.h"
+#include "base/atomic_file.h"
+#include "base/errors.h"
+#include "base/progress.h"
 #include "data/manifest.h"
 #include "data/patch_loader.h"
-#include "engine/atomic_file.h"
 #include "engine/checkpoint.h"
 #include "engine/checkpoint_metadata.h"
-#include "engine/errors.h"
 #include "engine/executor.h"
 #include "engine/map_geometry.h"
 #include "engine/passes.h"
-#include "engine/progress.h"
 #include "engine/safetensors.h"
 #include "engine/solver.h"
 #include "nets/import.h"
@@ -75,7 +75,7 @@ std::vector<float> predict_patches(Executor& ex, const data::PatchSet& set, data
     data::make_batch(set, config, order, 0, index, &b);
     ex.set_input("data", Tensor::from({batch, 1, side, side}, b.images));
     ex.set_input("label", labels);
-    ex.forward(RunContext{});  // dropout off
+    ex.forward(RunContext{});                  // dropout off
     const Tensor prob = ex.read("loss.prob");  // (B, 2)
     for (int64_t j = 0; j < batch && index * batch + j < n; ++j) p_mass[size_t(index * batch + j)] = prob.at(j * 2 + 1);
   }

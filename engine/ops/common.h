@@ -22,9 +22,11 @@ inline int64_t bytes_of(const std::vector<Shape>& in, const std::vector<Shape>& 
   return elems * int64_t(sizeof(float));
 }
 
-// Per-element op over x (placed as x) writing y (placed as y); N, C, H, W taken from x.
-inline kernels::ActShape act(const TensorArg& x, const TensorArg& y) {
-  kernels::ActShape s;
+// The (N, C, H, W) shape of an op reading x and writing y, each with its placement: N, C, H, W taken from x.
+// ActShape for per-element ops; SoftmaxShape has the same fields.
+template <class S = kernels::ActShape>
+S act(const TensorArg& x, const TensorArg& y) {
+  S s;
   s.N = x.n();
   s.C = x.c();
   s.H = x.h();

@@ -2,8 +2,8 @@
 // pad, global (1: the window is the whole image). Input x (N, C, H, W); output y (N, C, P, Q).
 #include "kernels/pool.h"
 
+#include "base/errors.h"
 #include "engine/autograd.h"
-#include "engine/errors.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"

@@ -4,8 +4,8 @@
 // gradient; GoogLeNet's auxiliary heads use 0.3), ignore_label.
 #include "kernels/softmax.h"
 
+#include "base/errors.h"
 #include "engine/autograd.h"
-#include "engine/errors.h"
 #include "engine/ops/builtin.h"
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"
@@ -14,14 +14,7 @@ namespace massmap {
 namespace {
 
 kernels::SoftmaxShape softmax_of(const TensorArg& x, const TensorArg& y) {
-  kernels::SoftmaxShape s;
-  s.N = x.n();
-  s.C = x.c();
-  s.H = x.h();
-  s.W = x.w();
-  s.x = x.place;
-  s.y = y.place;
-  return s;
+  return ops::act<kernels::SoftmaxShape>(x, y);
 }
 
 kernels::SoftmaxLossShape loss_of(const Node& n, const TensorArg& x, const TensorArg& prob) {

@@ -1,5 +1,5 @@
 // The pass catalogue and the driver that validates after every pass.
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/passes.h"
 #include "engine/validate.h"
 

@@ -6,7 +6,7 @@
 // computes the classifier exactly; over a larger input each output cell is the classifier at one position.
 #include <set>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/graph_rewriter.h"
 #include "engine/op.h"
 #include "engine/passes.h"

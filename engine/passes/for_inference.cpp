@@ -3,7 +3,7 @@
 // their losses) is dropped with its parameters; dropout is removed, its readers reading its input directly.
 #include <set>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/graph_rewriter.h"
 #include "engine/op.h"
 #include "engine/passes.h"

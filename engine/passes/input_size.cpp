@@ -1,5 +1,5 @@
 // with_input_size / with_batch: the same nodes on another input shape, every shape inferred again.
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/graph_rewriter.h"
 #include "engine/passes.h"
 

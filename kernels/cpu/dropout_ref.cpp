@@ -8,9 +8,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/philox.h"
 #include "kernels/cpu/parallel_threshold.h"
 #include "kernels/dropout.h"
-#include "kernels/philox.h"
 
 namespace kernels::ref {
 namespace {
@@ -35,7 +35,7 @@ void masked_scale(const DropoutShape& s, const Placement& in_place, const float*
     const uint64_t first_index = uint64_t(nc * plane_size);
     for (int64_t i = 0; i < plane_size; ++i) {
       float v = in_plane[i];
-      if (s.p > 0.f) v = uniform_at(s.seed, s.step, first_index + i) >= s.p ? v * keep_scale : 0.f;
+      if (s.p > 0.f) v = massmap::uniform_at(s.seed, s.step, first_index + i) >= s.p ? v * keep_scale : 0.f;
       out_plane[i] = accumulate ? out_plane[i] + v : v;
     }
   }

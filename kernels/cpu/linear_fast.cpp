@@ -15,18 +15,6 @@
 namespace kernels {
 namespace cpu {
 
-namespace {
-
-void check_linear_shape(const LinearShape& s) {
-  if (s.N < 1 || s.I < 1 || s.O < 1 || s.x_row_stride < s.I || s.y_row_stride < s.O)
-    throw std::invalid_argument("linear shape: N " + std::to_string(s.N) + ", I " + std::to_string(s.I) + ", O " +
-                                std::to_string(s.O) + ", x_row_stride " + std::to_string(s.x_row_stride) +
-                                ", y_row_stride " + std::to_string(s.y_row_stride) +
-                                " (sizes must be positive and row strides >= I and O)");
-}
-
-}  // namespace
-
 void linear_forward(const LinearShape& s, const float* x, const float* w, const float* b, float* y) {
   check_linear_shape(s);
   gemm({s.N, s.O, s.I, false, true, s.x_row_stride, s.I, s.y_row_stride, 1.f, 0.f}, x, w, y);

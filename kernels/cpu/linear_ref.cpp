@@ -11,9 +11,6 @@
 #include "kernels/linear.h"
 
 namespace kernels {
-namespace ref {
-
-namespace {
 
 void check_linear_shape(const LinearShape& s) {
   if (s.N < 1 || s.I < 1 || s.O < 1 || s.x_row_stride < s.I || s.y_row_stride < s.O)
@@ -23,7 +20,7 @@ void check_linear_shape(const LinearShape& s) {
                                 " (sizes must be positive and row strides >= I and O)");
 }
 
-}  // namespace
+namespace ref {
 
 void linear_forward(const LinearShape& s, const float* x, const float* w, const float* b, float* y) {
   check_linear_shape(s);

@@ -8,8 +8,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/philox.h"
 #include "kernels/cuda/activation_rows.h"
-#include "kernels/philox.h"
 
 namespace kernels::MASSMAP_GPU_NS {
 namespace {
@@ -25,12 +25,12 @@ __device__ inline Chunk<V> uniforms_at(uint64_t seed, uint64_t stream, uint64_t 
     const uint64_t block = first >> 2;
     const uint32_t counter[4] = {uint32_t(block), uint32_t(block >> 32), uint32_t(stream), uint32_t(stream >> 32)};
     const uint32_t key[2] = {uint32_t(seed), uint32_t(seed >> 32)};
-    const Philox4x32Result bits = philox4x32(counter, key);
+    const massmap::Philox4x32Result bits = massmap::philox4x32(counter, key);
     MASSMAP_UNROLL
     for (int k = 0; k < 4; ++k) u.v[k] = float(bits.v[k] >> 8) * (1.0f / 16777216.0f);  // as uniform_at
   } else {
     MASSMAP_UNROLL
-    for (int k = 0; k < V; ++k) u.v[k] = uniform_at(seed, stream, first + k);
+    for (int k = 0; k < V; ++k) u.v[k] = massmap::uniform_at(seed, stream, first + k);
   }
   return u;
 }

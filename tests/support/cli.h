@@ -20,13 +20,11 @@ struct CliResult {
   std::string output;  // stdout and stderr
 };
 
-// Runs `massmap ARGS` (the binary this test was built with) through the shell, in a subshell after the shell text
-// `setup` when given: "ulimit -v 3000000 && exec" (limits for massmap alone), "exec timeout -s KILL 60".
-inline CliResult run_massmap(const std::string& args, const std::string& setup = "") {
+// Runs a shell command line in a subshell: its exit code and everything it printed.
+inline CliResult run_shell(const std::string& command) {
   namespace fs = std::filesystem;
   const std::string log = fs::temp_directory_path() / ("massmap-cli-" + std::to_string(getpid()) + ".log");
-  const std::string program = std::string(MASSMAP_BINARY) + " " + args;
-  const std::string cmd = (setup.empty() ? program : "(" + setup + " " + program + ")") + " >" + log + " 2>&1";
+  const std::string cmd = "(" + command + ") >" + log + " 2>&1";
   const int status = std::system(cmd.c_str());
   CliResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -36,6 +34,13 @@ inline CliResult run_massmap(const std::string& args, const std::string& setup =
   r.output = ss.str();
   fs::remove(log);
   return r;
+}
+
+// Runs `massmap ARGS` (the binary this test was built with) through the shell, in a subshell after the shell text
+// `setup` when given: "ulimit -v 3000000 && exec" (limits for massmap alone), "exec timeout -s KILL 60".
+inline CliResult run_massmap(const std::string& args, const std::string& setup = "") {
+  const std::string program = std::string(MASSMAP_BINARY) + " " + args;
+  return run_shell(setup.empty() ? program : setup + " " + program);
 }
 
 // A file's bytes, as a command wrote them ("" when it cannot be read).

@@ -21,10 +21,6 @@ void write_file_atomic(const std::string& path, const char* data, size_t size);
 // leaves them); a live writer's are left alone. Returns how many were removed.
 int remove_stale_temp_files(const std::string& dir);
 
-// Removes the files "<name>.tmp-<pid>-<n>" in `dir` whose process <pid> no longer exists (a kill -9 mid-write
-// leaves them); a live writer's are left alone. Returns how many were removed.
-int remove_stale_temp_files(const std::string& dir);
-
 // Creates the folder `dir` and its parents as needed (an existing folder is fine). One helper for every output
 // folder, so that a read-only file system, a path through a file or a name too long is BadInput naming the
 // folder, not a filesystem_error.

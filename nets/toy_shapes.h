@@ -8,7 +8,7 @@
 
 #include "engine/tensor.h"
 
-namespace massmap::data {
+namespace massmap::nets {
 
 struct ToyShapesOptions {
   int count = 1024;
@@ -24,4 +24,4 @@ struct ToyShapes {
 
 ToyShapes make_toy_shapes(const ToyShapesOptions& options);
 
-}  // namespace massmap::data
+}  // namespace massmap::nets

@@ -1,4 +1,4 @@
-#include "engine/atomic_file.h"
+#include "base/atomic_file.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -14,7 +14,7 @@
 #include <set>
 #include <streambuf>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 
 namespace massmap {
 namespace {

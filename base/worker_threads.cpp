@@ -1,8 +1,8 @@
-#include "engine/worker_threads.h"
+#include "base/worker_threads.h"
 
 #include <system_error>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 
 namespace massmap {
 

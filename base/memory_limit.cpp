@@ -1,4 +1,4 @@
-#include "engine/memory_limit.h"
+#include "base/memory_limit.h"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 
 namespace massmap {
 

@@ -1,10 +1,10 @@
-#include "data/toy_shapes.h"
+#include "nets/toy_shapes.h"
 
 #include <cmath>
 
-#include "kernels/philox.h"
+#include "base/philox.h"
 
-namespace massmap::data {
+namespace massmap::nets {
 
 namespace {
 
@@ -12,8 +12,8 @@ namespace {
 class Draws {
  public:
   Draws(uint64_t seed, uint64_t image) : seed_(seed), stream_(image) {}
-  float uniform(float lo, float hi) { return lo + (hi - lo) * kernels::uniform_at(seed_, stream_, next_++); }
-  float normal() { return kernels::normal_at(seed_, stream_, next_++); }
+  float uniform(float lo, float hi) { return lo + (hi - lo) * uniform_at(seed_, stream_, next_++); }
+  float normal() { return normal_at(seed_, stream_, next_++); }
 
  private:
   uint64_t seed_, stream_, next_ = 0;
@@ -75,4 +75,4 @@ ToyShapes make_toy_shapes(const ToyShapesOptions& o) {
   return set;
 }
 
-}  // namespace massmap::data
+}  // namespace massmap::nets

@@ -8,7 +8,7 @@
 //   counter'   = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0)
 // and between rounds the key is bumped by the Weyl constants (k0 += W0, k1 += W1). Ten rounds.
 //
-// Plain integer math only, so the same header compiles for the host and, later, for CUDA device code.
+// Plain integer math only, so the same header compiles for the host and for CUDA device code (the dropout kernels).
 #include <cmath>
 #include <cstdint>
 
@@ -18,7 +18,7 @@
 #define MASSMAP_HOST_DEVICE
 #endif
 
-namespace kernels {
+namespace massmap {
 
 struct Philox4x32Result {
   uint32_t v[4];
@@ -76,4 +76,4 @@ MASSMAP_HOST_DEVICE inline float normal_at(uint64_t seed, uint64_t stream, uint6
   return sqrtf(-2.0f * logf(u1)) * cosf(two_pi * u2);
 }
 
-}  // namespace kernels
+}  // namespace massmap

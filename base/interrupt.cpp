@@ -1,10 +1,10 @@
-#include "engine/interrupt.h"
+#include "base/interrupt.h"
 
 #include <unistd.h>
 
 #include <csignal>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 
 namespace massmap {
 
