@@ -13,18 +13,18 @@
 
 namespace massmap::cli {
 
-#define MASSMAP_NET_OPTIONS                                                                                    \
-  "net options (every subcommand; a weights file only fits the options it was made with):\n"                   \
-  "  NAME               alexnet, vgg16, googlenet, smallnet or mapnet (massmap nets show --help lists them)\n" \
-  "  --channels C       input channels: 1 for mammograms, 3 for photographs (default 3)\n"                     \
-  "  --classes K        number of classes: 2 for mass / no mass (default 1000)\n"                              \
-  "  --input-size S     input height and width, S or HxW (default: the net's nominal size, 227 for alexnet,\n" \
-  "                     224 for vgg16 and googlenet); fully convolutional: the whole image\n"                  \
-  "  --width W          multiplies every layer's channel count but the classifier's (default 1)\n"             \
-  "  --batch B          batch size (default 1; forward and grad take it from the images' first dimension)\n"   \
-  "  --aux              googlenet's two auxiliary heads (loss weight 0.3)\n"                                   \
-  "  --device D         cpu, cuda (our CUDA kernels on a GPU) or simt (the CUDA kernels run on the host:\n"    \
-  "                     slow, for checking); default: cuda when a GPU is present, else cpu\n"                  \
+#define MASSMAP_NET_OPTIONS                                                                                     \
+  "net options (every subcommand; a weights file only fits the options it was made with):\n"                    \
+  "  NAME               alexnet, vgg16, googlenet, smallnet, mapnet or mapnet4 (nets show --help lists them)\n" \
+  "  --channels C       input channels: 1 for mammograms, 3 for photographs (default 3)\n"                      \
+  "  --classes K        number of classes: 2 for mass / no mass (default 1000)\n"                               \
+  "  --input-size S     input height and width, S or HxW (default: the net's nominal size, 227 for alexnet,\n"  \
+  "                     224 for vgg16 and googlenet); fully convolutional: the whole image\n"                   \
+  "  --width W          multiplies every layer's channel count but the classifier's (default 1)\n"              \
+  "  --batch B          batch size (default 1; forward and grad take it from the images' first dimension)\n"    \
+  "  --aux              googlenet's two auxiliary heads (loss weight 0.3)\n"                                    \
+  "  --device D         cpu, cuda (our CUDA kernels on a GPU) or simt (the CUDA kernels run on the host:\n"     \
+  "                     slow, for checking); default: cuda when a GPU is present, else cpu\n"                   \
   "(--input is no option: the images are --images FILE, the input size --input-size)\n"
 
 struct NetChoice {

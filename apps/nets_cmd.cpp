@@ -193,8 +193,8 @@ int grad(Args& a, const std::string& name) {
 
 const char* const nets_usage =
     "usage: massmap nets <subcommand> NAME [options]      massmap nets <subcommand> --help\n\n"
-    "The paper's nets by name: alexnet, vgg16, googlenet; smallnet (the tests' small CNN) and mapnet (the demo's,\n"
-    "without padding).\n\n"
+    "The paper's nets by name: alexnet, vgg16, googlenet; smallnet (the tests' small CNN), mapnet (the demo's,\n"
+    "without padding) and mapnet4 (mapnet with a fourth stage, for finer spacings).\n\n"
     "subcommands:\n"
     "  show      the layer table: name, op, output shape, parameters and multiply-adds per layer, and totals\n"
     "  init      initialised weights as safetensors, with the builder and its options in __metadata__\n"

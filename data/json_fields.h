@@ -31,6 +31,11 @@ inline bool boolean(const nlohmann::json& v, const std::string& where, const std
   return v.get<bool>();
 }
 
+inline std::string string(const nlohmann::json& v, const std::string& where, const std::string& key) {
+  if (!v.is_string()) throw BadConfig(where + "." + key + " must be a string, got " + v.dump());
+  return v.get<std::string>();
+}
+
 inline void require_object(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) throw BadConfig(where + ": expected a JSON object, got " + j.dump());
 }

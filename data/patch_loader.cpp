@@ -21,6 +21,32 @@ namespace {
 // Philox stream of the epoch shuffles; augmentation and sampling use their own streams.
 constexpr uint64_t kShuffleStream = 0x53687566666c65ull;  // "Shuffle"
 
+// Batch::cell_labels of one sample: `t` maps output pixels into the patch (side patch_size, centred on the spec).
+void cell_labels(const MappedPrepared& image, const PatchSpec& spec, int patch_size, const AugmentTransform& t,
+                 const LoaderConfig::CellGrid& grid, float* out) {
+  const PreparedView& v = image.view();
+  const int left = spec.cx - patch_size / 2, top = spec.cy - patch_size / 2;  // the patch's corner in the image
+  for (int i = 0; i < grid.cells; ++i)
+    for (int j = 0; j < grid.cells; ++j) {
+      double px, py;
+      t.apply(grid.first + double(grid.stride) * j, grid.first + double(grid.stride) * i, &px, &py);
+      const int x = left + int(std::floor(px + 0.5)), y = top + int(std::floor(py + 0.5));
+      float label = 0;
+      if (x >= 0 && y >= 0 && x < v.width && y < v.height) {
+        if (v.mass_mask && v.mass_mask[size_t(y) * size_t(v.width) + size_t(x)]) {
+          label = 1;
+        } else {
+          for (size_t r = 0; r < image.rois().size(); ++r) {
+            const Box& b = image.rois()[r];
+            if (image.roi_types()[r] != "mass" && x >= b.x && x < b.x + b.width && y >= b.y && y < b.y + b.height)
+              label = -1;
+          }
+        }
+      }
+      out[i * grid.cells + j] = label;
+    }
+}
+
 }  // namespace
 
 int64_t PatchSet::count(PatchLabel label) const {
@@ -152,6 +178,9 @@ void make_batch(const PatchSet& set, const LoaderConfig& config, const std::vect
   out->images.resize(size_t(batch) * size_t(output) * size_t(output));
   out->labels.resize(size_t(batch));
   out->patches.resize(size_t(batch));
+  const LoaderConfig::CellGrid& grid = config.cell_grid;
+  const size_t cells = size_t(grid.cells) * size_t(grid.cells);
+  out->cell_labels.assign(size_t(batch) * cells, 0.f);
   thread_local std::vector<float> patch;  // (side, side) scratch: the patch and the context it needs
   for (int i = 0; i < batch; ++i) {
     const int64_t sample = index * batch + i;  // position within the epoch
@@ -184,7 +213,7 @@ void make_batch(const PatchSet& set, const LoaderConfig& config, const std::vect
     extract_patch_view(image.view(), spec.cx, spec.cy, side, image.air(), patch.data());
     // Sampling keeps a negative's square clear of every ROI, not its context: context pixels inside an ROI become
     // air, so a non-mass sample never shows lesion tissue.
-    if (margin > 0 && spec.label != PatchLabel::mass) {
+    if (margin > 0 && spec.label != PatchLabel::mass && grid.cells == 0) {
       const int x0 = spec.cx - side / 2, y0 = spec.cy - side / 2;  // context's top-left in image pixels
       for (const Box& r : image.rois()) {
         const int bx0 = std::max(r.x - x0, 0), bx1 = std::min(r.x + r.width - x0, side);
@@ -194,6 +223,7 @@ void make_batch(const PatchSet& set, const LoaderConfig& config, const std::vect
                     image.air());
       }
     }
+    if (grid.cells > 0) cell_labels(image, spec, set.patch_size, t, grid, out->cell_labels.data() + size_t(i) * cells);
     t.tx += margin;
     t.ty += margin;
     augment_patch(patch.data(), side, t, output, out->images.data() + size_t(i) * size_t(output) * size_t(output),
@@ -209,6 +239,12 @@ PatchLoader::PatchLoader(const PatchSet& set, LoaderConfig config, int64_t start
   if (config_.batch_size < 1) throw BadConfig("loader: batch_size " + std::to_string(config_.batch_size) + " < 1");
   if (config_.workers < 0 || config_.queue_batches < 1)
     throw BadConfig("loader: workers must be >= 0 and queue_batches >= 1");
+  const LoaderConfig::CellGrid& grid = config_.cell_grid;
+  if (grid.cells < 0 || grid.stride < 1 || grid.first < 0 ||
+      (grid.cells > 0 && grid.first + double(grid.stride) * (grid.cells - 1) > config_.augmentation.output - 1))
+    throw BadConfig("loader: a cell grid of " + std::to_string(grid.cells) + " cells at stride " +
+                    std::to_string(grid.stride) + " does not fit the " + std::to_string(config_.augmentation.output) +
+                    "-pixel output");
   if (config_.augmentation.output > set_.patch_size)
     throw BadConfig("loader: output " + std::to_string(config_.augmentation.output) + " larger than the patches (" +
                     std::to_string(set_.patch_size) + ")");

@@ -63,6 +63,12 @@ struct LoaderConfig {
   // those corners show the image around the patch, as a whole-image map would see it; false: `fill` (air).
   bool context = true;
   AugmentConfig augmentation;
+  // Labels per map cell, for a fully convolutional training graph: cell (i, j) of the output is centred at output
+  // pixel (first + stride * j, first + stride * i), `cells` per axis (0: no cell labels). See Batch::cell_labels.
+  struct CellGrid {
+    double first = 0;
+    int stride = 1, cells = 0;
+  } cell_grid;
 };
 
 struct Batch {
@@ -71,6 +77,10 @@ struct Batch {
   std::vector<float> images;     // (batch_size, 1, size, size)
   std::vector<int> labels;       // (batch_size) PatchLabel values
   std::vector<int64_t> patches;  // (batch_size) indices into PatchSet::patches
+  // (batch_size, cells, cells) with LoaderConfig::cell_grid: the label of the patch centred at each cell, by the
+  // sampler's rule: 1 (mass) where the cell's centre, carried back through the augmentation to the nearest image
+  // pixel, lies on a mass mask; -1 (ignored by the loss) inside the box of a lesion that is not a mass; else 0.
+  std::vector<float> cell_labels;
 };
 
 // The shuffle of epoch `epoch`: a permutation of 0..n-1, a pure function of (seed, epoch).

@@ -104,7 +104,8 @@ Candidates negative_candidates(const PreparedImage& im, const PatchConfig& c) {
   }
   const std::vector<uint8_t> near_tissue = dilate(tissue, im.width, im.height, c.edge_width);
   const std::vector<uint8_t> near_air = dilate(air, im.width, im.height, c.edge_width);
-  const std::vector<uint8_t> forbidden = forbidden_centres(im, c.size);
+  // A 1-pixel patch overlaps a box exactly when its centre lies inside it.
+  const std::vector<uint8_t> forbidden = forbidden_centres(im, c.clear_of_roi == "centre" ? 1 : c.size);
   Candidates out;
   for (size_t i = 0; i < n; ++i) {
     if (forbidden[i]) continue;
@@ -277,7 +278,8 @@ nlohmann::json PatchConfig::to_json() const {
           {"edge_width", edge_width},
           {"edge_fraction", edge_fraction},
           {"air_fraction", air_fraction},
-          {"label_fraction", label_fraction}};
+          {"label_fraction", label_fraction},
+          {"clear_of_roi", clear_of_roi}};
 }
 
 PatchConfig PatchConfig::from_json(const nlohmann::json& j) {
@@ -302,10 +304,12 @@ PatchConfig PatchConfig::from_json(const nlohmann::json& j) {
       c.air_fraction = f::number(v, where, key);
     else if (key == "label_fraction")
       c.label_fraction = f::number(v, where, key);
+    else if (key == "clear_of_roi")
+      c.clear_of_roi = f::string(v, where, key);
     else
       f::unknown_key(where, key,
                      "size, per_mass, per_normal_image, negative_ratio, edge_width, edge_fraction, air_fraction, "
-                     "label_fraction");
+                     "label_fraction, clear_of_roi");
   }
   c.validate();
   return c;
@@ -323,6 +327,8 @@ void PatchConfig::validate() const {
   in_range(per_normal_image, 0, kMaxPatchesPerMass, "per_normal_image");
   if (!(negative_ratio >= 0 && negative_ratio <= 100))
     fail("negative_ratio must be in [0, 100], got " + std::to_string(negative_ratio));
+  if (clear_of_roi != "patch" && clear_of_roi != "centre")
+    fail("clear_of_roi must be \"patch\" or \"centre\", got \"" + clear_of_roi + "\"");
   if (edge_width < 1) fail("edge_width must be >= 1, got " + std::to_string(edge_width));
   const std::pair<const char*, double> fractions[] = {
       {"edge_fraction", edge_fraction}, {"air_fraction", air_fraction}, {"label_fraction", label_fraction}};

@@ -38,6 +38,10 @@ struct PatchConfig {
   double edge_fraction = 0.10;   // of negatives: centred on the breast edge
   double air_fraction = 0.05;    // of negatives: centred in air
   double label_fraction = 0.05;  // of negatives: centred on a burned-in label (when the image has one)
+  // What a negative must keep clear of every ROI box: "patch", the whole patch (the paper's non-mass patches), or
+  // "centre", only its centre. With "centre" a negative may show part of a lesion off its centre, as the map's
+  // cells beside a mass do, and abnormal images give negatives from their interior, not mostly from the rim.
+  std::string clear_of_roi = "patch";
   nlohmann::json to_json() const;
   static PatchConfig from_json(const nlohmann::json& j);
   void validate() const;

@@ -16,7 +16,8 @@ nlohmann::json PreprocessConfig::to_json() const {
   return {{"spacing_mm", spacing_mm},
           {"default_spacing_mm", default_spacing_mm},
           {"low_percentile", low_percentile},
-          {"high_percentile", high_percentile}};
+          {"high_percentile", high_percentile},
+          {"offset", offset}};
 }
 
 PreprocessConfig PreprocessConfig::from_json(const nlohmann::json& j) {
@@ -33,8 +34,10 @@ PreprocessConfig PreprocessConfig::from_json(const nlohmann::json& j) {
       c.low_percentile = f::number(v, where, key);
     else if (key == "high_percentile")
       c.high_percentile = f::number(v, where, key);
+    else if (key == "offset")
+      c.offset = f::number(v, where, key);
     else
-      f::unknown_key(where, key, "spacing_mm, default_spacing_mm, low_percentile, high_percentile");
+      f::unknown_key(where, key, "spacing_mm, default_spacing_mm, low_percentile, high_percentile, offset");
   }
   c.validate();
   return c;
@@ -52,6 +55,7 @@ void PreprocessConfig::validate() const {
     fail("low_percentile must lie in [0, 100), got " + decimal_text(low_percentile));
   if (!(high_percentile > low_percentile && high_percentile <= 100))
     fail("high_percentile must lie in (low_percentile, 100], got " + decimal_text(high_percentile));
+  if (!(offset >= -10 && offset <= 10)) fail("offset must lie in -10..10, got " + decimal_text(offset));
 }
 
 namespace {
@@ -128,13 +132,14 @@ PreparedImage prepare_image(const Image& image, const DatasetImage& meta, const 
   p.high = percentile(values, config.high_percentile);
   if (!(p.high > p.low)) p.high = p.low + 1;  // a flat image: shift only
   const float inv = 1.f / (p.high - p.low);
-  for (float& v : p.pixels) v = (v - p.low) * inv;
+  const float offset = float(config.offset);
+  for (float& v : p.pixels) v = (v - p.low) * inv - offset;
   // The air level, for padding beyond the image: the median of the air pixels, else raw 0 normalised.
   {
     std::vector<float> air;  // (air pixels)
     for (size_t i = 0; i < p.pixels.size(); ++i)
       if (p.regions[i] == kAir) air.push_back(p.pixels[i]);
-    p.air = air.empty() ? -p.low * inv : percentile(air, 50);
+    p.air = air.empty() ? -p.low * inv - offset : percentile(air, 50);
   }
 
   p.mass_mask.assign(p.pixels.size(), 0);

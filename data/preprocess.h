@@ -19,6 +19,9 @@ struct PreprocessConfig {
   double default_spacing_mm = 0;   // used when neither the image nor the dataset knows its spacing; 0: error
   double low_percentile = 1.0;     // maps to 0 ...
   double high_percentile = 99.0;   // ... and this to 1, both over breast pixels (pectoral excluded)
+  // Subtracted after that mapping: 0.5 centres the breast on 0, which a net without normalisation layers fits
+  // faster with SGD (the first layer's gradients no longer share one large common component).
+  double offset = 0;
 
   nlohmann::json to_json() const;
   static PreprocessConfig from_json(const nlohmann::json& j);  // BadConfig on unknown keys or bad values
@@ -43,7 +46,7 @@ struct PreparedImage {
   float air = 0;              // normalised air level (median of air pixels): what padding beyond the image shows
   int unlocated_lesions = 0;  // lesions the dataset lists without a location (no box, circle or mask): not in
                               // rois, so nothing is known clear of them and no negative may come from this image
-  std::vector<float> pixels;      // (height, width) normalised: (value - low) / (high - low), not clipped
+  std::vector<float> pixels;      // (height, width) normalised: (value - low) / (high - low) - offset, not clipped
   std::vector<uint8_t> regions;   // (height, width) Region codes
   std::vector<uint8_t> mass_mask;  // (height, width) 1 inside any mass's exact mask, else 0
   std::vector<Box> rois;           // every lesion's ROI box (all types), in prepared pixels

@@ -31,6 +31,12 @@ struct PassInfo {
 PassResult for_inference(const Graph& g);
 PassResult convolutionalize(const Graph& g);
 PassResult fuse_conv_bias_relu(const Graph& g);
+// A classifier with its loss as a fully convolutional training graph over (height, width) tiles: convolutionalize
+// as above, the loss kept and its labels input reshaped to (N, cells_y, cells_x), one class id per map cell (the
+// loss's ignore_label leaves a cell out). One step on a tile is one step on every cell's crop at once, the loss
+// their mean; the parameters keep the classifier's names and checkpoint shapes. BadConfig unless the classifier
+// has exactly one loss reading its labels from an input.
+Graph convolutionalize_for_training(const Graph& classifier, int64_t height, int64_t width);
 
 const std::vector<PassInfo>& pass_catalogue();
 const PassInfo& find_pass(const std::string& name);  // BadConfig listing the known passes

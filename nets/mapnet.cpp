@@ -10,31 +10,40 @@ namespace massmap::nets {
 
 namespace {
 
-// After conv1 (5x5) a side of n is n - 4; a 3x3/2 pool tiles it when (n - 4 - 3) is even, giving (n - 5) / 2;
-// conv2 (3x3) and pool2 tile likewise when (n - 5) / 2 - 2 - 3 is even, that is n = 4k + 3. conv3 needs a side of
-// at least 3 after pool2: n >= 35.
-bool tiles(int n) {
-  return n >= 35 && n % 4 == 3;
+// The side after the layers up to the last conv: conv1 5x5, then per further stage a 3x3/2 pool that must tile
+// its input (an odd side) and a 3x3 conv. Returns 0 where a pool would leave a partial window or a side falls
+// below 1.
+int last_conv_side(int n, int stages) {
+  n -= 4;  // conv1
+  for (int s = 1; s < stages; ++s) {
+    if (n < 3 || n % 2 == 0) return 0;  // pool 3x3/2 tiles exactly an odd side
+    n = (n - 3) / 2 + 1 - 2;            // pool, then conv 3x3
+  }
+  return n >= 1 ? n : 0;
 }
 
-void check_side(const char* what, int n) {
-  if (tiles(n)) return;
-  const int below = n < 35 ? 35 : n - ((n - 3) % 4 + 4) % 4;
-  const int above = below == n ? n + 4 : (n < 35 ? 35 : below + 4);
-  throw BadConfig("mapnet: an input " + std::string(what) + " of " + std::to_string(n) +
-                  " leaves a partial pooling window (the map would differ from the classifier); inputs of 4k + 3 "
-                  "pixels, at least 35, tile every window: " +
-                  (n < 35 ? std::to_string(above) : std::to_string(below) + " or " + std::to_string(above)));
+// Inputs that tile: 2^(stages-1) k + c for one residue c; the smallest is the least n with a side left.
+void check_side(const char* net, const char* what, int n, int stages) {
+  if (last_conv_side(n, stages) > 0) return;
+  int below = n, above = n;
+  while (below > 0 && last_conv_side(below, stages) == 0) --below;
+  while (last_conv_side(above, stages) == 0) ++above;
+  std::string nearest = below > 0 ? std::to_string(below) + " or " + std::to_string(above) : std::to_string(above);
+  const int period = 1 << (stages - 1);
+  int smallest = 1;
+  while (last_conv_side(smallest, stages) == 0) ++smallest;
+  throw BadConfig(std::string(net) + ": an input " + what + " of " + std::to_string(n) +
+                  " leaves a partial pooling window (the map would differ from the classifier); inputs of " +
+                  std::to_string(period) + "k + " + std::to_string(smallest % period) + " pixels, at least " +
+                  std::to_string(smallest) + ", tile every window: " + nearest);
 }
 
-}  // namespace
-
-Graph build_mapnet(const NetOptions& o) {
-  detail::check_options("mapnet", o);
-  const int height = o.input > 0 ? o.input : 47;
+Graph build(const char* name, const NetOptions& o, int stages, int nominal) {
+  detail::check_options(name, o);
+  const int height = o.input > 0 ? o.input : nominal;
   const int width = o.input_width > 0 ? o.input_width : height;
-  check_side("height", height);
-  check_side("width", width);
+  check_side(name, "height", height, stages);
+  check_side(name, "width", width, stages);
   Graph g;
   LayerBuilder b(g);
   Filler filler;  // msra keeps activations at a healthy scale for a net this small
@@ -42,17 +51,30 @@ Graph build_mapnet(const NetOptions& o) {
   const int c1 = scaled_channels(16, o.width);
   ValueId x = g.add_input("data", {o.batch, o.channels, height, width});
   x = b.relu("relu1", b.conv("conv1", x, c1, 5, 1, 0, 1, filler));
-  x = b.max_pool("pool1", x, 3, 2);
-  x = b.relu("relu2", b.conv("conv2", x, 2 * c1, 3, 1, 0, 1, filler));
-  x = b.max_pool("pool2", x, 3, 2);
-  x = b.relu("relu3", b.conv("conv3", x, 4 * c1, 3, 1, 0, 1, filler));
+  for (int s = 2; s <= stages; ++s) {
+    const std::string k = std::to_string(s);
+    const int channels = c1 * (s == 2 ? 2 : 4);
+    x = b.max_pool("pool" + std::to_string(s - 1), x, 3, 2);
+    x = b.relu("relu" + k, b.conv("conv" + k, x, channels, 3, 1, 0, 1, filler));
+  }
+  const std::string fc = std::to_string(stages + 1), out = std::to_string(stages + 2);
   x = b.flatten("flatten", x);
-  x = b.relu("relu4", b.linear("fc4", x, 8 * c1, filler));
-  x = b.dropout("drop4", x, 0.5, detail::dropout_seed(o, 0));
-  x = b.linear("fc5", x, o.classes, filler);
+  x = b.relu("relu" + fc, b.linear("fc" + fc, x, 8 * c1, filler));
+  x = b.dropout("drop" + fc, x, 0.5, detail::dropout_seed(o, 0));
+  x = b.linear("fc" + out, x, o.classes, filler);
   detail::classifier_end(b, x, o, "loss", "prob");
-  g.metadata = net_metadata("mapnet", o);
+  g.metadata = net_metadata(name, o);
   return g;
+}
+
+}  // namespace
+
+Graph build_mapnet(const NetOptions& o) {
+  return build("mapnet", o, 3, 47);
+}
+
+Graph build_mapnet4(const NetOptions& o) {
+  return build("mapnet4", o, 4, 95);
 }
 
 }  // namespace massmap::nets

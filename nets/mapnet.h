@@ -6,7 +6,7 @@
 // there in a map, which moves their logits by about their own size.
 //   conv1 5x5 -> relu1 -> pool1 3x3/2 -> conv2 3x3 -> relu2 -> pool2 3x3/2 -> conv3 3x3 -> relu3 -> flatten
 //   -> fc4 -> relu4 -> drop4 -> fc5 -> loss (softmax cross-entropy)
-// Map stride 4 pixels. An input of 4k + 3 pixels (k >= 8) tiles every pooling window; 47 is the nominal one.
+// Map stride 4 pixels. An input of 4k + 3 pixels (k >= 5) tiles every pooling window; 47 is the nominal one.
 #include "engine/graph.h"
 #include "nets/registry.h"
 
@@ -15,5 +15,8 @@ namespace massmap::nets {
 // Options as for every net (registry.h): width multiplies conv1's 16 filters (conv2 2x, conv3 4x, fc4 8x).
 // BadConfig for an input that leaves a partial pooling window, naming the nearest that tile.
 Graph build_mapnet(const NetOptions& options);
+// The same with a fourth stage (pool3 3x3/2 -> conv4 3x3, 64 filters at width 1) for finer pixel spacings: map
+// stride 8 pixels; inputs of 8k + 7 (k >= 5) tile every window; 95 is the nominal one.
+Graph build_mapnet4(const NetOptions& options);
 
 }  // namespace massmap::nets

@@ -74,6 +74,8 @@ const std::vector<NetInfo>& net_catalogue() {
        24, build_smallnet_from, smallnet_solver, false},
       {"mapnet", "a small CNN without padding: its whole-image map is exactly the classifier slid over the image", 47,
        build_mapnet, smallnet_solver, false},
+      {"mapnet4", "mapnet with a fourth conv stage, for finer pixel spacings (map stride 8)", 95, build_mapnet4,
+       smallnet_solver, false},
   };
   return catalogue;
 }

@@ -259,6 +259,58 @@ TEST_CASE("loader: bad configurations are refused with the reason") {
   CHECK_THROWS_AS(PatchLoader(set, small_config(1, 1), 0, 7), BadConfig);
 }
 
+TEST_CASE("loader: cell labels follow each cell's centre through the augmentation onto the masks") {
+  TempDir dir;
+  PreparedImage p = make_prepared("cells", 120, 100, 0.f);  // mass disc r = 5 at (30, 50); calcification box
+  p.rois[1] = {40, 20, 20, 20};
+  for (size_t i = 0; i < p.pixels.size(); ++i) p.pixels[i] = float(p.mass_mask[i]);  // the mask as the image
+  PatchSet set;
+  set.patch_size = 40;
+  set.ids = {"cells"};
+  set.images = {write_and_map(dir / "cells.prep", p)};
+  for (int k = 0; k < 60; ++k)  // centres around the mass and the calcification box
+    set.patches.push_back({0, 22 + (k * 7) % 40, 28 + (k * 11) % 40, PatchLabel::non_mass, PatchSource::breast});
+  LoaderConfig config = small_config(0, 1);
+  config.batch_size = 60;
+  config.augmentation.output = 27;
+  config.augmentation.intensity_jitter = 0;
+  config.cell_grid = {3, 4, 6};  // cells centred at 3, 7, ..., 23
+  for (const bool augment : {false, true}) {
+    CAPTURE(augment);
+    config.augment = augment;
+    PatchLoader loader(set, config);
+    const Batch b = loader.next();
+    REQUIRE(b.cell_labels.size() == size_t(60 * 36));
+    int counts[3] = {0, 0, 0};  // ignored, negative, mass
+    for (int n = 0; n < 60; ++n) {
+      const PatchSpec& spec = set.patches[size_t(b.patches[size_t(n)])];
+      for (int i = 0; i < 6; ++i)
+        for (int j = 0; j < 6; ++j) {
+          const float label = b.cell_labels[size_t((n * 6 + i) * 6 + j)];
+          REQUIRE((label == -1 || label == 0 || label == 1));
+          ++counts[int(label) + 1];
+          const float seen = b.images[size_t((n * 27 + 3 + 4 * i) * 27 + 3 + 4 * j)];  // the image at the centre
+          if (!augment) {  // the centre crop: cell (i, j) sits on image pixel (cx - 20 + 6 + 3 + 4j, ...)
+            const int x = spec.cx - 11 + 4 * j, y = spec.cy - 11 + 4 * i;
+            const bool on_mass = p.mass_mask[size_t(y) * 120 + size_t(x)] == 1;
+            const bool in_calc = x >= 40 && x < 60 && y >= 20 && y < 40;
+            CHECK(label == (on_mass ? 1.f : in_calc ? -1.f : 0.f));
+            CHECK(seen == (on_mass ? 1.f : 0.f));
+          } else if (label == 1) {  // bilinear: the nearest pixel weighs at least a quarter
+            CHECK(seen >= 0.25f);
+          } else {
+            CHECK(seen <= 0.75f);
+          }
+        }
+    }
+    CHECK(counts[0] > 20);
+    CHECK(counts[1] > 200);
+    CHECK(counts[2] > 20);
+  }
+  config.cell_grid = {3, 4, 7};  // the last cell's centre (27) is off the 27-pixel output
+  CHECK_THROWS_AS(PatchLoader(set, config), BadConfig);
+}
+
 TEST_CASE("loader: rotated crops show the image around the patch, not fill, when context is on") {
   TempDir dir;
   PatchSet set;

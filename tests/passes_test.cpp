@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -279,7 +280,29 @@ TEST_CASE("mapnet: its map is the classifier slid over the image; inputs that le
   CHECK(contains(e, "mapnet"));
   CHECK(contains(e, "48"));
   CHECK(contains(e, "47 or 51"));
-  CHECK(contains(config_error([&] { mapnet(1, 20, 47); }), "35"));
+  CHECK(contains(config_error([&] { mapnet(1, 20, 47); }), "4k + 3 pixels, at least 23"));
+  check_cells_are_crops(mapnet, 1, 2, 23, 4, 2, 2);  // the smallest: conv3 leaves one pixel
+}
+
+TEST_CASE("mapnet4: a fourth stage keeps the map exactly the classifier slid over the image, at stride 8") {
+  auto mapnet4 = [](int batch, int height, int width) {
+    nets::NetOptions o;
+    o.channels = 1;
+    o.classes = 2;
+    o.batch = batch;
+    o.input = height;
+    o.input_width = width;
+    o.width = 0.25;
+    return nets::build_net("mapnet4", o);
+  };
+  check_cells_are_crops(mapnet4, 1, 2, 47, 8, 2, 3);
+  check_cells_are_crops(mapnet4, 1, 2, 55, 8, 3, 2);
+  const std::string e = config_error([&] { mapnet4(1, 95, 51); });
+  CHECK(contains(e, "mapnet4"));
+  CHECK(contains(e, "width of 51"));
+  CHECK(contains(e, "8k + 7 pixels, at least 47"));
+  CHECK(contains(e, "47 or 55"));
+  CHECK(contains(config_error([&] { mapnet4(1, 39, 47); }), "at least 47, tile every window: 47"));
 }
 
 TEST_CASE("convolutionalize: errors name the net, the node and the minimum input") {
@@ -370,6 +393,82 @@ void check_fused_step(const Graph& plain, const Graph& fused, const Tensor& x, c
 }
 
 }  // namespace
+
+TEST_CASE("convolutionalize_for_training: one step on a tile is the step on every cell's crop, weighted by labels") {
+  nets::NetOptions o;
+  o.channels = 1;
+  o.classes = 2;
+  o.width = 0.25;
+  o.input = 23;
+  o.batch = 2;
+  const Graph classifier = nets::build_net("mapnet", o);
+  const int crop = 23, stride = 4, cells_y = 3, cells_x = 2;
+  const int height = crop + stride * (cells_y - 1), width = crop + stride * (cells_x - 1);
+  const Graph dense = convolutionalize_for_training(classifier, height, width);
+  validate_graph(dense);
+  CHECK(dense.value(dense.at("label")).shape == Shape{2, cells_y, cells_x});
+  CHECK(dense.value(dense.at("loss.prob")).shape == Shape{2, 2, cells_y, cells_x});
+  for (ValueId p : classifier.params())
+    CHECK(dense.value(dense.at(classifier.value(p).name)).file_shape() == classifier.value(p).shape);
+  CHECK_THROWS_AS(convolutionalize_for_training(run_passes(classifier, {"for_inference"}), height, width), BadConfig);
+
+  const Tensor x = random_images({2, 1, height, width}, 12);                 // (N, 1, H, W)
+  const std::vector<float> labels = {1, 0, -1, 1, 0, 0, 0, 1, 1, -1, 0, 1};  // (N, cells_y, cells_x)
+  for (Device device : {Device::cpu, Device::simt}) {
+    const std::string device_label = device_name(device);
+    CAPTURE(device_label);
+    ExecutorOptions eo;
+    eo.device = device;
+    eo.training = true;
+    Executor cell_net(classifier, eo), tile_net(dense, eo);
+    he_weights(cell_net, 4);
+    for (ValueId p : dense.params()) {
+      const std::string& name = dense.value(p).name;
+      tile_net.set_input(name, cell_net.read(name).reshape(dense.value(p).shape));
+    }
+    RunContext run;  // dropout off: a deterministic function
+    tile_net.set_input("data", x);
+    tile_net.set_input("label", Tensor::from({2, cells_y, cells_x}, labels));
+    tile_net.forward(run);
+    tile_net.backward(run);
+    // The reference: every cell's crop through the classifier, its mean loss and gradients weighted by the
+    // number of labelled samples in that cell.
+    double loss = 0, counted = 0;
+    std::map<std::string, std::vector<double>> grads;
+    for (int i = 0; i < cells_y; ++i)
+      for (int j = 0; j < cells_x; ++j) {
+        Tensor cut({2, 1, crop, crop});  // (N, 1, crop, crop)
+        for (int n = 0; n < 2; ++n)
+          for (int r = 0; r < crop; ++r)
+            for (int q = 0; q < crop; ++q)
+              cut.at((n * crop + r) * crop + q) = x.at((int64_t(n) * height + stride * i + r) * width + stride * j + q);
+        const std::vector<float> cell_labels = {labels[size_t(i * cells_x + j)],
+                                                labels[size_t((cells_y + i) * cells_x + j)]};
+        const double v = (cell_labels[0] >= 0) + (cell_labels[1] >= 0);
+        if (v == 0) continue;
+        cell_net.set_input("data", cut);
+        cell_net.set_input("label", Tensor::from({2}, cell_labels));
+        cell_net.forward(run);
+        cell_net.backward(run);
+        loss += cell_net.loss() * v;
+        counted += v;
+        for (ValueId p : classifier.params()) {
+          const std::string g = gradient_name(classifier.value(p).name);
+          const std::vector<float> gv = cell_net.read(g).to_vector();
+          std::vector<double>& sum = grads[g];
+          sum.resize(gv.size());
+          for (size_t k = 0; k < gv.size(); ++k) sum[k] += gv[k] * v;
+        }
+      }
+    CHECK(counted == 10);
+    CHECK(tile_net.loss() == doctest::Approx(loss / counted).epsilon(1e-5));
+    for (const auto& [g, sum] : grads) {
+      std::vector<float> want;
+      for (double s : sum) want.push_back(float(s / counted));
+      expect_close(tile_net.read(g).to_vector(), want, 1e-6f, 1e-4f, g);
+    }
+  }
+}
 
 TEST_CASE("fuse_conv_bias_relu: bit-identical to conv + relu on cpu (forward and backward), close on simt") {
   nets::NetOptions o;

@@ -71,6 +71,32 @@ PatchConfig small_config() {
 
 }  // namespace
 
+TEST_CASE("clear_of_roi centre: negatives keep only their centre out of every ROI box, so some show a lesion") {
+  const PreparedImage im = test_image();
+  PatchConfig c = small_config();
+  c.size = 40;  // a large patch: clearing the whole of it leaves little of the breast
+  c.per_mass = 400;
+  c.edge_fraction = c.air_fraction = c.label_fraction = 0;
+  int overlapping[2] = {0, 0};  // [patch, centre]
+  for (int mode = 0; mode < 2; ++mode) {
+    c.clear_of_roi = mode == 0 ? "patch" : "centre";
+    for (const PatchSpec& p : sample_patches(im, 0, c, 5)) {
+      if (p.label == PatchLabel::mass) continue;
+      for (const Box& b : im.rois) {
+        CHECK_FALSE(overlaps(p, 1, b));  // the centre is outside every box in both modes
+        overlapping[mode] += overlaps(p, c.size, b);
+      }
+    }
+  }
+  CHECK(overlapping[0] == 0);
+  // The boxes forbid their own area only: centres within 20 px of a box are a large share of the breast.
+  CHECK(overlapping[1] > 100);
+  c.clear_of_roi = "center";
+  CHECK_THROWS_AS(c.validate(), BadConfig);
+  CHECK(PatchConfig::from_json({{"clear_of_roi", "centre"}}).clear_of_roi == "centre");
+  CHECK_THROWS_AS(PatchConfig::from_json({{"clear_of_roi", 1}}), BadConfig);
+}
+
 TEST_CASE("mass patches sit in the mask, negatives avoid every ROI and match their source") {
   const PreparedImage im = test_image();
   const PatchConfig c = small_config();

@@ -83,6 +83,8 @@ TEST_CASE("PreprocessConfig: JSON round trip, unknown keys and bad values") {
   CHECK(message({{"default_spacing_mm", -1}}).find("default_spacing_mm") != std::string::npos);
   CHECK(message({{"low_percentile", 50}, {"high_percentile", 50}}).find("high_percentile") != std::string::npos);
   CHECK(message({{"low_percentile", -1}}).find("low_percentile") != std::string::npos);
+  CHECK(message({{"offset", 11}}).find("preprocess.offset") != std::string::npos);
+  CHECK(PreprocessConfig::from_json({{"offset", 0.5}}).offset == 0.5);
   CHECK(message(nlohmann::json::array()).find("object") != std::string::npos);
 }
 
@@ -240,6 +242,17 @@ TEST_CASE("prepare_image: synth-v1 at 0.2 mm to 0.4 mm, an integer factor") {
       resample_area(std::vector<float>(s.pixels.begin(), s.pixels.end()), s.width, s.height, p.width, p.height);
   for (size_t i = 0; i < p.pixels.size(); i += 97)
     CHECK(p.pixels[i] == doctest::Approx((mean[i] - p.low) / (p.high - p.low)).epsilon(1e-4));
+
+  // An offset moves every pixel and the air level down by itself, nothing else.
+  config.offset = 0.5;
+  const PreparedImage centred = prepare_image(as_image(s), meta, config);
+  CHECK(centred.low == p.low);
+  CHECK(centred.high == p.high);
+  CHECK(centred.air == doctest::Approx(p.air - 0.5f).epsilon(1e-6));
+  CHECK(centred.regions == p.regions);
+  int off = 0;
+  for (size_t i = 0; i < p.pixels.size(); ++i) off += std::abs(centred.pixels[i] - (p.pixels[i] - 0.5f)) > 1e-6f;
+  CHECK(off == 0);
 }
 
 TEST_CASE("prepare_image: spacing from the image, else the dataset, else the default; else an error naming the id") {

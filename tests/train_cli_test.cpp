@@ -192,6 +192,47 @@ TEST_CASE("train with hard negatives: mined once, clear of every lesion, and a r
   CHECK(read_text(resumed + "/checkpoint.safetensors") == read_text(straight + "/checkpoint.safetensors"));
 }
 
+TEST_CASE("train dense: tiles of every cell's label give the classifier's checkpoint; resume is exact") {
+  const SynthSet& s = synth();
+  const std::string straight = s.dir / "dense-straight", resumed = s.dir / "dense-resumed";
+  const std::string config = s.dir / "dense.json";
+  std::ofstream(config) << R"({"dense": true, "augmentation": {"output": 63}, "net_options": {"input": 47}})";
+  // The tiles' side is augmentation.output, the classifier's crop net_options.input (--input-size sets both).
+  const std::string net =
+      " --net mapnet --batch 4 --validate-every 10 --checkpoint-every 10 --spacing 0.4"
+      " --patch-size 72 --config " +
+      config;
+  const CliResult a = run_massmap(s.args(straight) + net + " --iterations 20");
+  INFO(a.output);
+  REQUIRE(a.code == 0);
+  const massmap::TensorFile ckpt = massmap::read_safetensors(straight + "/checkpoint.safetensors");
+  CHECK(ckpt.metadata.at("builder") == "mapnet");
+  CHECK(ckpt.metadata.at("input") == "47");
+  CHECK(contains(a.output, "\"output\":63"));
+  CHECK(ckpt.tensors.at("fc4.weight").shape() == massmap::Shape{128, 64 * 7 * 7});  // the classifier's linear layer
+  CHECK(ckpt.metadata.count("threshold") == 1);  // chosen on the validation maps like any run
+  const nlohmann::json metrics = nlohmann::json::parse(read_text(straight + "/metrics.json"));
+  CHECK(metrics["final"]["validation"]["roc_auc"].get<double>() > 0);
+  // Stopped at 10 and resumed to 20: the same bytes as the straight run.
+  REQUIRE(run_massmap(s.args(resumed) + net + " --iterations 10").code == 0);
+  const CliResult r =
+      run_massmap(s.args(resumed) + net + " --iterations 20 --resume " + resumed + "/checkpoint.safetensors");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK(read_text(resumed + "/checkpoint.safetensors") == read_text(straight + "/checkpoint.safetensors"));
+  // Tiles that do not fit the map's grid, and hard negatives (every cell is already a sample), are refused.
+  std::ofstream(config, std::ios::trunc)
+      << R"({"dense": true, "augmentation": {"output": 61}, "net_options": {"input": 47}})";
+  const CliResult bad = run_massmap(s.args(s.dir / "dense-bad") + net + " --iterations 2");
+  CHECK(bad.code == 4);
+  CHECK(contains(bad.output, "plus a multiple of its map stride (4)"));
+  std::ofstream(config, std::ios::trunc)
+      << R"({"dense": true, "augmentation": {"output": 63}, "net_options": {"input": 47}})";
+  const CliResult hard = run_massmap(s.args(s.dir / "dense-hard") + net + " --iterations 2 --hard-negatives 0.5");
+  CHECK(hard.code == 4);
+  CHECK(contains(hard.output, "every cell of a tile is already a labelled sample"));
+}
+
 TEST_CASE("train: Ctrl-C saves a checkpoint and exits 130; the run resumes from it") {
   const SynthSet& s = synth();
   const std::string run = s.dir / "interrupted";

@@ -24,6 +24,7 @@ nlohmann::json TrainSettings::to_json() const {
           {"augmentation", augmentation.to_json()},
           {"solver", solver_config_to_json(solver)},
           {"hard_negatives", hard_negatives.to_json()},
+          {"dense", dense},
           {"iterations", iterations},
           {"validate_every", validate_every},
           {"checkpoint_every", checkpoint_every},
@@ -38,8 +39,8 @@ void TrainSettings::apply_json(const nlohmann::json& overrides, const std::strin
   for (const auto& [key, value] : overrides.items())
     if (!merged.contains(key))
       throw BadConfig(where + ": unknown key '" + key +
-                      "' (keys: net_options, preprocess, patches, augmentation, solver, hard_negatives, iterations, "
-                      "validate_every, "
+                      "' (keys: net_options, preprocess, patches, augmentation, solver, hard_negatives, dense, "
+                      "iterations, validate_every, "
                       "checkpoint_every, seed, workers, threads)");
   if (overrides.contains("net"))
     throw BadConfig(where + ": 'net' is chosen on the command line (--net), not in a configuration file");
@@ -63,6 +64,7 @@ void TrainSettings::apply_merged(const nlohmann::json& merged, const std::string
     net_options.width = n.at("width").get<double>();
     net_options.batch = f::integer(n.at("batch"), "net_options", "batch");
     net_options.aux = n.at("aux").get<bool>();
+    dense = f::boolean(merged.at("dense"), where, "dense");
     iterations = merged.at("iterations").get<int64_t>();
     validate_every = merged.at("validate_every").get<int64_t>();
     checkpoint_every = merged.at("checkpoint_every").get<int64_t>();
@@ -105,6 +107,8 @@ void TrainSettings::validate() const {
   preprocess.validate();
   patches.validate();
   augmentation.validate();
+  if (dense && hard_negatives.at > 0)
+    throw BadConfig("hard_negatives with dense training: every cell of a tile is already a labelled sample");
   if (augmentation.output > patches.size)
     throw BadConfig("the net's crop (" + std::to_string(augmentation.output) + ") is larger than the patches (" +
                     std::to_string(patches.size) + "): raise patches.size (--patch-size)");

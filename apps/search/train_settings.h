@@ -28,6 +28,10 @@ struct TrainSettings {
   uint64_t seed = 1;                    // initialisation, patch sampling, batch order, augmentation, dropout
   int workers = 2;                      // loader threads
   int threads = 2;                      // threads preparing images
+  // true: trained fully convolutionally on augmentation.output-sized tiles centred like the patches, every map cell
+  // labelled by the sampler's rule (a patch centred on a mass mask is a mass), so each step trains the classifier
+  // on every cell's crop (net_options.input) at once. The weights are the classifier's, as with false.
+  bool dense = false;
 
   nlohmann::json to_json() const;
   // Merges `overrides` (the keys of to_json(), nested objects merged key by key) and validates the result;

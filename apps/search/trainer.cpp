@@ -19,6 +19,8 @@
 #include "engine/checkpoint.h"
 #include "engine/checkpoint_metadata.h"
 #include "engine/executor.h"
+#include "engine/map_geometry.h"
+#include "engine/passes.h"
 #include "engine/safetensors.h"
 #include "engine/solver.h"
 #include "nets/import.h"
@@ -58,10 +60,10 @@ data::PatchSet patch_set(const data::Dataset& ds, const data::Split& split, cons
 }
 
 // p(mass) of every patch of `set`, centre-cropped, dropout off; batches padded with patch 0 (not counted).
-std::vector<float> predict_patches(Solver& solver, const data::PatchSet& set, data::LoaderConfig config) {
-  Executor& ex = solver.executor();
+std::vector<float> predict_patches(Executor& ex, const data::PatchSet& set, data::LoaderConfig config) {
   config.shuffle = false;
   config.augment = false;
+  config.cell_grid = {};
   const int64_t n = int64_t(set.patches.size()), batch = config.batch_size, side = config.augmentation.output;
   const int64_t batches = (n + batch - 1) / batch;
   std::vector<int64_t> order(size_t(batches * batch), 0);  // (batches * batch) patch per position
@@ -73,18 +75,47 @@ std::vector<float> predict_patches(Solver& solver, const data::PatchSet& set, da
     data::make_batch(set, config, order, 0, index, &b);
     ex.set_input("data", Tensor::from({batch, 1, side, side}, b.images));
     ex.set_input("label", labels);
-    ex.forward(solver.context(false));
+    ex.forward(RunContext{});                  // dropout off
     const Tensor prob = ex.read("loss.prob");  // (B, 2)
     for (int64_t j = 0; j < batch && index * batch + j < n; ++j) p_mass[size_t(index * batch + j)] = prob.at(j * 2 + 1);
   }
   return p_mass;
 }
 
-PatchMetrics evaluate(Solver& solver, const data::PatchSet& set, const data::LoaderConfig& config) {
+PatchMetrics evaluate(Executor& classifier, const data::PatchSet& set, const data::LoaderConfig& config) {
   if (set.patches.empty()) return {};
   std::vector<int> labels;  // (patches)
   for (const data::PatchSpec& s : set.patches) labels.push_back(int(s.label));
-  return patch_metrics(predict_patches(solver, set, config), labels);
+  return patch_metrics(predict_patches(classifier, set, config), labels);
+}
+
+// Dense training's graph: the classifier over tiles of `tile` pixels, and the cells' grid on them.
+struct DenseGraph {
+  Graph graph;
+  data::LoaderConfig::CellGrid grid;
+};
+
+DenseGraph dense_graph(const Graph& classifier, int64_t crop, int64_t tile) {
+  const MapGeometry geo =
+      map_geometry(with_input_size(run_passes(classifier, {"for_inference", "convolutionalize"}), tile, tile));
+  if ((tile - crop) % geo.x.stride != 0 || geo.x.field_size() != crop)
+    throw BadConfig("dense training: tiles of " + std::to_string(tile) + " pixels must be the net's crop (" +
+                    std::to_string(crop) + ") plus a multiple of its map stride (" + std::to_string(geo.x.stride) +
+                    "), on a net whose map cells are exactly its crops (mapnet, mapnet4)");
+  DenseGraph d;
+  d.graph = convolutionalize_for_training(classifier, tile, tile);
+  d.grid.first = geo.x.crop_centre(0);
+  d.grid.stride = int(geo.x.stride);
+  d.grid.cells = int(geo.x.cells);
+  return d;
+}
+
+// The training executor's parameters into the classifier's (the same names and elements, maybe other shapes).
+void copy_parameters(Executor& from, Executor& to) {
+  for (ValueId p : to.graph().params()) {
+    const Value& v = to.graph().value(p);
+    to.set_input(v.name, from.read(v.name).reshape(v.shape));
+  }
 }
 
 std::string read_text(const std::string& path) {
@@ -152,7 +183,7 @@ TrainResult train(const TrainJob& job) {
   const TrainSettings& s = job.settings;
   s.validate();
   const auto [input_h, input_w] = nets::input_size(s.net, s.net_options);
-  if (input_h != input_w || input_h != s.augmentation.output)
+  if (input_h != input_w || (!s.dense && input_h != s.augmentation.output) || input_h > s.augmentation.output)
     throw BadConfig("training crops are square and the net's input: " + std::to_string(input_h) + "x" +
                     std::to_string(input_w) + " against a crop of " + std::to_string(s.augmentation.output));
   make_output_dir(job.out);
@@ -183,7 +214,19 @@ TrainResult train(const TrainJob& job) {
   ExecutorOptions eo;
   eo.training = true;
   eo.device = job.device;
+  // Dense training steps a fully convolutional form of the classifier; validation runs the classifier itself.
+  std::unique_ptr<Executor> classifier;
+  data::LoaderConfig::CellGrid grid;
+  if (s.dense) {
+    DenseGraph d = dense_graph(graph, input_h, s.augmentation.output);
+    grid = d.grid;
+    ExecutorOptions ce = eo;
+    ce.training = false;
+    classifier = std::make_unique<Executor>(std::move(graph), ce);
+    graph = std::move(d.graph);
+  }
   Executor executor(std::move(graph), eo);
+  Executor& validator = s.dense ? *classifier : executor;
   SolverConfig solver_config = s.solver;
   solver_config.max_iter = s.iterations;
   Solver solver(executor, solver_config);
@@ -250,6 +293,9 @@ TrainResult train(const TrainJob& job) {
   lc.workers = s.workers;
   lc.seed = s.seed;
   lc.augmentation = s.augmentation;
+  lc.cell_grid = grid;
+  data::LoaderConfig validation_lc = lc;  // the classifier's centre crops
+  validation_lc.augmentation.output = int(input_h);
   const int64_t start = solver.iteration();
   // Hard negatives join the set after iteration mine_at; batches then count from there over the larger set.
   const int64_t mine_at = s.hard_negatives.iteration(s.iterations);
@@ -294,8 +340,12 @@ TrainResult train(const TrainJob& job) {
     }
     const data::Batch b = loader->next();
     executor.set_input("data", Tensor::from({batch, 1, side, side}, b.images));
-    std::vector<float> labels(b.labels.begin(), b.labels.end());  // (B)
-    executor.set_input("label", Tensor::from({batch}, labels));
+    if (s.dense) {
+      executor.set_input("label", Tensor::from({batch, grid.cells, grid.cells}, b.cell_labels));
+    } else {
+      std::vector<float> labels(b.labels.begin(), b.labels.end());  // (B)
+      executor.set_input("label", Tensor::from({batch}, labels));
+    }
     const int64_t it = solver.iteration();
     double loss = 0;
     try {
@@ -328,7 +378,8 @@ TrainResult train(const TrainJob& job) {
     // Validations at multiples of validate_every only: where a run stops must not change what it records.
     const bool last_step = solver.iteration() == s.iterations;
     if (solver.iteration() % s.validate_every == 0) {
-      const PatchMetrics v = evaluate(solver, validation_set, lc);
+      if (s.dense) copy_parameters(executor, validator);
+      const PatchMetrics v = evaluate(validator, validation_set, validation_lc);
       metrics["validations"].push_back({{"iteration", solver.iteration()},
                                         {"train_loss", loss_sum / double(loss_count)},
                                         {"validation", v.to_json()}});
@@ -349,8 +400,9 @@ TrainResult train(const TrainJob& job) {
 
   TrainResult result;
   result.iteration = solver.iteration();
-  result.validation = evaluate(solver, validation_set, lc);
-  result.test = evaluate(solver, test_set, lc);
+  if (s.dense) copy_parameters(executor, validator);
+  result.validation = evaluate(validator, validation_set, validation_lc);
+  result.test = evaluate(validator, test_set, validation_lc);
   result.checkpoint = checkpoint;
 
   // The operating threshold, from the validation images mapped as localize maps them.

@@ -13,7 +13,9 @@
 
 namespace massmap {
 
-PassResult convolutionalize(const Graph& g) {
+namespace {
+
+PassResult convolutionalize_graph(const Graph& g, bool keep_loss) {
   const ValueId image = image_input(g);
   GraphRewriter rw(g);
   PassResult r;
@@ -21,7 +23,7 @@ PassResult convolutionalize(const Graph& g) {
   int converted = 0;
   for (NodeId id = 0; id < g.num_nodes(); ++id) {
     const Node& n = g.node(id);
-    if (op_def(n.op).is_loss)
+    if (op_def(n.op).is_loss && !keep_loss)
       throw BadConfig("convolutionalize: node '" + n.name + "' (" + n.op +
                       ") is a training loss; run for_inference first");
     if (n.op == "flatten") {
@@ -74,6 +76,37 @@ PassResult convolutionalize(const Graph& g) {
   r.changes.push_back("crop " + std::to_string(in[2]) + "x" + std::to_string(in[3]) +
                       " (the classifier's input): the smallest input the result accepts");
   return r;
+}
+
+}  // namespace
+
+PassResult convolutionalize(const Graph& g) {
+  return convolutionalize_graph(g, false);
+}
+
+Graph convolutionalize_for_training(const Graph& classifier, int64_t height, int64_t width) {
+  std::vector<NodeId> losses;
+  for (NodeId id = 0; id < classifier.num_nodes(); ++id)
+    if (op_def(classifier.node(id).op).is_loss) losses.push_back(id);
+  if (losses.size() != 1)
+    throw BadConfig("convolutionalize_for_training: the classifier must end in exactly one loss, it has " +
+                    std::to_string(losses.size()));
+  // The map's cells over the tile, from the inference form (its only output is the per-cell probabilities).
+  const Graph inference = with_input_size(run_passes(classifier, {"for_inference", "convolutionalize"}), height, width);
+  const Shape cells = inference.value(inference.at("prob")).shape;  // (N, classes, cells_y, cells_x)
+  const Node& loss = classifier.node(losses[0]);
+  const ValueId label = loss.inputs.at(1);
+  if (classifier.value(label).kind != ValueKind::input)
+    throw BadConfig("convolutionalize_for_training: the loss '" + loss.name + "' must read its labels from an input");
+  const Graph fcn = convolutionalize_graph(classifier, true).graph;
+  GraphRewriter rw(fcn);
+  Shape image_shape = fcn.value(image_input(fcn)).shape;  // (N, C, H, W)
+  image_shape[2] = height;
+  image_shape[3] = width;
+  rw.set_input_shape(image_input(fcn), image_shape);
+  rw.set_input_shape(fcn.at(classifier.value(label).name), {cells[0], cells[2], cells[3]});
+  for (NodeId n = 0; n < fcn.num_nodes(); ++n) rw.copy(n);
+  return rw.finish();
 }
 
 }  // namespace massmap
