@@ -134,7 +134,12 @@ TEST_CASE("op coverage: every named test case and benchmark row exists") {
     CHECK_MESSAGE(!rows.empty(), program << " has no benchmark row matching '" << filter << "'");
     ++benchmarks;
   }
-  CHECK(benchmarks > 0);
+#ifdef MASSMAP_BENCHMARKS_BUILT
+  CHECK(benchmarks > 0);  // the CPU benchmarks at least are built with the tests
+#else
+  CHECK(benchmarks == 0);
+  MESSAGE("this build has no benchmark programs (MASSMAP_BUILD_BENCH=OFF or no Google Benchmark): rows unchecked");
+#endif
 }
 
 TEST_CASE("op coverage: the table's places are well formed") {
