@@ -20,13 +20,19 @@ void check(bool ok, const char* what) {
   std::abort();
 }
 
+// "<file>:<line>", the line a positive number.
+bool has_place(const std::string& where, const std::string& file) {
+  if (where.rfind(file, 0) != 0 || where.size() == file.size()) return false;
+  return where.find_first_not_of("0123456789", file.size()) == std::string::npos && where[file.size()] != '0';
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   try {
     for (const auto& row : massmap::data::detail::parse_cbis_csv(text, "mass_case_description_train_set.csv")) {
-      check(row.where.rfind("mass_case_description_train_set.csv line ", 0) == 0, "row without its place");
+      check(has_place(row.where, "mass_case_description_train_set.csv:"), "row without its place");
       check(row.split == "train", "split not taken from the file name");
       if (!row.error.empty()) continue;
       check(row.laterality == "L" || row.laterality == "R", "accepted side other than L or R");

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <sstream>
 #include <string>
@@ -39,20 +40,27 @@ std::string canonical(const std::string& digits) {
   return nonzero == std::string::npos ? "0" : digits.substr(nonzero);
 }
 
+// "<file>:<line>", the line a positive number.
+bool has_place(const std::string& where, const std::string& file) {
+  if (where.rfind(file, 0) != 0 || where.size() == file.size()) return false;
+  return where.find_first_not_of("0123456789", file.size()) == std::string::npos && where[file.size()] != '0';
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   try {
     for (const auto& e : massmap::data::detail::parse_mias_info(text, "Info.txt")) {
-      check(e.where.rfind("Info.txt line ", 0) == 0, "entry without its place");
+      check(has_place(e.where, "Info.txt:"), "entry without its place");
       if (!e.error.empty()) continue;
       check(e.ref.size() == 6 && e.ref.compare(0, 3, "mdb") == 0 && e.number >= 1, "accepted a bad reference");
       check(e.tissue == "F" || e.tissue == "G" || e.tissue == "D", "accepted a bad tissue");
       check(e.abnormality != "NORM" || !e.has_location, "a NORM entry with a location");
       check(!e.has_location || e.radius >= 1, "accepted a radius below 1");
       // The entry's fields are those of the line it names: x, y and radius read back as written.
-      const std::vector<std::string> t = fields_of_line(text, std::strtol(e.where.c_str() + 14, nullptr, 10));
+      const std::vector<std::string> t =
+          fields_of_line(text, std::strtol(e.where.c_str() + std::strlen("Info.txt:"), nullptr, 10));
       check(t.size() >= 3 && t[1] == e.tissue && t[2] == e.abnormality, "fields differ from the line named");
       if (e.has_location) {
         check(t.size() == 7, "a location from a line without seven fields");
