@@ -127,12 +127,15 @@ Localizer Localizer::from_weights(std::shared_ptr<const TensorFile> weights, con
   loc.weights_ = weights;
   // Compile at the crop once: another net's weights or a mis-shaped tensor fail here, before any image is read.
   loc.runner_->executor(loc.runner_->graph().crop[0], loc.runner_->graph().crop[1]);
-  if (!ignored->empty()) {
-    std::string list;
-    for (const std::string& n : *ignored) list += (list.empty() ? "" : ", ") + n;
-    loc.model_.notes.push_back(name + ": " + std::to_string(ignored->size()) +
+  // Solver history is in every training checkpoint and never read by inference: only dropped parameters (an
+  // auxiliary head) are worth a note.
+  std::string list;
+  int listed = 0;
+  for (const std::string& n : *ignored)
+    if (n.rfind("history/", 0) != 0) list += (listed++ ? ", " : "") + n;
+  if (listed > 0)
+    loc.model_.notes.push_back(name + ": " + std::to_string(listed) +
                                " tensors not used for inference, ignored: " + list);
-  }
   return loc;
 }
 
