@@ -9,6 +9,7 @@
 
 #include "base/errors.h"
 #include "base/philox.h"
+#include "base/text.h"
 #include "data/json_fields.h"
 #include "data/regions.h"
 
@@ -326,17 +327,17 @@ void PatchConfig::validate() const {
   in_range(per_mass, 0, kMaxPatchesPerMass, "per_mass");
   in_range(per_normal_image, 0, kMaxPatchesPerMass, "per_normal_image");
   if (!(negative_ratio >= 0 && negative_ratio <= 100))
-    fail("negative_ratio must be in [0, 100], got " + std::to_string(negative_ratio));
+    fail("negative_ratio must be in [0, 100], got " + decimal_text(negative_ratio));
   if (clear_of_roi != "patch" && clear_of_roi != "centre")
     fail("clear_of_roi must be \"patch\" or \"centre\", got \"" + clear_of_roi + "\"");
   if (edge_width < 1) fail("edge_width must be >= 1, got " + std::to_string(edge_width));
   const std::pair<const char*, double> fractions[] = {
       {"edge_fraction", edge_fraction}, {"air_fraction", air_fraction}, {"label_fraction", label_fraction}};
   for (const auto& [name, v] : fractions)
-    if (!(v >= 0 && v <= 1)) fail(std::string(name) + " must be in [0, 1], got " + std::to_string(v));
+    if (!(v >= 0 && v <= 1)) fail(std::string(name) + " must be in [0, 1], got " + decimal_text(v));
   if (edge_fraction + air_fraction + label_fraction > 1 + 1e-12)
     fail("edge_fraction + air_fraction + label_fraction must be <= 1 (the rest is breast), got " +
-         std::to_string(edge_fraction + air_fraction + label_fraction));
+         decimal_text(edge_fraction) + " + " + decimal_text(air_fraction) + " + " + decimal_text(label_fraction));
 }
 
 }  // namespace massmap::data

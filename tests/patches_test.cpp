@@ -311,6 +311,10 @@ TEST_CASE("PatchConfig JSON: round trip, unknown keys and bad values rejected") 
   CHECK_THROWS_WITH_AS(PatchConfig::from_json({{"air_fraction", 0.6}, {"edge_fraction", 0.6}}),
                        doctest::Contains("<= 1"), BadConfig);
   CHECK_THROWS_AS(PatchConfig::from_json({{"per_mass", -1}}), BadConfig);
-  CHECK_THROWS_AS(PatchConfig::from_json({{"negative_ratio", -0.5}}), BadConfig);
+  // Numbers in the messages read as written, not as %f pads them.
+  CHECK_THROWS_WITH_AS(PatchConfig::from_json({{"negative_ratio", -0.5}}), doctest::Contains("got -0.5"), BadConfig);
+  CHECK_THROWS_WITH_AS(PatchConfig::from_json({{"air_fraction", 1.25}}), doctest::Contains("got 1.25"), BadConfig);
+  CHECK_THROWS_WITH_AS(PatchConfig::from_json({{"air_fraction", 0.6}, {"edge_fraction", 0.7}}),
+                       doctest::Contains("got 0.7 + 0.6 + 0.05"), BadConfig);
   CHECK_THROWS_AS(PatchConfig::from_json(nlohmann::json::array()), BadConfig);
 }
