@@ -263,8 +263,11 @@ TEST_CASE("convolutionalize: a net without padding or partial pools gives the cl
   check_cells_are_crops(tiling_net, 2, 3, 18, 4, 3, 4);
 }
 
-TEST_CASE("mapnet: its map is the classifier slid over the image; inputs that leave a partial pool are refused") {
-  auto mapnet = [](int batch, int height, int width) {
+namespace {
+
+// A quarter-width, one-channel, two-class builder of net `name` (mapnet or mapnet4) for check_cells_are_crops.
+std::function<Graph(int, int, int)> quarter_width(const std::string& name) {
+  return [name](int batch, int height, int width) {
     nets::NetOptions o;
     o.channels = 1;
     o.classes = 2;
@@ -272,8 +275,14 @@ TEST_CASE("mapnet: its map is the classifier slid over the image; inputs that le
     o.input = height;
     o.input_width = width;
     o.width = 0.25;
-    return nets::build_net("mapnet", o);
+    return nets::build_net(name, o);
   };
+}
+
+}  // namespace
+
+TEST_CASE("mapnet: its map is the classifier slid over the image; inputs that leave a partial pool are refused") {
+  const auto mapnet = quarter_width("mapnet");
   check_cells_are_crops(mapnet, 1, 2, 47, 4, 2, 3);
   check_cells_are_crops(mapnet, 1, 2, 39, 4, 3, 2);
   const std::string e = config_error([&] { mapnet(1, 48, 48); });
@@ -285,16 +294,7 @@ TEST_CASE("mapnet: its map is the classifier slid over the image; inputs that le
 }
 
 TEST_CASE("mapnet4: a fourth stage keeps the map exactly the classifier slid over the image, at stride 8") {
-  auto mapnet4 = [](int batch, int height, int width) {
-    nets::NetOptions o;
-    o.channels = 1;
-    o.classes = 2;
-    o.batch = batch;
-    o.input = height;
-    o.input_width = width;
-    o.width = 0.25;
-    return nets::build_net("mapnet4", o);
-  };
+  const auto mapnet4 = quarter_width("mapnet4");
   check_cells_are_crops(mapnet4, 1, 2, 47, 8, 2, 3);
   check_cells_are_crops(mapnet4, 1, 2, 55, 8, 3, 2);
   const std::string e = config_error([&] { mapnet4(1, 95, 51); });
