@@ -92,7 +92,7 @@ const std::vector<float>& reference_batch1(const Layer& layer, Pass pass) {
   if (out.empty()) {
     const Problem p = make_problem(layer, pass, 1);
     out.assign(p.out_elems, std::numeric_limits<float>::quiet_NaN());
-    run_reference(p, out.data());
+    run_pass(kReferenceKernels, p, out.data());
   }
   return out;
 }
@@ -100,7 +100,7 @@ const std::vector<float>& reference_batch1(const Layer& layer, Pass pass) {
 void check_batch1_against_reference(const Layer& layer, Pass pass, Impl impl) {
   const Problem p = make_problem(layer, pass, 1);
   std::vector<float> out(p.out_elems, std::numeric_limits<float>::quiet_NaN());
-  if (impl == Impl::ours) run_ours(p, out.data());
+  if (impl == Impl::ours) run_pass(kOurKernels, p, out.data());
 #ifdef MASSMAP_HAVE_DNNL
   if (impl == Impl::onednn) {
     auto prim = make_dnnl(p);
@@ -177,7 +177,7 @@ Row& prepare_row(const Layer& layer, Pass pass, int N, Impl impl) {
   const Problem& p = r.problem;
   if (impl == Impl::ours) {
     r.out.assign(p.out_elems, std::numeric_limits<float>::quiet_NaN());  // an unwritten element fails the check
-    r.call = [&r] { run_ours(r.problem, r.out.data()); };
+    r.call = [&r] { run_pass(kOurKernels, r.problem, r.out.data()); };
     r.output = [&r] { return r.out; };
     r.label = kHaveDnnl ? "checked vs kernels::ref and oneDNN" : "checked vs kernels::ref";
 #ifdef MASSMAP_HAVE_DNNL

@@ -89,33 +89,34 @@ inline Problem make_problem(const Layer& layer, Pass pass, int N) {
   return p;
 }
 
-// Our fast CPU kernel, overwriting out (accumulate off).
-inline void run_ours(const Problem& p, float* out) {
-  namespace k = kernels::cpu;
-  const float *a = p.in0.data(), *b = p.in1.data();
-  if (p.layer.is_conv) {
-    if (p.pass == Pass::forward) k::conv_forward(p.conv, a, b, p.bias.data(), out);
-    if (p.pass == Pass::backward_data) k::conv_backward_data(p.conv, a, b, out, false);
-    if (p.pass == Pass::backward_filter) k::conv_backward_filter(p.conv, a, b, out, false);
-  } else {
-    if (p.pass == Pass::forward) k::linear_forward(p.linear, a, b, p.bias.data(), out);
-    if (p.pass == Pass::backward_data) k::linear_backward_data(p.linear, a, b, out, false);
-    if (p.pass == Pass::backward_filter) k::linear_backward_weight(p.linear, a, b, out, false);
-  }
-}
-
+// The six entry points of one CPU implementation, so that one function runs a problem on ours or the reference.
+struct CpuKernels {
+  void (*conv_forward)(const kernels::ConvShape&, const float*, const float*, const float*, float*);
+  void (*conv_backward_data)(const kernels::ConvShape&, const float*, const float*, float*, bool);
+  void (*conv_backward_filter)(const kernels::ConvShape&, const float*, const float*, float*, bool);
+  void (*linear_forward)(const kernels::LinearShape&, const float*, const float*, const float*, float*);
+  void (*linear_backward_data)(const kernels::LinearShape&, const float*, const float*, float*, bool);
+  void (*linear_backward_weight)(const kernels::LinearShape&, const float*, const float*, float*, bool);
+};
+inline const CpuKernels kOurKernels{kernels::cpu::conv_forward,         kernels::cpu::conv_backward_data,
+                                    kernels::cpu::conv_backward_filter, kernels::cpu::linear_forward,
+                                    kernels::cpu::linear_backward_data, kernels::cpu::linear_backward_weight};
 // The reference loops, the ground truth.
-inline void run_reference(const Problem& p, float* out) {
-  namespace k = kernels::ref;
+inline const CpuKernels kReferenceKernels{kernels::ref::conv_forward,         kernels::ref::conv_backward_data,
+                                          kernels::ref::conv_backward_filter, kernels::ref::linear_forward,
+                                          kernels::ref::linear_backward_data, kernels::ref::linear_backward_weight};
+
+// One pass of the problem on `k`, overwriting out (accumulate off).
+inline void run_pass(const CpuKernels& k, const Problem& p, float* out) {
   const float *a = p.in0.data(), *b = p.in1.data();
   if (p.layer.is_conv) {
-    if (p.pass == Pass::forward) k::conv_forward(p.conv, a, b, p.bias.data(), out);
-    if (p.pass == Pass::backward_data) k::conv_backward_data(p.conv, a, b, out, false);
-    if (p.pass == Pass::backward_filter) k::conv_backward_filter(p.conv, a, b, out, false);
+    if (p.pass == Pass::forward) k.conv_forward(p.conv, a, b, p.bias.data(), out);
+    if (p.pass == Pass::backward_data) k.conv_backward_data(p.conv, a, b, out, false);
+    if (p.pass == Pass::backward_filter) k.conv_backward_filter(p.conv, a, b, out, false);
   } else {
-    if (p.pass == Pass::forward) k::linear_forward(p.linear, a, b, p.bias.data(), out);
-    if (p.pass == Pass::backward_data) k::linear_backward_data(p.linear, a, b, out, false);
-    if (p.pass == Pass::backward_filter) k::linear_backward_weight(p.linear, a, b, out, false);
+    if (p.pass == Pass::forward) k.linear_forward(p.linear, a, b, p.bias.data(), out);
+    if (p.pass == Pass::backward_data) k.linear_backward_data(p.linear, a, b, out, false);
+    if (p.pass == Pass::backward_filter) k.linear_backward_weight(p.linear, a, b, out, false);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <sstream>
 
 namespace gpubench {
@@ -32,6 +33,47 @@ bool parse_common_flag(const char* arg) {
     return true;
   }
   return false;
+}
+
+const char* our_row_name(kernels::GpuKernelVersion version) {
+  switch (version) {
+    case kernels::GpuKernelVersion::naive:
+      return "ours_naive";
+    case kernels::GpuKernelVersion::tiled:
+      return "ours_tiled";
+    case kernels::GpuKernelVersion::register_blocked:
+      return "ours_register_blocked";
+    case kernels::GpuKernelVersion::best:
+      return "ours_best";
+  }
+  return "";
+}
+
+int run_benchmark_main(int argc, char** argv, const std::function<bool(const char*)>& own_flag,
+                       const std::function<void()>& add_context, const std::function<void()>& register_rows) {
+  bool list_only = false;
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (own_flag(argv[i]) || parse_common_flag(argv[i])) continue;
+    if (arg.rfind("--benchmark_list_tests", 0) == 0 && arg != "--benchmark_list_tests=false") list_only = true;
+    argv[kept++] = argv[i];
+  }
+  argc = kept;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (!list_only) {
+    add_common_context();
+    add_context();
+  }
+  register_rows();
+  try {
+    benchmark::RunSpecifiedBenchmarks();
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+  benchmark::Shutdown();
+  return failures() ? 1 : 0;
 }
 
 namespace {
@@ -86,7 +128,7 @@ DeviceInfo query_device() {
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess || count == 0)
     fail(std::string("no CUDA GPU here (") + (status != cudaSuccess ? cudaGetErrorString(status) : "0 devices") +
-         "): the GPU benchmarks need one; run them on the lent GPU machine (tools/gpu-suite.sh run)");
+         "): the GPU benchmarks need one; run them on a machine with a CUDA GPU (tools/gpu-suite.sh run)");
   DeviceInfo d;
   int dev = 0;
   check(cudaGetDevice(&dev), "cudaGetDevice");

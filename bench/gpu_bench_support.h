@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,26 @@ const char* flag_value(const char* arg, const char* name);
 // returns false. True when mismatch is empty.
 bool require(benchmark::State& state, const std::string& mismatch);
 int failures();  // checks that failed under --keep_going: main returns 1 when there were any
+
+// ---- our kernel versions -----------------------------------------------------------------------------------------
+// Each benchmark's Impl enum begins with our four versions, named naive, tiled, register_blocked and best; its
+// library baselines follow. These map those first four.
+template <class Impl>
+kernels::GpuKernelVersion version_of(Impl impl) {
+  return impl == Impl::naive              ? kernels::GpuKernelVersion::naive
+         : impl == Impl::tiled            ? kernels::GpuKernelVersion::tiled
+         : impl == Impl::register_blocked ? kernels::GpuKernelVersion::register_blocked
+                                          : kernels::GpuKernelVersion::best;
+}
+const char* our_row_name(kernels::GpuKernelVersion version);  // "ours_naive", "ours_tiled", ...
+
+// ---- main ----------------------------------------------------------------------------------------------------------
+// The whole main() of a GPU benchmark: takes its own flags out of argv (own_flag returns true for an argument it
+// consumed, and ends the program on a bad value) and the common ones, starts Google Benchmark, adds the common
+// context and then add_context's (not when only listing the rows: that needs no GPU), registers the rows, runs them.
+// Returns main's exit status: 1 after an unknown argument or a failed check under --keep_going.
+int run_benchmark_main(int argc, char** argv, const std::function<bool(const char*)>& own_flag,
+                       const std::function<void()>& add_context, const std::function<void()>& register_rows);
 
 // ---- the device ----------------------------------------------------------------------------------------------------
 struct DeviceInfo {

@@ -84,32 +84,13 @@ enum class Impl { naive, tiled, register_blocked, best, cudnn_gemm_fma, cudnn_an
 const Impl kImpls[] = {Impl::naive, Impl::tiled,          Impl::register_blocked,
                        Impl::best,  Impl::cudnn_gemm_fma, Impl::cudnn_any};
 const char* impl_name(Impl impl) {
-  switch (impl) {
-    case Impl::naive:
-      return "ours_naive";
-    case Impl::tiled:
-      return "ours_tiled";
-    case Impl::register_blocked:
-      return "ours_register_blocked";
-    case Impl::best:
-      return "ours_best";
-    case Impl::cudnn_gemm_fma:
-      return "cudnn_gemm_fma";
-    case Impl::cudnn_any:
-      return "cudnn_any";
-  }
-  return "";
+  if (impl == Impl::cudnn_gemm_fma) return "cudnn_gemm_fma";
+  if (impl == Impl::cudnn_any) return "cudnn_any";
+  return our_row_name(version_of(impl));
 }
 bool is_cudnn(Impl impl) {
   return impl == Impl::cudnn_gemm_fma || impl == Impl::cudnn_any;
 }
-GpuKernelVersion version_of(Impl impl) {
-  return impl == Impl::naive              ? GpuKernelVersion::naive
-         : impl == Impl::tiled            ? GpuKernelVersion::tiled
-         : impl == Impl::register_blocked ? GpuKernelVersion::register_blocked
-                                          : GpuKernelVersion::best;
-}
-
 int g_batch = 128;
 
 // Tolerances, as fractions of the largest expected magnitude. Ours against cudnn_gemm_fma: both strict FP32, only
@@ -360,51 +341,36 @@ void register_rows() {
   }
 }
 
-bool g_list_only = false;
-
-void parse_own_flags(int* argc, char** argv) {
-  int kept = 1;
-  for (int i = 1; i < *argc; ++i) {
-    const std::string arg = argv[i];
-    if (const char* v = flag_value(argv[i], "--batch")) {
-      g_batch = std::atoi(v);
-    } else if (const char* v = flag_value(argv[i], "--cudnn_workspace_mb")) {
-      CudnnConv::set_workspace_limit(size_t(std::atol(v)) << 20);
-    } else if (!parse_common_flag(argv[i])) {
-      if (arg.rfind("--benchmark_list_tests", 0) == 0 && arg != "--benchmark_list_tests=false") g_list_only = true;
-      argv[kept++] = argv[i];
-    }
+// Our own flags; a bad value ends the program.
+bool parse_own_flag(const char* arg) {
+  if (const char* v = flag_value(arg, "--batch")) {
+    g_batch = std::atoi(v);
+    if (g_batch < 1) fail("--batch must be at least 1");
+    return true;
   }
-  *argc = kept;
-  if (g_batch < 1) fail("--batch must be at least 1");
+  if (const char* v = flag_value(arg, "--cudnn_workspace_mb")) {
+    CudnnConv::set_workspace_limit(size_t(std::atol(v)) << 20);
+    return true;
+  }
+  return false;
+}
+
+void add_context() {
+  benchmark::AddCustomContext("batch", std::to_string(g_batch));
+  benchmark::AddCustomContext("cudnn_gemm_fma",
+                              "GEMM-family algorithms only (forward IMPLICIT_GEMM, "
+                              "IMPLICIT_PRECOMP_GEMM, GEMM; backward ALGO_0, ALGO_1), "
+                              "CUDNN_FMA_MATH (strict FP32), fastest by cudnnFind*Ex");
+  benchmark::AddCustomContext("cudnn_any",
+                              "fastest algorithm of any kind (Winograd, FFT included) by "
+                              "cudnnFind*Ex under CUDNN_DEFAULT_MATH (TF32 allowed on sm_80+)");
+  benchmark::AddCustomContext("cudnn_workspace_limit_MB", std::to_string(CudnnConv::workspace_limit() >> 20));
+  benchmark::AddCustomContext("baselines", "cached before the first row of each layer pass, mean over >= " +
+                                               std::to_string(flags().baseline_min_time) + " s of GPU time");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  parse_own_flags(&argc, argv);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  if (!g_list_only) {  // listing the rows needs no GPU
-    add_common_context();
-    benchmark::AddCustomContext("batch", std::to_string(g_batch));
-    benchmark::AddCustomContext("cudnn_gemm_fma",
-                                "GEMM-family algorithms only (forward IMPLICIT_GEMM, "
-                                "IMPLICIT_PRECOMP_GEMM, GEMM; backward ALGO_0, ALGO_1), "
-                                "CUDNN_FMA_MATH (strict FP32), fastest by cudnnFind*Ex");
-    benchmark::AddCustomContext("cudnn_any",
-                                "fastest algorithm of any kind (Winograd, FFT included) by "
-                                "cudnnFind*Ex under CUDNN_DEFAULT_MATH (TF32 allowed on sm_80+)");
-    benchmark::AddCustomContext("cudnn_workspace_limit_MB", std::to_string(CudnnConv::workspace_limit() >> 20));
-    benchmark::AddCustomContext("baselines", "cached before the first row of each layer pass, mean over >= " +
-                                                 std::to_string(flags().baseline_min_time) + " s of GPU time");
-  }
-  register_rows();
-  try {
-    benchmark::RunSpecifiedBenchmarks();
-  } catch (const std::exception& e) {
-    fail(e.what());
-  }
-  benchmark::Shutdown();
-  return failures() ? 1 : 0;
+  return run_benchmark_main(argc, argv, parse_own_flag, add_context, register_rows);
 }

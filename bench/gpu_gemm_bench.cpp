@@ -64,27 +64,8 @@ std::vector<Problem> problems() {
 enum class Impl { naive, tiled, register_blocked, best, cublas };
 const Impl kImpls[] = {Impl::naive, Impl::tiled, Impl::register_blocked, Impl::best, Impl::cublas};
 const char* impl_name(Impl impl) {
-  switch (impl) {
-    case Impl::naive:
-      return "ours_naive";
-    case Impl::tiled:
-      return "ours_tiled";
-    case Impl::register_blocked:
-      return "ours_register_blocked";
-    case Impl::best:
-      return "ours_best";
-    case Impl::cublas:
-      return "cublas";
-  }
-  return "";
+  return impl == Impl::cublas ? "cublas" : our_row_name(version_of(impl));
 }
-GpuKernelVersion version_of(Impl impl) {
-  return impl == Impl::naive              ? GpuKernelVersion::naive
-         : impl == Impl::tiled            ? GpuKernelVersion::tiled
-         : impl == Impl::register_blocked ? GpuKernelVersion::register_blocked
-                                          : GpuKernelVersion::best;
-}
-
 cublasHandle_t cublas() {
   static cublasHandle_t handle = [] {
     cublasHandle_t h = nullptr;
@@ -208,41 +189,23 @@ void register_rows() {
   }
 }
 
-bool g_list_only = false;
-
-void parse_own_flags(int* argc, char** argv) {
-  int kept = 1;
-  for (int i = 1; i < *argc; ++i) {
-    const std::string arg = argv[i];
-    if (const char* v = flag_value(argv[i], "--fc_batch")) {
-      g_fc_batch = std::atoi(v);
-    } else if (!parse_common_flag(argv[i])) {
-      if (arg.rfind("--benchmark_list_tests", 0) == 0 && arg != "--benchmark_list_tests=false") g_list_only = true;
-      argv[kept++] = argv[i];
-    }
-  }
-  *argc = kept;
+// Our own flag; a bad value ends the program.
+bool parse_own_flag(const char* arg) {
+  const char* v = flag_value(arg, "--fc_batch");
+  if (!v) return false;
+  g_fc_batch = std::atoi(v);
   if (g_fc_batch < 1) fail("--fc_batch must be at least 1");
+  return true;
+}
+
+void add_context() {
+  benchmark::AddCustomContext("cublas_math", "CUBLAS_DEFAULT_MATH: strict FP32 for cublasSgemm (no TF32)");
+  benchmark::AddCustomContext("baselines", "cuBLAS cached before the first row of each problem, mean over >= " +
+                                               std::to_string(flags().baseline_min_time) + " s of GPU time");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  parse_own_flags(&argc, argv);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  if (!g_list_only) {  // listing the rows needs no GPU
-    add_common_context();
-    benchmark::AddCustomContext("cublas_math", "CUBLAS_DEFAULT_MATH: strict FP32 for cublasSgemm (no TF32)");
-    benchmark::AddCustomContext("baselines", "cuBLAS cached before the first row of each problem, mean over >= " +
-                                                 std::to_string(flags().baseline_min_time) + " s of GPU time");
-  }
-  register_rows();
-  try {
-    benchmark::RunSpecifiedBenchmarks();
-  } catch (const std::exception& e) {
-    fail(e.what());
-  }
-  benchmark::Shutdown();
-  return failures() ? 1 : 0;
+  return run_benchmark_main(argc, argv, parse_own_flag, add_context, register_rows);
 }

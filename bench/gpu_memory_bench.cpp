@@ -531,42 +531,20 @@ void register_rows() {
   }
 }
 
-bool g_list_only = false;
-
-void parse_own_flags(int* argc, char** argv) {
-  int kept = 1;
-  for (int i = 1; i < *argc; ++i) {
-    const std::string arg = argv[i];
-    if (parse_common_flag(argv[i])) continue;
-    if (arg.rfind("--benchmark_list_tests", 0) == 0 && arg != "--benchmark_list_tests=false") g_list_only = true;
-    argv[kept++] = argv[i];
-  }
-  *argc = kept;
+void add_context() {
+  measure_copy_bandwidth();
+  std::ostringstream copy_rate;
+  copy_rate.precision(5);
+  copy_rate << g_copy_bytes_per_second * 1e-9
+            << " (cudaMemcpyAsync device to device, 256 MiB, read + write counted; what vs_copy divides by)";
+  benchmark::AddCustomContext("copy_GB/s", copy_rate.str());
+  benchmark::AddCustomContext("baselines", "cuDNN cached before the first row of each op, mean over >= " +
+                                               std::to_string(flags().baseline_min_time) + " s of GPU time");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  parse_own_flags(&argc, argv);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  if (!g_list_only) {  // listing the rows needs no GPU
-    add_common_context();
-    measure_copy_bandwidth();
-    std::ostringstream copy_rate;
-    copy_rate.precision(5);
-    copy_rate << g_copy_bytes_per_second * 1e-9
-              << " (cudaMemcpyAsync device to device, 256 MiB, read + write counted; what vs_copy divides by)";
-    benchmark::AddCustomContext("copy_GB/s", copy_rate.str());
-    benchmark::AddCustomContext("baselines", "cuDNN cached before the first row of each op, mean over >= " +
-                                                 std::to_string(flags().baseline_min_time) + " s of GPU time");
-  }
-  register_rows();
-  try {
-    benchmark::RunSpecifiedBenchmarks();
-  } catch (const std::exception& e) {
-    fail(e.what());
-  }
-  benchmark::Shutdown();
-  return failures() ? 1 : 0;
+  return run_benchmark_main(
+      argc, argv, [](const char*) { return false; }, add_context, register_rows);
 }

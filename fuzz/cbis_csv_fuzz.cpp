@@ -11,6 +11,7 @@
 
 #include "base/errors.h"
 #include "data/dataset_internal.h"
+#include "fuzz/row_place.h"
 
 namespace {
 
@@ -18,12 +19,6 @@ void check(bool ok, const char* what) {
   if (ok) return;
   std::fprintf(stderr, "cbis_csv_fuzz: %s\n", what);
   std::abort();
-}
-
-// "<file>:<line>", the line a positive number.
-bool has_place(const std::string& where, const std::string& file) {
-  if (where.rfind(file, 0) != 0 || where.size() == file.size()) return false;
-  return where.find_first_not_of("0123456789", file.size()) == std::string::npos && where[file.size()] != '0';
 }
 
 }  // namespace

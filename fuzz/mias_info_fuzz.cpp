@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "data/dataset_internal.h"
+#include "fuzz/row_place.h"
 
 namespace {
 
@@ -38,12 +39,6 @@ std::vector<std::string> fields_of_line(const std::string& text, long number) {
 std::string canonical(const std::string& digits) {
   const size_t nonzero = digits.find_first_not_of('0');
   return nonzero == std::string::npos ? "0" : digits.substr(nonzero);
-}
-
-// "<file>:<line>", the line a positive number.
-bool has_place(const std::string& where, const std::string& file) {
-  if (where.rfind(file, 0) != 0 || where.size() == file.size()) return false;
-  return where.find_first_not_of("0123456789", file.size()) == std::string::npos && where[file.size()] != '0';
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU suite: built here, run on a lent GPU machine, which has the NVIDIA driver, the CUDA toolkit,
+# The GPU suite: built here, run on a GPU machine, which has the NVIDIA driver, the CUDA toolkit,
 # compute-sanitizer and PyTorch with its pip wheels of cuBLAS and cuDNN, but none of our Debian libraries and no
 # network; a loan carries at most 64 MiB (working tree included), gives 15 minutes of device time in all, and brings
 # back at most 8 files.
