@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_flags.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif

@@ -330,25 +330,17 @@ void register_rows() {
   }
 }
 
-// Our own flags, removed from argv before Google Benchmark sees it.
-void parse_own_flags(int* argc, char** argv) {
-  int kept = 1;
-  for (int i = 1; i < *argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](const char* flag) -> const char* {
-      const size_t n = std::strlen(flag);
-      return arg.compare(0, n, flag) == 0 ? argv[i] + n : nullptr;
-    };
-    if (const char* v = value("--conv_batch="))
-      settings().conv_batch = std::atoi(v);
-    else if (const char* v = value("--fc_batch="))
-      settings().fc_batch = std::atoi(v);
-    else if (const char* v = value("--baseline_min_time="))
-      settings().baseline_min_time = std::atof(v);
-    else
-      argv[kept++] = argv[i];
-  }
-  *argc = kept;
+// Our own flags.
+bool parse_own_flag(const char* arg) {
+  if (const char* v = flag_value(arg, "--conv_batch"))
+    settings().conv_batch = std::atoi(v);
+  else if (const char* v = flag_value(arg, "--fc_batch"))
+    settings().fc_batch = std::atoi(v);
+  else if (const char* v = flag_value(arg, "--baseline_min_time"))
+    settings().baseline_min_time = std::atof(v);
+  else
+    return false;
+  return true;
 }
 
 void add_context() {
@@ -383,7 +375,7 @@ void add_context() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  parse_own_flags(&argc, argv);
+  take_own_flags(&argc, argv, parse_own_flag);
   settings().peak = measure_fp32_peak();
   settings().copy_bytes_per_second = measure_copy_bandwidth();
   add_context();

@@ -195,16 +195,10 @@ void register_rows() {
   }
 }
 
-void parse_own_flags(int* argc, char** argv) {
-  int kept = 1;
-  for (int i = 1; i < *argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg.rfind("--fc_batch=", 0) == 0)
-      settings().fc_batch = std::atoi(argv[i] + 11);
-    else
-      argv[kept++] = argv[i];
-  }
-  *argc = kept;
+bool parse_own_flag(const char* arg) {
+  const char* v = flag_value(arg, "--fc_batch");
+  if (v) settings().fc_batch = std::atoi(v);
+  return v != nullptr;
 }
 
 void add_context() {
@@ -228,7 +222,7 @@ void add_context() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  parse_own_flags(&argc, argv);
+  take_own_flags(&argc, argv, parse_own_flag);
   openblas_set_num_threads(omp_get_max_threads());
   settings().peak = measure_fp32_peak();
   settings().copy_bytes_per_second = measure_copy_bandwidth();

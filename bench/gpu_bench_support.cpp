@@ -18,11 +18,6 @@ CommonFlags& flags() {
   return f;
 }
 
-const char* flag_value(const char* arg, const char* name) {
-  const size_t n = std::strlen(name);
-  return std::strncmp(arg, name, n) == 0 && arg[n] == '=' ? arg + n + 1 : nullptr;
-}
-
 bool parse_common_flag(const char* arg) {
   if (const char* v = flag_value(arg, "--baseline_min_time")) {
     flags().baseline_min_time = std::atof(v);
@@ -52,14 +47,12 @@ const char* our_row_name(kernels::GpuKernelVersion version) {
 int run_benchmark_main(int argc, char** argv, const std::function<bool(const char*)>& own_flag,
                        const std::function<void()>& add_context, const std::function<void()>& register_rows) {
   bool list_only = false;
-  int kept = 1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (own_flag(argv[i]) || parse_common_flag(argv[i])) continue;
-    if (arg.rfind("--benchmark_list_tests", 0) == 0 && arg != "--benchmark_list_tests=false") list_only = true;
-    argv[kept++] = argv[i];
-  }
-  argc = kept;
+  bench::take_own_flags(&argc, argv, [&](const char* arg) {
+    if (own_flag(arg) || parse_common_flag(arg)) return true;
+    const std::string text = arg;
+    if (text.rfind("--benchmark_list_tests", 0) == 0 && text != "--benchmark_list_tests=false") list_only = true;
+    return false;
+  });
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   if (!list_only) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_flags.h"
 #include "kernels/conv.h"
 #include "kernels/linear.h"
 
@@ -33,8 +34,7 @@ struct CommonFlags {
 CommonFlags& flags();
 // Consumes --baseline_min_time=S and --keep_going; false for any other argument.
 bool parse_common_flag(const char* arg);
-// The value of "--name=value" in arg, or nullptr.
-const char* flag_value(const char* arg, const char* name);
+using bench::flag_value;  // the value of "--name=value" in arg, or nullptr
 // Where a check failed: prints it and ends the program, or (--keep_going) marks the row as an error, counts it and
 // returns false. True when mismatch is empty.
 bool require(benchmark::State& state, const std::string& mismatch);
