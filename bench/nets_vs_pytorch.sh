@@ -12,8 +12,12 @@
 # minimum), after a warm-up step; PyTorch warms up one step, then times the given steps per repetition.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: bench/nets_vs_pytorch.sh alexnet|vgg16|googlenet [build] [rounds] [threads] [train|inference] [repetitions] [steps]"
-net=${1:?$usage}
+if [ $# -lt 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
+  echo "usage: bench/nets_vs_pytorch.sh alexnet|vgg16|googlenet [build] [rounds] [threads] [train|inference]" \
+    "[repetitions] [steps]" >&2
+  exit 2
+fi
+net=$1
 build=${2:-build}
 rounds=${3:-3}
 threads=${4:-2}
@@ -40,7 +44,9 @@ export OMP_NUM_THREADS=$threads
 /usr/bin/python3 -s bench/pytorch_nets_match.py --massmap "$build/bin/massmap" "$net" 2>&1 | grep -v -i numpy
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-echo "# $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $build/bin/nets_bench $row vs bench/pytorch_nets.py --net $net, $mode, $threads threads, $repetitions repetitions per round (PyTorch $steps steps each), $(nproc) cores: $(lscpu | sed -n 's/^Model name: *//p')"
+echo "# $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $build/bin/nets_bench $row vs" \
+  "bench/pytorch_nets.py --net $net, $mode, $threads threads, $repetitions repetitions per round (PyTorch $steps" \
+  "steps each), $(nproc) cores: $(lscpu | sed -n 's/^Model name: *//p')"
 for round in $(seq 1 "$rounds"); do
   echo "== round $round ours, load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
   "$build/bin/nets_bench" --benchmark_filter="^$row(/real_time)?\$" --benchmark_repetitions="$repetitions" \
