@@ -148,7 +148,7 @@ class GoogLeNet(nn.Module):
             if name in ("4a", "5a"):  # pool3 and pool4 come first
                 module = nn.Sequential(nn.MaxPool2d(3, 2, ceil_mode=True), module)
             self.stages[name] = module
-            cin = sum(table[i] for i in (0, 2, 4, 5))
+            cin = sum(table[i] for i in (0, 2, 4, 5))  # the concatenation: 1x1, 3x3, 5x5, pool projection
             if aux and name in self.AUX_AFTER:
                 self.aux[self.AUX_AFTER[name]] = aux_head(cin, classes)
         self.head = nn.Sequential(nn.AvgPool2d(7, 1, ceil_mode=True), nn.Dropout(0.4), nn.Flatten(),
