@@ -5,7 +5,8 @@
 //
 // Names: <net>/<device>/width:<w>/batch:<b>, e.g.
 //   OMP_NUM_THREADS=2 build/bin/nets_bench --benchmark_filter='alexnet/cpu/width:1/' --benchmark_repetitions=5
-// times AlexNet's step at batch 32 on 2 threads, the setting bench/pytorch_alexnet.py measures for PyTorch.
+// times AlexNet's step at batch 32 on 2 threads, the setting bench/pytorch_nets.py measures for PyTorch (VGG-16 and
+// GoogLeNet likewise at batch 32: vgg16/cpu/width:1/batch:32, googlenet/cpu/width:1/batch:32).
 // simt (the CUDA kernels run on the host by kernels/simt) is slow: only the tiny variants run there. On cuda and
 // simt each timed step ends by reading a parameter back, so the time includes every kernel of the step.
 //
@@ -43,11 +44,15 @@ struct Variant {
   Where where;
 };
 
-// Batch 32 for AlexNet (the comparison with PyTorch); smaller full-size batches where a step takes seconds.
+// Batch 32 at width 1 for the three nets: the comparison with PyTorch (bench/nets_vs_pytorch.sh). VGG-16 and
+// GoogLeNet also at a small batch, a quicker look (a VGG-16 step at batch 32 is about 3 TFLOP).
 const Variant kVariants[] = {
-    {"alexnet", 1.0, 32, Where::fast},   {"alexnet", 0.25, 32, Where::fast}, {"alexnet", 0.25, 1, Where::simt_only},
-    {"vgg16", 1.0, 4, Where::fast},      {"vgg16", 0.25, 8, Where::fast},    {"googlenet", 1.0, 8, Where::fast},
-    {"googlenet", 0.25, 8, Where::fast}, {"smallnet", 1.0, 32, Where::fast}, {"smallnet", 0.25, 32, Where::also_simt},
+    {"alexnet", 1.0, 32, Where::fast},        {"alexnet", 0.25, 32, Where::fast},
+    {"alexnet", 0.25, 1, Where::simt_only},   {"vgg16", 1.0, 32, Where::fast},
+    {"vgg16", 1.0, 4, Where::fast},           {"vgg16", 0.25, 8, Where::fast},
+    {"googlenet", 1.0, 32, Where::fast},      {"googlenet", 1.0, 8, Where::fast},
+    {"googlenet", 0.25, 8, Where::fast},      {"smallnet", 1.0, 32, Where::fast},
+    {"smallnet", 0.25, 32, Where::also_simt},
 };
 
 // The variant as a mammogram net: 1 channel, 2 classes.

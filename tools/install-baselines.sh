@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the CPU baselines of the benchmarks (Debian 12 packages), so anyone can rerun the comparisons:
-#   python3-torch            PyTorch 1.13 for bench/pytorch_alexnet.py (the AlexNet training step)
+#   python3-torch            PyTorch 1.13 for bench/pytorch_nets.py (the AlexNet, VGG-16, GoogLeNet training step)
 #   libopenblas0-pthread     OpenBLAS; as libblas.so.3 it is what Debian's PyTorch loads for its linear layers.
 #                            Without it PyTorch runs on the reference netlib BLAS, about 3x slower on AlexNet, a
-#                            baseline no user runs (bench/pytorch_alexnet.py refuses it)
+#                            baseline no user runs (bench/pytorch_nets.py refuses it)
 #   libopenblas-pthread-dev  OpenBLAS headers: the second baseline of bench/cpu_gemm_bench
 #   libdnnl-dev              oneDNN: the baseline of bench/cpu_conv_bench
 # Idempotent: present packages are skipped; apt-get update runs only when something is missing. Then libblas.so.3 is

@@ -12,7 +12,7 @@ packages=(
   libbenchmark-dev    # bench/
   libdnnl-dev         # oneDNN: CPU baseline in bench/ only
   libopenblas-pthread-dev  # OpenBLAS: CPU GEMM baseline of bench/cpu_gemm_bench (never in the engine); it also
-                           # becomes libblas.so.3, so bench/pytorch_alexnet.py runs PyTorch on it, not netlib
+                           # becomes libblas.so.3, so bench/pytorch_nets.py runs PyTorch on it, not netlib
   libstb-dev          # PNG/JPEG/PGM io
   libtiff-dev         # TIFF io
   libdcmtk-dev        # DICOM io

@@ -125,7 +125,7 @@ prepare() {
   local missing
   missing=$(ldd "$stage"/bin/* 2>/dev/null | grep "not found" | grep -v -E "libcublas|libcudnn|libcuda\.so" | sort -u)
   [ -z "$missing" ] || die "libraries not found here: $missing"
-  cp bench/pytorch_alexnet.py "$stage/"
+  cp bench/pytorch_nets.py "$stage/"
 
   local glibc runtime_glibc
   glibc=$(newest_glibc "$stage"/bin/* "$stage"/lib/*.so*)

@@ -129,7 +129,7 @@ part_alexnet() {
   if [ -n "$dry_run" ]; then  # the same training step, a tiny net on simt
     run_program "nets_bench simt" "$log/nets_bench.txt" "$suite/bin/nets_bench" \
       '--benchmark_filter=^smallnet/simt/width:0.25/batch:32/' --benchmark_min_time=0.01
-    record "pytorch_alexnet.py" "skipped: no GPU" 0 0 "" "python3 pytorch_alexnet.py --device cuda"
+    record "pytorch_nets.py" "skipped: no GPU" 0 0 "" "python3 pytorch_nets.py --net alexnet --device cuda"
     part_end
     return
   fi
@@ -137,10 +137,10 @@ part_alexnet() {
     '--benchmark_filter=^alexnet/cuda/width:1/batch:32/' --benchmark_min_time=1 \
     --benchmark_out="$log/nets_bench.json" --benchmark_out_format=json
   if command -v python3 >/dev/null; then
-    own_libraries=1 run_program pytorch_alexnet.py "$log/pytorch.txt" python3 "$suite/pytorch_alexnet.py" \
+    own_libraries=1 run_program pytorch_nets.py "$log/pytorch.txt" python3 "$suite/pytorch_nets.py" --net alexnet \
       --device cuda --batch 32 --warmup 3 --steps 20 --repetitions 3
   else
-    record pytorch_alexnet.py "failed: no python3 here" 1 0 "" python3
+    record pytorch_nets.py "failed: no python3 here" 1 0 "" python3
   fi
   local ours theirs
   ours=$(number_or_null "$(bench_field "$log/nets_bench.json" 'alexnet/cuda/' 'images/s')")
