@@ -24,7 +24,7 @@ OpenBLAS) out of the process:
 The fully connected layers run on the BLAS behind libblas.so.3; the script prints which one it loaded and refuses
 the reference netlib BLAS (3x slower on AlexNet's step: no user runs PyTorch that way; --allow-reference-blas to
 measure it anyway). Convolutions run on oneDNN (MKL-DNN) inside PyTorch, whatever the BLAS.
-On a GPU (the lent GPU machine's PyTorch wheels), against nets_bench's <net>/cuda/width:1/batch:32:
+On a GPU (PyTorch's pip wheels there), against nets_bench's <net>/cuda/width:1/batch:32:
   python3 bench/pytorch_nets.py --net alexnet --device cuda --batch 32
 with cuDNN as a competent user runs it for an FP32 comparison: cudnn.benchmark on (cuDNN picks its fastest
 algorithm per layer), TF32 off for convolutions and matmuls (our kernels are strict FP32), every timed step
