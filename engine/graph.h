@@ -46,9 +46,9 @@ using AttrValue = std::variant<int64_t, double, std::string, std::vector<int64_t
 
 std::string attr_value_str(const AttrValue& v);  // "3", "0.0001", "max", "(3, 3)"
 
-// A node's attributes in their generic, string-keyed form: the form graphs are printed, written and read in. Code
-// that builds or runs a graph uses the op family's typed struct instead (engine/typed_attrs.h), so a key is spelled
-// in one place only.
+// A node's attributes in their generic, string-keyed form, the same for every op: what the graph stores, copies and
+// prints (str(), in error messages), and what a graph file would hold. Code that builds, runs or rewrites a graph
+// uses the op family's typed struct instead (engine/typed_attrs.h), so a key is spelled in one place only.
 class Attrs {
  public:
   void set(const std::string& key, AttrValue v) { map_[key] = std::move(v); }

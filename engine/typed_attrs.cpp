@@ -6,6 +6,13 @@
 
 namespace massmap {
 
+namespace {
+// A value as an error message shows it: strings quoted, so that "7" and 7 differ.
+std::string shown(const AttrValue& v) {
+  return std::holds_alternative<std::string>(v) ? "'" + attr_value_str(v) + "'" : attr_value_str(v);
+}
+}  // namespace
+
 const AttrValue* AttrReader::find(const char* key) {
   known_.insert(key);
   return node_.attrs.lookup(key);
@@ -23,7 +30,7 @@ void AttrReader::operator()(const char* key, int64_t& field) {
   const AttrValue* v = find(key);
   if (!v) return;
   const int64_t* i = std::get_if<int64_t>(v);
-  if (!i) fail(key, "must be an integer, is " + attr_value_str(*v));
+  if (!i) fail(key, "must be an integer, is " + shown(*v));
   field = *i;
 }
 
@@ -36,10 +43,11 @@ void AttrReader::operator()(const char* key, int& field) {
 }
 
 void AttrReader::operator()(const char* key, bool& field) {
-  int64_t flag = field ? 1 : 0;
-  (*this)(key, flag);
-  if (flag != 0 && flag != 1) fail(key, "must be 0 or 1, is " + std::to_string(flag));
-  field = flag == 1;
+  const AttrValue* v = find(key);
+  if (!v) return;
+  const int64_t* flag = std::get_if<int64_t>(v);
+  if (!flag || (*flag != 0 && *flag != 1)) fail(key, "must be 0 or 1, is " + shown(*v));
+  field = *flag == 1;
 }
 
 void AttrReader::operator()(const char* key, double& field) {
@@ -50,7 +58,7 @@ void AttrReader::operator()(const char* key, double& field) {
   else if (const int64_t* i = std::get_if<int64_t>(v))
     field = double(*i);
   else
-    fail(key, "must be a number, is " + attr_value_str(*v));
+    fail(key, "must be a number, is " + shown(*v));
 }
 
 void AttrReader::operator()(const char* key, float& field) {
@@ -63,7 +71,7 @@ void AttrReader::operator()(const char* key, std::string& field) {
   const AttrValue* v = find(key);
   if (!v) return;
   const std::string* s = std::get_if<std::string>(v);
-  if (!s) fail(key, "must be a string, is " + attr_value_str(*v));
+  if (!s) fail(key, "must be a string, is " + shown(*v));
   field = *s;
 }
 

@@ -5,9 +5,9 @@
 //   read_attrs<ConvAttrs>(node)  the generic, string-keyed Attrs of a node -> the struct; a missing required key,
 //                                a value of the wrong type, an unknown key or a value the struct's invalid() rejects
 //                                is a BadConfig naming the node, its op and the key
-//   write_attrs(conv_attrs)      the struct -> Attrs, every field written (the form graphs are printed in)
+//   write_attrs(conv_attrs)      the struct -> Attrs, every field written (the form a node stores and prints)
 // Defaults are the struct's member initialisers. Builders, shape rules, kernels, autograd and passes use the
-// structs; only Graph, printing and graph readers and writers see the string form (tools/check-attr-keys.sh).
+// structs; the string form is handled only generically, never by key (tools/check-attr-keys.sh).
 //
 // A struct provides:
 //   template <class F> void fields(F& f) { f("stride", stride); f.required("channel_offset", channel_offset);

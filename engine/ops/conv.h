@@ -32,8 +32,11 @@ struct ConvAttrs {
     f("relu", relu);
   }
   std::string invalid() const {
-    if (num_output < 0 || kernel_h < 0 || kernel_w < 0) return "num_output and kernel must be >= 0";
-    if (stride < 1 || pad < 0 || groups < 1) return "stride and groups must be >= 1 and pad >= 0";
+    if (num_output < 0) return "num_output must be >= 0 (0: the weight's)";
+    if (kernel_h < 0 || kernel_w < 0) return "kernel_h and kernel_w must be >= 0 (0: the weight's)";
+    if (stride < 1) return "stride must be >= 1";
+    if (pad < 0) return "pad must be >= 0";
+    if (groups < 1) return "groups must be >= 1";
     return "";
   }
 };

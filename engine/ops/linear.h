@@ -19,7 +19,7 @@ struct LinearAttrs {
   void fields(F& f) {
     f("num_output", num_output);
   }
-  std::string invalid() const { return num_output < 0 ? "num_output must be >= 0" : ""; }
+  std::string invalid() const { return num_output < 0 ? "num_output must be >= 0 (0: the weight's)" : ""; }
 };
 
 }  // namespace massmap

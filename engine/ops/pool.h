@@ -29,7 +29,8 @@ struct PoolAttrs {
   }
   std::string invalid() const {
     if (!global && kernel < 1) return "kernel must be >= 1 (or global 1)";
-    if (stride < 1 || pad < 0) return "stride must be >= 1 and pad >= 0";
+    if (stride < 1) return "stride must be >= 1";
+    if (pad < 0) return "pad must be >= 0";
     return "";
   }
 };
