@@ -1,5 +1,6 @@
 #include "engine/typed_attrs.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "base/errors.h"
@@ -14,7 +15,7 @@ std::string shown(const AttrValue& v) {
 }  // namespace
 
 const AttrValue* AttrReader::find(const char* key) {
-  known_.insert(key);
+  known_.push_back(key);
   return node_.attrs.lookup(key);
 }
 
@@ -77,9 +78,9 @@ void AttrReader::operator()(const char* key, std::string& field) {
 
 void AttrReader::reject_unknown_keys() const {
   for (const auto& item : node_.attrs.items()) {
-    if (known_.count(item.first)) continue;
+    if (std::any_of(known_.begin(), known_.end(), [&](const char* k) { return item.first == k; })) continue;
     std::string known;
-    for (const std::string& k : known_) known += (known.empty() ? "" : ", ") + k;
+    for (const char* k : known_) known += (known.empty() ? "" : ", ") + std::string(k);
     fail(item.first.c_str(), "is unknown (" + node_.op + " takes " + (known.empty() ? "none" : known) + ")");
   }
 }

@@ -16,9 +16,9 @@
 // Field types: int, int64_t, bool (stored 0/1), float, double, std::string, and enums with named choices.
 #include <cstdint>
 #include <initializer_list>
-#include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "engine/graph.h"
 
@@ -65,7 +65,8 @@ class AttrReader {
   const AttrValue* find(const char* key);
   [[noreturn]] void fail(const char* key, const std::string& why) const;
   const Node& node_;
-  std::set<std::string> known_;
+  // The keys fields() named, in its order; a plain vector since kernels read their attributes on every call.
+  std::vector<const char*> known_;
 };
 
 // Writes a typed struct's fields into Attrs (used through write_attrs).
