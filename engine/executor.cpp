@@ -10,7 +10,6 @@
 #include "base/memory_limit.h"
 #include "engine/autograd.h"
 #include "engine/device_memory.h"
-#include "engine/ops/conv.h"
 #include "engine/ops/sgd.h"
 
 namespace massmap {
@@ -112,7 +111,7 @@ void Executor::plan_sharing() {
         // Overwriting in place loses the input: only when no backward step reads it (a conv with a fused ReLU
         // reads its output backward).
         const bool reads_output =
-            pdef.backward_reads_outputs || (producer.op == ops::conv2d && read_attrs<ConvAttrs>(producer).relu);
+            pdef.backward_reads_outputs || (pdef.backward_reads_outputs_if && pdef.backward_reads_outputs_if(producer));
         if (def.in_place && (reads_output || pdef.concat || pdef.view)) continue;
         parent_[size_t(in)] = n.outputs[0];
         relation[size_t(in)] = def.view ? 2 : 1;

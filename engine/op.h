@@ -34,6 +34,8 @@ struct OpDef {
   bool in_place = false;                // output 0 may share input 0's memory (ReLU)
   bool view = false;                    // output 0 is input 0 reinterpreted (flatten): shares memory if dense
   bool concat = false;                  // inputs may live inside output 0 at channel offsets
+  // Like backward_reads_outputs, for the nodes this says so of (a conv2d with a fused ReLU); null: none.
+  std::function<bool(const Node&)> backward_reads_outputs_if;
   // Scratch floats a kernel call wants on a device (e.g. split-K partial sums); the executor gives every step one
   // shared workspace of the largest size, since steps run one after another on one stream.
   std::function<int64_t(const KernelCall&, Device)> workspace_floats;

@@ -150,6 +150,7 @@ void register_conv_ops() {
   conv.infer = infer_conv;
   conv.cost = conv_cost;
   conv.backward = conv_backward;
+  conv.backward_reads_outputs_if = [](const Node& n) { return read_attrs<ConvAttrs>(n).relu; };
   register_op(conv);
   for (const char* name : {ops::conv2d_grad_data, ops::conv2d_grad_filter}) {
     OpDef g;
