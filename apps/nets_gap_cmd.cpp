@@ -15,6 +15,7 @@
 #include "engine/graph_rewriter.h"
 #include "engine/init.h"
 #include "engine/map_geometry.h"
+#include "engine/ops/softmax.h"
 #include "engine/passes.h"
 
 namespace massmap::cli {
@@ -37,7 +38,7 @@ namespace {
 // The graph without its final softmax: the logits become the output, readable after a run.
 Graph logits_graph(const Graph& g) {
   const NodeId last = g.num_nodes() - 1;
-  if (g.node(last).op != "softmax") throw BadConfig("nets gap: the graph does not end in softmax");
+  if (g.node(last).op != ops::softmax) throw BadConfig("nets gap: the graph does not end in softmax");
   GraphRewriter rw(g);
   for (NodeId n = 0; n < last; ++n) rw.copy(n);
   return rw.finish();

@@ -16,6 +16,8 @@
 #include "bench/cpu_conv_problems.h"
 #include "bench/cpu_gemm_ceiling.h"
 #include "engine/executor.h"
+#include "engine/ops/conv.h"
+#include "engine/ops/linear.h"
 #include "engine/solver.h"
 #include "nets/smallnet.h"
 
@@ -32,21 +34,23 @@ std::vector<bench::Problem> gemm_passes(const Executor& ex) {
     const massmap::Node& n = g.node(step.node);
     const massmap::Node& fwd = n.forward_of >= 0 ? g.node(n.forward_of) : n;
     bench::Pass pass;
-    if (n.op == "conv2d" || n.op == "linear")
+    namespace ops = massmap::ops;
+    if (n.op == ops::conv2d || n.op == ops::linear)
       pass = bench::Pass::forward;
-    else if (n.op == "conv2d_grad_data" || n.op == "linear_grad_data")
+    else if (n.op == ops::conv2d_grad_data || n.op == ops::linear_grad_data)
       pass = bench::Pass::backward_data;
-    else if (n.op == "conv2d_grad_filter" || n.op == "linear_grad_weight")
+    else if (n.op == ops::conv2d_grad_filter || n.op == ops::linear_grad_weight)
       pass = bench::Pass::backward_filter;
     else
       continue;
     const massmap::Shape& x = g.value(fwd.inputs[0]).shape;
     const massmap::Shape& w = g.value(fwd.inputs[1]).shape;
-    bench::Layer layer =
-        fwd.op == "conv2d" ? bench::conv_layer(fwd.name.c_str(), int(x[1]), int(x[2]), int(x[3]), int(w[0]), int(w[2]),
-                                               int(fwd.attrs.get_int("stride", 1)), int(fwd.attrs.get_int("pad", 0)),
-                                               int(fwd.attrs.get_int("groups", 1)), int(x[0]))
-                           : bench::linear_layer(fwd.name.c_str(), int(x[1]), int(w[0]), int(x[0]));
+    bench::Layer layer = bench::linear_layer(fwd.name.c_str(), int(x[1]), int(w[0]), int(x[0]));
+    if (fwd.op == ops::conv2d) {
+      const auto a = massmap::read_attrs<massmap::ConvAttrs>(fwd);
+      layer = bench::conv_layer(fwd.name.c_str(), int(x[1]), int(x[2]), int(x[3]), int(w[0]), int(w[2]), a.stride,
+                                a.pad, a.groups, int(x[0]));
+    }
     out.push_back(bench::make_problem(layer, pass, int(x[0])));
   }
   return out;

@@ -10,6 +10,7 @@
 #include "base/memory_limit.h"
 #include "engine/autograd.h"
 #include "engine/device_memory.h"
+#include "engine/ops/sgd.h"
 
 namespace massmap {
 
@@ -61,10 +62,12 @@ Executor::Executor(Graph graph, ExecutorOptions options) : graph_(std::move(grap
       if (g < 0) continue;  // no loss depends on it: nothing to update
       Node u;
       u.name = pv.name + "/sgd_update";
-      u.op = "sgd_update";
+      u.op = ops::sgd_update;
       u.inputs = {p, g, h};
-      u.attrs.set("lr_mult", double(pv.param.lr_mult));
-      u.attrs.set("decay_mult", double(pv.param.decay_mult));
+      SgdAttrs rates;
+      rates.lr_mult = pv.param.lr_mult;
+      rates.decay_mult = pv.param.decay_mult;
+      u.attrs = write_attrs(rates);
       u.forward_of = pv.producer;
       graph_.append_node(std::move(u));
     }
@@ -107,7 +110,8 @@ void Executor::plan_sharing() {
         const OpDef& pdef = op_def(producer.op);
         // Overwriting in place loses the input: only when no backward step reads it (a conv with a fused ReLU
         // reads its output backward).
-        const bool reads_output = pdef.backward_reads_outputs || producer.attrs.get_int("relu", 0) != 0;
+        const bool reads_output =
+            pdef.backward_reads_outputs || (pdef.backward_reads_outputs_if && pdef.backward_reads_outputs_if(producer));
         if (def.in_place && (reads_output || pdef.concat || pdef.view)) continue;
         parent_[size_t(in)] = n.outputs[0];
         relation[size_t(in)] = def.view ? 2 : 1;
@@ -232,7 +236,7 @@ void Executor::build_steps() {
   for (NodeId id = 0; id < graph_.num_nodes(); ++id) {
     const Node& n = graph_.node(id);
     ScheduleStep step;
-    step.phase = id < forward_nodes_ ? Phase::forward : n.op == "sgd_update" ? Phase::update : Phase::backward;
+    step.phase = id < forward_nodes_ ? Phase::forward : n.op == ops::sgd_update ? Phase::update : Phase::backward;
     step.node = id;
     step.kernel = find_kernel(n.op, options_.device);
     step.call.node = &graph_.node(id);
@@ -337,7 +341,8 @@ double Executor::loss() const {
     const Node& n = graph_.node(graph_.value(v).producer);
     float value = 0;
     copy_bytes(Device::cpu, &value, options_.device, own_[size_t(slots_[size_t(v)].root)].data(), sizeof(float));
-    total += n.attrs.get_float("loss_weight", 1.0) * double(value);
+    const OpDef& def = op_def(n.op);
+    total += (def.loss_weight ? def.loss_weight(n) : 1.0) * double(value);
   }
   return total;
 }

@@ -9,12 +9,6 @@
 namespace massmap {
 
 namespace {
-template <typename T>
-const T* attr_as(const std::map<std::string, AttrValue>& m, const std::string& key) {
-  auto it = m.find(key);
-  return it == m.end() ? nullptr : std::get_if<T>(&it->second);
-}
-
 std::string with_commas(int64_t v) {
   std::string s = std::to_string(v);
   for (int i = int(s.size()) - 3; i > (v < 0 ? 1 : 0); i -= 3) s.insert(size_t(i), ",");
@@ -22,42 +16,28 @@ std::string with_commas(int64_t v) {
 }
 }  // namespace
 
-int64_t Attrs::get_int(const std::string& key, int64_t fallback) const {
-  if (auto p = attr_as<int64_t>(map_, key)) return *p;
-  if (auto p = attr_as<double>(map_, key)) return int64_t(*p);
-  return fallback;
+std::string attr_value_str(const AttrValue& v) {
+  std::ostringstream o;
+  if (auto p = std::get_if<int64_t>(&v))
+    o << *p;
+  else if (auto p = std::get_if<double>(&v))
+    o << *p;
+  else if (auto p = std::get_if<std::string>(&v))
+    o << *p;
+  else if (auto p = std::get_if<std::vector<int64_t>>(&v))
+    o << shape_str(*p);
+  return o.str();
 }
 
-int64_t Attrs::get_int(const std::string& key) const {
-  if (!has(key)) throw BadConfig("missing attribute '" + key + "'");
-  return get_int(key, 0);
-}
-
-double Attrs::get_float(const std::string& key, double fallback) const {
-  if (auto p = attr_as<double>(map_, key)) return *p;
-  if (auto p = attr_as<int64_t>(map_, key)) return double(*p);
-  return fallback;
-}
-
-std::string Attrs::get_str(const std::string& key, const std::string& fallback) const {
-  if (auto p = attr_as<std::string>(map_, key)) return *p;
-  return fallback;
+const AttrValue* Attrs::lookup(const std::string& key) const {
+  auto it = map_.find(key);
+  return it == map_.end() ? nullptr : &it->second;
 }
 
 std::string Attrs::str() const {
-  std::ostringstream o;
-  for (const auto& [k, v] : map_) {
-    o << (o.tellp() > 0 ? " " : "") << k << "=";
-    if (auto p = std::get_if<int64_t>(&v))
-      o << *p;
-    else if (auto p = std::get_if<double>(&v))
-      o << *p;
-    else if (auto p = std::get_if<std::string>(&v))
-      o << *p;
-    else if (auto p = std::get_if<std::vector<int64_t>>(&v))
-      o << shape_str(*p);
-  }
-  return o.str();
+  std::string s;
+  for (const auto& [k, v] : map_) s += (s.empty() ? "" : " ") + k + "=" + attr_value_str(v);
+  return s;
 }
 
 ValueId Graph::new_value(const std::string& name, Shape shape, ValueKind kind) {
@@ -99,6 +79,7 @@ std::vector<ValueId> Graph::add_node(const std::string& op, const std::string& n
   node.op = op;
   node.attrs = std::move(attrs);
   node.inputs = std::move(inputs);
+  check_node_attrs(node);
   std::vector<Shape> in_shapes;
   for (ValueId v : node.inputs) {
     if (v < 0 || v >= num_values()) throw BadConfig("node '" + name + "' (" + op + "): input value id out of range");

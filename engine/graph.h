@@ -44,18 +44,19 @@ struct Value {
 
 using AttrValue = std::variant<int64_t, double, std::string, std::vector<int64_t>>;
 
+std::string attr_value_str(const AttrValue& v);  // "3", "0.0001", "max", "(3, 3)"
+
+// A node's attributes in their generic, string-keyed form, the same for every op: what the graph stores, copies and
+// prints (str(), in error messages), and what a graph file would hold. Code that builds, runs or rewrites a graph
+// uses the op family's typed struct instead (engine/typed_attrs.h), so a key is spelled in one place only.
 class Attrs {
  public:
-  Attrs() = default;
-  Attrs(std::initializer_list<std::pair<const std::string, AttrValue>> init) : map_(init) {}
   void set(const std::string& key, AttrValue v) { map_[key] = std::move(v); }
-  bool has(const std::string& key) const { return map_.count(key) != 0; }
-  int64_t get_int(const std::string& key, int64_t fallback) const;
-  int64_t get_int(const std::string& key) const;
-  double get_float(const std::string& key, double fallback) const;
-  std::string get_str(const std::string& key, const std::string& fallback) const;
+  const AttrValue* lookup(const std::string& key) const;  // null when absent
+  bool empty() const { return map_.empty(); }
   const std::map<std::string, AttrValue>& items() const { return map_; }
   std::string str() const;  // "kernel=3 stride=2"
+  bool operator==(const Attrs& o) const { return map_ == o.map_; }
 
  private:
   std::map<std::string, AttrValue> map_;

@@ -6,6 +6,13 @@
 #include <sstream>
 
 #include "base/errors.h"
+#include "engine/ops/concat.h"
+#include "engine/ops/conv.h"
+#include "engine/ops/dropout.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/lrn.h"
+#include "engine/ops/pool.h"
+#include "engine/ops/softmax.h"
 #include "engine/passes.h"
 
 namespace massmap {
@@ -23,7 +30,8 @@ Axis window(const Axis& in, int64_t kernel, int64_t stride, int64_t pad) {
 }
 
 bool per_location(const std::string& op) {
-  return op == "relu" || op == "lrn" || op == "dropout" || op == "softmax" || op == "bias" || op == "copy";
+  return op == ops::relu || op == ops::lrn || op == ops::dropout || op == ops::softmax || op == ops::bias ||
+         op == ops::copy;
 }
 
 }  // namespace
@@ -41,18 +49,17 @@ MapGeometry map_geometry(const Graph& g) {
     if (!known[size_t(x)]) continue;  // not downstream of the image
     const Shape& in = g.value(x).shape;
     Axis y_axis = ys[size_t(x)], x_axis = xs[size_t(x)];
-    if (n.op == "conv2d") {
+    if (n.op == ops::conv2d) {
       const Shape& w = g.value(n.inputs[1]).shape;  // (K, C/groups, R, S)
-      const int64_t stride = n.attrs.get_int("stride", 1), pad = n.attrs.get_int("pad", 0);
-      y_axis = window(y_axis, w[2], stride, pad);
-      x_axis = window(x_axis, w[3], stride, pad);
-    } else if (n.op == "pool") {
-      const bool global = n.attrs.get_int("global", 0) != 0;
-      const int64_t kernel = n.attrs.get_int("kernel", 0), stride = global ? 1 : n.attrs.get_int("stride", 1),
-                    pad = global ? 0 : n.attrs.get_int("pad", 0);
-      y_axis = window(y_axis, global ? in[2] : kernel, stride, pad);
-      x_axis = window(x_axis, global ? in[3] : kernel, stride, pad);
-    } else if (n.op == "concat") {
+      const auto a = read_attrs<ConvAttrs>(n);
+      y_axis = window(y_axis, w[2], a.stride, a.pad);
+      x_axis = window(x_axis, w[3], a.stride, a.pad);
+    } else if (n.op == ops::pool) {
+      const auto a = read_attrs<PoolAttrs>(n);
+      const int64_t stride = a.global ? 1 : a.stride, pad = a.global ? 0 : a.pad;
+      y_axis = window(y_axis, a.global ? in[2] : a.kernel, stride, pad);
+      x_axis = window(x_axis, a.global ? in[3] : a.kernel, stride, pad);
+    } else if (n.op == ops::concat) {
       for (ValueId v : n.inputs) {
         if (ys[size_t(v)].jump != y_axis.jump || xs[size_t(v)].jump != x_axis.jump)
           throw BadConfig("map geometry: concat '" + n.name + "' joins maps of different strides");

@@ -74,6 +74,14 @@ Kernel find_kernel(const std::string& op, Device device) {
   return it->second;
 }
 
+void check_node_attrs(const Node& node) {
+  const OpDef& def = op_def(node.op);
+  if (def.check_attrs)
+    def.check_attrs(node);
+  else if (!node.attrs.empty())
+    throw BadConfig("node '" + node.name + "' (" + node.op + ") takes no attributes, has " + node.attrs.str());
+}
+
 void shape_error(const Node& node, const std::vector<Shape>& inputs, const std::string& why) {
   std::string shapes;
   for (const Shape& s : inputs) shapes += (shapes.empty() ? "" : ", ") + shape_str(s);

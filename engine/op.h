@@ -24,12 +24,18 @@ struct OpDef {
   // Output shapes from input shapes; throws BadConfig via shape_error() naming the node and the shapes.
   std::function<std::vector<Shape>(const Node&, const std::vector<Shape>&)> infer;
   std::function<Cost(const Node&, const std::vector<Shape>& in, const std::vector<Shape>& out)> cost;
+  // Reads the node's attributes into the op's typed struct (check_attrs_as<T>, engine/typed_attrs.h), throwing
+  // BadConfig naming the node and the key; null: the op takes no attributes. Run on every forward node added.
+  std::function<void(const Node&)> check_attrs;
   std::function<void(GradBuilder&, const Node&)> backward;  // null: no gradient flows through
-  bool is_loss = false;                                     // a root of the backward pass, weighted by attr loss_weight
+  bool is_loss = false;                                     // a root of the backward pass, weighted by loss_weight
+  std::function<double(const Node&)> loss_weight;           // losses: the weight of this node's loss in the total
   bool backward_reads_outputs = false;  // its outputs must survive (no in-place overwrite by a consumer)
   bool in_place = false;                // output 0 may share input 0's memory (ReLU)
   bool view = false;                    // output 0 is input 0 reinterpreted (flatten): shares memory if dense
   bool concat = false;                  // inputs may live inside output 0 at channel offsets
+  // Like backward_reads_outputs, for the nodes this says so of (a conv2d with a fused ReLU); null: none.
+  std::function<bool(const Node&)> backward_reads_outputs_if;
   // Scratch floats a kernel call wants on a device (e.g. split-K partial sums); the executor gives every step one
   // shared workspace of the largest size, since steps run one after another on one stream.
   std::function<int64_t(const KernelCall&, Device)> workspace_floats;
@@ -76,6 +82,9 @@ void register_kernel(const std::string& op, Device device, Kernel kernel);
 const OpDef& op_def(const std::string& op);                // throws BadConfig for an unknown op
 bool op_exists(const std::string& op);                     // the validator's check, without an exception
 Kernel find_kernel(const std::string& op, Device device);  // throws DeviceError naming op and device
+
+// The node's attributes fit its op (OpDef::check_attrs); throws BadConfig naming the node and the attribute.
+void check_node_attrs(const Node& node);
 
 [[noreturn]] void shape_error(const Node& node, const std::vector<Shape>& inputs, const std::string& why);
 

@@ -44,6 +44,7 @@ void validate_graph(const Graph& g) {
     }
     const OpDef& def = op_def(n.op);
     if (n.forward_of >= 0 || !def.infer) continue;
+    check_node_attrs(n);
     std::vector<Shape> in, out;
     for (ValueId v : n.inputs) in.push_back(g.value(v).shape);
     for (ValueId v : n.outputs) out.push_back(g.value(v).shape);

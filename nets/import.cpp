@@ -4,6 +4,9 @@
 
 #include "base/errors.h"
 #include "engine/init.h"
+#include "engine/ops/conv.h"
+#include "engine/ops/linear.h"
+#include "engine/ops/softmax.h"
 
 namespace massmap::nets {
 
@@ -13,7 +16,7 @@ namespace {
 std::set<ValueId> first_layer_weights(const Graph& g) {
   std::set<ValueId> out;
   for (const Node& n : g.nodes()) {
-    if (n.forward_of >= 0 || n.op != "conv2d" || n.inputs.size() < 2) continue;
+    if (n.forward_of >= 0 || n.op != ops::conv2d || n.inputs.size() < 2) continue;
     if (g.value(n.inputs[0]).kind == ValueKind::input) out.insert(n.inputs[1]);
   }
   return out;
@@ -23,11 +26,11 @@ std::set<ValueId> first_layer_weights(const Graph& g) {
 std::set<ValueId> classifier_params(const Graph& g) {
   std::set<ValueId> out;
   for (const Node& n : g.nodes()) {
-    if (n.forward_of >= 0 || (n.op != "softmax" && n.op != "softmax_loss") || n.inputs.empty()) continue;
+    if (n.forward_of >= 0 || (n.op != ops::softmax && n.op != ops::softmax_loss) || n.inputs.empty()) continue;
     const NodeId p = g.value(n.inputs[0]).producer;
     if (p < 0) continue;
     const Node& producer = g.node(p);
-    if (producer.op != "linear" && producer.op != "conv2d") continue;
+    if (producer.op != ops::linear && producer.op != ops::conv2d) continue;
     for (ValueId v : producer.inputs)
       if (g.value(v).kind == ValueKind::parameter) out.insert(v);
   }

@@ -3,6 +3,15 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/ops/concat.h"
+#include "engine/ops/conv.h"
+#include "engine/ops/dropout.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/linear.h"
+#include "engine/ops/lrn.h"
+#include "engine/ops/pool.h"
+#include "engine/ops/softmax.h"
+
 namespace massmap::nets {
 
 Filler::Filler() {
@@ -26,67 +35,85 @@ ValueId LayerBuilder::conv(const std::string& name, ValueId x, int num_output, i
   const int64_t in_per_group = xs.size() == 4 ? xs[1] / std::max(groups, 1) : 0;
   ValueId w = g_.add_param(name + ".weight", {num_output, in_per_group, kernel, kernel}, filler.weight);
   ValueId b = g_.add_param(name + ".bias", {num_output}, filler.bias);
-  return g_.add("conv2d", name, {x, w, b},
-                {{"num_output", int64_t(num_output)},
-                 {"kernel", int64_t(kernel)},
-                 {"stride", int64_t(stride)},
-                 {"pad", int64_t(pad)},
-                 {"groups", int64_t(groups)}});
+  ConvAttrs a;
+  a.num_output = num_output;
+  a.kernel_h = a.kernel_w = kernel;
+  a.stride = stride;
+  a.pad = pad;
+  a.groups = groups;
+  return g_.add(ops::conv2d, name, {x, w, b}, write_attrs(a));
 }
 
 ValueId LayerBuilder::linear(const std::string& name, ValueId x, int num_output, const Filler& filler) {
   const Shape& xs = g_.value(x).shape;
   ValueId w = g_.add_param(name + ".weight", {num_output, xs.size() == 2 ? xs[1] : 0}, filler.weight);
   ValueId b = g_.add_param(name + ".bias", {num_output}, filler.bias);
-  return g_.add("linear", name, {x, w, b}, {{"num_output", int64_t(num_output)}});
+  LinearAttrs a;
+  a.num_output = num_output;
+  return g_.add(ops::linear, name, {x, w, b}, write_attrs(a));
 }
 
 ValueId LayerBuilder::relu(const std::string& name, ValueId x) {
-  return g_.add("relu", name, {x});
+  return g_.add(ops::relu, name, {x});
+}
+
+ValueId LayerBuilder::pool(const std::string& name, ValueId x, kernels::PoolMethod method, int kernel, int stride,
+                           int pad) {
+  PoolAttrs a;
+  a.method = method;
+  a.kernel = kernel;
+  a.stride = stride;
+  a.pad = pad;
+  return g_.add(ops::pool, name, {x}, write_attrs(a));
 }
 
 ValueId LayerBuilder::max_pool(const std::string& name, ValueId x, int kernel, int stride, int pad) {
-  return g_.add("pool", name, {x},
-                {{"method", std::string("max")},
-                 {"kernel", int64_t(kernel)},
-                 {"stride", int64_t(stride)},
-                 {"pad", int64_t(pad)}});
+  return pool(name, x, kernels::PoolMethod::max, kernel, stride, pad);
 }
 
 ValueId LayerBuilder::avg_pool(const std::string& name, ValueId x, int kernel, int stride, int pad) {
-  return g_.add("pool", name, {x},
-                {{"method", std::string("avg")},
-                 {"kernel", int64_t(kernel)},
-                 {"stride", int64_t(stride)},
-                 {"pad", int64_t(pad)}});
+  return pool(name, x, kernels::PoolMethod::avg, kernel, stride, pad);
 }
 
 ValueId LayerBuilder::global_avg_pool(const std::string& name, ValueId x) {
-  return g_.add("pool", name, {x}, {{"method", std::string("avg")}, {"global", int64_t(1)}});
+  PoolAttrs a;
+  a.method = kernels::PoolMethod::avg;
+  a.global = true;
+  return g_.add(ops::pool, name, {x}, write_attrs(a));
 }
 
 ValueId LayerBuilder::lrn(const std::string& name, ValueId x, int size, double alpha, double beta, double k) {
-  return g_.add("lrn", name, {x}, {{"size", int64_t(size)}, {"alpha", alpha}, {"beta", beta}, {"k", k}});
+  LrnAttrs a;
+  a.size = size;
+  a.alpha = alpha;
+  a.beta = beta;
+  a.k = k;
+  return g_.add(ops::lrn, name, {x}, write_attrs(a));
 }
 
 ValueId LayerBuilder::dropout(const std::string& name, ValueId x, double ratio, int64_t seed) {
-  return g_.add("dropout", name, {x}, {{"ratio", ratio}, {"seed", seed}});
+  DropoutAttrs a;
+  a.ratio = ratio;
+  a.seed = seed;
+  return g_.add(ops::dropout, name, {x}, write_attrs(a));
 }
 
 ValueId LayerBuilder::flatten(const std::string& name, ValueId x) {
-  return g_.add("flatten", name, {x});
+  return g_.add(ops::flatten, name, {x});
 }
 
 ValueId LayerBuilder::concat(const std::string& name, const std::vector<ValueId>& xs) {
-  return g_.add("concat", name, xs);
+  return g_.add(ops::concat, name, xs);
 }
 
 ValueId LayerBuilder::softmax(const std::string& name, ValueId x) {
-  return g_.add("softmax", name, {x});
+  return g_.add(ops::softmax, name, {x});
 }
 
 ValueId LayerBuilder::softmax_loss(const std::string& name, ValueId logits, ValueId labels, double loss_weight) {
-  return g_.add("softmax_loss", name, {logits, labels}, {{"loss_weight", loss_weight}});
+  SoftmaxLossAttrs a;
+  a.loss_weight = loss_weight;
+  return g_.add(ops::softmax_loss, name, {logits, labels}, write_attrs(a));
 }
 
 }  // namespace massmap::nets

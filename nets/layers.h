@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/graph.h"
+#include "kernels/pool.h"
 
 namespace massmap::nets {
 
@@ -26,6 +27,7 @@ class LayerBuilder {
                int groups = 1, const Filler& filler = {});
   ValueId linear(const std::string& name, ValueId x, int num_output, const Filler& filler = {});
   ValueId relu(const std::string& name, ValueId x);
+  ValueId pool(const std::string& name, ValueId x, kernels::PoolMethod method, int kernel, int stride, int pad = 0);
   ValueId max_pool(const std::string& name, ValueId x, int kernel, int stride, int pad = 0);
   ValueId avg_pool(const std::string& name, ValueId x, int kernel, int stride, int pad = 0);
   ValueId global_avg_pool(const std::string& name, ValueId x);

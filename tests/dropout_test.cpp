@@ -20,6 +20,7 @@
 #include "base/philox.h"
 #include "engine/autograd.h"
 #include "engine/executor.h"
+#include "engine/ops/elementwise.h"
 #include "kernels/gpu.h"
 #include "nets/layers.h"
 #include "tests/support/check.h"
@@ -181,7 +182,7 @@ massmap::Graph two_branch_graph(bool with_dropout) {
   ValueId x = g.add_input("data", {4, 6});
   ValueId h = b.linear("fc_a", x, 8);
   ValueId kept = with_dropout ? b.dropout("drop", h, 0.5, 11) : h;
-  ValueId sum = g.add("add", "sum", {b.linear("fc_b", kept, 3), b.linear("fc_c", h, 3)});
+  ValueId sum = g.add(ops::add, "sum", {b.linear("fc_b", kept, 3), b.linear("fc_c", h, 3)});
   b.softmax_loss("loss", sum, g.add_input("label", {4}));
   return g;
 }

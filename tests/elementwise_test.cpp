@@ -19,6 +19,7 @@
 
 #include "engine/autograd.h"
 #include "engine/executor.h"
+#include "engine/ops/elementwise.h"
 #include "kernels/gpu.h"
 #include "nets/layers.h"
 #include "tests/support/check.h"
@@ -162,7 +163,7 @@ TEST_CASE("add's gradient through the executor matches central differences") {
   Graph g;
   nets::LayerBuilder b(g);
   const ValueId x = g.add_input("data", {3, 5});
-  const ValueId sum = g.add("add", "sum", {b.linear("fc_a", x, 4), b.linear("fc_b", x, 4)});
+  const ValueId sum = g.add(ops::add, "sum", {b.linear("fc_a", x, 4), b.linear("fc_b", x, 4)});
   b.softmax_loss("loss", sum, g.add_input("label", {3}));
   ExecutorOptions eo;
   eo.training = true;

@@ -7,6 +7,7 @@
 
 #include "base/errors.h"
 #include "engine/autograd.h"
+#include "engine/ops/conv.h"
 #include "nets/layers.h"
 #include "tests/support/check.h"
 
@@ -150,7 +151,7 @@ TEST_CASE("executor: errors name the node, the value and the device") {
   ValueId x = g.add_input("data", {1, 3, 8, 8});
   ValueId w = g.add_param("conv1.weight", {4, 2, 3, 3});
   try {
-    g.add("conv2d", "conv1", {x, w});
+    g.add(ops::conv2d, "conv1", {x, w});
     FAIL("a mis-shaped weight was accepted");
   } catch (const BadConfig& e) {
     std::string m = e.what();
@@ -158,7 +159,8 @@ TEST_CASE("executor: errors name the node, the value and the device") {
     CHECK(m.find("(4, 2, 3, 3)") != std::string::npos);
     CHECK(m.find("(1, 3, 8, 8)") != std::string::npos);
   }
-  CHECK_THROWS_AS(g.add("no_such_op", "x", {x}), BadConfig);
+  const std::string unknown_op = "no_such_op";
+  CHECK_THROWS_AS(g.add(unknown_op, "x", {x}), BadConfig);
 
   Executor ex(branchy_graph(1), {});
   CHECK_THROWS_AS(ex.tensor("norm"), BadConfig);  // transient: its buffer is reused

@@ -14,6 +14,10 @@
 #include "engine/executor.h"
 #include "engine/init.h"
 #include "engine/op.h"
+#include "engine/ops/conv.h"
+#include "engine/ops/dropout.h"
+#include "engine/ops/linear.h"
+#include "engine/ops/softmax.h"
 #include "engine/safetensors.h"
 #include "nets/architectures.h"
 #include "nets/import.h"
@@ -37,7 +41,7 @@ NetOptions imagenet(bool aux = false) {
 int64_t weighted_macs(const Graph& g) {
   int64_t total = 0;
   for (const Node& n : g.nodes())
-    if (n.forward_of < 0 && (n.op == "conv2d" || n.op == "linear")) total += g.macs(n);
+    if (n.forward_of < 0 && (n.op == ops::conv2d || n.op == ops::linear)) total += g.macs(n);
   return total;
 }
 
@@ -254,12 +258,15 @@ TEST_CASE("nets: layer and parameter names are Caffe's, with the inputs and outp
   Graph t = build_net("googlenet", imagenet(true));
   CHECK(t.inputs().size() == 2);
   for (const char* n : {"loss1/loss", "loss2/loss", "loss"}) REQUIRE_MESSAGE(has(t, n), std::string(n));
-  CHECK(t.node(t.value(t.at("loss1/loss")).producer).attrs.get_float("loss_weight", 0) == doctest::Approx(0.3));
-  CHECK(t.node(t.value(t.at("loss")).producer).attrs.get_float("loss_weight", 0) == doctest::Approx(1.0));
+  const auto loss_weight = [&](const char* loss) {
+    return read_attrs<SoftmaxLossAttrs>(t.node(t.value(t.at(loss)).producer)).loss_weight;
+  };
+  CHECK(loss_weight("loss1/loss") == doctest::Approx(0.3));
+  CHECK(loss_weight("loss") == doctest::Approx(1.0));
   // Dropout layers draw from distinct streams.
   std::vector<int64_t> seeds;
   for (const Node& n : a.nodes())
-    if (n.op == "dropout") seeds.push_back(n.attrs.get_int("seed"));
+    if (n.op == ops::dropout) seeds.push_back(read_attrs<DropoutAttrs>(n).seed);
   REQUIRE(seeds.size() == 2);
   CHECK(seeds[0] != seeds[1]);
 }
@@ -325,7 +332,8 @@ TEST_CASE("nets: the width multiplier scales every layer but the classifier and 
   CHECK(shape_of(tiny, "conv1.weight") == Shape{2, 3, 11, 11});
   CHECK(shape_of(tiny, "conv2.weight") == Shape{2, 1, 5, 5});
   for (const Node& n : tiny.nodes())
-    if (n.op == "conv2d") CHECK_MESSAGE(tiny.value(n.outputs[0]).shape[1] % n.attrs.get_int("groups", 1) == 0, n.name);
+    if (n.op == ops::conv2d)
+      CHECK_MESSAGE(tiny.value(n.outputs[0]).shape[1] % read_attrs<ConvAttrs>(n).groups == 0, n.name);
   CHECK(scaled_channels(96, 1.0 / 16, 2) == 6);
   CHECK(scaled_channels(64, 1.0 / 16) == 4);
   CHECK(scaled_channels(16, 1.0 / 16) == 1);

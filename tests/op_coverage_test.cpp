@@ -6,6 +6,8 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -107,6 +109,19 @@ TEST_CASE("op coverage: every registered op has a row, and every op of a row is 
   for (const Coverage& c : kCoverage) {
     CAPTURE(c.op);
     CHECK((std::string(c.backward_ops).empty() || bool(massmap::op_def(c.op).backward)));
+  }
+}
+
+// The README's file count includes the family header: an op's name is spelled there once, as an ops:: constant
+// (tools/check-attr-keys.sh keeps literal names out of the code that uses it).
+TEST_CASE("op coverage: every registered op's name is declared in its family's header") {
+  for (const std::string& op : massmap::registered_ops()) {
+    const std::string header = "engine/ops/" + massmap::op_def(op).family + ".h";
+    std::ifstream in(fs::path(MASSMAP_SOURCE_DIR) / header);
+    REQUIRE_MESSAGE(in, header << " (the family of '" << op << "') does not exist");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string declaration = "inline constexpr char " + op + "[] = \"" + op + "\";";
+    CHECK_MESSAGE(text.find(declaration) != std::string::npos, header << " lacks: " << declaration);
   }
 }
 

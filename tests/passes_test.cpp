@@ -19,6 +19,8 @@
 #include "engine/executor.h"
 #include "engine/map_geometry.h"
 #include "engine/op.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/linear.h"
 #include "engine/validate.h"
 #include "nets/layers.h"
 #include "nets/registry.h"
@@ -103,13 +105,13 @@ TEST_CASE("validator: a broken graph names the node and the value") {
     ValueId later = g.new_value("later", {1, 1, 4, 4}, ValueKind::activation);
     Node n;
     n.name = "early";
-    n.op = "relu";
+    n.op = ops::relu;
     n.inputs = {later};
     n.outputs = {g.new_value("early", {1, 1, 4, 4}, ValueKind::activation)};
     g.append_node(n);
     Node p;
     p.name = "producer";
-    p.op = "relu";
+    p.op = ops::relu;
     p.inputs = {x};
     p.outputs = {later};
     g.append_node(p);
@@ -121,7 +123,7 @@ TEST_CASE("validator: a broken graph names the node and the value") {
     Graph g = base();
     Node n;
     n.name = "again";
-    n.op = "relu";
+    n.op = ops::relu;
     n.inputs = {g.at("data")};
     n.outputs = {g.at("relu1")};
     g.append_node(n);
@@ -204,7 +206,7 @@ TEST_CASE("convolutionalize: the three nets equal their classifier at crop size,
     const Graph fcn = run_passes(nets::build_net(c.net, o), {"for_inference", "convolutionalize"});
     CHECK(fcn.crop == std::vector<int64_t>{c.height, c.width});
     CHECK(fcn.value(fcn.at("prob")).shape == Shape{2, 3, 1, 1});
-    for (const Node& n : fcn.nodes()) CHECK(n.op != "linear");
+    for (const Node& n : fcn.nodes()) CHECK(n.op != ops::linear);
     o.with_loss = false;
     o.aux = false;
     const Graph classifier = nets::build_net(c.net, o);
@@ -484,7 +486,7 @@ TEST_CASE("fuse_conv_bias_relu: bit-identical to conv + relu on cpu (forward and
   CHECK(log[0].changes.size() == 5);  // conv1 ... conv5
   CHECK(log[0].changes[0] == "conv1 + relu1 -> conv1 (bias and ReLU in the conv's epilogue)");
   int relus = 0;
-  for (const Node& n : fused.nodes()) relus += n.op == "relu";
+  for (const Node& n : fused.nodes()) relus += n.op == ops::relu;
   CHECK(relus == 2);  // relu6, relu7 follow linear layers
   check_fused_step(plain, fused, random_images({2, 1, 67, 67}, 8), Tensor::from({2}, {0.f, 2.f}));
 }
@@ -499,7 +501,7 @@ TEST_CASE("fuse_conv_bias_relu: GoogLeNet, whose fused convs write into concat s
   const Graph fused = run_passes(plain, {"fuse_conv_bias_relu"});
   for (const Node& n : fused.nodes()) {
     const bool after_linear = n.name.find("fc") != std::string::npos;  // the aux heads' relu_fc
-    CHECK_MESSAGE((n.op != "relu" || after_linear), n.name);
+    CHECK_MESSAGE((n.op != ops::relu || after_linear), n.name);
   }
   check_fused_step(plain, fused, random_images({1, 1, 224, 224}, 9), Tensor::from({1}, {1.f}));
 }

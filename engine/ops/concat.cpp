@@ -2,6 +2,8 @@
 // that only the concat reads inside the output at its channel offset, so its producer writes there directly and
 // the concat costs nothing; the kernel copies only inputs that could not be placed so.
 // flatten: (N, C, H, W) -> (N, C*H*W), a view of dense memory (a copy otherwise).
+#include "engine/ops/concat.h"
+
 #include "engine/autograd.h"
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"
@@ -30,7 +32,9 @@ void concat_backward(GradBuilder& b, const Node& n) {
   ValueId dy = b.grad(n.outputs[0]);
   int64_t offset = 0;
   for (ValueId in : n.inputs) {
-    b.emit(n, "concat_grad", {dy}, in, {{"channel_offset", offset}});
+    ConcatGradAttrs slice;
+    slice.channel_offset = offset;
+    b.emit(n, ops::concat_grad, {dy}, in, write_attrs(slice));
     offset += b.graph().value(in).shape[1];
   }
 }
@@ -57,7 +61,7 @@ void concat_k(const KernelCall& c) {
 // inputs (dy) -> dx_i, the slice at attribute channel_offset
 template <Device D>
 void concat_grad_k(const KernelCall& c) {
-  TensorArg src = slice_of(c.in[0], c.out[0], c.node->attrs.get_int("channel_offset"));
+  TensorArg src = slice_of(c.in[0], c.out[0], read_attrs<ConcatGradAttrs>(*c.node).channel_offset);
   if (!same_place(src, c.out[0]))
     MASSMAP_DISPATCH(D, ref, copy, c, ops::act(src, c.out[0]), src.data, c.out[0].data, c.accumulate(0));
 }
@@ -68,7 +72,7 @@ std::vector<Shape> infer_flatten(const Node& n, const std::vector<Shape>& in) {
 }
 
 void flatten_backward(GradBuilder& b, const Node& n) {
-  b.emit(n, "flatten_grad", {b.grad(n.outputs[0])}, n.inputs[0]);
+  b.emit(n, ops::flatten_grad, {b.grad(n.outputs[0])}, n.inputs[0]);
 }
 
 // Copies between a possibly strided (N, C, H, W) tensor and a dense (N, C*H*W) one unless they share memory.
@@ -101,7 +105,7 @@ void flatten_grad_k(const KernelCall& c) {
 
 void register_concat_ops() {
   OpDef concat;
-  concat.name = "concat";
+  concat.name = ops::concat;
   concat.min_inputs = 1;
   concat.max_inputs = 1 << 20;
   concat.infer = infer_concat;
@@ -110,24 +114,24 @@ void register_concat_ops() {
   concat.concat = true;
   register_op(concat);
   OpDef concat_grad;
-  concat_grad.name = "concat_grad";
+  concat_grad.name = ops::concat_grad;
   register_op(concat_grad);
 
   OpDef flatten;
-  flatten.name = "flatten";
+  flatten.name = ops::flatten;
   flatten.infer = infer_flatten;
   flatten.cost = [](const Node&, const std::vector<Shape>&, const std::vector<Shape>&) { return Cost{}; };
   flatten.backward = flatten_backward;
   flatten.view = true;
   register_op(flatten);
   OpDef flatten_grad;
-  flatten_grad.name = "flatten_grad";
+  flatten_grad.name = ops::flatten_grad;
   register_op(flatten_grad);
 
-  MASSMAP_REGISTER_ALL("concat", concat_k);
-  MASSMAP_REGISTER_ALL("concat_grad", concat_grad_k);
-  MASSMAP_REGISTER_ALL("flatten", flatten_k);
-  MASSMAP_REGISTER_ALL("flatten_grad", flatten_grad_k);
+  MASSMAP_REGISTER_ALL(ops::concat, concat_k);
+  MASSMAP_REGISTER_ALL(ops::concat_grad, concat_grad_k);
+  MASSMAP_REGISTER_ALL(ops::flatten, flatten_k);
+  MASSMAP_REGISTER_ALL(ops::flatten_grad, flatten_grad_k);
 }
 
 }  // namespace massmap

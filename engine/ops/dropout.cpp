@@ -1,37 +1,36 @@
 // dropout: inverted dropout while training (keep with probability 1 - ratio, scale by 1 / (1 - ratio)), identity
-// at test time. Attributes: ratio, seed (per node, so two dropout layers draw different masks).
-#include "kernels/dropout.h"
+// at test time, with DropoutAttrs (engine/ops/dropout.h).
+#include "engine/ops/dropout.h"
 
-#include "base/text.h"
 #include "engine/autograd.h"
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"
+#include "kernels/dropout.h"
 
 namespace massmap {
 namespace {
 
 kernels::DropoutShape dropout_of(const KernelCall& c, const TensorArg& x, const TensorArg& y) {
+  const auto a = read_attrs<DropoutAttrs>(*c.node);
   kernels::DropoutShape s;
   s.N = x.n();
   s.C = x.c();
   s.H = x.h();
   s.W = x.w();
-  s.p = float(c.node->attrs.get_float("ratio", 0.5));
-  s.seed = uint64_t(c.node->attrs.get_int("seed", 0));
+  s.p = float(a.ratio);
+  s.seed = uint64_t(a.seed);
   s.step = uint64_t(c.run->iteration);
   s.x = x.place;
   s.y = y.place;
   return s;
 }
 
-std::vector<Shape> infer_dropout(const Node& n, const std::vector<Shape>& in) {
-  double ratio = n.attrs.get_float("ratio", 0.5);
-  if (!(ratio >= 0 && ratio < 1)) shape_error(n, in, "ratio must be in [0, 1), is " + decimal_text(ratio));
+std::vector<Shape> infer_dropout(const Node&, const std::vector<Shape>& in) {
   return {in[0]};
 }
 
 void dropout_backward(GradBuilder& b, const Node& n) {
-  b.emit(n, "dropout_grad", {b.grad(n.outputs[0])}, n.inputs[0]);
+  b.emit(n, ops::dropout_grad, {b.grad(n.outputs[0])}, n.inputs[0]);
 }
 
 template <Device D>
@@ -59,16 +58,17 @@ void dropout_grad_k(const KernelCall& c) {
 
 void register_dropout_ops() {
   OpDef dropout;
-  dropout.name = "dropout";
+  dropout.name = ops::dropout;
+  dropout.check_attrs = check_attrs_as<DropoutAttrs>;
   dropout.infer = infer_dropout;
   dropout.cost = ops::elementwise_cost;
   dropout.backward = dropout_backward;
   register_op(dropout);
   OpDef grad;
-  grad.name = "dropout_grad";
+  grad.name = ops::dropout_grad;
   register_op(grad);
-  MASSMAP_REGISTER_ALL("dropout", dropout_k);
-  MASSMAP_REGISTER_ALL("dropout_grad", dropout_grad_k);
+  MASSMAP_REGISTER_ALL(ops::dropout, dropout_k);
+  MASSMAP_REGISTER_ALL(ops::dropout_grad, dropout_grad_k);
 }
 
 }  // namespace massmap

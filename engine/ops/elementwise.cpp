@@ -1,4 +1,6 @@
 // Per-element ops: bias (y = x + b[c]), relu, add (y = a + b), and the gradient helpers bias_grad and copy.
+#include "engine/ops/elementwise.h"
+
 #include "engine/autograd.h"
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"
@@ -24,18 +26,18 @@ std::vector<Shape> infer_add(const Node& n, const std::vector<Shape>& in) {
 
 void bias_backward(GradBuilder& b, const Node& n) {
   ValueId dy = b.grad(n.outputs[0]);
-  b.emit(n, "copy", {dy}, n.inputs[0]);
-  b.emit(n, "bias_grad", {dy}, n.inputs[1]);
+  b.emit(n, ops::copy, {dy}, n.inputs[0]);
+  b.emit(n, ops::bias_grad, {dy}, n.inputs[1]);
 }
 
 void relu_backward(GradBuilder& b, const Node& n) {
-  b.emit(n, "relu_grad", {n.outputs[0], b.grad(n.outputs[0])}, n.inputs[0]);
+  b.emit(n, ops::relu_grad, {n.outputs[0], b.grad(n.outputs[0])}, n.inputs[0]);
 }
 
 void add_backward(GradBuilder& b, const Node& n) {
   ValueId dy = b.grad(n.outputs[0]);
-  b.emit(n, "copy", {dy}, n.inputs[0]);
-  b.emit(n, "copy", {dy}, n.inputs[1]);
+  b.emit(n, ops::copy, {dy}, n.inputs[0]);
+  b.emit(n, ops::copy, {dy}, n.inputs[1]);
 }
 
 template <Device D>
@@ -79,33 +81,33 @@ OpDef simple(const char* name, int inputs) {
 }  // namespace
 
 void register_elementwise_ops() {
-  OpDef bias = simple("bias", 2);
+  OpDef bias = simple(ops::bias, 2);
   bias.infer = infer_bias;
   bias.backward = bias_backward;
   register_op(bias);
 
-  OpDef relu = simple("relu", 1);
+  OpDef relu = simple(ops::relu, 1);
   relu.infer = same_as_first;
   relu.backward = relu_backward;
   relu.backward_reads_outputs = true;
   relu.in_place = true;
   register_op(relu);
 
-  OpDef add = simple("add", 2);
+  OpDef add = simple(ops::add, 2);
   add.infer = infer_add;
   add.backward = add_backward;
   register_op(add);
 
-  register_op(simple("bias_grad", 1));
-  register_op(simple("relu_grad", 2));
-  register_op(simple("copy", 1));
+  register_op(simple(ops::bias_grad, 1));
+  register_op(simple(ops::relu_grad, 2));
+  register_op(simple(ops::copy, 1));
 
-  MASSMAP_REGISTER_ALL("bias", bias_k);
-  MASSMAP_REGISTER_ALL("bias_grad", bias_grad_k);
-  MASSMAP_REGISTER_ALL("relu", relu_k);
-  MASSMAP_REGISTER_ALL("relu_grad", relu_grad_k);
-  MASSMAP_REGISTER_ALL("add", add_k);
-  MASSMAP_REGISTER_ALL("copy", copy_k);
+  MASSMAP_REGISTER_ALL(ops::bias, bias_k);
+  MASSMAP_REGISTER_ALL(ops::bias_grad, bias_grad_k);
+  MASSMAP_REGISTER_ALL(ops::relu, relu_k);
+  MASSMAP_REGISTER_ALL(ops::relu_grad, relu_grad_k);
+  MASSMAP_REGISTER_ALL(ops::add, add_k);
+  MASSMAP_REGISTER_ALL(ops::copy, copy_k);
 }
 
 }  // namespace massmap

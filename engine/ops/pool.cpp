@@ -1,6 +1,6 @@
-// pool: max or average pooling with Caffe's CEIL output size. Attributes: method ("max" | "avg"), kernel, stride,
-// pad, global (1: the window is the whole image). Input x (N, C, H, W); output y (N, C, P, Q).
-#include "kernels/pool.h"
+// pool: max or average pooling with Caffe's CEIL output size, with PoolAttrs (engine/ops/pool.h).
+// Input x (N, C, H, W); output y (N, C, P, Q).
+#include "engine/ops/pool.h"
 
 #include "base/errors.h"
 #include "engine/autograd.h"
@@ -10,17 +10,9 @@
 namespace massmap {
 namespace {
 
-kernels::PoolMethod method_of(const Node& n) {
-  std::string m = n.attrs.get_str("method", "max");
-  if (m == "max") return kernels::PoolMethod::max;
-  if (m == "avg") return kernels::PoolMethod::avg;
-  throw BadConfig("node '" + n.name + "' (pool): method must be max or avg, not '" + m + "'");
-}
-
 kernels::PoolShape pool_of(const Node& n, const Shape& x) {
-  return kernels::pool_shape(int(x[0]), int(x[1]), int(x[2]), int(x[3]), method_of(n),
-                             int(n.attrs.get_int("kernel", 0)), int(n.attrs.get_int("stride", 1)),
-                             int(n.attrs.get_int("pad", 0)), n.attrs.get_int("global", 0) != 0);
+  const auto a = read_attrs<PoolAttrs>(n);
+  return kernels::pool_shape(int(x[0]), int(x[1]), int(x[2]), int(x[3]), a.method, a.kernel, a.stride, a.pad, a.global);
 }
 
 std::vector<Shape> infer_pool(const Node& n, const std::vector<Shape>& in) {
@@ -41,7 +33,7 @@ Cost pool_cost(const Node& n, const std::vector<Shape>& in, const std::vector<Sh
 }
 
 void pool_backward(GradBuilder& b, const Node& n) {
-  b.emit(n, "pool_grad", {n.inputs[0], b.grad(n.outputs[0])}, n.inputs[0]);
+  b.emit(n, ops::pool_grad, {n.inputs[0], b.grad(n.outputs[0])}, n.inputs[0]);
 }
 
 template <Device D>
@@ -68,17 +60,18 @@ void pool_grad_k(const KernelCall& c) {
 
 void register_pool_ops() {
   OpDef pool;
-  pool.name = "pool";
+  pool.name = ops::pool;
+  pool.check_attrs = check_attrs_as<PoolAttrs>;
   pool.infer = infer_pool;
   pool.cost = pool_cost;
   pool.backward = pool_backward;
   register_op(pool);
   OpDef grad;
-  grad.name = "pool_grad";
+  grad.name = ops::pool_grad;
   grad.min_inputs = grad.max_inputs = 2;
   register_op(grad);
-  MASSMAP_REGISTER_ALL("pool", pool_k);
-  MASSMAP_REGISTER_ALL("pool_grad", pool_grad_k);
+  MASSMAP_REGISTER_ALL(ops::pool, pool_k);
+  MASSMAP_REGISTER_ALL(ops::pool_grad, pool_grad_k);
 }
 
 }  // namespace massmap

@@ -1,21 +1,23 @@
 // sgd_update: one solver step on a parameter, appended by the executor after the backward pass.
 // Inputs: w, dw, history (all the parameter's shape); it updates w and history in place.
-// Attributes: lr_mult, decay_mult; the rates come from the RunContext.
-#include "kernels/sgd.h"
+// Attributes: SgdAttrs (engine/ops/sgd.h); the rates come from the RunContext.
+#include "engine/ops/sgd.h"
 
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"
+#include "kernels/sgd.h"
 
 namespace massmap {
 namespace {
 
 template <Device D>
 void sgd_k(const KernelCall& c) {
+  const auto a = read_attrs<SgdAttrs>(*c.node);
   kernels::SgdStep s;
   s.count = shape_numel(c.in[0].shape);
-  s.lr = c.run->lr * float(c.node->attrs.get_float("lr_mult", 1.0));
+  s.lr = c.run->lr * float(a.lr_mult);
   s.momentum = c.run->momentum;
-  s.decay = c.run->weight_decay * float(c.node->attrs.get_float("decay_mult", 1.0));
+  s.decay = c.run->weight_decay * float(a.decay_mult);
   MASSMAP_DISPATCH(D, ref, sgd_update, c, s, c.in[0].data, c.in[1].data, c.in[2].data);
 }
 
@@ -23,11 +25,12 @@ void sgd_k(const KernelCall& c) {
 
 void register_sgd_ops() {
   OpDef sgd;
-  sgd.name = "sgd_update";
+  sgd.name = ops::sgd_update;
+  sgd.check_attrs = check_attrs_as<SgdAttrs>;
   sgd.min_inputs = sgd.max_inputs = 3;
   sgd.cost = ops::elementwise_cost;
   register_op(sgd);
-  MASSMAP_REGISTER_ALL("sgd_update", sgd_k);
+  MASSMAP_REGISTER_ALL(ops::sgd_update, sgd_k);
 }
 
 }  // namespace massmap

@@ -1,13 +1,14 @@
 // softmax: probabilities over channels at every location. Input x (N, C) or (N, C, H, W); output the same shape.
 // softmax_loss: softmax cross-entropy. Inputs: logits (N, C[, H, W]) and labels (N[, H, W]) holding class ids;
-// outputs: loss () (mean over non-ignored locations) and prob (like logits). Attributes: loss_weight (scales the
-// gradient; GoogLeNet's auxiliary heads use 0.3), ignore_label.
-#include "kernels/softmax.h"
+// outputs: loss () (mean over non-ignored locations) and prob (like logits). Attributes: SoftmaxLossAttrs
+// (engine/ops/softmax.h).
+#include "engine/ops/softmax.h"
 
 #include "base/errors.h"
 #include "engine/autograd.h"
 #include "engine/ops/common.h"
 #include "engine/ops/dispatch.h"
+#include "kernels/softmax.h"
 
 namespace massmap {
 namespace {
@@ -19,7 +20,7 @@ kernels::SoftmaxShape softmax_of(const TensorArg& x, const TensorArg& y) {
 kernels::SoftmaxLossShape loss_of(const Node& n, const TensorArg& x, const TensorArg& prob) {
   kernels::SoftmaxLossShape s;
   s.softmax = softmax_of(x, prob);
-  s.ignore_label = int(n.attrs.get_int("ignore_label", -1));
+  s.ignore_label = read_attrs<SoftmaxLossAttrs>(n).ignore_label;
   return s;
 }
 
@@ -39,11 +40,11 @@ std::vector<Shape> infer_loss(const Node& n, const std::vector<Shape>& in) {
 }
 
 void softmax_backward(GradBuilder& b, const Node& n) {
-  b.emit(n, "softmax_grad", {n.outputs[0], b.grad(n.outputs[0])}, n.inputs[0]);
+  b.emit(n, ops::softmax_grad, {n.outputs[0], b.grad(n.outputs[0])}, n.inputs[0]);
 }
 
 void loss_backward(GradBuilder& b, const Node& n) {
-  b.emit(n, "softmax_loss_grad", {n.outputs[1], n.inputs[1]}, n.inputs[0]);
+  b.emit(n, ops::softmax_loss_grad, {n.outputs[1], n.inputs[1]}, n.inputs[0]);
 }
 
 template <Device D>
@@ -80,14 +81,14 @@ void loss_k(const KernelCall& c) {
 template <Device D>
 void loss_grad_k(const KernelCall& c) {
   MASSMAP_DISPATCH(D, ref, softmax_loss_backward, c, loss_of(*c.node, c.out[0], c.in[0]), c.in[0].data, c.in[1].data,
-                   float(c.node->attrs.get_float("loss_weight", 1.0)), c.out[0].data, c.accumulate(0));
+                   float(read_attrs<SoftmaxLossAttrs>(*c.node).loss_weight), c.out[0].data, c.accumulate(0));
 }
 
 }  // namespace
 
 void register_softmax_ops() {
   OpDef softmax;
-  softmax.name = "softmax";
+  softmax.name = ops::softmax;
   softmax.infer = infer_softmax;
   softmax.cost = ops::elementwise_cost;
   softmax.backward = softmax_backward;
@@ -95,26 +96,28 @@ void register_softmax_ops() {
   register_op(softmax);
 
   OpDef loss;
-  loss.name = "softmax_loss";
+  loss.name = ops::softmax_loss;
+  loss.check_attrs = check_attrs_as<SoftmaxLossAttrs>;
   loss.min_inputs = loss.max_inputs = 2;
   loss.output_suffixes = {"", "prob"};
   loss.infer = infer_loss;
   loss.cost = ops::elementwise_cost;
   loss.backward = loss_backward;
   loss.is_loss = true;
+  loss.loss_weight = [](const Node& n) { return read_attrs<SoftmaxLossAttrs>(n).loss_weight; };
   loss.backward_reads_outputs = true;
   register_op(loss);
 
-  for (const char* name : {"softmax_grad", "softmax_loss_grad"}) {
+  for (const char* name : {ops::softmax_grad, ops::softmax_loss_grad}) {
     OpDef g;
     g.name = name;
     g.min_inputs = g.max_inputs = 2;
     register_op(g);
   }
-  MASSMAP_REGISTER_ALL("softmax", softmax_k);
-  MASSMAP_REGISTER_ALL("softmax_grad", softmax_grad_k);
-  MASSMAP_REGISTER_ALL("softmax_loss", loss_k);
-  MASSMAP_REGISTER_ALL("softmax_loss_grad", loss_grad_k);
+  MASSMAP_REGISTER_ALL(ops::softmax, softmax_k);
+  MASSMAP_REGISTER_ALL(ops::softmax_grad, softmax_grad_k);
+  MASSMAP_REGISTER_ALL(ops::softmax_loss, loss_k);
+  MASSMAP_REGISTER_ALL(ops::softmax_loss_grad, loss_grad_k);
 }
 
 }  // namespace massmap

@@ -9,6 +9,9 @@
 #include "base/errors.h"
 #include "engine/graph_rewriter.h"
 #include "engine/op.h"
+#include "engine/ops/concat.h"
+#include "engine/ops/conv.h"
+#include "engine/ops/linear.h"
 #include "engine/passes.h"
 
 namespace massmap {
@@ -26,7 +29,7 @@ PassResult convolutionalize_graph(const Graph& g, bool keep_loss) {
     if (op_def(n.op).is_loss && !keep_loss)
       throw BadConfig("convolutionalize: node '" + n.name + "' (" + n.op +
                       ") is a training loss; run for_inference first");
-    if (n.op == "flatten") {
+    if (n.op == ops::flatten) {
       const ValueId x = rw.map(n.inputs[0]);
       if (rw.target().value(x).shape.size() == 4) {
         rw.alias(n.outputs[0], x);
@@ -35,7 +38,7 @@ PassResult convolutionalize_graph(const Graph& g, bool keep_loss) {
         continue;
       }
     }
-    if (n.op != "linear") {
+    if (n.op != ops::linear) {
       for (ValueId v : n.inputs)
         if (flattened.count(v))
           throw BadConfig("convolutionalize: node '" + n.name + "' (" + n.op + ") reads flattened '" + g.value(v).name +
@@ -56,14 +59,11 @@ PassResult convolutionalize_graph(const Graph& g, bool keep_loss) {
     const ValueId w = rw.reshaped_param(n.inputs[1], {ws[0], xs[1], xs[2], xs[3]});
     std::vector<ValueId> inputs = {x, w};
     if (n.inputs.size() > 2) inputs.push_back(rw.map(n.inputs[2]));
-    Attrs attrs{{"num_output", ws[0]}, {"stride", int64_t(1)}, {"pad", int64_t(0)}, {"groups", int64_t(1)}};
-    if (xs[2] == xs[3]) {
-      attrs.set("kernel", xs[2]);
-    } else {
-      attrs.set("kernel_h", xs[2]);
-      attrs.set("kernel_w", xs[3]);
-    }
-    const ValueId y = rw.add("conv2d", n.name, inputs, attrs, n.outputs).front();
+    ConvAttrs conv;
+    conv.num_output = int(ws[0]);
+    conv.kernel_h = int(xs[2]);
+    conv.kernel_w = int(xs[3]);
+    const ValueId y = rw.add(ops::conv2d, n.name, inputs, write_attrs(conv), n.outputs).front();
     r.changes.push_back("linear '" + n.name + "' " + shape_str(ws) + " -> conv2d " + std::to_string(xs[2]) + "x" +
                         std::to_string(xs[3]) + " over " + shape_str(xs) + ", weight " +
                         shape_str(rw.target().value(w).shape) + ", output " + shape_str(rw.target().value(y).shape));

@@ -6,6 +6,8 @@
 #include "base/errors.h"
 #include "engine/graph_rewriter.h"
 #include "engine/op.h"
+#include "engine/ops/dropout.h"
+#include "engine/ops/softmax.h"
 #include "engine/passes.h"
 
 namespace massmap {
@@ -60,7 +62,7 @@ PassResult for_inference(const Graph& g) {
   for (NodeId id = 0; id < g.num_nodes(); ++id) {
     const Node& n = g.node(id);
     if (id == loss) {
-      rw.add("softmax", "prob", {rw.map(n.inputs[0])}, {}, {});
+      rw.add(ops::softmax, "prob", {rw.map(n.inputs[0])}, {}, {});
       r.changes.push_back("loss '" + n.name + "' (" + n.op + ") -> prob (softmax over " +
                           describe_value(g, n.inputs[0]) + ")");
       continue;
@@ -71,7 +73,7 @@ PassResult for_inference(const Graph& g) {
       dropped.push_back(n.name);
       continue;
     }
-    if (n.op == "dropout") {
+    if (n.op == ops::dropout) {
       rw.alias(n.outputs[0], rw.map(n.inputs[0]));
       r.changes.push_back("dropout '" + n.name + "' removed (identity at test time; its readers read " +
                           g.value(n.inputs[0]).name + ")");

@@ -2,6 +2,8 @@
 // and ReLU run in the convolution's epilogue (no separate pass over y). Readers of the relu's output read the
 // fused conv's; on a training schedule ReLU's backward reads that output, as it read the relu's.
 #include "engine/graph_rewriter.h"
+#include "engine/ops/conv.h"
+#include "engine/ops/elementwise.h"
 #include "engine/passes.h"
 
 namespace massmap {
@@ -13,17 +15,18 @@ PassResult fuse_conv_bias_relu(const Graph& g) {
   for (NodeId id = 0; id < g.num_nodes(); ++id) {
     if (fused[size_t(id)]) continue;
     const Node& n = g.node(id);
-    const std::vector<NodeId> readers = n.op == "conv2d" ? g.consumers(n.outputs[0]) : std::vector<NodeId>{};
-    if (n.attrs.get_int("relu", 0) != 0 || readers.size() != 1 || g.node(readers[0]).op != "relu") {
+    const bool conv = n.op == ops::conv2d;
+    const std::vector<NodeId> readers = conv ? g.consumers(n.outputs[0]) : std::vector<NodeId>{};
+    if (!conv || read_attrs<ConvAttrs>(n).relu || readers.size() != 1 || g.node(readers[0]).op != ops::relu) {
       rw.copy(id);
       continue;
     }
     const Node& relu = g.node(readers[0]);
     std::vector<ValueId> inputs;
     for (ValueId v : n.inputs) inputs.push_back(rw.map(v));
-    Attrs attrs = n.attrs;
-    attrs.set("relu", int64_t(1));
-    const ValueId y = rw.add("conv2d", n.name, inputs, attrs, n.outputs).front();
+    ConvAttrs fused_conv = read_attrs<ConvAttrs>(n);
+    fused_conv.relu = true;
+    const ValueId y = rw.add(ops::conv2d, n.name, inputs, write_attrs(fused_conv), n.outputs).front();
     rw.alias(relu.outputs[0], y);
     fused[size_t(readers[0])] = true;
     r.changes.push_back(n.name + " + " + relu.name + " -> " + n.name + " (bias and ReLU in the conv's epilogue)");
