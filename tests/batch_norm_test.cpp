@@ -11,19 +11,26 @@
 // Tolerances (float sums on the GPU against the reference's double): |got - ref| <= 2e-5 max(1, max |ref|) + 2e-5
 // |ref| for y, the statistics and dx; 1e-4 of the same scale for dgamma and dbeta (sums of M products). Observed
 // errors are a few float ulps of the scale, 4e-6 of it where the mean is 50x the spread.
+// In graphs (engine/ops/batch_norm.cpp): gradients through autograd against central differences, the running
+// statistics' update by hand, and at test time each image's answer independent of the batch (cpu and simt).
 #include "kernels/batch_norm.h"
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
+#include "engine/autograd.h"
+#include "engine/executor.h"
 #include "kernels/gpu.h"
+#include "nets/layers.h"
 #include "tests/support/check.h"
 #include "tests/support/gpu.h"
 
+using namespace massmap;
 using kernels::BatchNormShape;
 using testing_support::random_vector;
 
@@ -306,4 +313,134 @@ GPU_TEST("batch_norm launchers reject a bad shape with the reference's words") {
   CHECK_THROWS_WITH_AS(GPU_CALL(gpu, batch_norm_backward, s, b.get(), b.get(), b.get(), b.get(), b.get(), b.get(),
                                 b.get(), b.get(), false, gpu.stream()),
                        "batch_norm_backward: negative size", std::invalid_argument);
+}
+
+// ---- the op in graphs: autograd, running statistics, inference ------------------------------------------------
+
+namespace {
+
+// data (N, 3, 5, 4) -> conv 3x3 pad 1 (4 filters) -> batch_norm -> relu -> flatten -> fc (3) -> loss
+Graph bn_graph(int batch) {
+  Graph g;
+  nets::LayerBuilder b(g);
+  nets::Filler f;
+  f.weight.init.type = "gaussian";
+  f.weight.init.std = 0.3f;
+  ValueId x = g.add_input("data", {batch, 3, 5, 4});
+  ValueId c = b.conv("conv", x, 4, 3, 1, 1, 1, f);
+  ValueId y = b.relu("relu", b.batch_norm("bn", c, 0.25));
+  ValueId logits = b.linear("fc", b.flatten("flatten", y), 3, f);
+  ValueId label = g.add_input("label", {batch});
+  b.softmax_loss("loss", logits, label);
+  return g;
+}
+
+// Random inputs and parameters, set through host tensors (any device); the running variances positive.
+void fill_bn_graph(Executor& ex, uint64_t seed) {
+  auto set = [&](const std::string& name, const std::vector<float>& values) {
+    Tensor t(ex.graph().value(ex.graph().at(name)).shape);
+    std::memcpy(t.data(), values.data(), values.size() * sizeof(float));
+    ex.set_input(name, t);
+  };
+  const Shape data = ex.graph().value(ex.graph().at("data")).shape;
+  set("data", testing_support::random_vector(size_t(shape_numel(data)), seed));
+  std::vector<float> labels(static_cast<size_t>(data[0]));
+  for (size_t i = 0; i < labels.size(); ++i) labels[i] = float(i % 3);
+  set("label", labels);
+  for (ValueId p : ex.graph().params()) {
+    const Value& v = ex.graph().value(p);
+    const bool variance = v.name == "bn.running_var";
+    set(v.name, testing_support::random_vector(size_t(shape_numel(v.shape)), seed + 100 + uint64_t(p),
+                                               variance ? 0.5f : -0.5f, variance ? 2.f : 0.5f));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("batch_norm in a graph: gradients through it match central differences; running statistics move") {
+  ExecutorOptions opt;
+  opt.training = true;
+  opt.input_grads = true;
+  opt.keep_all = true;
+  Executor ex(bn_graph(3), opt);
+  fill_bn_graph(ex, 21);
+  const std::vector<float> mean_before = ex.tensor("bn.running_mean").to_vector();
+  const std::vector<float> var_before = ex.tensor("bn.running_var").to_vector();
+  RunContext run;
+  run.training = true;
+  ex.forward(run);
+  // The running statistics: momentum 0.25 towards the batch's, from the conv output by hand.
+  const std::vector<float> conv = ex.tensor("conv").to_vector();  // (3, 4, 5, 4)
+  const std::vector<float> mean_after = ex.tensor("bn.running_mean").to_vector();
+  const std::vector<float> var_after = ex.tensor("bn.running_var").to_vector();
+  for (int c = 0; c < 4; ++c) {
+    double sum = 0, squares = 0;
+    const int m = 3 * 20;
+    for (int n = 0; n < 3; ++n)
+      for (int i = 0; i < 20; ++i) sum += conv[size_t((n * 4 + c) * 20 + i)];
+    const double mean = sum / m;
+    for (int n = 0; n < 3; ++n)
+      for (int i = 0; i < 20; ++i) squares += std::pow(conv[size_t((n * 4 + c) * 20 + i)] - mean, 2);
+    CHECK(mean_after[size_t(c)] == doctest::Approx(0.75 * mean_before[size_t(c)] + 0.25 * mean).epsilon(1e-5));
+    CHECK(var_after[size_t(c)] ==
+          doctest::Approx(0.75 * var_before[size_t(c)] + 0.25 * squares / (m - 1)).epsilon(1e-5));
+  }
+  ex.backward(run);
+  // Gradients of the loss (batch statistics; the running ones do not enter it) for the input and every learnt
+  // parameter; the running statistics get none.
+  CHECK(ex.graph().find(gradient_name("bn.running_mean")) < 0);
+  CHECK(ex.graph().find(gradient_name("bn.running_var")) < 0);
+  auto loss = [&] {
+    ex.forward(run);
+    return ex.loss();
+  };
+  testing_support::GradCheckOptions gc;
+  gc.eps = 5e-4f;
+  gc.tolerance = 2e-2f;
+  gc.max_entries = 60;
+  for (const std::string name : {"data", "conv.weight", "conv.bias", "bn.gamma", "bn.beta", "fc.weight"}) {
+    Tensor value = ex.tensor(name);
+    std::vector<float> analytic = ex.tensor(gradient_name(name)).to_vector();
+    std::vector<float> x = value.to_vector();
+    auto eval = [&] {
+      std::memcpy(value.data(), x.data(), x.size() * sizeof(float));
+      return loss();
+    };
+    testing_support::check_gradient(x, analytic, eval, name, gc);
+    std::memcpy(value.data(), x.data(), x.size() * sizeof(float));
+  }
+}
+
+TEST_CASE("batch_norm in a graph: at test time each image's answer is its own (running statistics, no batch)") {
+  for (Device device : {Device::cpu, Device::simt}) {
+    const std::string label = device_name(device);
+    CAPTURE(label);
+    ExecutorOptions opt;
+    opt.device = device;
+    Executor batch(bn_graph(3), opt), single(bn_graph(1), opt);
+    fill_bn_graph(batch, 5);
+    fill_bn_graph(single, 5);
+    RunContext run;  // training off
+    batch.forward(run);
+    const std::vector<float> all = batch.read("loss.prob").to_vector();  // (3, 3)
+    const std::vector<float> data = batch.read("data").to_vector();      // (3, 3, 5, 4)
+    for (ValueId p : batch.graph().params())
+      single.set_input(batch.graph().value(p).name, batch.read(batch.graph().value(p).name));
+    for (int n = 0; n < 3; ++n) {
+      Tensor x({1, 3, 5, 4});  // image n alone
+      std::memcpy(x.data(), data.data() + n * 60, 60 * sizeof(float));
+      single.set_input("data", x);
+      single.forward(run);
+      const std::vector<float> own = single.read("loss.prob").to_vector();
+      for (int k = 0; k < 3; ++k) CHECK(own[size_t(k)] == doctest::Approx(all[size_t(n * 3 + k)]).epsilon(1e-5));
+    }
+    // In training the batch's statistics make the answers depend on each other: the same images answer otherwise.
+    RunContext training;
+    training.training = true;
+    batch.forward(training);
+    const std::vector<float> trained = batch.read("loss.prob").to_vector();
+    double differs = 0;
+    for (size_t i = 0; i < trained.size(); ++i) differs = std::max(differs, double(std::fabs(trained[i] - all[i])));
+    CHECK(differs > 1e-3);
+  }
 }
