@@ -337,20 +337,20 @@ Graph bn_graph(int batch) {
 
 // Random inputs and parameters, set through host tensors (any device); the running variances positive.
 void fill_bn_graph(Executor& ex, uint64_t seed) {
-  auto set = [&](const std::string& name, const std::vector<float>& values) {
+  auto put = [&](const std::string& name, const std::vector<float>& values) {
     Tensor t(ex.graph().value(ex.graph().at(name)).shape);
     std::memcpy(t.data(), values.data(), values.size() * sizeof(float));
     ex.set_input(name, t);
   };
   const Shape data = ex.graph().value(ex.graph().at("data")).shape;
-  set("data", testing_support::random_vector(size_t(shape_numel(data)), seed));
+  put("data", testing_support::random_vector(size_t(shape_numel(data)), seed));
   std::vector<float> labels(static_cast<size_t>(data[0]));
   for (size_t i = 0; i < labels.size(); ++i) labels[i] = float(i % 3);
-  set("label", labels);
+  put("label", labels);
   for (ValueId p : ex.graph().params()) {
     const Value& v = ex.graph().value(p);
     const bool variance = v.name == "bn.running_var";
-    set(v.name, testing_support::random_vector(size_t(shape_numel(v.shape)), seed + 100 + uint64_t(p),
+    put(v.name, testing_support::random_vector(size_t(shape_numel(v.shape)), seed + 100 + uint64_t(p),
                                                variance ? 0.5f : -0.5f, variance ? 2.f : 0.5f));
   }
 }
