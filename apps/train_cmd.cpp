@@ -36,7 +36,7 @@ log.jsonl (one line per iteration), metrics.json (validation accuracy, loss, ROC
 saves a checkpoint and exits 130; --resume continues from it and gives the same bytes as a run that never stopped.
 
 options:
-  --net NAME            alexnet, vgg16, googlenet, smallnet, mapnet or mapnet4 (required)
+  --net NAME            alexnet, vgg16, googlenet, smallnet, mapnet, mapnet4 or mapnet_bn (required)
   --width W             multiplies every layer's channels but the classifier's (default 1)
   --input-size S        the net's square input, the crop cut from each patch (default: the net's, 227 for alexnet,
                         224 for vgg16 and googlenet, 24 for smallnet, 47 for mapnet)
@@ -89,7 +89,8 @@ int run_train(Args& a) {
     return 0;
   }
   const std::string net = a.str("net", "");
-  if (net.empty()) throw UsageError("missing option --net (alexnet, vgg16, googlenet, smallnet, mapnet or mapnet4)");
+  if (net.empty())
+    throw UsageError("missing option --net (alexnet, vgg16, googlenet, smallnet, mapnet, mapnet4 or mapnet_bn)");
   search::TrainSettings s = search::default_train_settings(net);
   search::TrainJob job;
   job.dataset = dataset_options(a);

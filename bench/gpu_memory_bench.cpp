@@ -1,9 +1,10 @@
 // gpu_memory_bench: our memory-bound CUDA kernels (ReLU, add, copy, bias, max/avg pooling, LRN, dropout, softmax,
-// softmax + loss, the SGD update) on working sets of at least 64 MB. Each row prints GB/s for the least traffic its
-// op needs (every input read once, every output written once) and that rate as a fraction of a device-to-device
-// cudaMemcpy measured at start-up in the same run (vs_copy, the ceiling of a streaming kernel), and where cuDNN has
-// the op (activation, add/copy/bias via cudnnOpTensor/cudnnTransformTensor/cudnnConvolutionBackwardBias, pooling,
-// LRN, softmax), cuDNN's time over ours (vs_cudnn). bench/README.md explains the rows.
+// softmax + loss, batch normalisation, the SGD update) on working sets of at least 64 MB. Each row prints GB/s for the
+// least traffic its op needs (every input read once, every output written once) and that rate as a fraction of a
+// device-to-device cudaMemcpy measured at start-up in the same run (vs_copy, the ceiling of a streaming kernel), and
+// where cuDNN has the op (activation, add/copy/bias via
+// cudnnOpTensor/cudnnTransformTensor/cudnnConvolutionBackwardBias, pooling, LRN, softmax, batch normalisation), cuDNN's
+// time over ours (vs_cudnn). bench/README.md explains the rows.
 //
 // Validation (a mismatch ends the program, or with --keep_going marks the row): before timing, every row's output
 // (NaN-poisoned first) against kernels::ref run on the host on the same inputs (cuDNN's too, which also cross-checks
@@ -388,6 +389,71 @@ void softmax_case(OpCase& op, const std::string& name) {
   kr::softmax_backward(s, download(prob, n).data(), download(dprob, n).data(), op.expected.data(), false);
 }
 
+// Batch normalisation in training, on the VGG-16 conv2 activations (64 channels of 32x112x112 = 401408 values):
+// forward (statistics, then y) and backward (dx, dgamma, dbeta), both against cuDNN's spatial batch norm. The
+// least traffic: x read and y written (forward); x and dy read and dx written (backward). Ours reads x three
+// times forward (two statistics passes, then y) and x, dy twice backward. Checked: y and dx (running statistics
+// move with every call; y and dx do not depend on them).
+void batch_norm_case(OpCase& op, const std::string& name) {
+  kernels::BatchNormShape s;
+  s.N = kAct[0], s.C = kAct[1], s.H = kAct[2], s.W = kAct[3];
+  const size_t n = act_count(), S = n * sizeof(float), C = size_t(s.C);
+  auto* desc = op.own(act_desc());
+  auto* channel_desc = op.own(std::make_shared<TensorDesc>(1, s.C, 1, 1));  // gamma, beta and the statistics
+  // Activation-like inputs: a per-tensor offset, so the mean is not 0.
+  float *x = op.uniform(n, 1, -1.f, 3.f), *gamma = op.uniform(C, 2, 0.5f, 1.5f), *beta = op.uniform(C, 3);
+  float *running_mean = op.alloc(C), *running_var = op.alloc(C), *saved_mean = op.alloc(C),
+        *saved_inv_std = op.alloc(C);
+  fill_value(running_mean, C, 0.f);
+  fill_value(running_var, C, 1.f);
+  const std::vector<float> x_host = download(x, n), gamma_host = download(gamma, C), beta_host = download(beta, C);
+  if (name == "batch_norm_forward") {
+    float *y = op.output(n), *yc = op.alloc(n), *mean_c = op.alloc(C), *var_c = op.alloc(C), *smean_c = op.alloc(C),
+          *sinv_c = op.alloc(C);
+    fill_value(mean_c, C, 0.f);
+    fill_value(var_c, C, 1.f);
+    op.bytes = 2.0 * S;
+    op.cudnn_what = "cudnnBatchNormalizationForwardTraining (SPATIAL)";
+    op.ours = [=] {
+      kc::batch_norm_forward_training(s, x, gamma, beta, running_mean, running_var, y, saved_mean, saved_inv_std,
+                                      stream());
+    };
+    op.cudnn = [=] {
+      check(cudnnBatchNormalizationForwardTraining(cudnn(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, desc->d, x, desc->d,
+                                                   yc, channel_desc->d, gamma, beta, double(s.momentum), mean_c, var_c,
+                                                   double(s.eps), smean_c, sinv_c),
+            "batch norm forward");
+    };
+    op.ours_out = y, op.cudnn_out = yc;
+    op.expected.resize(n);
+    std::vector<float> rm(C, 0.f), rv(C, 1.f), sm(C), si(C);
+    kr::batch_norm_forward_training(s, x_host.data(), gamma_host.data(), beta_host.data(), rm.data(), rv.data(),
+                                    op.expected.data(), sm.data(), si.data());
+    return;
+  }
+  // Backward from the statistics of our forward pass (cuDNN's saved statistics are the same mean and 1 / std).
+  float *y = op.alloc(n), *dy = op.uniform(n, 4), *dx = op.output(n), *dxc = op.alloc(n);
+  float *dgamma = op.alloc(C), *dbeta = op.alloc(C), *dgamma_c = op.alloc(C), *dbeta_c = op.alloc(C);
+  kc::batch_norm_forward_training(s, x, gamma, beta, running_mean, running_var, y, saved_mean, saved_inv_std, stream());
+  op.bytes = 3.0 * S;
+  op.cudnn_what = "cudnnBatchNormalizationBackward (SPATIAL)";
+  op.ours = [=] {
+    kc::batch_norm_backward(s, x, dy, gamma, saved_mean, saved_inv_std, dx, dgamma, dbeta, false, stream());
+  };
+  op.cudnn = [=] {
+    check(cudnnBatchNormalizationBackward(cudnn(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, &kOne, &kZero, desc->d, x,
+                                          desc->d, dy, desc->d, dxc, channel_desc->d, gamma, dgamma_c, dbeta_c,
+                                          double(s.eps), saved_mean, saved_inv_std),
+          "batch norm backward");
+  };
+  op.ours_out = dx, op.cudnn_out = dxc;
+  op.expected.resize(n);
+  std::vector<float> dgamma_host(C), dbeta_host(C);
+  kr::batch_norm_backward(s, x_host.data(), download(dy, n).data(), gamma_host.data(), download(saved_mean, C).data(),
+                          download(saved_inv_std, C).data(), op.expected.data(), dgamma_host.data(), dbeta_host.data(),
+                          false);
+}
+
 void sgd_case(OpCase& op) {
   const size_t n = size_t(64) << 20;
   const kernels::SgdStep step{int64_t(n), 0.01f, 0.9f, 5e-4f};
@@ -409,7 +475,7 @@ const std::vector<std::string>& case_names() {
       "maxpool_backward",      "avgpool_forward",     "avgpool_backward",     "lrn_forward",
       "lrn_backward",          "dropout_forward",     "dropout_backward",     "softmax_forward",
       "softmax_backward",      "softmax_map_forward", "softmax_map_backward", "softmax_loss_forward",
-      "softmax_loss_backward", "sgd_update"};
+      "softmax_loss_backward", "batch_norm_forward",  "batch_norm_backward",  "sgd_update"};
   return names;
 }
 
@@ -425,6 +491,8 @@ OpCase& op_case(const std::string& name) {
     lrn_case(*op, name);
   else if (name.rfind("softmax", 0) == 0)
     softmax_case(*op, name);
+  else if (name.rfind("batch_norm", 0) == 0)
+    batch_norm_case(*op, name);
   else if (name == "sgd_update")
     sgd_case(*op);
   else

@@ -52,6 +52,40 @@ NodeId GradBuilder::emit(const Node& forward, const std::string& op, std::vector
   return graph_.append_node(std::move(node));
 }
 
+NodeId GradBuilder::emit_several(const Node& forward, const std::string& op, std::vector<ValueId> inputs,
+                                 const std::vector<ValueId>& targets) {
+  bool any = false;
+  for (ValueId t : targets) any = any || needs_grad(t);
+  if (!any) return -1;
+  for (ValueId in : inputs)
+    if (in < 0) throw Error("backward of '" + forward.name + "' (" + op + ") reads a missing gradient");
+  Node node;
+  node.name = forward.name + "/" + op;
+  node.op = op;
+  node.attrs = forward.attrs;
+  node.inputs = std::move(inputs);
+  node.forward_of = current_forward_;
+  for (size_t k = 0; k < targets.size(); ++k) {
+    const Value t = graph_.value(targets[k]);  // a copy: new_value may move the graph's values
+    ValueId g = -1;
+    bool existed = false;
+    if (!needs_grad(targets[k])) {
+      g = graph_.new_value(gradient_name(forward.name + ".unused" + std::to_string(k)), t.shape, ValueKind::gradient);
+    } else {
+      existed = grads_.count(targets[k]) != 0;
+      if (!existed) {
+        g = graph_.new_value(gradient_name(t.name), t.shape, ValueKind::gradient);
+        graph_.value(g).grad_of = targets[k];
+        grads_[targets[k]] = g;
+      }
+      g = grads_[targets[k]];
+    }
+    node.outputs.push_back(g);
+    node.accumulate.push_back(existed);
+  }
+  return graph_.append_node(std::move(node));
+}
+
 ValueId GradBuilder::emit_temporary(const Node& forward, const std::string& op, std::vector<ValueId> inputs,
                                     ValueId like, const std::string& suffix) {
   for (ValueId in : inputs)

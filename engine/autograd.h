@@ -23,6 +23,11 @@ class GradBuilder {
   // the target needs a gradient. Returns the node id or -1.
   NodeId emit(const Node& forward, const std::string& op, std::vector<ValueId> inputs, ValueId target,
               Attrs extra = {});
+  // Emits one node computing the gradients of several targets at once (its outputs in the order of `targets`), for
+  // kernels that share the work (batch norm's sums). A target that needs no gradient still gets a buffer of its
+  // own, "grad/<forward>.unused<k>", so the kernel has somewhere to write. Returns -1 when no target needs one.
+  NodeId emit_several(const Node& forward, const std::string& op, std::vector<ValueId> inputs,
+                      const std::vector<ValueId>& targets);
   // Emits `op` into a new gradient value "grad/<forward>.<suffix>" shaped like `like`, for a gradient inside a
   // fused node (a fused conv's pre-ReLU gradient). Returns that value.
   ValueId emit_temporary(const Node& forward, const std::string& op, std::vector<ValueId> inputs, ValueId like,

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "base/errors.h"
+#include "engine/ops/batch_norm.h"
 #include "engine/ops/concat.h"
 #include "engine/ops/conv.h"
 #include "engine/ops/dropout.h"
@@ -31,7 +32,7 @@ Axis window(const Axis& in, int64_t kernel, int64_t stride, int64_t pad) {
 
 bool per_location(const std::string& op) {
   return op == ops::relu || op == ops::lrn || op == ops::dropout || op == ops::softmax || op == ops::bias ||
-         op == ops::copy;
+         op == ops::copy || op == ops::batch_norm;
 }
 
 }  // namespace
@@ -72,7 +73,10 @@ MapGeometry map_geometry(const Graph& g) {
       throw BadConfig("map geometry: node '" + n.name + "' (" + n.op + ") on " + shape_str(in) +
                       " is not convolutional; run convolutionalize first");
     }
-    for (ValueId v : n.outputs) {
+    // A batch_norm's other outputs are its batch statistics (one value per channel), not maps.
+    const size_t maps = n.op == ops::batch_norm ? 1 : n.outputs.size();
+    for (size_t k = 0; k < maps; ++k) {
+      const ValueId v = n.outputs[k];
       ys[size_t(v)] = y_axis;
       xs[size_t(v)] = x_axis;
       known[size_t(v)] = true;

@@ -20,12 +20,16 @@
 //   dropout.cu             dropout_kernel <- dropout_forward and dropout_backward
 //   softmax.cu             softmax_forward_kernel, softmax_backward_kernel, softmax_loss_kernel (<-
 //                          softmax_loss_forward), softmax_loss_backward_kernel
+//   batch_norm.cu          batch_norm_statistics_kernel, batch_norm_normalize_kernel <- batch_norm_forward_training;
+//                          batch_norm_normalize_kernel <- batch_norm_forward_inference;
+//                          batch_norm_backward_kernel <- batch_norm_backward
 //   sgd.cu                 sgd_kernel <- sgd_update;  device.cu  fill_kernel <- fill_device
 // Every launcher, and every version of the conv and GEMM launchers, is tested against the CPU reference in
 // tests/<family>_test.cpp (simt.* always, cuda.* on a GPU).
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/batch_norm.h"
 #include "kernels/conv.h"
 #include "kernels/dropout.h"
 #include "kernels/elementwise.h"

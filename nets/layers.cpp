@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/ops/batch_norm.h"
 #include "engine/ops/concat.h"
 #include "engine/ops/conv.h"
 #include "engine/ops/dropout.h"
@@ -55,6 +56,28 @@ ValueId LayerBuilder::linear(const std::string& name, ValueId x, int num_output,
 
 ValueId LayerBuilder::relu(const std::string& name, ValueId x) {
   return g_.add(ops::relu, name, {x});
+}
+
+ValueId LayerBuilder::batch_norm(const std::string& name, ValueId x, double momentum, double eps) {
+  const Shape& xs = g_.value(x).shape;
+  const int64_t channels = xs.size() > 1 ? xs[1] : 0;
+  auto constant = [](float value, float lr_mult, float decay_mult) {
+    ParamSpec p;
+    p.init.type = "constant";
+    p.init.value = value;
+    p.lr_mult = lr_mult;
+    p.decay_mult = decay_mult;
+    return p;
+  };
+  // No weight decay on the affine part (it would pull gamma to 0); the running statistics are not learnt.
+  ValueId gamma = g_.add_param(name + ".gamma", {channels}, constant(1, 1, 0));
+  ValueId beta = g_.add_param(name + ".beta", {channels}, constant(0, 1, 0));
+  ValueId mean = g_.add_param(name + ".running_mean", {channels}, constant(0, 0, 0));
+  ValueId var = g_.add_param(name + ".running_var", {channels}, constant(1, 0, 0));
+  BatchNormAttrs a;
+  a.momentum = momentum;
+  a.eps = eps;
+  return g_.add(ops::batch_norm, name, {x, gamma, beta, mean, var}, write_attrs(a));
 }
 
 ValueId LayerBuilder::pool(const std::string& name, ValueId x, kernels::PoolMethod method, int kernel, int stride,

@@ -27,6 +27,10 @@ class LayerBuilder {
                int groups = 1, const Filler& filler = {});
   ValueId linear(const std::string& name, ValueId x, int num_output, const Filler& filler = {});
   ValueId relu(const std::string& name, ValueId x);
+  // Batch normalisation of x's channels: "<name>.gamma" (1), "<name>.beta" (0), and the running statistics
+  // "<name>.running_mean" (0) and "<name>.running_var" (1), parameters with lr_mult 0 that the training forward pass
+  // updates (engine/ops/batch_norm.cpp).
+  ValueId batch_norm(const std::string& name, ValueId x, double momentum = 0.1, double eps = 1e-5);
   ValueId pool(const std::string& name, ValueId x, kernels::PoolMethod method, int kernel, int stride, int pad = 0);
   ValueId max_pool(const std::string& name, ValueId x, int kernel, int stride, int pad = 0);
   ValueId avg_pool(const std::string& name, ValueId x, int kernel, int stride, int pad = 0);

@@ -13,25 +13,27 @@ namespace {
 // The side after the layers up to the last conv: conv1 5x5, then per further stage a 3x3/2 pool that must tile
 // its input (an odd side) and a 3x3 conv. Returns 0 where a pool would leave a partial window or a side falls
 // below 1.
-int last_conv_side(int n, int stages) {
-  n -= 4;  // conv1
+// `later_shrink`: what the convolutions of each later stage take off the side (2: one 3x3, 4: two).
+int last_conv_side(int n, int stages, int later_shrink = 2) {
+  n -= 4;  // conv1 5x5, or two 3x3
   for (int s = 1; s < stages; ++s) {
     if (n < 3 || n % 2 == 0) return 0;  // pool 3x3/2 tiles exactly an odd side
-    n = (n - 3) / 2 + 1 - 2;            // pool, then conv 3x3
+    n = (n - 3) / 2 + 1 - later_shrink;
   }
   return n >= 1 ? n : 0;
 }
 
 // Inputs that tile: 2^(stages-1) k + c for one residue c; the smallest is the least n with a side left.
-void check_side(const char* net, const char* what, int n, int stages) {
-  if (last_conv_side(n, stages) > 0) return;
+void check_side(const char* net, const char* what, int n, int stages, int later_shrink = 2) {
+  auto side = [&](int m) { return last_conv_side(m, stages, later_shrink); };
+  if (side(n) > 0) return;
   int below = n, above = n;
-  while (below > 0 && last_conv_side(below, stages) == 0) --below;
-  while (last_conv_side(above, stages) == 0) ++above;
+  while (below > 0 && side(below) == 0) --below;
+  while (side(above) == 0) ++above;
   std::string nearest = below > 0 ? std::to_string(below) + " or " + std::to_string(above) : std::to_string(above);
   const int period = 1 << (stages - 1);
   int smallest = 1;
-  while (last_conv_side(smallest, stages) == 0) ++smallest;
+  while (side(smallest) == 0) ++smallest;
   throw BadConfig(std::string(net) + ": an input " + what + " of " + std::to_string(n) +
                   " leaves a partial pooling window (the map would differ from the classifier); inputs of " +
                   std::to_string(period) + "k + " + std::to_string(smallest % period) + " pixels, at least " +
@@ -67,6 +69,41 @@ Graph build(const char* name, const NetOptions& o, int stages, int nominal) {
   return g;
 }
 
+// The batch-normalised variant: per stage two unpadded 3x3 convolutions, each followed by batch_norm and ReLU.
+Graph build_bn(const char* name, const NetOptions& o, int nominal) {
+  detail::check_options(name, o);
+  const int stages = 3;
+  const int height = o.input > 0 ? o.input : nominal;
+  const int width = o.input_width > 0 ? o.input_width : height;
+  check_side(name, "height", height, stages, 4);
+  check_side(name, "width", width, stages, 4);
+  Graph g;
+  LayerBuilder b(g);
+  Filler filler;
+  filler.weight.init.type = "msra";
+  const int c1 = scaled_channels(32, o.width);
+  ValueId x = g.add_input("data", {o.batch, o.channels, height, width});
+  int layer = 0;
+  for (int s = 1; s <= stages; ++s) {
+    if (s > 1) x = b.max_pool("pool" + std::to_string(s - 1), x, 3, 2);
+    for (int k = 0; k < 2; ++k) {
+      const std::string id = std::to_string(++layer);
+      x = b.conv("conv" + id, x, c1 << (s - 1), 3, 1, 0, 1, filler);
+      x = b.relu("relu" + id, b.batch_norm("bn" + id, x));
+    }
+  }
+  x = b.flatten("flatten", x);
+  for (int k = 0; k < 2; ++k) {
+    const std::string id = std::to_string(++layer);
+    x = b.relu("relu" + id, b.linear("fc" + id, x, 8 * c1, filler));
+    x = b.dropout("drop" + id, x, 0.5, detail::dropout_seed(o, k));
+  }
+  x = b.linear("fc" + std::to_string(++layer), x, o.classes, filler);
+  detail::classifier_end(b, x, o, "loss", "prob");
+  g.metadata = net_metadata(name, o);
+  return g;
+}
+
 }  // namespace
 
 Graph build_mapnet(const NetOptions& o) {
@@ -75,6 +112,10 @@ Graph build_mapnet(const NetOptions& o) {
 
 Graph build_mapnet4(const NetOptions& o) {
   return build("mapnet4", o, 4, 95);
+}
+
+Graph build_mapnet_bn(const NetOptions& o) {
+  return build_bn("mapnet_bn", o, 47);
 }
 
 }  // namespace massmap::nets

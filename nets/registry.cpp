@@ -76,6 +76,8 @@ const std::vector<NetInfo>& net_catalogue() {
        build_mapnet, smallnet_solver, false},
       {"mapnet4", "mapnet with a fourth conv stage, for finer pixel spacings (map stride 8)", 95, build_mapnet4,
        smallnet_solver, false},
+      {"mapnet_bn", "mapnet with two convolutions per stage, each batch-normalised: the demo's net", 47,
+       build_mapnet_bn, smallnet_solver, false},
   };
   return catalogue;
 }

@@ -49,7 +49,7 @@ TEST_CASE("demo: a tiny run end to end") {
 
   // The training run inside: the checkpoint carries the threshold chosen on validation.
   const massmap::TensorFile ckpt = massmap::read_safetensors(out + "/train/checkpoint.safetensors");
-  CHECK(ckpt.metadata.at("builder") == "mapnet");
+  CHECK(ckpt.metadata.at("builder") == "mapnet_bn");
   CHECK(ckpt.metadata.at("iteration") == "12");
   CHECK(ckpt.metadata.count("threshold") == 1);
 

@@ -66,6 +66,8 @@ const Coverage kCoverage[] = {
     {"softmax_loss", "softmax_loss_grad", "softmax_test: softmax loss gradient check",
      "softmax_test: simt.softmax loss forward and backward, with ignored locations",
      "gpu_memory_bench: ^mem/softmax_loss_forward/ours"},
+    {"batch_norm", "batch_norm_grad", "batch_norm_test: ref batch_norm gradients match central differences",
+     "batch_norm_test: simt.batch_norm forward and backward", "gpu_memory_bench: ^mem/batch_norm_forward/ours"},
     {"sgd_update", "", "- the update itself: nothing is differentiated through it",
      "sgd_test: simt.sgd update with momentum and decay", "gpu_memory_bench: ^mem/sgd_update/ours"},
 };

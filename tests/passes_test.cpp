@@ -295,6 +295,15 @@ TEST_CASE("mapnet: its map is the classifier slid over the image; inputs that le
   check_cells_are_crops(mapnet, 1, 2, 23, 4, 2, 2);  // the smallest: conv3 leaves one pixel
 }
 
+TEST_CASE("mapnet_bn: batch-normalised, its map is still exactly the classifier slid over the image") {
+  const auto mapnet_bn = quarter_width("mapnet_bn");
+  check_cells_are_crops(mapnet_bn, 1, 2, 47, 4, 2, 3);
+  const std::string e = config_error([&] { mapnet_bn(1, 45, 45); });
+  CHECK(contains(e, "mapnet_bn"));
+  CHECK(contains(e, "4k + 3 pixels, at least 35"));
+  CHECK(contains(e, "43 or 47"));
+}
+
 TEST_CASE("mapnet4: a fourth stage keeps the map exactly the classifier slid over the image, at stride 8") {
   const auto mapnet4 = quarter_width("mapnet4");
   check_cells_are_crops(mapnet4, 1, 2, 47, 8, 2, 3);
