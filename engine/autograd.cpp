@@ -28,6 +28,17 @@ ValueId GradBuilder::grad(ValueId v) const {
   return it == grads_.end() ? -1 : it->second;
 }
 
+ValueId GradBuilder::gradient_buffer(ValueId target, bool* existed) {
+  *existed = grads_.count(target) != 0;
+  if (!*existed) {
+    const Value t = graph_.value(target);  // a copy: new_value may move the graph's values
+    ValueId g = graph_.new_value(gradient_name(t.name), t.shape, ValueKind::gradient);
+    graph_.value(g).grad_of = target;
+    grads_[target] = g;
+  }
+  return grads_[target];
+}
+
 NodeId GradBuilder::emit(const Node& forward, const std::string& op, std::vector<ValueId> inputs, ValueId target,
                          Attrs extra) {
   if (!needs_grad(target)) return -1;
@@ -40,14 +51,8 @@ NodeId GradBuilder::emit(const Node& forward, const std::string& op, std::vector
   for (const auto& [k, v] : extra.items()) node.attrs.set(k, v);
   node.inputs = std::move(inputs);
   node.forward_of = current_forward_;
-  bool existed = grads_.count(target) != 0;
-  if (!existed) {
-    const Value& t = graph_.value(target);
-    ValueId g = graph_.new_value(gradient_name(t.name), t.shape, ValueKind::gradient);
-    graph_.value(g).grad_of = target;
-    grads_[target] = g;
-  }
-  node.outputs = {grads_[target]};
+  bool existed = false;
+  node.outputs = {gradient_buffer(target, &existed)};
   node.accumulate = {existed};
   return graph_.append_node(std::move(node));
 }
@@ -66,20 +71,12 @@ NodeId GradBuilder::emit_several(const Node& forward, const std::string& op, std
   node.inputs = std::move(inputs);
   node.forward_of = current_forward_;
   for (size_t k = 0; k < targets.size(); ++k) {
-    const Value t = graph_.value(targets[k]);  // a copy: new_value may move the graph's values
-    ValueId g = -1;
     bool existed = false;
-    if (!needs_grad(targets[k])) {
-      g = graph_.new_value(gradient_name(forward.name + ".unused" + std::to_string(k)), t.shape, ValueKind::gradient);
-    } else {
-      existed = grads_.count(targets[k]) != 0;
-      if (!existed) {
-        g = graph_.new_value(gradient_name(t.name), t.shape, ValueKind::gradient);
-        graph_.value(g).grad_of = targets[k];
-        grads_[targets[k]] = g;
-      }
-      g = grads_[targets[k]];
-    }
+    const Shape shape = graph_.value(targets[k]).shape;  // a copy: new_value may move the graph's values
+    const ValueId g =
+        needs_grad(targets[k])
+            ? gradient_buffer(targets[k], &existed)
+            : graph_.new_value(gradient_name(forward.name + ".unused" + std::to_string(k)), shape, ValueKind::gradient);
     node.outputs.push_back(g);
     node.accumulate.push_back(existed);
   }

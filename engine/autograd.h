@@ -35,6 +35,8 @@ class GradBuilder {
   Graph& graph() { return graph_; }
 
  private:
+  // The gradient value of target, made on first use; *existed: it was made before (so a writer accumulates).
+  ValueId gradient_buffer(ValueId target, bool* existed);
   Graph& graph_;
   std::vector<bool> needs_grad_;
   std::map<ValueId, ValueId> grads_;

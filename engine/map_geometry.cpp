@@ -73,10 +73,8 @@ MapGeometry map_geometry(const Graph& g) {
       throw BadConfig("map geometry: node '" + n.name + "' (" + n.op + ") on " + shape_str(in) +
                       " is not convolutional; run convolutionalize first");
     }
-    // A batch_norm's other outputs are its batch statistics (one value per channel), not maps.
-    const size_t maps = n.op == ops::batch_norm ? 1 : n.outputs.size();
-    for (size_t k = 0; k < maps; ++k) {
-      const ValueId v = n.outputs[k];
+    for (ValueId v : n.outputs) {
+      if (g.value(v).shape.size() != 4) continue;  // not a map: a batch norm's per-channel batch statistics
       ys[size_t(v)] = y_axis;
       xs[size_t(v)] = x_axis;
       known[size_t(v)] = true;
