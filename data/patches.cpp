@@ -65,11 +65,13 @@ std::vector<uint8_t> dilate(const std::vector<uint8_t>& in, int w, int h, int r)
 // 1 where a size x size patch centred there would overlap some ROI box (of any lesion type). Patch columns are
 // cx - size/2 .. cx - size/2 + size - 1, so it meets columns x..x+bw-1 iff cx in [x + size/2 - size + 1,
 // x + bw - 1 + size/2]; rows likewise. A 2-D difference array marks every rectangle in O(pixels + ROIs).
-std::vector<uint8_t> forbidden_centres(const PreparedImage& im, int size) {
+// Each box counts as grown by `margin` pixels on every side.
+std::vector<uint8_t> forbidden_centres(const PreparedImage& im, int size, int margin) {
   const int w = im.width, h = im.height, half = size / 2;
   std::vector<int32_t> diff(size_t(w + 1) * (h + 1), 0);  // (h + 1, w + 1)
-  for (const Box& b : im.rois) {
-    if (b.width <= 0 || b.height <= 0) continue;
+  for (const Box& roi : im.rois) {
+    if (roi.width <= 0 || roi.height <= 0) continue;
+    const Box b{roi.x - margin, roi.y - margin, roi.width + 2 * margin, roi.height + 2 * margin};
     const int x0 = std::max(0, b.x + half - size + 1), x1 = std::min(w - 1, b.x + b.width - 1 + half);
     const int y0 = std::max(0, b.y + half - size + 1), y1 = std::min(h - 1, b.y + b.height - 1 + half);
     if (x0 > x1 || y0 > y1) continue;
@@ -106,7 +108,7 @@ Candidates negative_candidates(const PreparedImage& im, const PatchConfig& c) {
   const std::vector<uint8_t> near_tissue = dilate(tissue, im.width, im.height, c.edge_width);
   const std::vector<uint8_t> near_air = dilate(air, im.width, im.height, c.edge_width);
   // A 1-pixel patch overlaps a box exactly when its centre lies inside it.
-  const std::vector<uint8_t> forbidden = forbidden_centres(im, c.clear_of_roi == "centre" ? 1 : c.size);
+  const std::vector<uint8_t> forbidden = forbidden_centres(im, c.clear_of_roi == "centre" ? 1 : c.size, c.clear_margin);
   Candidates out;
   for (size_t i = 0; i < n; ++i) {
     if (forbidden[i]) continue;
@@ -280,7 +282,8 @@ nlohmann::json PatchConfig::to_json() const {
           {"edge_fraction", edge_fraction},
           {"air_fraction", air_fraction},
           {"label_fraction", label_fraction},
-          {"clear_of_roi", clear_of_roi}};
+          {"clear_of_roi", clear_of_roi},
+          {"clear_margin", clear_margin}};
 }
 
 PatchConfig PatchConfig::from_json(const nlohmann::json& j) {
@@ -307,10 +310,12 @@ PatchConfig PatchConfig::from_json(const nlohmann::json& j) {
       c.label_fraction = f::number(v, where, key);
     else if (key == "clear_of_roi")
       c.clear_of_roi = f::string(v, where, key);
+    else if (key == "clear_margin")
+      c.clear_margin = f::integer(v, where, key);
     else
       f::unknown_key(where, key,
                      "size, per_mass, per_normal_image, negative_ratio, edge_width, edge_fraction, air_fraction, "
-                     "label_fraction, clear_of_roi");
+                     "label_fraction, clear_of_roi, clear_margin");
   }
   c.validate();
   return c;
@@ -330,6 +335,7 @@ void PatchConfig::validate() const {
     fail("negative_ratio must be in [0, 100], got " + decimal_text(negative_ratio));
   if (clear_of_roi != "patch" && clear_of_roi != "centre")
     fail("clear_of_roi must be \"patch\" or \"centre\", got \"" + clear_of_roi + "\"");
+  in_range(clear_margin, 0, kMaxPatchSide, "clear_margin");
   if (edge_width < 1) fail("edge_width must be >= 1, got " + std::to_string(edge_width));
   const std::pair<const char*, double> fractions[] = {
       {"edge_fraction", edge_fraction}, {"air_fraction", air_fraction}, {"label_fraction", label_fraction}};

@@ -42,6 +42,9 @@ struct PatchConfig {
   // "centre", only its centre. With "centre" a negative may show part of a lesion off its centre, as the map's
   // cells beside a mass do, and abnormal images give negatives from their interior, not mostly from the rim.
   std::string clear_of_roi = "patch";
+  // Pixels a negative keeps clear beyond that: every ROI box counts as grown by this much on each side, so a
+  // "centre" negative is not centred on a mass's rim, where its crop shows most of the mass.
+  int clear_margin = 0;
   nlohmann::json to_json() const;
   static PatchConfig from_json(const nlohmann::json& j);
   void validate() const;

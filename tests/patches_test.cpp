@@ -97,6 +97,36 @@ TEST_CASE("clear_of_roi centre: negatives keep only their centre out of every RO
   CHECK_THROWS_AS(PatchConfig::from_json({{"clear_of_roi", 1}}), BadConfig);
 }
 
+TEST_CASE("clear_margin: negatives keep that many more pixels clear of every ROI box, in both modes") {
+  const PreparedImage im = test_image();
+  PatchConfig c = small_config();
+  c.per_mass = 400;
+  c.edge_fraction = c.air_fraction = c.label_fraction = 0;
+  auto grown = [](const Box& b, int m) { return Box{b.x - m, b.y - m, b.width + 2 * m, b.height + 2 * m}; };
+  for (const char* mode : {"centre", "patch"}) {
+    CAPTURE(mode);
+    c.clear_of_roi = mode;
+    const int side = c.clear_of_roi == "centre" ? 1 : c.size;
+    // Without a margin some negatives come within 4 pixels of a box; with a margin of 4, none.
+    int near_without = 0;
+    c.clear_margin = 0;
+    for (const PatchSpec& p : sample_patches(im, 0, c, 7))
+      for (const Box& b : im.rois) near_without += p.label == PatchLabel::non_mass && overlaps(p, side, grown(b, 4));
+    CHECK(near_without > 0);
+    c.clear_margin = 4;
+    int negatives = 0;
+    for (const PatchSpec& p : sample_patches(im, 0, c, 7)) {
+      if (p.label == PatchLabel::mass) continue;
+      ++negatives;
+      for (const Box& b : im.rois) CHECK_FALSE(overlaps(p, side, grown(b, 4)));
+    }
+    CHECK(negatives == 400);
+  }
+  CHECK(PatchConfig::from_json({{"clear_margin", 5}}).clear_margin == 5);
+  CHECK(PatchConfig::from_json(PatchConfig::from_json({{"clear_margin", 3}}).to_json()).clear_margin == 3);
+  CHECK_THROWS_AS(PatchConfig::from_json({{"clear_margin", -1}}), BadConfig);
+}
+
 TEST_CASE("mass patches sit in the mask, negatives avoid every ROI and match their source") {
   const PreparedImage im = test_image();
   const PatchConfig c = small_config();
