@@ -51,8 +51,8 @@ options:
   --seed S            seed of the data, the split and the training (default 1)
   --device D          cpu, cuda or simt (default: cuda when a GPU is present, else cpu)
   --resume FILE       continue the training from its checkpoint (the synthetic sets are reused)
-  --reference         the ceiling run: 4x the training images (960) and 8x the iterations (8000), the same
-                      test set (half an hour on 2 CPU cores; Ctrl-C and --resume run it in chunks)
+  --reference         the ceiling run: 4x the training images (960) and 8x the iterations (9600 for mapnet_bn),
+                      the same test set (about 45 minutes on 2 CPU cores; Ctrl-C and --resume run it in chunks)
   --toy               the blob-versus-bar task instead (massmap demo --toy --help)
 )";
 
