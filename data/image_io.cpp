@@ -242,6 +242,38 @@ void check_png_header(const std::string& path, const std::vector<char>& bytes) {
   }
 }
 
+// stb_image builds a JPEG Huffman table from its 16 code counts without checking that they sum to at most 256, and
+// then writes past the table's 257-entry size list: such a table is refused here, before stb sees the file. Walks the
+// marker segments, stepping over entropy-coded data (where 0xff is followed by a stuffed 0 or a restart marker).
+void check_jpeg_huffman_tables(const std::string& path, const std::vector<char>& bytes) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  size_t at = 2;  // after the start-of-image marker
+  while (at + 4 <= n) {
+    const unsigned char marker = p[at + 1];
+    if (p[at] != 0xff || marker == 0xff) {
+      ++at;  // entropy-coded data, or a fill byte before a marker
+      continue;
+    }
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd9)) {
+      at += 2;  // a stuffed zero, TEM, RSTn, SOI or EOI: no length follows
+      continue;
+    }
+    const size_t length = size_t(p[at + 2]) << 8 | p[at + 3];  // counts itself, not the marker
+    if (marker == 0xc4) {
+      const size_t end = std::min(n, at + 2 + length);
+      for (size_t table = at + 4; table + 17 <= end;) {
+        size_t codes = 0;
+        for (size_t i = 1; i <= 16; ++i) codes += p[table + i];
+        if (codes > 256)
+          fail(path, "corrupt JPEG: a Huffman table lists " + std::to_string(codes) + " codes (at most 256)");
+        table += 17 + codes;
+      }
+    }
+    at += 2 + length;
+  }
+}
+
 Image read_stb(const std::string& path, const std::vector<char>& bytes, const char* what) {
   const auto* p = reinterpret_cast<const stbi_uc*>(bytes.data());
   if (bytes.size() > size_t(INT32_MAX)) fail(path, std::string(what) + " file is larger than 2 GiB");
@@ -310,6 +342,7 @@ Image read_image(const std::string& path) {
       const size_t sos = view.rfind("\xff\xda");
       if (sos == std::string_view::npos || view.find("\xff\xd9", sos) == std::string_view::npos)
         fail(path, "JPEG file is truncated (no end-of-image marker after its last scan)");
+      check_jpeg_huffman_tables(path, bytes);
       return read_stb(path, bytes, "JPEG");
     }
     case Format::pgm: {

@@ -196,6 +196,38 @@ std::string png_with_ihdr(uint32_t width, uint32_t height, int depth, int colour
 
 }  // namespace
 
+TEST_CASE("JPEG whose Huffman table lists more than 256 codes: refused before the decoder builds it") {
+  // SOI, a DHT segment with one table whose 16 counts sum to `codes` (and that many symbol bytes), SOS, EOI.
+  auto jpeg_with_dht = [](int codes) {
+    std::string out = "\xff\xd8";
+    std::string table(1, '\x00');  // class 0 (DC), id 0
+    for (int i = 0; i < 16; ++i)
+      table += char(i < 15 ? std::min(255, codes / 15) : codes - 15 * std::min(255, codes / 15));
+    table += std::string(size_t(codes), '\x01');
+    out += "\xff\xc4";
+    put(out, uint32_t(table.size() + 2), 2, true);
+    out += table;
+    out += "\xff\xda";
+    put(out, 8, 2, true);
+    out += std::string("\x01\x01\x00\x00\x3f\x00", 6);
+    out += "\xff\xd9";
+    return out;
+  };
+  for (const int codes : {257, 300, 600}) {
+    const std::string path = write_file(jpeg_with_dht(codes));
+    CAPTURE(codes);
+    try {
+      read_image(path);
+      FAIL_CHECK("read");
+    } catch (const BadInput& e) {
+      CHECK(std::string(e.what()).find("Huffman table lists " + std::to_string(codes) + " codes") != std::string::npos);
+      CHECK(std::string(e.what()).find(path) != std::string::npos);
+    }
+  }
+  // 256 codes pass this check (the file is refused later for other reasons, still as BadInput).
+  CHECK_FALSE(read_or_refuse(jpeg_with_dht(256), "256 codes"));
+}
+
 TEST_CASE("PNG with huge declared sizes and chunk lengths: refused by the header checks, nothing allocated") {
   for (const uint32_t side : {0u, 65536u, 0x7fffffffu, 0xffffffffu})
     CHECK_FALSE(read_or_refuse(png_with_ihdr(side, 3, 16, 0), "width " + std::to_string(side)));
