@@ -261,13 +261,16 @@ void check_jpeg_huffman_tables(const std::string& path, const std::vector<char>&
     }
     const size_t length = size_t(p[at + 2]) << 8 | p[at + 3];  // counts itself, not the marker
     if (marker == 0xc4) {
-      const size_t end = std::min(n, at + 2 + length);
-      for (size_t table = at + 4; table + 17 <= end;) {
-        size_t codes = 0;
-        for (size_t i = 1; i <= 16; ++i) codes += p[table + i];
+      // As the decoder reads them: tables follow one another while the segment's length is not used up, and the
+      // last one may run past the segment's end.
+      int64_t left = int64_t(length) - 2;
+      for (size_t table = at + 4; left > 0 && table < n;) {
+        size_t codes = 0;  // the decoder reads 0 past the end of the file
+        for (size_t i = 1; i <= 16 && table + i < n; ++i) codes += p[table + i];
         if (codes > 256)
           fail(path, "corrupt JPEG: a Huffman table lists " + std::to_string(codes) + " codes (at most 256)");
         table += 17 + codes;
+        left -= int64_t(17 + codes);
       }
     }
     at += 2 + length;

@@ -224,6 +224,19 @@ TEST_CASE("JPEG whose Huffman table lists more than 256 codes: refused before th
       CHECK(std::string(e.what()).find(path) != std::string::npos);
     }
   }
+  // A segment one byte longer than its first table: the decoder reads a second table from the bytes after it.
+  {
+    std::string out = "\xff\xd8\xff\xc4";
+    put(out, 2 + 17 + 1 + 1, 2, true);
+    out += std::string(1, '\x00') + '\x01' + std::string(15, '\x00') + '\x05';  // table 1: one code
+    out += std::string(1, '\x00');                                              // table 2 starts inside the segment
+    for (int i = 0; i < 16; ++i) out += char(i < 15 ? 20 : 0);                  // 300 codes, past the segment's end
+    out += std::string(300, '\x01') + "\xff\xda";
+    put(out, 8, 2, true);
+    out += std::string("\x01\x01\x00\x00\x3f\x00", 6) + "\xff\xd9";
+    const std::string path = write_file(out);
+    CHECK_THROWS_WITH_AS(read_image(path), doctest::Contains("Huffman table lists 300 codes"), BadInput);
+  }
   // 256 codes pass this check (the file is refused later for other reasons, still as BadInput).
   CHECK_FALSE(read_or_refuse(jpeg_with_dht(256), "256 codes"));
 }
