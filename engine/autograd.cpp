@@ -39,18 +39,23 @@ ValueId GradBuilder::gradient_buffer(ValueId target, bool* existed) {
   return grads_[target];
 }
 
-NodeId GradBuilder::emit(const Node& forward, const std::string& op, std::vector<ValueId> inputs, ValueId target,
-                         Attrs extra) {
-  if (!needs_grad(target)) return -1;
+Node GradBuilder::backward_node(const Node& forward, const std::string& op, std::vector<ValueId> inputs) const {
   for (ValueId in : inputs)
     if (in < 0) throw Error("backward of '" + forward.name + "' (" + op + ") reads a missing gradient");
   Node node;
   node.name = forward.name + "/" + op;
   node.op = op;
   node.attrs = forward.attrs;
-  for (const auto& [k, v] : extra.items()) node.attrs.set(k, v);
   node.inputs = std::move(inputs);
   node.forward_of = current_forward_;
+  return node;
+}
+
+NodeId GradBuilder::emit(const Node& forward, const std::string& op, std::vector<ValueId> inputs, ValueId target,
+                         Attrs extra) {
+  if (!needs_grad(target)) return -1;
+  Node node = backward_node(forward, op, std::move(inputs));
+  for (const auto& [k, v] : extra.items()) node.attrs.set(k, v);
   bool existed = false;
   node.outputs = {gradient_buffer(target, &existed)};
   node.accumulate = {existed};
@@ -62,14 +67,7 @@ NodeId GradBuilder::emit_several(const Node& forward, const std::string& op, std
   bool any = false;
   for (ValueId t : targets) any = any || needs_grad(t);
   if (!any) return -1;
-  for (ValueId in : inputs)
-    if (in < 0) throw Error("backward of '" + forward.name + "' (" + op + ") reads a missing gradient");
-  Node node;
-  node.name = forward.name + "/" + op;
-  node.op = op;
-  node.attrs = forward.attrs;
-  node.inputs = std::move(inputs);
-  node.forward_of = current_forward_;
+  Node node = backward_node(forward, op, std::move(inputs));
   for (size_t k = 0; k < targets.size(); ++k) {
     bool existed = false;
     const Shape shape = graph_.value(targets[k]).shape;  // a copy: new_value may move the graph's values
@@ -85,16 +83,9 @@ NodeId GradBuilder::emit_several(const Node& forward, const std::string& op, std
 
 ValueId GradBuilder::emit_temporary(const Node& forward, const std::string& op, std::vector<ValueId> inputs,
                                     ValueId like, const std::string& suffix) {
-  for (ValueId in : inputs)
-    if (in < 0) throw Error("backward of '" + forward.name + "' (" + op + ") reads a missing gradient");
+  Node node = backward_node(forward, op, std::move(inputs));
   const Shape shape = graph_.value(like).shape;  // a copy: new_value may move the graph's values
   ValueId g = graph_.new_value(gradient_name(forward.name + "." + suffix), shape, ValueKind::gradient);
-  Node node;
-  node.name = forward.name + "/" + op;
-  node.op = op;
-  node.attrs = forward.attrs;
-  node.inputs = std::move(inputs);
-  node.forward_of = current_forward_;
   node.outputs = {g};
   node.accumulate = {false};
   graph_.append_node(std::move(node));

@@ -37,6 +37,8 @@ class GradBuilder {
  private:
   // The gradient value of target, made on first use; *existed: it was made before (so a writer accumulates).
   ValueId gradient_buffer(ValueId target, bool* existed);
+  // A backward node of `forward` running `op` on `inputs`, outputs still to set; Error when an input is missing.
+  Node backward_node(const Node& forward, const std::string& op, std::vector<ValueId> inputs) const;
   Graph& graph_;
   std::vector<bool> needs_grad_;
   std::map<ValueId, ValueId> grads_;
