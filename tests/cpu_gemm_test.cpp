@@ -244,6 +244,15 @@ TEST_CASE("gemm_packed: a packed A and panels from a source give gemm's bits, ro
       kernels::cpu::gemm(s, a.data(), b.data(), want.data(), isa);
       Buffer packed(size_t(kernels::cpu::gemm_packed_a_floats(s.M, s.K, isa)));
       kernels::cpu::gemm_pack_a(s, a.data(), packed.data(), isa);
+      // Packed a slice of rows at a time (as threads share it): the same buffer, every float of it written.
+      const int tile = kernels::cpu::gemm_tile_rows(isa);
+      for (const int slice : {tile, 3 * tile}) {
+        Buffer sliced(packed.size(), NAN);
+        for (int r0 = 0; r0 < s.M; r0 += slice)
+          kernels::cpu::gemm_pack_a_rows(s, a.data(), sliced.data(), r0, std::min(s.M, r0 + slice), isa);
+        CHECK(std::memcmp(sliced.data(), packed.data(), packed.size() * sizeof(float)) == 0);
+      }
+      CHECK_THROWS_AS(kernels::cpu::gemm_pack_a_rows(s, a.data(), packed.data(), 1, s.M, isa), std::invalid_argument);
       const PlainPanels plain{b.data(), s.ldb};
       const kernels::cpu::GemmPanelSource source{pack_plain, &plain};
       // Rows in ranges that start at tile boundaries, as the convolutions call it; C's padding stays NaN.

@@ -56,6 +56,8 @@ constexpr int64_t kMinBlockRows = 32;
 // least kChunkRows rows where the block has them (each chunk packs the dY block again).
 constexpr int64_t kChunkFloats = int64_t(96) << 10;
 constexpr int64_t kChunkRows = 96;
+// Weights of fewer floats than this (256 KB) are packed an operand per thread: slicing them gains nothing measurable.
+constexpr int64_t kSharedPackFloats = int64_t(1) << 16;
 // Backward filter cuts images rather than col rows when dW has at most this many floats (1 MB: AlexNet conv1).
 constexpr int64_t kSmallFilterFloats = int64_t(1) << 18;
 
@@ -283,6 +285,13 @@ int64_t unit_blocks(int64_t outer, int64_t units, int64_t rows_per_unit) {
   return std::clamp<int64_t>(std::min(wanted, most), 1, units);
 }
 
+// One A operand of a pass's GEMMs: its shape (M, K, trans_a, lda), where it is read and where it is packed.
+struct WeightOperand {
+  GemmShape shape;
+  const float* a;
+  float* packed;
+};
+
 // ---- B panels packed straight from the image (no col matrix in memory) ---------------------------------------
 
 // col rows [k0, k0 + kc) x output positions [first + col0, ... + cols) in GEMM panel layout (GemmPanelSource).
@@ -339,6 +348,25 @@ float* packed_weights(size_t floats) {
   return packed.data();
 }
 
+// Inside a parallel region: packs `operands` A operands (operand(i) gives the shape, source and destination of
+// operand i, each of at most `most_rows` rows), cut into slices of whole register tiles so that every thread gets a
+// share even when there is one operand (one thread packing one group's weights while the others wait: packing is
+// about 3% of a one-thread forward pass of AlexNet conv3 at batch 4 in perf, so as much idle time on a second core).
+template <typename Operand>
+void pack_weights_shared(int64_t operands, int64_t most_rows, CpuIsa isa, Operand operand) {
+  const int64_t tile = gemm_tile_rows(isa), floats = operands * most_rows * operand(0).shape.K;
+  const int64_t slices = floats < kSharedPackFloats ? 1
+                                                    : std::min(ceil_div(most_rows, tile),
+                                                               ceil_div(2 * int64_t(omp_get_num_threads()), operands));
+  const int64_t slice_rows = ceil_div(ceil_div(most_rows, tile), std::max<int64_t>(slices, 1)) * tile;
+#pragma omp for schedule(dynamic, 1)
+  for (int64_t item = 0; item < operands * slices; ++item) {
+    const WeightOperand o = operand(item / slices);
+    const int64_t r0 = item % slices * slice_rows, r1 = std::min<int64_t>(o.shape.M, r0 + slice_rows);
+    if (r0 < r1) gemm_pack_a_rows(o.shape, o.a, o.packed, int(r0), int(r1), isa);
+  }
+}
+
 }  // namespace
 
 void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
@@ -367,10 +395,11 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
   // items. Items write disjoint blocks of y, so the schedule cannot change a bit; dynamic copes with busy cores.
 #pragma omp parallel
   {
-#pragma omp for schedule(dynamic, 1)
-    for (int g = 0; g < s.groups; ++g)
-      gemm_pack_a({geo.Kg, 0, int(geo.crs), false, false, geo.crs, 1, 1, 1.f, 0.f}, w + int64_t(g) * geo.Kg * geo.crs,
-                  w_packed + g * per_group, isa);
+    pack_weights_shared(s.groups, geo.Kg, isa, [&](int64_t g) {
+      return WeightOperand{{geo.Kg, 0, int(geo.crs), false, false, geo.crs, 1, 1, 1.f, 0.f},
+                           w + g * geo.Kg * geo.crs,
+                           w_packed + g * per_group};
+    });
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t block = item % blocks;
@@ -421,13 +450,13 @@ void conv_backward_data(const ConvShape& s, const float* dy, const float* w, flo
   // One parallel region: the packing, then the items.
 #pragma omp parallel
   {
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t gb = 0; gb < int64_t(s.groups) * blocks; ++gb) {
+    pack_weights_shared(int64_t(s.groups) * blocks, block_rows, isa, [&](int64_t gb) {
       const int64_t g = gb / blocks, row_begin = gb % blocks * block_rows;
       const int rows = int(std::min(geo.crs, row_begin + block_rows) - row_begin);
-      gemm_pack_a({rows, 0, geo.Kg, true, false, geo.crs, 1, 1, 1.f, 0.f}, w + g * geo.Kg * geo.crs + row_begin,
-                  w_packed + gb * per_block, isa);
-    }
+      return WeightOperand{{rows, 0, geo.Kg, true, false, geo.crs, 1, 1, 1.f, 0.f},
+                           w + g * geo.Kg * geo.crs + row_begin,
+                           w_packed + gb * per_block};
+    });
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t block = item % blocks;

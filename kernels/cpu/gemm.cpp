@@ -107,13 +107,22 @@ int64_t gemm_packed_a_floats(int M, int K, CpuIsa isa) {
 }
 
 void gemm_pack_a(const GemmShape& s, const float* a, float* packed, CpuIsa isa) {
+  gemm_pack_a_rows(s, a, packed, 0, s.M, isa);
+}
+
+void gemm_pack_a_rows(const GemmShape& s, const float* a, float* packed, int row_begin, int row_end, CpuIsa isa) {
   check_gemm_shape(s);
+  const int mr = blocking_of(isa).mr;
+  if (row_begin < 0 || row_end > s.M || row_begin % mr != 0 || (row_end != s.M && row_end % mr != 0))
+    throw std::invalid_argument("cpu gemm_pack_a_rows: rows [" + std::to_string(row_begin) + ", " +
+                                std::to_string(row_end) + ") of M " + std::to_string(s.M) +
+                                " (a range starts at a tile boundary and ends at one or at M)");
   if (!cpu_isa_supported(isa))
     throw std::invalid_argument(std::string("cpu gemm: this CPU lacks ") + cpu_isa_name(isa));
-  if (s.M == 0 || s.K == 0) return;
+  if (row_end <= row_begin || s.K == 0) return;
   (isa == CpuIsa::avx512 ? gemm_pack_a_avx512
    : isa == CpuIsa::avx2 ? gemm_pack_a_avx2
-                         : gemm_pack_a_portable)(s, a, packed);
+                         : gemm_pack_a_portable)(s, a, packed, row_begin, row_end);
 }
 
 void gemm_packed(int M, int N, int K, const float* a_packed, const GemmPanelSource& b, float* c, int64_t ldc,

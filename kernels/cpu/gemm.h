@@ -33,6 +33,9 @@ int gemm_tile_cols(CpuIsa isa);
 int64_t gemm_packed_a_floats(int M, int K, CpuIsa isa);
 // Packs A (s.M, s.K, s.trans_a, s.lda; the rest unused) for gemm_packed on the same isa.
 void gemm_pack_a(const GemmShape& s, const float* a, float* packed, CpuIsa isa);
+// Packs only rows [row_begin, row_end) of it (both multiples of gemm_tile_rows(isa), or row_end = M), into the places
+// gemm_pack_a puts them: threads packing disjoint ranges into one buffer together make gemm_pack_a's result.
+void gemm_pack_a_rows(const GemmShape& s, const float* a, float* packed, int row_begin, int row_end, CpuIsa isa);
 // C rows [m0, m1) = A rows * B (N columns, K rows, from b) + beta * C, on the calling thread (beta == 0 never reads
 // C). m0 is a multiple of gemm_tile_rows(isa); c points at row m0, rows ldc apart.
 void gemm_packed(int M, int N, int K, const float* a_packed, const GemmPanelSource& b, float* c, int64_t ldc,

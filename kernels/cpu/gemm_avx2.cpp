@@ -61,8 +61,8 @@ struct KernelAvx2 {
 void gemm_block_avx2(const GemmBlock& g) {
   gemm_block_with<KernelAvx2>(g);
 }
-void gemm_pack_a_avx2(const GemmShape& s, const float* a, float* packed) {
-  pack_a_whole<KernelAvx2>(s, a, packed);
+void gemm_pack_a_avx2(const GemmShape& s, const float* a, float* packed, int row_begin, int row_end) {
+  pack_a_rows<KernelAvx2>(s, a, packed, row_begin, row_end);
 }
 void gemm_packed_block_avx2(const GemmPackedBlock& g) {
   gemm_packed_with<KernelAvx2>(g);
@@ -78,7 +78,7 @@ void gemm_packed_block_avx2(const GemmPackedBlock& g) {
 void kernels::cpu::gemm_block_avx2(const GemmBlock&) {
   std::abort();
 }
-void kernels::cpu::gemm_pack_a_avx2(const GemmShape&, const float*, float*) {
+void kernels::cpu::gemm_pack_a_avx2(const GemmShape&, const float*, float*, int, int) {
   std::abort();
 }
 void kernels::cpu::gemm_packed_block_avx2(const GemmPackedBlock&) {

@@ -73,8 +73,8 @@ struct KernelAvx512 {
 void gemm_block_avx512(const GemmBlock& g) {
   gemm_block_with<KernelAvx512>(g);
 }
-void gemm_pack_a_avx512(const GemmShape& s, const float* a, float* packed) {
-  pack_a_whole<KernelAvx512>(s, a, packed);
+void gemm_pack_a_avx512(const GemmShape& s, const float* a, float* packed, int row_begin, int row_end) {
+  pack_a_rows<KernelAvx512>(s, a, packed, row_begin, row_end);
 }
 void gemm_packed_block_avx512(const GemmPackedBlock& g) {
   gemm_packed_with<KernelAvx512>(g);
@@ -90,7 +90,7 @@ void gemm_packed_block_avx512(const GemmPackedBlock& g) {
 void kernels::cpu::gemm_block_avx512(const GemmBlock&) {
   std::abort();
 }
-void kernels::cpu::gemm_pack_a_avx512(const GemmShape&, const float*, float*) {
+void kernels::cpu::gemm_pack_a_avx512(const GemmShape&, const float*, float*, int, int) {
   std::abort();
 }
 void kernels::cpu::gemm_packed_block_avx512(const GemmPackedBlock&) {

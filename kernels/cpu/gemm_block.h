@@ -37,10 +37,10 @@ void gemm_block_avx2(const GemmBlock& g);
 void gemm_block_avx512(const GemmBlock& g);
 
 // A whole A packed once (gemm_pack_a_<isa>), for GEMMs that share it: per KC block pc, ceil(M / MR) slivers
-// (kc, MR), the block at offset pc * ceil(M / MR) * MR.
-void gemm_pack_a_portable(const GemmShape& s, const float* a, float* packed);
-void gemm_pack_a_avx2(const GemmShape& s, const float* a, float* packed);
-void gemm_pack_a_avx512(const GemmShape& s, const float* a, float* packed);
+// (kc, MR), the block at offset pc * ceil(M / MR) * MR. Each call packs the slivers of rows [row_begin, row_end).
+void gemm_pack_a_portable(const GemmShape& s, const float* a, float* packed, int row_begin, int row_end);
+void gemm_pack_a_avx2(const GemmShape& s, const float* a, float* packed, int row_begin, int row_end);
+void gemm_pack_a_avx512(const GemmShape& s, const float* a, float* packed, int row_begin, int row_end);
 
 // One thread's C rows [m0, m1) (m0 a multiple of MR) = A (packed) * B + beta * C over the whole K, with B packed
 // block by block by b.pack (kernels/cpu/gemm.h: GemmPanelSource).

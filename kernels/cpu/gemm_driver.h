@@ -173,13 +173,16 @@ void gemm_block_with(const GemmBlock& g) {
   }
 }
 
-// Packs all of A (M, K) for gemm_packed_with: per KC block, ceil(M / MR) slivers.
+// Packs rows [row_begin, row_end) of A (M, K) for gemm_packed_with (row_begin a multiple of MR): per KC block,
+// their slivers of the block's ceil(M / MR). Disjoint row ranges write disjoint parts of `packed`.
 template <class Kernel>
-void pack_a_whole(const GemmShape& s, const float* a, float* packed) {
+void pack_a_rows(const GemmShape& s, const float* a, float* packed, int row_begin, int row_end) {
   constexpr GemmBlocking B = Kernel::kBlocking;
   const int64_t m_padded = (int64_t(s.M) + B.mr - 1) / B.mr * B.mr;
-  for (int pc = 0; pc < s.K; pc += B.kc)
-    pack_a<B.mr>(s, a, 0, s.M, pc, min_int(B.kc, s.K - pc), packed + pc * m_padded);
+  for (int pc = 0; pc < s.K; pc += B.kc) {
+    const int kc = min_int(B.kc, s.K - pc);
+    pack_a<B.mr>(s, a, row_begin, row_end - row_begin, pc, kc, packed + pc * m_padded + int64_t(row_begin) * kc);
+  }
 }
 
 // gemm_block_with's loop on a packed A and a B that the caller packs: for each KC block and NC block of columns,

@@ -32,8 +32,8 @@ struct KernelPortable {
 void gemm_block_portable(const GemmBlock& g) {
   gemm_block_with<KernelPortable>(g);
 }
-void gemm_pack_a_portable(const GemmShape& s, const float* a, float* packed) {
-  pack_a_whole<KernelPortable>(s, a, packed);
+void gemm_pack_a_portable(const GemmShape& s, const float* a, float* packed, int row_begin, int row_end) {
+  pack_a_rows<KernelPortable>(s, a, packed, row_begin, row_end);
 }
 void gemm_packed_block_portable(const GemmPackedBlock& g) {
   gemm_packed_with<KernelPortable>(g);
