@@ -44,6 +44,19 @@ void batch_norm_backward(const BatchNormShape& s, const float* x, const float* d
                          bool accumulate);
 }  // namespace ref
 
+// The CPU fast path (kernels/cpu/batch_norm_fast.cpp): the same semantics in float vectors across threads, within a
+// few float roundings of the reference, and bit-identical for any thread count.
+namespace cpu {
+void batch_norm_forward_training(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
+                                 float* running_mean, float* running_var, float* y, float* saved_mean,
+                                 float* saved_inv_std);
+void batch_norm_forward_inference(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
+                                  const float* running_mean, const float* running_var, float* y);
+void batch_norm_backward(const BatchNormShape& s, const float* x, const float* dy, const float* gamma,
+                         const float* saved_mean, const float* saved_inv_std, float* dx, float* dgamma, float* dbeta,
+                         bool accumulate);
+}  // namespace cpu
+
 // GPU launchers (kernels/cuda/batch_norm.cu), declared alike in kernels::cuda and kernels::simt
 // (kernels/gpu_launchers.h); the same semantics as kernels::ref above, all pointers device floats.
 #define MASSMAP_BATCH_NORM_GPU_LAUNCHERS                                                                              \

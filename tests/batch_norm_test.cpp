@@ -11,16 +11,20 @@
 // Tolerances (float sums on the GPU against the reference's double): |got - ref| <= 2e-5 max(1, max |ref|) + 2e-5
 // |ref| for y, the statistics and dx; 1e-4 of the same scale for dgamma and dbeta (sums of M products). Observed
 // errors are a few float ulps of the scale, 4e-6 of it where the mean is 50x the spread.
+// The CPU fast path against the reference on the GPU cases and planes past a fold of its float lanes, with the same
+// tolerances, and bit-identical on 1 and 3 threads.
 // In graphs (engine/ops/batch_norm.cpp): gradients through autograd against central differences, the running
 // statistics' update by hand, and at test time each image's answer independent of the batch (cpu and simt).
 #include "kernels/batch_norm.h"
 
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <tuple>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -312,6 +316,141 @@ GPU_TEST("batch_norm launchers reject a bad shape with the reference's words") {
   s = shape(1, 1, -2, 2);
   CHECK_THROWS_WITH_AS(GPU_CALL(gpu, batch_norm_backward, s, b.get(), b.get(), b.get(), b.get(), b.get(), b.get(),
                                 b.get(), b.get(), false, gpu.stream()),
+                       "batch_norm_backward: negative size", std::invalid_argument);
+}
+
+// ---- the CPU fast path against the reference ----------------------------------------------------------------
+
+namespace {
+
+// The cpu fast path's outputs for one shape: training forward, inference, backward with accumulate off and on.
+struct CpuResults {
+  Forward forward;
+  std::vector<float> inference, dx, dgamma, dbeta, dx_acc, dgamma_acc, dbeta_acc;
+};
+
+struct BnInputs {
+  std::vector<float> x, gamma, beta, running_mean, running_var, dy, dx0, dgamma0, dbeta0;
+};
+
+BnInputs bn_inputs(const BatchNormShape& s, float offset) {
+  const size_t n = count(s);
+  BnInputs in{random_vector(n, 1, -1.f, 1.f),
+              random_vector(s.C, 2, 0.5f, 1.5f),
+              random_vector(s.C, 3),
+              random_vector(s.C, 4),
+              random_vector(s.C, 5, 0.5f, 2.f),
+              random_vector(n, 6),
+              random_vector(n, 7),
+              random_vector(s.C, 8),
+              random_vector(s.C, 9)};
+  for (float& v : in.x) v += offset;
+  return in;
+}
+
+// Backward reads the statistics `saved` (the reference's, so both sides start from the same inputs).
+CpuResults run_cpu(const BatchNormShape& s, const BnInputs& in, const Forward& saved) {
+  const size_t n = count(s);
+  CpuResults r;
+  r.forward = Forward{std::vector<float>(n, NAN), std::vector<float>(s.C, NAN), std::vector<float>(s.C, NAN),
+                      in.running_mean, in.running_var};
+  kernels::cpu::batch_norm_forward_training(
+      s, in.x.data(), in.gamma.data(), in.beta.data(), r.forward.running_mean.data(), r.forward.running_var.data(),
+      r.forward.y.data(), r.forward.saved_mean.data(), r.forward.saved_inv_std.data());
+  r.inference.assign(n, NAN);
+  kernels::cpu::batch_norm_forward_inference(s, in.x.data(), in.gamma.data(), in.beta.data(), in.running_mean.data(),
+                                             in.running_var.data(), r.inference.data());
+  r.dx.assign(n, NAN), r.dgamma.assign(s.C, NAN), r.dbeta.assign(s.C, NAN);  // NaN: must be overwritten
+  kernels::cpu::batch_norm_backward(s, in.x.data(), in.dy.data(), in.gamma.data(), saved.saved_mean.data(),
+                                    saved.saved_inv_std.data(), r.dx.data(), r.dgamma.data(), r.dbeta.data(), false);
+  r.dx_acc = in.dx0, r.dgamma_acc = in.dgamma0, r.dbeta_acc = in.dbeta0;
+  kernels::cpu::batch_norm_backward(s, in.x.data(), in.dy.data(), in.gamma.data(), saved.saved_mean.data(),
+                                    saved.saved_inv_std.data(), r.dx_acc.data(), r.dgamma_acc.data(),
+                                    r.dbeta_acc.data(), true);
+  return r;
+}
+
+void expect_same_bits(const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+  INFO(what);
+  CHECK(a.size() == b.size());
+  CHECK(std::memcmp(a.data(), b.data(), std::min(a.size(), b.size()) * sizeof(float)) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("cpu batch_norm matches the reference within float roundings, and any thread count gives the same bits") {
+  struct Case {
+    int N, C, H, W;
+    float offset;
+  };
+  // As the GPU cases, and (3,2,45,47): planes of 2115 values, past one fold of the float lanes (1024) and not a
+  // multiple of the 16 lanes; (64,3,4,4): many images of a small plane (the fc-like end of mapnet_bn).
+  for (const Case& k : {Case{3, 5, 7, 9, 0.f}, Case{1, 3, 1, 1, 0.f}, Case{2, 3, 25, 27, 0.f}, Case{2, 300, 1, 3, 0.3f},
+                        Case{4, 2, 5, 5, 50.f}, Case{1, 4, 6, 5, -2.f}, Case{3, 2, 45, 47, 0.5f},
+                        Case{64, 3, 4, 4, 0.f}, Case{0, 3, 4, 4, 0.f}}) {
+    CAPTURE(k.N);
+    CAPTURE(k.C);
+    CAPTURE(k.H);
+    CAPTURE(k.W);
+    CAPTURE(k.offset);
+    BatchNormShape s = shape(k.N, k.C, k.H, k.W);
+    s.momentum = 0.3f;
+    const BnInputs in = bn_inputs(s, k.offset);
+    const Forward want = ref_forward(s, in.x, in.gamma, in.beta, in.running_mean, in.running_var);
+    std::vector<float> want_inference(count(s));
+    kernels::ref::batch_norm_forward_inference(s, in.x.data(), in.gamma.data(), in.beta.data(), in.running_mean.data(),
+                                               in.running_var.data(), want_inference.data());
+    std::vector<float> dx(count(s)), dgamma(s.C), dbeta(s.C);
+    kernels::ref::batch_norm_backward(s, in.x.data(), in.dy.data(), in.gamma.data(), want.saved_mean.data(),
+                                      want.saved_inv_std.data(), dx.data(), dgamma.data(), dbeta.data(), false);
+    std::vector<float> dx_acc = in.dx0, dgamma_acc = in.dgamma0, dbeta_acc = in.dbeta0;
+    kernels::ref::batch_norm_backward(s, in.x.data(), in.dy.data(), in.gamma.data(), want.saved_mean.data(),
+                                      want.saved_inv_std.data(), dx_acc.data(), dgamma_acc.data(), dbeta_acc.data(),
+                                      true);
+
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const CpuResults one = run_cpu(s, in, want);
+    omp_set_num_threads(3);
+    const CpuResults three = run_cpu(s, in, want);
+    omp_set_num_threads(threads);
+
+    if (s.per_channel() > 0) {  // M = 0 writes no y and no statistics (the NaN stays)
+      expect_near(one.forward.y, want.y, kElementRel, "training y");
+      expect_near(one.forward.saved_mean, want.saved_mean, kElementRel, "saved_mean");
+      expect_near(one.forward.saved_inv_std, want.saved_inv_std, kElementRel, "saved_inv_std");
+      expect_near(one.inference, want_inference, kElementRel, "inference y");
+      expect_near(one.dx, dx, kElementRel, "dx");
+      expect_near(one.dx_acc, dx_acc, kElementRel, "dx accumulated");
+    }
+    expect_near(one.forward.running_mean, want.running_mean, kElementRel, "running_mean");
+    expect_near(one.forward.running_var, want.running_var, kElementRel, "running_var");
+    expect_near(one.dgamma, dgamma, kSumRel, "dgamma");
+    expect_near(one.dbeta, dbeta, kSumRel, "dbeta");
+    expect_near(one.dgamma_acc, dgamma_acc, kSumRel, "dgamma accumulated");
+    expect_near(one.dbeta_acc, dbeta_acc, kSumRel, "dbeta accumulated");
+
+    for (const auto& [a, b, what] : {std::tuple{&one.forward.y, &three.forward.y, "y"},
+                                     {&one.forward.saved_mean, &three.forward.saved_mean, "mean"},
+                                     {&one.forward.running_var, &three.forward.running_var, "running_var"},
+                                     {&one.inference, &three.inference, "inference"},
+                                     {&one.dx, &three.dx, "dx"},
+                                     {&one.dgamma, &three.dgamma, "dgamma"},
+                                     {&one.dx_acc, &three.dx_acc, "dx accumulated"}})
+      expect_same_bits(*a, *b, what);
+  }
+}
+
+TEST_CASE("cpu batch_norm rejects bad shapes with the reference's words") {
+  std::vector<float> v(4, 1.f);
+  BatchNormShape s = shape(1, 1, 2, 2);
+  s.eps = 0.f;
+  CHECK_THROWS_WITH_AS(kernels::cpu::batch_norm_forward_training(s, v.data(), v.data(), v.data(), v.data(), v.data(),
+                                                                 v.data(), v.data(), v.data()),
+                       "batch_norm_forward_training: eps must be > 0", std::invalid_argument);
+  s = shape(1, -1, 1, 1);
+  CHECK_THROWS_WITH_AS(kernels::cpu::batch_norm_backward(s, v.data(), v.data(), v.data(), v.data(), v.data(), v.data(),
+                                                         v.data(), v.data(), false),
                        "batch_norm_backward: negative size", std::invalid_argument);
 }
 

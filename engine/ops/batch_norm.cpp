@@ -62,10 +62,10 @@ void batch_norm_k(const KernelCall& c) {
   require_dense(c, c.out[0], "y");
   const kernels::BatchNormShape s = batch_norm_of(c, c.in[0]);
   if (c.run->training) {
-    MASSMAP_DISPATCH(D, ref, batch_norm_forward_training, c, s, c.in[0].data, c.in[1].data, c.in[2].data, c.in[3].data,
+    MASSMAP_DISPATCH(D, cpu, batch_norm_forward_training, c, s, c.in[0].data, c.in[1].data, c.in[2].data, c.in[3].data,
                      c.in[4].data, c.out[0].data, c.out[1].data, c.out[2].data);
   } else {
-    MASSMAP_DISPATCH(D, ref, batch_norm_forward_inference, c, s, c.in[0].data, c.in[1].data, c.in[2].data, c.in[3].data,
+    MASSMAP_DISPATCH(D, cpu, batch_norm_forward_inference, c, s, c.in[0].data, c.in[1].data, c.in[2].data, c.in[3].data,
                      c.in[4].data, c.out[0].data);
   }
 }
@@ -79,7 +79,7 @@ void batch_norm_grad_k(const KernelCall& c) {
   if (c.accumulate(1) != accumulate || c.accumulate(2) != accumulate)
     throw Error("node '" + c.node->name +
                 "' (batch_norm_grad): dx, dgamma and dbeta must all be accumulated or all overwritten");
-  MASSMAP_DISPATCH(D, ref, batch_norm_backward, c, batch_norm_of(c, c.in[0]), c.in[0].data, c.in[1].data, c.in[2].data,
+  MASSMAP_DISPATCH(D, cpu, batch_norm_backward, c, batch_norm_of(c, c.in[0]), c.in[0].data, c.in[1].data, c.in[2].data,
                    c.in[3].data, c.in[4].data, c.out[0].data, c.out[1].data, c.out[2].data, accumulate);
 }
 
