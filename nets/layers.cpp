@@ -31,18 +31,19 @@ int scaled_channels(int channels, double width, int groups) {
 }
 
 ValueId LayerBuilder::conv(const std::string& name, ValueId x, int num_output, int kernel, int stride, int pad,
-                           int groups, const Filler& filler) {
+                           int groups, const Filler& filler, bool bias) {
   const Shape& xs = g_.value(x).shape;
   const int64_t in_per_group = xs.size() == 4 ? xs[1] / std::max(groups, 1) : 0;
   ValueId w = g_.add_param(name + ".weight", {num_output, in_per_group, kernel, kernel}, filler.weight);
-  ValueId b = g_.add_param(name + ".bias", {num_output}, filler.bias);
+  std::vector<ValueId> inputs{x, w};
+  if (bias) inputs.push_back(g_.add_param(name + ".bias", {num_output}, filler.bias));
   ConvAttrs a;
   a.num_output = num_output;
   a.kernel_h = a.kernel_w = kernel;
   a.stride = stride;
   a.pad = pad;
   a.groups = groups;
-  return g_.add(ops::conv2d, name, {x, w, b}, write_attrs(a));
+  return g_.add(ops::conv2d, name, inputs, write_attrs(a));
 }
 
 ValueId LayerBuilder::linear(const std::string& name, ValueId x, int num_output, const Filler& filler) {

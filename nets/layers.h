@@ -23,8 +23,10 @@ class LayerBuilder {
  public:
   explicit LayerBuilder(Graph& g) : g_(g) {}
   Graph& graph() { return g_; }
+  // `bias` false: no "<name>.bias" (a convolution followed by batch_norm, whose beta is the bias and whose mean
+  // subtraction would cancel one).
   ValueId conv(const std::string& name, ValueId x, int num_output, int kernel, int stride = 1, int pad = 0,
-               int groups = 1, const Filler& filler = {});
+               int groups = 1, const Filler& filler = {}, bool bias = true);
   ValueId linear(const std::string& name, ValueId x, int num_output, const Filler& filler = {});
   ValueId relu(const std::string& name, ValueId x);
   // Batch normalisation of x's channels: "<name>.gamma" (1), "<name>.beta" (0), and the running statistics

@@ -88,7 +88,7 @@ Graph build_bn(const char* name, const NetOptions& o, int nominal) {
     if (s > 1) x = b.max_pool("pool" + std::to_string(s - 1), x, 3, 2);
     for (int k = 0; k < 2; ++k) {
       const std::string id = std::to_string(++layer);
-      x = b.conv("conv" + id, x, c1 << (s - 1), 3, 1, 0, 1, filler);
+      x = b.conv("conv" + id, x, c1 << (s - 1), 3, 1, 0, 1, filler, /*bias=*/false);
       x = b.relu("relu" + id, b.batch_norm("bn" + id, x));
     }
   }
