@@ -19,9 +19,9 @@ Graph build_mapnet(const NetOptions& options);
 // stride 8 pixels; inputs of 8k + 7 (k >= 5) tile every window; 95 is the nominal one.
 Graph build_mapnet4(const NetOptions& options);
 // mapnet_bn: per stage two unpadded 3x3 convolutions without bias, each followed by batch normalisation (whose beta
-// is the bias) and ReLU (32, 64 and 128 filters at width 1), then fc 256 -> fc 256 -> fc 2 with dropout; batch statistics while training, the
-// running ones in maps, so the map is still exactly the classifier on every crop. Map stride 4 pixels; inputs of
-// 4k + 3 (k >= 8) tile every window; 47 is the nominal one.
+// is the bias) and ReLU (32, 64 and 128 filters at width 1), then fc 256 -> fc 256 -> fc 2 with dropout; batch
+// statistics while training, the running ones in maps, so the map is still exactly the classifier on every crop. Map
+// stride 4 pixels; inputs of 4k + 3 (k >= 8) tile every window; 47 is the nominal one.
 Graph build_mapnet_bn(const NetOptions& options);
 
 }  // namespace massmap::nets
