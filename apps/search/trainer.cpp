@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "apps/search/hard_negatives.h"
@@ -244,6 +245,7 @@ TrainResult train(const TrainJob& job) {
     std::fprintf(stderr, "init: %zu tensors copied from %s\n", report.copied.size(), job.init.c_str());
   }
   nlohmann::json metrics = {{"validations", nlohmann::json::array()}};
+  std::optional<PatchMetrics> last_validation;  // of the current weights, when the last step validated them
   double best_accuracy = -1;
   double loss_sum = 0;  // training losses since the last validation
   int64_t loss_count = 0;
@@ -380,6 +382,7 @@ TrainResult train(const TrainJob& job) {
     if (solver.iteration() % s.validate_every == 0) {
       if (s.dense) copy_parameters(executor, validator);
       const PatchMetrics v = evaluate(validator, validation_set, validation_lc);
+      if (last_step) last_validation = v;
       metrics["validations"].push_back({{"iteration", solver.iteration()},
                                         {"train_loss", loss_sum / double(loss_count)},
                                         {"validation", v.to_json()}});
@@ -401,7 +404,8 @@ TrainResult train(const TrainJob& job) {
   TrainResult result;
   result.iteration = solver.iteration();
   if (s.dense) copy_parameters(executor, validator);
-  result.validation = evaluate(validator, validation_set, validation_lc);
+  // The last step's validation already measured these weights (a run resumed at its end validates them here).
+  result.validation = last_validation ? *last_validation : evaluate(validator, validation_set, validation_lc);
   result.test = evaluate(validator, test_set, validation_lc);
   result.checkpoint = checkpoint;
 
