@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""A training step of AlexNet, VGG-16 or GoogLeNet in PyTorch: the baseline of bench/nets_bench's
-<net>/cpu/width:1/batch:32 rows (and their /inference rows).
+"""A training step of AlexNet, VGG-16, GoogLeNet or mapnet_bn in PyTorch: the baseline of bench/nets_bench's
+<net>/cpu/width:1/batch:32 rows (mapnet_bn: batch:64, the demo's) and their /inference rows.
 
 The same nets as nets/alexnet.cpp, nets/vgg16.cpp and nets/googlenet.cpp at width 1, layer for layer (checked by
 bench/pytorch_nets_match.py against `massmap nets show`: every layer's output shape, parameters and multiply-adds):
@@ -11,6 +11,8 @@ bench/pytorch_nets_match.py against `massmap nets show`: every layer's output sh
   googlenet  BVLC Caffe GoogLeNet, 224 input: stem with LRN after pool1 and after conv2/3x3, nine inception modules,
              7x7 average pool, dropout 0.4; --aux adds the two auxiliary heads (5x5/3 average pool, 1x1 conv 128,
              fc 1024, dropout 0.7, classifier; loss weight 0.3), as `massmap ... --aux`
+  mapnet_bn  the demo's net, 47 input: six unpadded 3x3 convolutions without bias, each batch-normalised, 3x3/2 max
+             pools after the second and fourth, fc 256, fc 256, dropout 0.5 (the smallnet preset's decay, 5e-4)
 Pools round up (Caffe's ceil mode). 1 input channel and 2 classes by default, softmax cross-entropy, the net's
 solver preset (nets/presets.cpp): SGD with momentum 0.9, weight decay 5e-4 (GoogLeNet 2e-4), biases at twice the
 learning rate and without decay; the learning rate is 1e-5 as in nets_bench (it does not change the work). The
@@ -42,8 +44,8 @@ import time
 import torch
 import torch.nn as nn
 
-NOMINAL_INPUT = {"alexnet": 227, "vgg16": 224, "googlenet": 224}
-WEIGHT_DECAY = {"alexnet": 5e-4, "vgg16": 5e-4, "googlenet": 2e-4}
+NOMINAL_INPUT = {"alexnet": 227, "vgg16": 224, "googlenet": 224, "mapnet_bn": 47}
+WEIGHT_DECAY = {"alexnet": 5e-4, "vgg16": 5e-4, "googlenet": 2e-4, "mapnet_bn": 5e-4}
 
 
 def fan_in(weight: torch.Tensor) -> int:
@@ -61,7 +63,8 @@ def fill(layer: nn.Module, kind: str, bias: float = 0.0, std: float = 0.01) -> n
         else:
             scale = math.sqrt(3.0 / fan_in(layer.weight))
             layer.weight.uniform_(-scale, scale)
-        layer.bias.fill_(bias)
+        if layer.bias is not None:
+            layer.bias.fill_(bias)
     return layer
 
 
@@ -165,6 +168,22 @@ class GoogLeNet(nn.Module):
         return [(self.head(x), 1.0)] + outputs
 
 
+def mapnet_bn(channels: int, classes: int) -> nn.Module:
+    """Per stage two unpadded 3x3 convolutions without bias (32, 64, 128 filters), each batch-normalised (momentum
+    0.1, eps 1e-5) and ReLU'd, 3x3/2 max pools between the stages, fc 256, 256 with dropout 0.5, classifier."""
+    layers, cin = [], channels
+    for stage, cout in enumerate((32, 64, 128)):
+        if stage:
+            layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
+        for _ in range(2):
+            layers += [fill(nn.Conv2d(cin, cout, 3, bias=False), "msra"), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            cin = cout
+    layers += [nn.Flatten(), fill(nn.Linear(128 * 4 * 4, 256), "msra"), nn.ReLU(inplace=True), nn.Dropout(0.5),
+               fill(nn.Linear(256, 256), "msra"), nn.ReLU(inplace=True), nn.Dropout(0.5),
+               fill(nn.Linear(256, classes), "msra")]
+    return nn.Sequential(*layers)
+
+
 def build(net: str, channels: int, classes: int, aux: bool = False) -> nn.Module:
     if aux and net != "googlenet":
         raise SystemExit(f"pytorch_nets: --aux is for googlenet, not {net}")
@@ -172,6 +191,8 @@ def build(net: str, channels: int, classes: int, aux: bool = False) -> nn.Module
         return alexnet(channels, classes)
     if net == "vgg16":
         return vgg16(channels, classes)
+    if net == "mapnet_bn":
+        return mapnet_bn(channels, classes)
     return GoogLeNet(channels, classes, aux)
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Checks that bench/pytorch_nets.py builds the same nets as massmap: for each net, `massmap nets show` and the
-PyTorch net run once at batch 1 must list the same convolution, linear, pooling and LRN layers in the same order,
-each with the same output shape, parameter count and multiply-adds (counted as the engine's cost rules count them),
-and the same parameter total. Exit 1 on the first difference, with both sides' rows.
+PyTorch net run once at batch 1 must list the same convolution, linear, pooling, LRN and batch-norm layers in the same
+order, each with the same output shape, parameter count and multiply-adds (counted as the engine's cost rules count
+them), and the same parameter total. Exit 1 on the first difference, with both sides' rows.
   /usr/bin/python3 -s bench/pytorch_nets_match.py --massmap build/bin/massmap            # every net
   /usr/bin/python3 -s bench/pytorch_nets_match.py --massmap build/bin/massmap vgg16      # one
 Each case is a net name, with ":aux" for GoogLeNet's auxiliary heads (googlenet:aux).
@@ -19,7 +19,7 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pytorch_nets  # noqa: E402
 
-COUNTED_OPS = ("conv2d", "linear", "pool", "lrn")
+COUNTED_OPS = ("conv2d", "linear", "pool", "lrn", "batch_norm")
 ROW = re.compile(r"^(\S+)\s+(" + "|".join(COUNTED_OPS) + r")\s+\(([0-9, ]*)\)\s+([0-9,]+)\s+([0-9,]+)\s")
 TOTAL = re.compile(r"^total\s+([0-9,]+)\s+([0-9,]+)\s")
 
@@ -58,6 +58,9 @@ def pytorch_layers(net: str, aux: bool, channels: int, classes: int):
             op, macs = "conv2d", output.numel() * module.weight[0].numel()
         elif isinstance(module, nn.Linear):
             op, macs = "linear", output.numel() * module.in_features
+        elif isinstance(module, nn.BatchNorm2d):  # massmap's running statistics are parameters (never learnt)
+            op, macs = "batch_norm", 2 * output.numel()
+            params += module.running_mean.numel() + module.running_var.numel()
         elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
             op, macs = "pool", output.numel() * module.kernel_size ** 2
         else:
@@ -65,7 +68,7 @@ def pytorch_layers(net: str, aux: bool, channels: int, classes: int):
         rows.append((type(module).__name__, op, tuple(output.shape), params, macs))
 
     for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d, nn.LocalResponseNorm)):
+        if isinstance(module, (nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d, nn.LocalResponseNorm, nn.BatchNorm2d)):
             module.register_forward_hook(hook)
     size = pytorch_nets.NOMINAL_INPUT[net]
     error = None
@@ -74,7 +77,9 @@ def pytorch_layers(net: str, aux: bool, channels: int, classes: int):
             model(torch.zeros(1, channels, size, size))
         except RuntimeError as e:
             error = str(e)
-    return rows, sum(p.numel() for p in model.parameters()), error
+    running = sum(m.running_mean.numel() + m.running_var.numel() for m in model.modules()
+                  if isinstance(m, nn.BatchNorm2d))
+    return rows, sum(p.numel() for p in model.parameters()) + running, error
 
 
 def check(binary: str, case: str, channels: int, classes: int) -> bool:
@@ -99,7 +104,7 @@ def check(binary: str, case: str, channels: int, classes: int) -> bool:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("cases", nargs="*", default=["alexnet", "vgg16", "googlenet", "googlenet:aux"])
+    p.add_argument("cases", nargs="*", default=["alexnet", "vgg16", "googlenet", "googlenet:aux", "mapnet_bn"])
     p.add_argument("--massmap", default="build/bin/massmap", help="the massmap program")
     p.add_argument("--channels", type=int, default=1)
     p.add_argument("--classes", type=int, default=2)
