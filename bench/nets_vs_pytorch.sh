@@ -66,7 +66,8 @@ import re, statistics, sys
 ours, torch, ours_cpu, torch_cpu = [], [], [], []
 for line in open(sys.argv[1]):
     if line.startswith(sys.argv[2] + "/"):
-        ours.append(float(re.search(r"images/s=([0-9.]+)", line).group(1)))
+        rate = re.search(r"images/s=([0-9.]+)([kMG]?)/s", line)  # Google Benchmark writes 1.2k/s for 1200
+        ours.append(float(rate.group(1)) * {"": 1, "k": 1e3, "M": 1e6, "G": 1e9}[rate.group(2)])
         cpu = re.search(r"cpu_s/(?:step|batch)=([0-9.]+)", line)
         if cpu: ours_cpu.append(float(cpu.group(1)))
     m = re.match(r"repetition \d+: ([0-9.]+) ms/step, ([0-9.]+) images/s, process CPU ([0-9.]+) s/step", line)
