@@ -1,7 +1,9 @@
 #pragma once
 // Ctrl-C and SIGTERM: one flag for the whole program. main() installs the handlers before any command runs; long
 // loops poll the flag and stop between items, so every output is complete or absent, and the program exits 130
-// (README, "Exit codes"). A second signal ends the process at once (still 130): the way out of a stuck step.
+// (README, "Exit codes"). A second signal ends the process at once (still 130): the way out of a stuck step. A repeat
+// within 250 ms of the first counts as the first (`timeout` delivers its signal twice: to the command and to its
+// process group).
 #include <atomic>
 #include <string>
 
