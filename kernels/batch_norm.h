@@ -12,6 +12,7 @@
 //               dx (+)= gamma_c inv_std_c / M (M dy - dbeta_c - xhat dgamma_c)   (the batch sums, not accumulated)
 // Shapes: x, y, dy, dx dense (N, C, H, W); gamma, beta, running_mean, running_var, saved_mean, saved_inv_std (C).
 // Sums run in double on the reference.
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/gpu_launchers.h"
@@ -31,6 +32,18 @@ inline const char* batch_norm_shape_error(const BatchNormShape& s) {
   if (!(s.eps > 0.f)) return "eps must be > 0";
   if (!(s.momentum >= 0.f && s.momentum <= 1.f)) return "momentum must lie in [0, 1]";
   return "";
+}
+
+// Channel c's outputs of a training pass besides y, from its batch mean and biased variance over m values:
+// the saved statistics and the running ones moved towards the batch's (the variance unbiased).
+inline void batch_norm_store_statistics(const BatchNormShape& s, int c, double mean, double var, int64_t m,
+                                        float* running_mean, float* running_var, float* saved_mean,
+                                        float* saved_inv_std) {
+  saved_mean[c] = float(mean);
+  saved_inv_std[c] = float(1.0 / std::sqrt(var + double(s.eps)));
+  const double unbiased = m > 1 ? var * double(m) / double(m - 1) : var;
+  running_mean[c] = float((1.0 - s.momentum) * running_mean[c] + s.momentum * mean);
+  running_var[c] = float((1.0 - s.momentum) * running_var[c] + s.momentum * unbiased);
 }
 
 namespace ref {

@@ -45,11 +45,7 @@ void batch_norm_forward_training(const BatchNormShape& s, const float* x, const 
         const int64_t k = plane(s, n, c) + i;
         y[k] = float(double(gamma[c]) * (x[k] - mean) * inv_std + double(beta[c]));
       }
-    saved_mean[c] = float(mean);
-    saved_inv_std[c] = float(inv_std);
-    const double unbiased = m > 1 ? var * double(m) / double(m - 1) : var;
-    running_mean[c] = float((1.0 - s.momentum) * running_mean[c] + s.momentum * mean);
-    running_var[c] = float((1.0 - s.momentum) * running_var[c] + s.momentum * unbiased);
+    batch_norm_store_statistics(s, c, mean, var, m, running_mean, running_var, saved_mean, saved_inv_std);
   }
 }
 
