@@ -12,8 +12,9 @@
 //               dx (+)= gamma_c inv_std_c / M (M dy - dbeta_c - xhat dgamma_c)   (the batch sums, not accumulated)
 // Shapes: x, y, dy, dx dense (N, C, H, W); gamma, beta, running_mean, running_var, saved_mean, saved_inv_std (C).
 // Sums run in double on the reference.
-#include <cmath>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 
 #include "kernels/gpu_launchers.h"
 
@@ -24,6 +25,7 @@ struct BatchNormShape {
   float eps = 1e-5f;
   float momentum = 0.1f;  // weight of this batch in the running statistics
   int64_t per_channel() const { return int64_t(N) * H * W; }
+  int64_t plane(int n, int c) const { return (int64_t(n) * C + c) * H * W; }  // offset of image n's channel c
 };
 
 // "" when the shape is valid, else why not.
@@ -34,13 +36,19 @@ inline const char* batch_norm_shape_error(const BatchNormShape& s) {
   return "";
 }
 
-// Channel c's outputs of a training pass besides y, from its batch mean and biased variance over m values:
-// the saved statistics and the running ones moved towards the batch's (the variance unbiased).
-inline void batch_norm_store_statistics(const BatchNormShape& s, int c, double mean, double var, int64_t m,
-                                        float* running_mean, float* running_var, float* saved_mean,
+// std::invalid_argument "<what>: <why>" when the shape is invalid: every implementation's first check.
+inline void check_batch_norm_shape(const BatchNormShape& s, const char* what) {
+  const std::string why = batch_norm_shape_error(s);
+  if (!why.empty()) throw std::invalid_argument(std::string(what) + ": " + why);
+}
+
+// Channel c's outputs of a training pass besides y, from its batch mean, biased variance over m values and
+// 1 / sqrt(var + eps): the saved statistics and the running ones moved towards the batch's (the variance unbiased).
+inline void batch_norm_store_statistics(const BatchNormShape& s, int c, double mean, double var, double inv_std,
+                                        int64_t m, float* running_mean, float* running_var, float* saved_mean,
                                         float* saved_inv_std) {
   saved_mean[c] = float(mean);
-  saved_inv_std[c] = float(1.0 / std::sqrt(var + double(s.eps)));
+  saved_inv_std[c] = float(inv_std);
   const double unbiased = m > 1 ? var * double(m) / double(m - 1) : var;
   running_mean[c] = float((1.0 - s.momentum) * running_mean[c] + s.momentum * mean);
   running_var[c] = float((1.0 - s.momentum) * running_var[c] + s.momentum * unbiased);

@@ -8,8 +8,6 @@
 // bit-identical for any thread count; it differs from the reference by a few float roundings (tests/batch_norm_test).
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
-#include <string>
 
 #include "kernels/batch_norm.h"
 #include "kernels/cpu/parallel_threshold.h"
@@ -19,16 +17,6 @@ namespace {
 
 constexpr int kLanes = 16;
 constexpr int64_t kChunk = 1024;
-
-void check(const BatchNormShape& s, const char* what) {
-  const std::string why = batch_norm_shape_error(s);
-  if (!why.empty()) throw std::invalid_argument(std::string(what) + ": " + why);
-}
-
-// The plane (H, W) of image n, channel c.
-int64_t plane(const BatchNormShape& s, int n, int c) {
-  return (int64_t(n) * s.C + c) * s.H * s.W;
-}
 
 // Sum over i < n of term(i), in float lanes folded into a double every kChunk terms.
 template <typename Term>
@@ -53,21 +41,21 @@ double lane_sum(int64_t n, Term term) {
 void batch_norm_forward_training(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                                  float* running_mean, float* running_var, float* y, float* saved_mean,
                                  float* saved_inv_std) {
-  check(s, "batch_norm_forward_training");
+  check_batch_norm_shape(s, "batch_norm_forward_training");
   const int64_t hw = int64_t(s.H) * s.W, m = s.per_channel();
   if (m == 0) return;
 #pragma omp parallel for schedule(static) if (m * s.C >= kParallelMinElements)
   for (int c = 0; c < s.C; ++c) {
     double sum = 0;
     for (int n = 0; n < s.N; ++n) {
-      const float* xp = x + plane(s, n, c);  // (H, W)
+      const float* xp = x + s.plane(n, c);  // (H, W)
       sum += lane_sum(hw, [&](int64_t i) { return xp[i]; });
     }
     const double mean = sum / double(m);
     const float mean_f = float(mean);
     double squares = 0;  // about float(mean): two passes, so a mean far above the spread costs no precision
     for (int n = 0; n < s.N; ++n) {
-      const float* xp = x + plane(s, n, c);  // (H, W)
+      const float* xp = x + s.plane(n, c);  // (H, W)
       squares += lane_sum(hw, [&](int64_t i) {
         const float d = xp[i] - mean_f;
         return d * d;
@@ -77,17 +65,17 @@ void batch_norm_forward_training(const BatchNormShape& s, const float* x, const 
     const double inv_std = 1.0 / std::sqrt(var + double(s.eps));
     const float scale = float(double(gamma[c]) * inv_std), shift = beta[c];
     for (int n = 0; n < s.N; ++n) {
-      const float* xp = x + plane(s, n, c);  // (H, W)
-      float* yp = y + plane(s, n, c);        // (H, W)
+      const float* xp = x + s.plane(n, c);  // (H, W)
+      float* yp = y + s.plane(n, c);        // (H, W)
       for (int64_t i = 0; i < hw; ++i) yp[i] = (xp[i] - mean_f) * scale + shift;
     }
-    batch_norm_store_statistics(s, c, mean, var, m, running_mean, running_var, saved_mean, saved_inv_std);
+    batch_norm_store_statistics(s, c, mean, var, inv_std, m, running_mean, running_var, saved_mean, saved_inv_std);
   }
 }
 
 void batch_norm_forward_inference(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                                   const float* running_mean, const float* running_var, float* y) {
-  check(s, "batch_norm_forward_inference");
+  check_batch_norm_shape(s, "batch_norm_forward_inference");
   const int64_t hw = int64_t(s.H) * s.W, planes = int64_t(s.N) * s.C;
 #pragma omp parallel for schedule(static) if (planes * hw >= kParallelMinElements)
   for (int64_t nc = 0; nc < planes; ++nc) {
@@ -103,15 +91,15 @@ void batch_norm_forward_inference(const BatchNormShape& s, const float* x, const
 void batch_norm_backward(const BatchNormShape& s, const float* x, const float* dy, const float* gamma,
                          const float* saved_mean, const float* saved_inv_std, float* dx, float* dgamma, float* dbeta,
                          bool accumulate) {
-  check(s, "batch_norm_backward");
+  check_batch_norm_shape(s, "batch_norm_backward");
   const int64_t hw = int64_t(s.H) * s.W, m = s.per_channel();
 #pragma omp parallel for schedule(static) if (m * s.C >= kParallelMinElements)
   for (int c = 0; c < s.C; ++c) {
     const float mean = saved_mean[c], inv_std = saved_inv_std[c];
     double sum_dy = 0, sum_dy_centred = 0;  // sum dy, sum dy (x - mean)
     for (int n = 0; n < s.N; ++n) {
-      const float* xp = x + plane(s, n, c);    // (H, W)
-      const float* dyp = dy + plane(s, n, c);  // (H, W)
+      const float* xp = x + s.plane(n, c);    // (H, W)
+      const float* dyp = dy + s.plane(n, c);  // (H, W)
       sum_dy += lane_sum(hw, [&](int64_t i) { return dyp[i]; });
       sum_dy_centred += lane_sum(hw, [&](int64_t i) { return dyp[i] * (xp[i] - mean); });
     }
@@ -123,9 +111,9 @@ void batch_norm_backward(const BatchNormShape& s, const float* x, const float* d
     const double k = double(gamma[c]) * double(inv_std) / double(m);
     const float a = float(k * double(m)), b = float(k * sum_dy), e = float(k * sum_dy_xhat * double(inv_std));
     for (int n = 0; n < s.N; ++n) {
-      const float* xp = x + plane(s, n, c);    // (H, W)
-      const float* dyp = dy + plane(s, n, c);  // (H, W)
-      float* dxp = dx + plane(s, n, c);        // (H, W)
+      const float* xp = x + s.plane(n, c);    // (H, W)
+      const float* dyp = dy + s.plane(n, c);  // (H, W)
+      float* dxp = dx + s.plane(n, c);        // (H, W)
       if (accumulate) {
         for (int64_t i = 0; i < hw; ++i) dxp[i] += a * dyp[i] - b - (xp[i] - mean) * e;
       } else {

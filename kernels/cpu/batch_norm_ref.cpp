@@ -1,64 +1,49 @@
 // Batch normalisation reference (kernels/batch_norm.h): plain loops over dense (N, C, H, W), channel by channel,
 // sums in double.
 #include <cmath>
-#include <stdexcept>
-#include <string>
 
 #include "kernels/batch_norm.h"
 
 namespace kernels::ref {
-namespace {
-
-void check(const BatchNormShape& s, const char* what) {
-  const std::string why = batch_norm_shape_error(s);
-  if (!why.empty()) throw std::invalid_argument(std::string(what) + ": " + why);
-}
-
-// The plane (H, W) of image n, channel c.
-int64_t plane(const BatchNormShape& s, int n, int c) {
-  return (int64_t(n) * s.C + c) * s.H * s.W;
-}
-
-}  // namespace
 
 void batch_norm_forward_training(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                                  float* running_mean, float* running_var, float* y, float* saved_mean,
                                  float* saved_inv_std) {
-  check(s, "batch_norm_forward_training");
+  check_batch_norm_shape(s, "batch_norm_forward_training");
   const int64_t hw = int64_t(s.H) * s.W, m = s.per_channel();
   if (m == 0) return;
   for (int c = 0; c < s.C; ++c) {
     double sum = 0;
     for (int n = 0; n < s.N; ++n)
-      for (int64_t i = 0; i < hw; ++i) sum += x[plane(s, n, c) + i];
+      for (int64_t i = 0; i < hw; ++i) sum += x[s.plane(n, c) + i];
     const double mean = sum / double(m);
     double squares = 0;
     for (int n = 0; n < s.N; ++n)
       for (int64_t i = 0; i < hw; ++i) {
-        const double d = x[plane(s, n, c) + i] - mean;
+        const double d = x[s.plane(n, c) + i] - mean;
         squares += d * d;
       }
     const double var = squares / double(m);
     const double inv_std = 1.0 / std::sqrt(var + double(s.eps));
     for (int n = 0; n < s.N; ++n)
       for (int64_t i = 0; i < hw; ++i) {
-        const int64_t k = plane(s, n, c) + i;
+        const int64_t k = s.plane(n, c) + i;
         y[k] = float(double(gamma[c]) * (x[k] - mean) * inv_std + double(beta[c]));
       }
-    batch_norm_store_statistics(s, c, mean, var, m, running_mean, running_var, saved_mean, saved_inv_std);
+    batch_norm_store_statistics(s, c, mean, var, inv_std, m, running_mean, running_var, saved_mean, saved_inv_std);
   }
 }
 
 void batch_norm_forward_inference(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                                   const float* running_mean, const float* running_var, float* y) {
-  check(s, "batch_norm_forward_inference");
+  check_batch_norm_shape(s, "batch_norm_forward_inference");
   const int64_t hw = int64_t(s.H) * s.W;
   for (int c = 0; c < s.C; ++c) {
     const double scale = double(gamma[c]) / std::sqrt(double(running_var[c]) + double(s.eps));
     const double shift = double(beta[c]) - scale * double(running_mean[c]);
     for (int n = 0; n < s.N; ++n)
       for (int64_t i = 0; i < hw; ++i) {
-        const int64_t k = plane(s, n, c) + i;
+        const int64_t k = s.plane(n, c) + i;
         y[k] = float(scale * x[k] + shift);
       }
   }
@@ -67,14 +52,14 @@ void batch_norm_forward_inference(const BatchNormShape& s, const float* x, const
 void batch_norm_backward(const BatchNormShape& s, const float* x, const float* dy, const float* gamma,
                          const float* saved_mean, const float* saved_inv_std, float* dx, float* dgamma, float* dbeta,
                          bool accumulate) {
-  check(s, "batch_norm_backward");
+  check_batch_norm_shape(s, "batch_norm_backward");
   const int64_t hw = int64_t(s.H) * s.W, m = s.per_channel();
   for (int c = 0; c < s.C; ++c) {
     const double mean = saved_mean[c], inv_std = saved_inv_std[c];
     double sum_dy = 0, sum_dy_xhat = 0;
     for (int n = 0; n < s.N; ++n)
       for (int64_t i = 0; i < hw; ++i) {
-        const int64_t k = plane(s, n, c) + i;
+        const int64_t k = s.plane(n, c) + i;
         sum_dy += dy[k];
         sum_dy_xhat += dy[k] * (x[k] - mean) * inv_std;
       }
@@ -84,7 +69,7 @@ void batch_norm_backward(const BatchNormShape& s, const float* x, const float* d
     const double k_scale = double(gamma[c]) * inv_std / double(m);
     for (int n = 0; n < s.N; ++n)
       for (int64_t i = 0; i < hw; ++i) {
-        const int64_t k = plane(s, n, c) + i;
+        const int64_t k = s.plane(n, c) + i;
         const double xhat = (x[k] - mean) * inv_std;
         const double g = k_scale * (double(m) * dy[k] - sum_dy - xhat * sum_dy_xhat);
         dx[k] = float(accumulate ? dx[k] + g : g);

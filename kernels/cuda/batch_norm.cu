@@ -15,8 +15,6 @@
 // (first: MASSMAP_GPU_NS and the CUDA vocabulary of this build)
 #include <algorithm>
 #include <cstdint>
-#include <stdexcept>
-#include <string>
 
 #include "kernels/batch_norm.h"
 #include "kernels/cuda/device_helpers.h"
@@ -115,11 +113,6 @@ __global__ void batch_norm_backward_kernel(BatchNormShape s, const float* x, con
   }
 }
 
-void check_shape(const char* launcher, const BatchNormShape& s) {
-  const std::string why = batch_norm_shape_error(s);
-  if (!why.empty()) throw std::invalid_argument(std::string(launcher) + ": " + why);
-}
-
 // Threads of a per-channel block: the power of two covering the channel's M values, within [32, 1024] (tiny
 // batches need no 1024-thread tree; large ones loop).
 dim3 reduce_block(int64_t m) {
@@ -138,7 +131,7 @@ dim3 elementwise_grid(const BatchNormShape& s) {
 void batch_norm_forward_training(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                                  float* running_mean, float* running_var, float* y, float* saved_mean,
                                  float* saved_inv_std, GpuStream stream) {
-  check_shape("batch_norm_forward_training", s);
+  check_batch_norm_shape(s, "batch_norm_forward_training");
   const int64_t m = s.per_channel();
   if (m == 0 || s.C == 0) return;  // no launch (an empty grid is an error on simt); nothing to normalise
   launch("batch_norm_statistics", batch_norm_statistics_kernel, dim3(unsigned(s.C)), reduce_block(m), 0, stream, s, x,
@@ -149,7 +142,7 @@ void batch_norm_forward_training(const BatchNormShape& s, const float* x, const 
 
 void batch_norm_forward_inference(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                                   const float* running_mean, const float* running_var, float* y, GpuStream stream) {
-  check_shape("batch_norm_forward_inference", s);
+  check_batch_norm_shape(s, "batch_norm_forward_inference");
   if (s.per_channel() == 0 || s.C == 0) return;
   launch("batch_norm_inference", batch_norm_normalize_kernel<true>, elementwise_grid(s), dim3(kThreads), 0, stream, s,
          x, gamma, beta, running_mean, running_var, y);
@@ -158,7 +151,7 @@ void batch_norm_forward_inference(const BatchNormShape& s, const float* x, const
 void batch_norm_backward(const BatchNormShape& s, const float* x, const float* dy, const float* gamma,
                          const float* saved_mean, const float* saved_inv_std, float* dx, float* dgamma, float* dbeta,
                          bool accumulate, GpuStream stream) {
-  check_shape("batch_norm_backward", s);
+  check_batch_norm_shape(s, "batch_norm_backward");
   // M == 0 still launches when C > 0: the reference sets dgamma and dbeta to the empty sums (0).
   if (s.C == 0) return;
   launch("batch_norm_backward", batch_norm_backward_kernel, dim3(unsigned(s.C)), reduce_block(s.per_channel()), 0,
