@@ -20,7 +20,8 @@ const char* const classify_usage =
     "  --json             JSON lines instead of text\n"
     "  --device D         cpu, cuda or simt (default: cuda when a GPU is present, else cpu)\n"
     "  --threshold T      the decision threshold for \"mass\" (default: the checkpoint's, else 0.5)\n"
-    "  --shift N          shift-and-stitch as in localize (default 1)\n" MASSMAP_SEARCH_INPUT_OPTIONS;
+    "  --shift N          shift-and-stitch as in localize (default 1)\n"
+    "  --views V          views averaged into the map, as in localize (default 1)\n" MASSMAP_SEARCH_INPUT_OPTIONS;
 
 int run_classify(Args& a) {
   if (a.help()) {

@@ -36,6 +36,8 @@ options:
   --out DIR           output folder
   --device D          cpu, cuda or simt (default: cuda when a GPU is present, else cpu)
   --shift N           shift-and-stitch factor (divides the net's stride; default 1)
+  --views V           mirrored and transposed views averaged into each map, as in localize (1, 2, 4, 8;
+                      default 1)
   --nms-radius MM     peaks closer than this to a higher one are suppressed (default 10 mm)
   --threshold T       the operating threshold reported (default: the checkpoint's, else 0.5)
   --baseline dog      also score a difference-of-Gaussians blob detector through the same peaks and judging

@@ -14,7 +14,7 @@ namespace massmap::cli {
 
 const char* const localize_usage =
     "usage: massmap localize --weights CHECKPOINT IMAGE... --out DIR [--device D] [--threshold T] [--shift N]\n"
-    "                        [--spacing MM] [--nms-radius MM] [--verbose]\n\n"
+    "                        [--views V] [--spacing MM] [--nms-radius MM] [--verbose]\n\n"
     "Maps the probability of a mass over whole mammograms with one forward pass of the checkpoint's patch\n"
     "classifier made fully convolutional. Each image is prepared as training prepared its patches (breast\n"
     "segmentation, resampling to the training spacing, percentile normalisation; from the checkpoint's metadata,\n"
@@ -38,6 +38,9 @@ const char* const localize_usage =
     "  --threshold T      findings at P >= T (default: the operating threshold stored by training, else 0.5)\n"
     "  --shift N          shift-and-stitch: N x N passes over inputs shifted by stride / N pixels, interleaved\n"
     "                     into one map at stride / N (N divides the stride; default 1)\n"
+    "  --views V          test-time augmentation: the mean of the maps of V views of the image, 1 (default),\n"
+    "                     2 (and mirrored left-right), 4 (every mirror) or 8 (and the transpose's mirrors);\n"
+    "                     V times the time\n"
     "  --nms-radius MM    peaks closer than this to a higher one are suppressed (default 10 mm)\n"
     "  --verbose          the schedule's peak memory per image (activations as planned and unshared,\n"
     "                     parameters, input and map)\n" MASSMAP_SEARCH_INPUT_OPTIONS;
@@ -62,8 +65,8 @@ int run_localize(Args& a) {
   a.finish();
   search::Localizer loc = search::Localizer::from_checkpoint(weights, options);
   for (const std::string& note : loc.model().notes) std::fprintf(stderr, "%s\n", note.c_str());
-  std::printf("%s on %s, threshold %g (%s), shift %d\n", loc.model().net.c_str(), device_name(options.device),
-              loc.model().threshold, loc.model().threshold_source.c_str(), options.shift);
+  std::printf("%s on %s, threshold %g (%s), shift %d, views %d\n", loc.model().net.c_str(), device_name(options.device),
+              loc.model().threshold, loc.model().threshold_source.c_str(), options.shift, options.views);
   search::OutputInfo info;
   info.checkpoint = weights;
   info.model = &loc.model();

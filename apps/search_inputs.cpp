@@ -64,6 +64,9 @@ search::LocalizeOptions localize_options(Args& a, bool detections) {
   if (shift < 1 || shift > 64)
     throw UsageError("--shift takes a divisor of the net's stride (1, 2, 4, ...), not " + std::to_string(shift));
   o.shift = int(shift);
+  o.views = int(a.integer("views", 1, 1, 8));
+  if (o.views != 1 && o.views != 2 && o.views != 4 && o.views != 8)
+    throw UsageError("--views takes 1, 2, 4 or 8, not " + std::to_string(o.views));
   o.threshold = a.number("threshold", -1);
   if (o.threshold != -1 && !(o.threshold >= 0 && o.threshold <= 1))
     throw UsageError("--threshold takes a probability in 0..1, not " + decimal_text(o.threshold));

@@ -163,7 +163,7 @@ TEST_CASE("localize: a dataset at 0.1 mm (spacing and ROI boxes from the manifes
   const std::string weights = dir / "w.safetensors";
   REQUIRE(run_massmap("nets init alexnet --channels 1 --classes 2 --width 0.125 --out " + weights).code == 0);
   const auto r = run_massmap("localize --weights " + weights + " --format manifest --root " + dir / "syn" +
-                             " --shift 2 --threshold 0 --out " + dir / "out");
+                             " --shift 2 --views 2 --threshold 0 --out " + dir / "out");
   INFO(r.output);
   REQUIRE(r.code == 0);
   const nlohmann::json g = read_json(dir / "out/P00000_L_CC/map.json");
@@ -171,6 +171,7 @@ TEST_CASE("localize: a dataset at 0.1 mm (spacing and ROI boxes from the manifes
   CHECK(g["prepared"]["width"] == 260);
   CHECK(g["prepared"]["original_px_per_prepared_px"][0] == 2.0);
   CHECK(g["shift"] == 2);
+  CHECK(g["views"] == 2);
   CHECK(g["stride"]["prepared_px"][0] == 16.0);
   CHECK(g["stride"]["original_px"][0] == 32.0);
   CHECK(g["first_cell_centre"]["original_px"][0] == 0.5);  // prepared 0 -> (0 + 0.5) * 2 - 0.5

@@ -41,13 +41,13 @@ std::vector<float> classify(const Graph& g, const Tensor& x, Device device) {
 }
 
 // No padding, pools that tile the 18 x 18 crop exactly (as in passes_test), one channel: stride 4, each map cell is
-// exactly the classifier on its crop.
-Graph tiling_net(int height, int width) {
+// exactly the classifier on its crop. With pool1 = 3 (3x3 windows at stride 2) odd crops such as 15 tile instead.
+Graph tiling_net(int height, int width, int pool1 = 2) {
   Graph g;
   nets::LayerBuilder b(g);
   ValueId x = g.add_input("data", {1, 1, height, width});
   x = b.relu("relu1", b.conv("conv1", x, 4, 3));
-  x = b.max_pool("pool1", x, 2, 2);
+  x = b.max_pool("pool1", x, pool1, 2);
   x = b.relu("relu2", b.conv("conv2", x, 6, 3));
   x = b.avg_pool("pool2", x, 2, 2);
   x = b.linear("fc3", b.flatten("flatten", x), 8);
@@ -295,6 +295,68 @@ TEST_CASE("map: the tiling net's cells equal the classifier on each cell's crop,
           expect_close(got, expected, 0.f, 1e-5f, "cell " + std::to_string(c));
         }
       }
+}
+
+TEST_CASE("map: views average the classifier over each cell's crop mirrored and transposed") {
+  // An even crop (18: centres between pixels) and an odd one (15: centres on pixels), odd plane sizes.
+  const int height = 23, width = 30;
+  const std::vector<float> plane = random_vector(size_t(height * width), 12, 0.f, 1.f);  // (1, height, width)
+  const float fill = 0.3f;
+  for (int crop : {18, 15}) {
+    const int pool1 = crop % 2 ? 3 : 2;
+    const Graph classifier = run_passes(tiling_net(crop, crop, pool1), {"for_inference"});
+    const Graph fcn = fcn_of(tiling_net(crop, crop, pool1));
+    for (int shift : {1, 2})
+      for (int views : {2, 4, 8}) {
+        CAPTURE(crop);
+        CAPTURE(shift);
+        CAPTURE(views);
+        MapOptions mo;
+        mo.shift = shift;
+        mo.views = views;
+        MapRunner runner(
+            fcn, [](Executor& ex) { he_weights(ex, 7); }, mo);
+        const PlaneMap m = runner.run(plane, height, width, fill);
+        const PlaneAxis &ay = m.geometry.y, &ax = m.geometry.x;
+        CHECK(ay.cells == cells_for(height, crop, 4 / shift));
+        CHECK(m.passes == views * shift * shift);
+        // Every cell's crop, and its views, through the classifier: (cells * views, 1, crop, crop).
+        const int64_t n = ay.cells * ax.cells;
+        Tensor cuts({n * views, 1, crop, crop});
+        for (int64_t i = 0; i < ay.cells; ++i)
+          for (int64_t j = 0; j < ax.cells; ++j)
+            for (int v = 0; v < views; ++v)
+              for (int r = 0; r < crop; ++r)
+                for (int q = 0; q < crop; ++q) {
+                  int a = (v & 4) ? q : r, b = (v & 4) ? r : q;  // transposed, then mirrored
+                  if (v & 2) a = crop - 1 - a;
+                  if (v & 1) b = crop - 1 - b;
+                  const int64_t y = ay.crop_begin(i) + a, x = ax.crop_begin(j) + b;
+                  cuts.at((((i * ax.cells + j) * views + v) * crop + r) * crop + q) =
+                      y >= 0 && x >= 0 && y < height && x < width ? plane[size_t(y * width + x)] : fill;
+                }
+        const std::vector<float> want = classify(with_batch(classifier, n * views), cuts, Device::cpu);
+        for (int64_t c = 0; c < n; ++c) {
+          std::vector<float> got, expected;
+          for (int k = 0; k < 3; ++k) {
+            double mean = 0;
+            for (int v = 0; v < views; ++v) mean += want[size_t((c * views + v) * 3 + k)];
+            got.push_back(m.prob[size_t(k * n + c)]);
+            expected.push_back(float(mean / views));
+          }
+          expect_close(got, expected, 0.f, 1e-5f, "cell " + std::to_string(c));
+        }
+      }
+  }
+  MapOptions mo;
+  mo.views = 3;
+  CHECK_THROWS_WITH_AS(MapRunner(
+                           fcn_of(tiling_net(18, 18)), [](Executor&) {}, mo),
+                       doctest::Contains("--views 3"), BadConfig);
+  mo.views = 8;
+  CHECK_THROWS_WITH_AS(MapRunner(
+                           fcn_of(tiling_net(18, 22)), [](Executor&) {}, mo),
+                       doctest::Contains("square crop"), BadConfig);
 }
 
 TEST_CASE("map: images of similar size share one net input; a shift that does not divide the stride is an error") {

@@ -259,6 +259,7 @@ nlohmann::json evaluate(const data::Dataset& ds, const EvaluateOptions& o, std::
        {{"replicates", o.replicates}, {"seed", o.seed}, {"unit", "patient"}, {"interval", "percentile 2.5-97.5"}}},
       {"paper_threshold", kPaperThreshold},
       {"shift", o.localize.shift},
+      {"views", o.localize.views},
       {"device", device_name(o.localize.device)},
       {"dog",
        {{"radii_mm", std::vector<double>(std::begin(kDogRadiiMm), std::end(kDogRadiiMm))},

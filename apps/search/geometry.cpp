@@ -19,6 +19,7 @@ nlohmann::json ImageGeometry::to_json() const {
   json j;
   j["cells"] = {y.cells, x.cells};
   j["shift"] = plane.shift;
+  j["views"] = plane.views;
   j["stride"] = lengths(double(y.stride), double(x.stride));
   j["first_cell_centre"] = points(y.first, x.first);
   j["cell_centre_rule"] = "cell (i, j) is at first_cell_centre + (i, j) * stride, in every unit";

@@ -97,6 +97,7 @@ Localizer::Localizer(Graph fcn, std::function<void(Executor&)> load_parameters, 
   mo.device = options_.device;
   mo.shift = options_.shift;
   mo.bucket_cells = options_.bucket_cells;
+  mo.views = options_.views;
   runner_ = std::make_unique<MapRunner>(std::move(fcn), std::move(load_parameters), mo);
   if (runner_->channels() != 1)
     throw BadInput(model_.net + ": a net of " + std::to_string(runner_->channels()) +

@@ -27,6 +27,7 @@ struct LocalizeOptions {
   Device device = Device::cpu;
   int shift = 1;          // shift-and-stitch factor (divides the stride)
   int bucket_cells = 4;   // size buckets of the net's input, in strides
+  int views = 1;          // mirrored / transposed views averaged into the map: 1, 2, 4 or 8
   double threshold = -1;  // findings at or above it; < 0: the checkpoint's, else 0.5
   double nms_radius_mm = kDefaultNmsRadiusMm;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
 #include "base/errors.h"
@@ -32,6 +33,15 @@ MapRunner::MapRunner(Graph fcn, std::function<void(Executor&)> load_parameters, 
     throw BadConfig("--shift " + std::to_string(n) + " does not divide the map's stride " + std::to_string(stride_y_) +
                     " x " + std::to_string(stride_x_) + " (take a divisor: 1, 2, 4, ...)");
   if (options_.bucket_cells < 1) throw BadConfig("bucket_cells must be at least 1");
+  const int v = options_.views;
+  if (v != 1 && v != 2 && v != 4 && v != 8)
+    throw BadConfig("--views " + std::to_string(v) +
+                    ": take 1, 2 (mirrored left-right), 4 (every mirror) or 8 (and "
+                    "transposed)");
+  if (v == 8 && (fcn_.crop[0] != fcn_.crop[1] || stride_y_ != stride_x_))
+    throw BadConfig("--views 8 transposes the image: it needs a square crop and stride, not a crop of " +
+                    std::to_string(fcn_.crop[0]) + " x " + std::to_string(fcn_.crop[1]) + " at stride " +
+                    std::to_string(stride_y_) + " x " + std::to_string(stride_x_) + " (take --views 4)");
   if (fcn_.value(image_input(fcn_)).shape[0] != 1) fcn_ = with_batch(fcn_, 1);
 }
 
@@ -60,6 +70,7 @@ PlaneGeometry MapRunner::geometry(int64_t height, int64_t width) const {
   };
   PlaneGeometry g;
   g.shift = n;
+  g.views = options_.views;
   g.y = axis(height, fcn_.crop[0], stride_y_, field_begin_y_, field_end_y_);
   g.x = axis(width, fcn_.crop[1], stride_x_, field_begin_x_, field_end_x_);
   return g;
@@ -91,11 +102,69 @@ std::vector<float> MapRunner::classify_crop(const std::vector<float>& crop) {
   return ex.read(map_value_).to_vector();  // (1, K, 1, 1)
 }
 
+namespace {
+
+// The extent a mirrored axis is padded to so that the mirror image of cell i's centre is the centre of cell
+// last - i of the mirrored plane's map: centre(i) = first + i stride and length - 1 - centre(i) = centre(last - i)
+// give length - 1 - 2 first = last stride, with last >= cells - 1 so that every cell has its mirror.
+int64_t mirror_extent(const PlaneAxis& a, int64_t length) {
+  const int64_t twice_first = a.crop - 1 - 2 * a.pad;  // 0 for an odd crop, -1 for an even one
+  const int64_t last = std::max(a.cells - 1, (length - 1 - twice_first + a.stride - 1) / a.stride);
+  return last * a.stride + 1 + twice_first;
+}
+
+}  // namespace
+
 PlaneMap MapRunner::run(const std::vector<float>& plane, int64_t height, int64_t width, float fill) {
   const int64_t c = channels();
   if (height < 1 || width < 1 || int64_t(plane.size()) != c * height * width)
     throw BadInput("map: a plane of " + std::to_string(plane.size()) + " values is not " + std::to_string(c) + " x " +
                    std::to_string(height) + " x " + std::to_string(width));
+  PlaneMap out = run_view(plane, height, width, fill);
+  if (options_.views == 1) return out;
+  const PlaneAxis &gy = out.geometry.y, &gx = out.geometry.x;
+  // The views' plane: the plane padded with fill to the mirror extents, (C, ph, pw).
+  const int64_t ph = mirror_extent(gy, height), pw = mirror_extent(gx, width);
+  std::vector<float> padded(size_t(c * ph * pw), fill);  // (C, ph, pw)
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t r = 0; r < height; ++r)
+      std::copy_n(plane.begin() + (ch * height + r) * width, width, padded.begin() + (ch * ph + r) * pw);
+  const int64_t last_y = (ph - 1 - (gy.crop - 1 - 2 * gy.pad)) / gy.stride,
+                last_x = (pw - 1 - (gx.crop - 1 - 2 * gx.pad)) / gx.stride;
+  for (int view = 1; view < options_.views; ++view) {
+    const bool mirror_x = view & 1, mirror_y = view & 2, transpose = view & 4;
+    // The view, (C, vh, vw): its pixel (r, q) is the padded plane's (y, x) below.
+    const int64_t vh = transpose ? pw : ph, vw = transpose ? ph : pw;
+    std::vector<float> image(padded.size());  // (C, vh, vw)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t r = 0; r < vh; ++r)
+        for (int64_t q = 0; q < vw; ++q) {
+          int64_t y = transpose ? q : r, x = transpose ? r : q;
+          if (mirror_y) y = ph - 1 - y;
+          if (mirror_x) x = pw - 1 - x;
+          image[size_t((ch * vh + r) * vw + q)] = padded[size_t((ch * ph + y) * pw + x)];
+        }
+    const PlaneMap m = run_view(image, vh, vw, fill);
+    const int64_t mh = m.geometry.y.cells, mw = m.geometry.x.cells;
+    for (int64_t k = 0; k < out.classes; ++k)
+      for (int64_t i = 0; i < gy.cells; ++i)
+        for (int64_t j = 0; j < gx.cells; ++j) {
+          const int64_t a = mirror_y ? last_y - i : i, b = mirror_x ? last_x - j : j;
+          const int64_t r = transpose ? b : a, q = transpose ? a : b;
+          if (r >= mh || q >= mw) throw std::logic_error("map view: cell outside the mirrored map");
+          out.prob[size_t((k * gy.cells + i) * gx.cells + j)] += m.prob[size_t((k * mh + r) * mw + q)];
+        }
+    out.passes += m.passes;
+    out.arena_bytes = std::max(out.arena_bytes, m.arena_bytes);
+    out.unshared_bytes = std::max(out.unshared_bytes, m.unshared_bytes);
+    out.own_bytes = std::max(out.own_bytes, m.own_bytes);
+  }
+  for (float& p : out.prob) p /= float(options_.views);
+  return out;
+}
+
+PlaneMap MapRunner::run_view(const std::vector<float>& plane, int64_t height, int64_t width, float fill) {
+  const int64_t c = channels();
   PlaneMap out;
   out.geometry = geometry(height, width);
   const PlaneAxis &gy = out.geometry.y, &gx = out.geometry.x;

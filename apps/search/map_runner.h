@@ -3,7 +3,9 @@
 // (so cell centres cover every pixel), the net's input is rounded up to a size bucket (crop + a multiple of
 // bucket_cells strides, so images of similar size share one compiled schedule), and the map is cut back to the
 // cells the plane needs. With shift N (shift-and-stitch), N x N passes over inputs shifted by stride / N pixels are
-// interleaved into one map at stride / N.
+// interleaved into one map at stride / N. With V views (test-time augmentation) the map is the mean of the maps of
+// the plane mirrored and transposed (V = 2: and mirrored left-right; 4: every mirror; 8: the mirrors of the plane and
+// of its transpose), each view padded so that its cells fall on the same plane pixels as the plain map's.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,6 +21,7 @@ struct MapOptions {
   Device device = Device::cpu;
   int shift = 1;         // shift-and-stitch factor N; must divide the net's stride
   int bucket_cells = 4;  // net inputs are crop + k * bucket_cells * stride (k >= 0) along each axis
+  int views = 1;         // 1, 2, 4 or 8 mirrored / transposed views averaged (8 needs a square crop and stride)
 };
 
 // One axis of a map over a plane, in the plane's own pixel coordinates (pixel p's centre at p).
@@ -38,6 +41,7 @@ struct PlaneAxis {
 struct PlaneGeometry {
   PlaneAxis y, x;
   int shift = 1;
+  int views = 1;  // mirrored / transposed views averaged
 };
 
 struct PlaneMap {
@@ -47,7 +51,7 @@ struct PlaneMap {
   int64_t arena_bytes = 0;     // the schedule's shared activation arena
   int64_t unshared_bytes = 0;  // the same activations, each in its own buffer
   int64_t own_bytes = 0;       // what lives outside the arena: parameters, the input, the map
-  int passes = 0;
+  int passes = 0;              // forward passes: shift^2 per view
 };
 
 // The cells along an axis of `length` plane pixels: the fewest, from cell 0 (centre (crop - 1) / 2 - crop / 2) on,
@@ -61,7 +65,7 @@ class MapRunner {
   MapRunner(Graph fcn, std::function<void(Executor&)> load_parameters, MapOptions options);
   ~MapRunner();
 
-  // The map of a (C, height, width) plane padded with `fill`. BadConfig when the shift does not divide the stride.
+  // The map of a (C, height, width) plane padded with `fill`, averaged over the options' views.
   PlaneMap run(const std::vector<float>& plane, int64_t height, int64_t width, float fill);
   // The classifier on one crop: a (C, crop height, crop width) input gives the map's single cell, (K) class
   // probabilities. BadInput when the input is not crop-sized.
@@ -75,6 +79,8 @@ class MapRunner {
   Executor& executor(int64_t input_height, int64_t input_width);
 
  private:
+  PlaneMap run_view(const std::vector<float>& plane, int64_t height, int64_t width, float fill);
+
   Graph fcn_;
   std::function<void(Executor&)> load_;
   MapOptions options_;
