@@ -29,9 +29,18 @@ void relu_backward(const ActShape& s, const float* y, const float* dy, float* dx
     const float* y_plane = y + s.y.plane(n, c);    // (H, W)
     const float* dy_plane = dy + s.y.plane(n, c);  // (H, W)
     float* dx_plane = dx + s.x.plane(n, c);        // (H, W)
-    for (int64_t i = 0; i < plane_size; ++i) {
-      const float grad = y_plane[i] > 0.f ? dy_plane[i] : 0.f;
-      dx_plane[i] = accumulate ? dx_plane[i] + grad : grad;
+    // dy is read whatever y is, and each case has its own loop: a load under the condition kept the compiler from
+    // vectorising, and the branch on y's sign, taken half the time at random, cost 10x the forward pass.
+    if (accumulate) {
+      for (int64_t i = 0; i < plane_size; ++i) {
+        const float g = dy_plane[i];
+        dx_plane[i] += y_plane[i] > 0.f ? g : 0.f;
+      }
+    } else {
+      for (int64_t i = 0; i < plane_size; ++i) {
+        const float g = dy_plane[i];
+        dx_plane[i] = y_plane[i] > 0.f ? g : 0.f;
+      }
     }
   }
 }
