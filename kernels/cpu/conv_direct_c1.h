@@ -1,0 +1,28 @@
+#pragma once
+// Internal to the fast convolution: a direct forward kernel for one input channel per group (C / groups == 1: a
+// grey-image first layer such as AlexNet conv1 on mammograms, or a depthwise layer), any stride, padding and filter
+// size. conv_fast.cpp's conv_forward calls it where conv_direct_c1_applies(s). The body (conv_direct_c1_body.h) is
+// compiled once per instruction set (conv_direct_c1_<isa>.cpp); conv_forward_direct_c1 picks one by
+// active_cpu_isa(), and each variant must only be called when the CPU supports it.
+#include "kernels/conv.h"
+
+namespace kernels {
+namespace cpu {
+
+// Whether the direct kernel runs s's forward pass (a shape rule: the shapes where it was measured to beat
+// im2col + GEMM; see conv_direct_c1.cpp).
+bool conv_direct_c1_applies(const ConvShape& s);
+
+// y = epilogue(b + conv(x, w)) for a checked shape with C / groups == 1; b nullable. Bit-identical for any thread
+// count within one instruction set.
+void conv_forward_direct_c1(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
+                            ConvEpilogue epilogue);
+void conv_forward_direct_c1_portable(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
+                                     ConvEpilogue epilogue);
+void conv_forward_direct_c1_avx2(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
+                                 ConvEpilogue epilogue);
+void conv_forward_direct_c1_avx512(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
+                                   ConvEpilogue epilogue);
+
+}  // namespace cpu
+}  // namespace kernels
