@@ -1,5 +1,6 @@
-// The fast CPU forward convolution's direct path for one input channel per group (kernels/cpu/conv_direct_c1.h:
-// AlexNet conv1 on grey mammograms, depthwise layers) against the reference loops, on every instruction set this
+// The fast CPU forward convolution's direct kernel for one input channel per group (kernels/cpu/conv_direct_c1.h:
+// AlexNet conv1 on grey mammograms, depthwise layers) against the reference loops, called directly (conv_forward
+// keeps im2col + GEMM for some shapes on the portable path) and through conv_forward, on every instruction set this
 // CPU runs: batch 1 and 3, odd sizes, strides 1, 2, 3 and 4, padding 0 to 5, 11x11, 3x3, 5x3 and 1x1 filters,
 // groups, channel counts that are not multiples of the register tile's, rows that are not multiples of the vector
 // width, a row of one output column, channel slices of wider buffers, several bands per image, bias null and not,
@@ -104,11 +105,19 @@ void expect_forward_close(const Buffer& fast, const Buffer& ref, int terms, cons
 
 }  // namespace
 
-TEST_CASE("the direct path applies to one input channel per group, and only there") {
-  CHECK(kernels::cpu::conv_direct_c1_applies(kernels::conv_shape(4, 1, 227, 227, 96, 11, 11, 4, 0)));
-  CHECK(kernels::cpu::conv_direct_c1_applies(kernels::conv_shape(1, 4, 9, 9, 8, 3, 3, 1, 1, 4)));
-  CHECK_FALSE(kernels::cpu::conv_direct_c1_applies(kernels::conv_shape(4, 3, 227, 227, 96, 11, 11, 4, 0)));
-  CHECK_FALSE(kernels::cpu::conv_direct_c1_applies(kernels::conv_shape(1, 4, 9, 9, 8, 3, 3, 1, 1, 2)));
+TEST_CASE("the direct path runs one input channel per group, on the portable path only up to 8 channels per group") {
+  const CpuIsa saved = kernels::cpu::active_cpu_isa();
+  for (const CpuIsa isa : supported_isas()) {
+    kernels::cpu::set_active_cpu_isa(isa);
+    INFO(cpu_isa_name(isa));
+    const bool portable = isa == CpuIsa::portable;
+    CHECK(kernels::cpu::conv_direct_c1_applies(kernels::conv_shape(4, 1, 227, 227, 96, 11, 11, 4, 0)) == !portable);
+    CHECK(kernels::cpu::conv_direct_c1_applies(kernels::conv_shape(1, 4, 9, 9, 32, 3, 3, 1, 1, 4)));  // 8 per group
+    CHECK(kernels::cpu::conv_direct_c1_applies(kernels::conv_shape(1, 4, 9, 9, 36, 3, 3, 1, 1, 4)) == !portable);
+    CHECK_FALSE(kernels::cpu::conv_direct_c1_applies(kernels::conv_shape(4, 3, 227, 227, 96, 11, 11, 4, 0)));
+    CHECK_FALSE(kernels::cpu::conv_direct_c1_applies(kernels::conv_shape(1, 4, 9, 9, 8, 3, 3, 1, 1, 2)));
+  }
+  kernels::cpu::set_active_cpu_isa(saved);
 }
 
 TEST_CASE("direct one-channel forward matches the reference on every ISA: bias null and not, ReLU on and off") {
@@ -117,23 +126,25 @@ TEST_CASE("direct one-channel forward matches the reference on every ISA: bias n
     kernels::cpu::set_active_cpu_isa(isa);
     for (const Case& c : cases()) {
       const ConvShape& s = c.s;
-      REQUIRE(kernels::cpu::conv_direct_c1_applies(s));
       const Buffer x = random_vector(x_size(s), 1), w = random_vector(w_size(s), 2), b = random_vector(s.K, 3);
       const Buffer y_before = random_vector(y_size(s), 4);
       for (const bool with_bias : {false, true}) {
         const std::string name = c.name + (with_bias ? ", bias" : ", no bias") + " on " + cpu_isa_name(isa);
         INFO(name);
         const float* bias = with_bias ? b.data() : nullptr;
-        Buffer y_ref = y_before, y_fast = y_before, y_fused = y_before;
+        Buffer y_ref = y_before, y_fast = y_before, y_fused = y_before, y_public = y_before;
         kernels::ref::conv_forward(s, x.data(), w.data(), bias, y_ref.data());
-        kernels::cpu::conv_forward(s, x.data(), w.data(), bias, y_fast.data());
+        kernels::cpu::conv_forward_direct_c1(s, x.data(), w.data(), bias, y_fast.data(), {});
         expect_forward_close(y_fast, y_ref, s.R * s.S, name + " forward");
+        // The public entry point, whichever path it takes.
+        kernels::cpu::conv_forward(s, x.data(), w.data(), bias, y_public.data());
+        expect_forward_close(y_public, y_ref, s.R * s.S, name + " conv_forward");
         size_t changed = 0;
         for (size_t i = 0; i < y_fast.size(); ++i)
           if (!in_y(s, i) && y_fast[i] != y_before[i]) ++changed;
         CHECK_MESSAGE(changed == 0, name << ": " << changed << " entries outside y changed");
         // The fused ReLU: the reference through a ReLU, and bit for bit the unfused result through the ReLU.
-        kernels::cpu::conv_forward(s, x.data(), w.data(), bias, y_fused.data(), kernels::ConvEpilogue{true});
+        kernels::cpu::conv_forward_direct_c1(s, x.data(), w.data(), bias, y_fused.data(), kernels::ConvEpilogue{true});
         Buffer y_relu_ref = y_ref, y_relu = y_fast;
         for (size_t i = 0; i < y_relu.size(); ++i) {
           if (!in_y(s, i)) continue;
@@ -160,7 +171,7 @@ TEST_CASE("direct one-channel forward gives the same bits for 1, 2 and 3 threads
       const int saved_threads = omp_get_max_threads();
       omp_set_num_threads(threads);
       Buffer y(y_size(s), 0.f);
-      kernels::cpu::conv_forward(s, x.data(), w.data(), b.data(), y.data(), kernels::ConvEpilogue{true});
+      kernels::cpu::conv_forward_direct_c1(s, x.data(), w.data(), b.data(), y.data(), kernels::ConvEpilogue{true});
       omp_set_num_threads(saved_threads);
       return y;
     };

@@ -6,14 +6,18 @@
 namespace kernels {
 namespace cpu {
 
-// Every shape with one input channel per group: im2col + GEMM has a reduction of only R*S there (121 for conv1, 9
-// for a 3x3), too short for the GEMM's packing to pay, and the direct kernel was faster on each one measured
-// (AVX-512, 2 threads, forward + bias + ReLU, median ms direct / im2col): AlexNet conv1 on 1x227x227 at batch 4
-// 1.42 / 1.75 and batch 1 0.36 / 0.56, VGG conv1_1 on 1x224x224 0.48 / 0.84, GoogLeNet conv1 (7x7 stride 2 pad 3)
-// at batch 4 1.78 / 2.32, depthwise 3x3 (C32 56x56) 0.19 / 0.61, C2 groups 2 5x5 0.25 / 0.34, a 1x1 C1 layer 0.24 /
-// 0.58.
+// im2col + GEMM reduces over only R*S there (121 for conv1, 9 for a 3x3): too short for the GEMM's packing to pay.
+// Measured (2 threads, forward + bias + ReLU, median ms direct / im2col, machine shared and noisy: +-15%):
+//   AVX-512: AlexNet conv1 on 1x227x227 batch 4 1.42 / 1.75, batch 1 0.36 / 0.56; VGG conv1_1 on 1x224x224 0.48 /
+//            0.84; GoogLeNet conv1 (7x7 stride 2 pad 3) batch 4 1.78 / 2.32; depthwise 3x3 C32 56x56 0.19 / 0.61;
+//            C2 groups 2 5x5 0.25 / 0.34; 1x1 C1 K64 0.24 / 0.58.
+//   AVX2:    the same layers 1.57 / 2.45, 0.40 / 0.65, 1.24 / 1.64, 3.0 / 4.4, 0.33 / 1.06, 0.36 / 0.82, 0.51 / 2.2.
+//   portable (SSE2, a multiply and an add per tap, no FMA): 3x3 depthwise-like layers win with 1, 4 and 8 channels
+//            per group (0.55 / 1.41, 0.35 / 0.45, 0.61 / 0.68) and lose from 16 on (0.80 / 0.61 with 16, 1.23 /
+//            0.97 with 32, conv1's 96 at batch 4 5.7 / 5.3), so there the GEMM keeps Kg > 8.
 bool conv_direct_c1_applies(const ConvShape& s) {
-  return s.C == s.groups;
+  if (s.C != s.groups) return false;
+  return active_cpu_isa() != CpuIsa::portable || s.K / s.groups <= 8;
 }
 
 void conv_forward_direct_c1(const ConvShape& s, const float* x, const float* w, const float* b, float* y,

@@ -9,8 +9,8 @@
 namespace kernels {
 namespace cpu {
 
-// Whether the direct kernel runs s's forward pass (a shape rule: the shapes where it was measured to beat
-// im2col + GEMM; see conv_direct_c1.cpp).
+// Whether conv_forward runs s through the direct kernel: a rule on the shape and the active instruction set, where
+// the direct kernel was measured to beat im2col + GEMM (conv_direct_c1.cpp).
 bool conv_direct_c1_applies(const ConvShape& s);
 
 // y = epilogue(b + conv(x, w)) for a checked shape with C / groups == 1; b nullable. Bit-identical for any thread
