@@ -1,12 +1,13 @@
-// The fast CPU forward convolution's direct kernel for one input channel per group (kernels/cpu/conv_direct_c1.h:
-// AlexNet conv1 on grey mammograms, depthwise layers) against the reference loops, called directly (conv_forward
-// keeps im2col + GEMM for some shapes on the portable path) and through conv_forward, on every instruction set this
-// CPU runs: batch 1 and 3, odd sizes, strides 1, 2, 3 and 4, padding 0 to 5, 11x11, 3x3, 5x3 and 1x1 filters,
-// groups, channel counts that are not multiples of the register tile's, rows that are not multiples of the vector
-// width, a row of one output column, channel slices of wider buffers, several bands per image, bias null and not,
-// ReLU on and off; and the same bits for 1, 2 and 3 threads.
+// The fast CPU forward convolution's direct kernel for one or a few input channels per group
+// (kernels/cpu/conv_direct_c1.h: AlexNet conv1 on grey mammograms or RGB, depthwise and small-group layers) against the
+// reference loops, called directly (conv_forward keeps im2col + GEMM for some shapes on the portable path) and through
+// conv_forward, on every instruction set this CPU runs: batch 1 and 3, 1, 2, 3 and 8 input channels per group, odd
+// sizes, strides 1, 2, 3 and 4, padding 0 to 5, 11x11, 3x3, 5x3 and 1x1 filters, groups, channel counts that are not
+// multiples of the register tile's, rows that are not multiples of the vector width, a row of one output column,
+// channel slices of wider buffers, planes with gaps, several bands per image, bias null and not, ReLU on and off; and
+// the same bits for 1, 2 and 3 threads.
 //
-// Tolerance: |fast - ref| <= 1e-5 * sqrt(R*S) + 1e-6 + 1e-5 |ref| (values in [-1, 1]; a float sum of L terms is off
+// Tolerance: |fast - ref| <= 1e-5 * sqrt(Cg*R*S) + 1e-6 + 1e-5 |ref| (values in [-1, 1]; a float sum of L terms is off
 // by ~1e-7 sqrt(L)), so one missing tap (>= ~1e-3 on average) fails.
 #include "kernels/cpu/conv_direct_c1.h"
 
@@ -60,6 +61,14 @@ ConvShape placed(ConvShape s, int x_offset, int x_total, int y_offset, int y_tot
   return s;
 }
 
+// Planes need not be contiguous with each other: gaps of 3 floats after every x plane and 2 after every y plane.
+ConvShape gapped(ConvShape s) {
+  const int64_t x_plane = int64_t(s.H) * s.W + 3, y_plane = int64_t(s.P) * s.Q + 2;
+  s.x = {s.C * x_plane, x_plane, 0};
+  s.y = {s.K * y_plane, y_plane, 0};
+  return s;
+}
+
 size_t x_size(const ConvShape& s) {
   return size_t((s.N - 1) * s.x.batch_stride + s.x.plane(0, s.C - 1) + int64_t(s.H) * s.W);
 }
@@ -95,6 +104,12 @@ std::vector<Case> cases() {
       {"filter wider than the stride's phases: C1 K4 2x2 stride 3 pad 1",
        kernels::conv_shape(1, 1, 10, 11, 4, 2, 2, 3, 1)},
       {"several bands per image: C1 300x300, K3, 3x3 pad 1", kernels::conv_shape(1, 1, 300, 300, 3, 3, 3, 1, 1)},
+      {"C3 (RGB conv1-like), K7, 11x11 stride 4 pad 1", kernels::conv_shape(2, 3, 25, 22, 7, 11, 11, 4, 1)},
+      {"C2 K5, 5x3 stride 2x1, pad 1x2", shape(1, 2, 10, 9, 5, 5, 3, 2, 1, 1, 2, 1)},
+      {"groups 2 with 3 channels each (C6 K10), 3x3 pad 1, slices",
+       placed(kernels::conv_shape(3, 6, 9, 11, 10, 3, 3, 1, 1, 2), 2, 9, 1, 12)},
+      {"8 channels per group (C16 G2 K6), 3x3 stride 2", kernels::conv_shape(1, 16, 11, 10, 6, 3, 3, 2, 0, 2)},
+      {"planes with gaps: C3 K5, 3x3 pad 1", gapped(kernels::conv_shape(2, 3, 7, 8, 5, 3, 3, 1, 1))},
   };
 }
 
@@ -105,22 +120,25 @@ void expect_forward_close(const Buffer& fast, const Buffer& ref, int terms, cons
 
 }  // namespace
 
-TEST_CASE("the direct path runs one input channel per group, on the portable path only up to 8 channels per group") {
+TEST_CASE("the direct path runs up to 8 input channels per group, on the portable path one and 8 output channels") {
   const CpuIsa saved = kernels::cpu::active_cpu_isa();
   for (const CpuIsa isa : supported_isas()) {
     kernels::cpu::set_active_cpu_isa(isa);
     INFO(cpu_isa_name(isa));
     const bool portable = isa == CpuIsa::portable;
-    CHECK(kernels::cpu::conv_direct_c1_applies(kernels::conv_shape(4, 1, 227, 227, 96, 11, 11, 4, 0)) == !portable);
-    CHECK(kernels::cpu::conv_direct_c1_applies(kernels::conv_shape(1, 4, 9, 9, 32, 3, 3, 1, 1, 4)));  // 8 per group
-    CHECK(kernels::cpu::conv_direct_c1_applies(kernels::conv_shape(1, 4, 9, 9, 36, 3, 3, 1, 1, 4)) == !portable);
-    CHECK_FALSE(kernels::cpu::conv_direct_c1_applies(kernels::conv_shape(4, 3, 227, 227, 96, 11, 11, 4, 0)));
-    CHECK_FALSE(kernels::cpu::conv_direct_c1_applies(kernels::conv_shape(1, 4, 9, 9, 8, 3, 3, 1, 1, 2)));
+    auto applies = [](const ConvShape& s) { return kernels::cpu::conv_direct_c1_applies(s); };
+    CHECK(applies(kernels::conv_shape(4, 1, 227, 227, 96, 11, 11, 4, 0)) == !portable);
+    CHECK(applies(kernels::conv_shape(1, 4, 9, 9, 32, 3, 3, 1, 1, 4)));  // 1 input and 8 output channels per group
+    CHECK(applies(kernels::conv_shape(1, 4, 9, 9, 36, 3, 3, 1, 1, 4)) == !portable);
+    CHECK(applies(kernels::conv_shape(4, 3, 227, 227, 96, 11, 11, 4, 0)) == !portable);
+    CHECK(applies(kernels::conv_shape(1, 16, 9, 9, 8, 3, 3, 1, 1, 2)) == !portable);  // 8 per group
+    CHECK_FALSE(applies(kernels::conv_shape(1, 9, 9, 9, 8, 3, 3, 1, 1)));
+    CHECK_FALSE(applies(kernels::conv_shape(1, 32, 9, 9, 8, 3, 3, 1, 1, 2)));
   }
   kernels::cpu::set_active_cpu_isa(saved);
 }
 
-TEST_CASE("direct one-channel forward matches the reference on every ISA: bias null and not, ReLU on and off") {
+TEST_CASE("direct forward matches the reference on every ISA: bias null and not, ReLU on and off") {
   const CpuIsa saved = kernels::cpu::active_cpu_isa();
   for (const CpuIsa isa : supported_isas()) {
     kernels::cpu::set_active_cpu_isa(isa);
@@ -135,10 +153,10 @@ TEST_CASE("direct one-channel forward matches the reference on every ISA: bias n
         Buffer y_ref = y_before, y_fast = y_before, y_fused = y_before, y_public = y_before;
         kernels::ref::conv_forward(s, x.data(), w.data(), bias, y_ref.data());
         kernels::cpu::conv_forward_direct_c1(s, x.data(), w.data(), bias, y_fast.data(), {});
-        expect_forward_close(y_fast, y_ref, s.R * s.S, name + " forward");
+        expect_forward_close(y_fast, y_ref, s.C / s.groups * s.R * s.S, name + " forward");
         // The public entry point, whichever path it takes.
         kernels::cpu::conv_forward(s, x.data(), w.data(), bias, y_public.data());
-        expect_forward_close(y_public, y_ref, s.R * s.S, name + " conv_forward");
+        expect_forward_close(y_public, y_ref, s.C / s.groups * s.R * s.S, name + " conv_forward");
         size_t changed = 0;
         for (size_t i = 0; i < y_fast.size(); ++i)
           if (!in_y(s, i) && y_fast[i] != y_before[i]) ++changed;
@@ -151,7 +169,7 @@ TEST_CASE("direct one-channel forward matches the reference on every ISA: bias n
           y_relu_ref[i] = y_relu_ref[i] < 0.f ? 0.f : y_relu_ref[i];
           y_relu[i] = y_relu[i] < 0.f ? 0.f : y_relu[i];
         }
-        expect_forward_close(y_fused, y_relu_ref, s.R * s.S, name + " fused ReLU");
+        expect_forward_close(y_fused, y_relu_ref, s.C / s.groups * s.R * s.S, name + " fused ReLU");
         CHECK_MESSAGE(y_fused == y_relu, name << ": fused bias + ReLU differs from conv then ReLU");
       }
     }
@@ -159,32 +177,37 @@ TEST_CASE("direct one-channel forward matches the reference on every ISA: bias n
   kernels::cpu::set_active_cpu_isa(saved);
 }
 
-TEST_CASE("direct one-channel forward gives the same bits for 1, 2 and 3 threads on every ISA") {
-  // Batch 3 of conv1-like images with 2 groups: 6 (image, group) pairs, cut into bands of rows by the thread count.
-  const ConvShape s = kernels::conv_shape(3, 2, 61, 59, 20, 11, 11, 4, 2, 2);
-  const Buffer x = random_vector(x_size(s), 11), w = random_vector(w_size(s), 12), b = random_vector(s.K, 13);
+TEST_CASE("direct forward gives the same bits for 1, 2 and 3 threads on every ISA") {
+  // Batch 3 of conv1-like images, with 2 groups of one channel and with 3 channels: 6 and 3 (image, group) pairs, cut
+  // into bands of rows by the thread count.
+  const std::vector<Case> shapes = {{"C2 groups 2", kernels::conv_shape(3, 2, 61, 59, 20, 11, 11, 4, 2, 2)},
+                                    {"C3", kernels::conv_shape(3, 3, 61, 59, 20, 11, 11, 4, 2)}};
   const CpuIsa saved = kernels::cpu::active_cpu_isa();
   for (const CpuIsa isa : supported_isas()) {
     kernels::cpu::set_active_cpu_isa(isa);
-    INFO(cpu_isa_name(isa));
-    auto run = [&](int threads) {
-      const int saved_threads = omp_get_max_threads();
-      omp_set_num_threads(threads);
-      Buffer y(y_size(s), 0.f);
-      kernels::cpu::conv_forward_direct_c1(s, x.data(), w.data(), b.data(), y.data(), kernels::ConvEpilogue{true});
-      omp_set_num_threads(saved_threads);
-      return y;
-    };
-    const Buffer one = run(1), two = run(2), three = run(3);
-    auto same_bits = [](const Buffer& a, const Buffer& c) {
-      return a.size() == c.size() && std::memcmp(a.data(), c.data(), a.size() * sizeof(float)) == 0;
-    };
-    CHECK(same_bits(one, two));
-    CHECK(same_bits(one, three));
-    Buffer y_ref(y_size(s));
-    kernels::ref::conv_forward(s, x.data(), w.data(), b.data(), y_ref.data());
-    for (float& v : y_ref) v = v < 0.f ? 0.f : v;
-    expect_forward_close(one, y_ref, s.R * s.S, "threads");
+    for (const Case& c : shapes) {
+      INFO(c.name << " on " << cpu_isa_name(isa));
+      const ConvShape& s = c.s;
+      const Buffer x = random_vector(x_size(s), 11), w = random_vector(w_size(s), 12), b = random_vector(s.K, 13);
+      auto run = [&](int threads) {
+        const int saved_threads = omp_get_max_threads();
+        omp_set_num_threads(threads);
+        Buffer y(y_size(s), 0.f);
+        kernels::cpu::conv_forward_direct_c1(s, x.data(), w.data(), b.data(), y.data(), kernels::ConvEpilogue{true});
+        omp_set_num_threads(saved_threads);
+        return y;
+      };
+      const Buffer one = run(1), two = run(2), three = run(3);
+      auto same_bits = [](const Buffer& a, const Buffer& d) {
+        return a.size() == d.size() && std::memcmp(a.data(), d.data(), a.size() * sizeof(float)) == 0;
+      };
+      CHECK(same_bits(one, two));
+      CHECK(same_bits(one, three));
+      Buffer y_ref(y_size(s));
+      kernels::ref::conv_forward(s, x.data(), w.data(), b.data(), y_ref.data());
+      for (float& v : y_ref) v = v < 0.f ? 0.f : v;
+      expect_forward_close(one, y_ref, s.C / s.groups * s.R * s.S, c.name + " threads");
+    }
   }
   kernels::cpu::set_active_cpu_isa(saved);
 }

@@ -1,9 +1,11 @@
 #pragma once
-// Internal to the fast convolution: a direct forward kernel for one input channel per group (C / groups == 1: a
-// grey-image first layer such as AlexNet conv1 on mammograms, or a depthwise layer), any stride, padding and filter
-// size. conv_fast.cpp's conv_forward calls it where conv_direct_c1_applies(s). The body (conv_direct_c1_body.h) is
-// compiled once per instruction set (conv_direct_c1_<isa>.cpp); conv_forward_direct_c1 picks one by
-// active_cpu_isa(), and each variant must only be called when the CPU supports it.
+// Internal to the fast convolution: a direct forward kernel for convolutions with one or a few input channels per
+// group (first layers on grey or RGB images such as AlexNet conv1 on mammograms, depthwise and
+// small-group layers; up to 8 per group, by the measured rule in conv_direct_c1.cpp), any stride, padding and filter
+// size. conv_fast.cpp's conv_forward calls it where
+// conv_direct_c1_applies(s). The body (conv_direct_c1_body.h) is compiled once per instruction set
+// (conv_direct_c1_<isa>.cpp); conv_forward_direct_c1 picks one by active_cpu_isa(), and each variant must only be
+// called when the CPU supports it.
 #include "kernels/conv.h"
 
 namespace kernels {
@@ -13,8 +15,8 @@ namespace cpu {
 // the direct kernel was measured to beat im2col + GEMM (conv_direct_c1.cpp).
 bool conv_direct_c1_applies(const ConvShape& s);
 
-// y = epilogue(b + conv(x, w)) for a checked shape with C / groups == 1; b nullable. Bit-identical for any thread
-// count within one instruction set.
+// y = epilogue(b + conv(x, w)) for any checked shape (fastest where conv_direct_c1_applies); b nullable. Bit-identical
+// for any thread count within one instruction set.
 void conv_forward_direct_c1(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
                             ConvEpilogue epilogue);
 void conv_forward_direct_c1_portable(const ConvShape& s, const float* x, const float* w, const float* b, float* y,

@@ -1,21 +1,21 @@
 #pragma once
-// The direct forward kernel for one input channel per group (kernels/cpu/conv_direct_c1.h), included by
+// The direct forward kernel for one (or a few) input channels per group (kernels/cpu/conv_direct_c1.h), included by
 // conv_direct_c1_<isa>.cpp so that each is compiled with that ISA's flags. Internal linkage only.
 //
-//   y[n, k, p, q] = b[k] + sum over taps (r, t) of w[k, r, t] * x[n, g, p*sh - pad_h + r, q*sw - pad_w + t]
-//   (g = k / Kg, the input channel of output channel k's group; zero outside the image)
+//   y[n,k,p,q] = b[k] + sum over taps (c, r, t) of w[k, c, r, t] * x[n, g*Cg+c, p*sh-pad_h+r, q*sw-pad_w+t]
+//   (g = k / Kg, Cg = C / groups; x is zero outside the image)
 //
-// Phase planes. Through a zero border (xp: x padded by pad_h, pad_w), tap (r, t) of output (p, q) reads
-// xp[p*sh + r][q*sw + t]. With r = rs*sh + rp and t = ts*sw + tp, that is entry (p + rs, q + ts) of plane (rp, tp)
-// of the phase split X[rp][tp][a][i] = xp[a*sh + rp][i*sw + tp]. Every plane gets the row pitch L = Q + (S-1)/sw,
-// so output (p, q) is flat position m = p*L + q and tap (r, t) reads its plane at m + rs*L + ts: one contiguous run
-// over all output positions, across rows too. The kernel vectorises over m; the L - Q positions past Q in each row
-// (2 of 57 for AlexNet conv1) are computed and never stored. (Vectorising over q within a row instead would waste
-// 9 of 64 lanes on conv1's 55 columns.)
+// Phase planes. Through a zero border (xp: x padded by pad_h, pad_w), tap (c, r, t) of output (p, q) reads
+// xp_c[p*sh + r][q*sw + t]. With r = rs*sh + rp and t = ts*sw + tp, that is entry (p + rs, q + ts) of plane (c, rp, tp)
+// of the phase split X[c][rp][tp][a][i] = xp_c[a*sh + rp][i*sw + tp]. Every plane gets the row pitch
+// L = Q + (S-1)/sw, so output (p, q) is flat position m = p*L + q and tap (c, r, t) reads its plane at m + rs*L + ts:
+// one contiguous run over all output positions, across rows too. The kernel vectorises over m; the L - Q positions
+// past Q in each row (2 of 57 for AlexNet conv1) are computed and never stored. (Vectorising over q within a row
+// instead would waste 9 of 64 lanes on conv1's 55 columns.)
 //
 // Work items are (image, group, band of output rows). Each builds its band's phase planes in a per-thread buffer
 // (bounded: a whole mammogram needs no copy of its size), then for each block of kBlockV vectors of positions runs
-// every register tile of kBlockK output channels x kBlockV vectors over the taps in (r, t) order, one FMA per tap
+// every register tile of kBlockK output channels x kBlockV vectors over the taps in (c, r, t) order, one FMA per tap
 // (a multiply, then an add, on the portable path), adds the bias, applies the ReLU and stores the tile's row pieces
 // with masks. The block's x stays in L1 while the group's weights stream from L2. Each output's arithmetic is the
 // same sequence whichever lane, tile, band or thread computes it, so the bands may follow the thread count and the
@@ -269,11 +269,11 @@ float* direct_weights(size_t floats) {  // on the calling thread; the OpenMP wor
 
 void conv_forward_direct_c1_body(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
                                  ConvEpilogue epilogue) {
-  const int Kg = s.K / s.groups, taps = s.R * s.S, sh = s.stride_h, sw = s.stride_w;
+  const int Kg = s.K / s.groups, Cg = s.C / s.groups, taps = Cg * s.R * s.S, sh = s.stride_h, sw = s.stride_w;
   const int phases_h = std::min(sh, s.R), phases_w = std::min(sw, s.S);  // the phases some tap reads
   const int64_t L = s.Q + (s.S - 1) / sw;                                // row pitch of a phase plane
   const int extra_rows = (s.R - 1) / sh;                                 // plane rows past a band's last row
-  const int64_t planes = int64_t(phases_h) * phases_w;
+  const int64_t planes = int64_t(Cg) * phases_h * phases_w;
   if (int64_t(s.N) * s.K * s.P * s.Q == 0) return;
 
   // Bands: enough items for the threads, planes within kBandFloats.
@@ -286,12 +286,13 @@ void conv_forward_direct_c1_body(const ConvShape& s, const float* x, const float
   // A plane: the band's rows plus extra_rows, then a margin of kLanes for the last vector's lanes past the band.
   const int64_t plane_floats = (band_rows + extra_rows) * L + kLanes;
 
-  // Tap (r, t) reads plane (r % sh, t % sw) at m + (r / sh) * L + t / sw.
-  std::vector<int64_t> offsets(static_cast<size_t>(taps), 0);  // (R, S)
-  for (int r = 0; r < s.R; ++r)
-    for (int t = 0; t < s.S; ++t)
-      offsets[size_t(r * s.S + t)] =
-          (int64_t(r % sh) * phases_w + t % sw) * plane_floats + int64_t(r / sh) * L + t / sw;
+  // Tap (c, r, t) reads plane (c, r % sh, t % sw) at m + (r / sh) * L + t / sw.
+  std::vector<int64_t> offsets(static_cast<size_t>(taps), 0);  // (Cg, R, S)
+  for (int c = 0; c < Cg; ++c)
+    for (int r = 0; r < s.R; ++r)
+      for (int t = 0; t < s.S; ++t)
+        offsets[size_t((c * s.R + r) * s.S + t)] =
+            ((int64_t(c) * phases_h + r % sh) * phases_w + t % sw) * plane_floats + int64_t(r / sh) * L + t / sw;
 
   // Weights (G, k blocks, taps, kBlockK), tap-major inside a block so a tap's weights are adjacent; 0 past Kg.
   const int k_blocks = int(ceil_div(Kg, kBlockK));
@@ -311,33 +312,34 @@ void conv_forward_direct_c1_body(const ConvShape& s, const float* x, const float
   for (int64_t item = 0; item < items; ++item) {
     const int band = int(item % bands), g = int(item / bands % s.groups), n = int(item / bands / s.groups);
     const int p0 = band * band_rows, rows = std::min(band_rows, s.P - p0);
-    const float* x_g = x + s.x.plane(n, g);  // (H, W)
-    // The band's planes (phases_h, phases_w, band_rows + extra_rows, L) with a kLanes margin each.
+    // The band's planes (Cg, phases_h, phases_w, band_rows + extra_rows, L), each with a kLanes margin.
     float* xb = direct_scratch(size_t(planes * plane_floats));
-    for (int rp = 0; rp < phases_h; ++rp)
-      for (int tp = 0; tp < phases_w; ++tp) {
-        float* plane = xb + (int64_t(rp) * phases_w + tp) * plane_floats;  // (rows + extra_rows, L)
-        // Entry i reads input column i*sw + tp - pad_w: inside the image for i in [i_lo, i_hi).
-        const int64_t i_lo = std::min<int64_t>(L, ceil_div(std::max(s.pad_w - tp, 0), sw));
-        const int64_t i_hi = std::clamp<int64_t>(ceil_div(s.W + s.pad_w - tp, sw), i_lo, L);
-        for (int a = 0; a < rows + extra_rows; ++a) {
-          float* out = plane + a * L;  // (L)
-          const int h = (p0 + a) * sh + rp - s.pad_h;
-          if (h < 0 || h >= s.H) {
-            std::fill_n(out, L, 0.f);
-            continue;
+    for (int c = 0; c < Cg; ++c)
+      for (int rp = 0; rp < phases_h; ++rp)
+        for (int tp = 0; tp < phases_w; ++tp) {
+          const float* x_c = x + s.x.plane(n, g * Cg + c);                                    // (H, W)
+          float* plane = xb + ((int64_t(c) * phases_h + rp) * phases_w + tp) * plane_floats;  // (rows + extra_rows, L)
+          // Entry i reads input column i*sw + tp - pad_w: inside the image for i in [i_lo, i_hi).
+          const int64_t i_lo = std::min<int64_t>(L, ceil_div(std::max(s.pad_w - tp, 0), sw));
+          const int64_t i_hi = std::clamp<int64_t>(ceil_div(s.W + s.pad_w - tp, sw), i_lo, L);
+          for (int a = 0; a < rows + extra_rows; ++a) {
+            float* out = plane + a * L;  // (L)
+            const int h = (p0 + a) * sh + rp - s.pad_h;
+            if (h < 0 || h >= s.H) {
+              std::fill_n(out, L, 0.f);
+              continue;
+            }
+            const float* x_row = x_c + int64_t(h) * s.W + tp - s.pad_w;  // x_row[i * sw] is entry i
+            std::fill(out, out + i_lo, 0.f);
+            if (sw == 1) {
+              std::memcpy(out + i_lo, x_row + i_lo, size_t(i_hi - i_lo) * sizeof(float));
+            } else {
+              for (int64_t i = i_lo; i < i_hi; ++i) out[i] = x_row[i * sw];
+            }
+            std::fill(out + i_hi, out + L, 0.f);
           }
-          const float* x_row = x_g + int64_t(h) * s.W + tp - s.pad_w;  // x_row[i * sw] is entry i
-          std::fill(out, out + i_lo, 0.f);
-          if (sw == 1) {
-            std::memcpy(out + i_lo, x_row + i_lo, size_t(i_hi - i_lo) * sizeof(float));
-          } else {
-            for (int64_t i = i_lo; i < i_hi; ++i) out[i] = x_row[i * sw];
-          }
-          std::fill(out + i_hi, out + L, 0.f);
+          std::fill(plane + (rows + extra_rows) * L, plane + plane_floats, 0.f);
         }
-        std::fill(plane + (rows + extra_rows) * L, plane + plane_floats, 0.f);
-      }
     // Positions [0, m_end) of the band: rows - 1 whole rows of pitch L, then the last row's Q columns.
     const int64_t m_end = int64_t(rows - 1) * L + s.Q;
     Pieces pieces;

@@ -1,6 +1,6 @@
 // Fast CPU convolution: im2col / col2im + our GEMM (kernels/cpu/gemm.h, one thread per work item), OpenMP over
-// independent work items. Forward with one input channel per group (grey-image first layers, depthwise) runs a direct
-// kernel instead (kernels/cpu/conv_direct_c1.h).
+// independent work items. Forward with few input channels per group (first layers, depthwise) runs a direct kernel
+// instead (kernels/cpu/conv_direct_c1.h).
 //
 // Per image n and group g (Cg = C/G, Kg = K/G, CRS = Cg*R*S), col (CRS, PQ) holds the input values under each filter
 // tap (row (c, r, s)) for each output position (column p*Q + q):
@@ -377,7 +377,7 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
 
 void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y, ConvEpilogue epilogue) {
   check_conv_shape(s);
-  if (conv_direct_c1_applies(s)) return conv_forward_direct_c1(s, x, w, b, y, epilogue);  // one input channel
+  if (conv_direct_c1_applies(s)) return conv_forward_direct_c1(s, x, w, b, y, epilogue);  // few input channels
   const Geometry geo = geometry(s);
   const CpuIsa isa = active_cpu_isa();
   // W_g (Kg, CRS) of every group, packed once for all images.
