@@ -1,0 +1,192 @@
+// The fast CPU backward filter's direct kernel for few input channels per group (kernels/cpu/conv_direct_filter.h)
+// against the reference loops, called directly (conv_backward_filter keeps im2col + GEMM where the rule says so) and
+// through conv_backward_filter, on every instruction set this CPU runs: batch 1 and 3, 1, 2, 3 and 8 input channels
+// per group, odd sizes, strides 1, 2 and 4 (and 1x3, 2x1), padding 0, 1, 2 and 5, 11x11, 3x3, 5x3 and 1x1 filters,
+// groups and depthwise, output channel counts that are not multiples of the register tile's, position counts that
+// are not multiples of the vector width, channel slices of wider buffers, planes with gaps, accumulate on and off;
+// and the same bits for 1, 2 and 3 threads.
+//
+// Tolerance: |fast - ref| <= 1e-5 * sqrt(N*P*Q) + 1e-6 + 1e-5 |ref| (values in [-1, 1]; a float sum of T terms is
+// off by ~1e-7 sqrt(T)), so one missing tap, image or row (>= ~0.3 sqrt(terms) on average) fails.
+#include "kernels/cpu/conv_direct_filter.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/conv.h"
+#include "kernels/cpu/cpu_isa.h"
+#include "tests/support/check.h"
+
+using kernels::ConvShape;
+using kernels::cpu::CpuIsa;
+using testing_support::expect_close;
+using testing_support::random_vector;
+
+namespace {
+
+using Buffer = std::vector<float>;
+
+std::vector<CpuIsa> supported_isas() {
+  std::vector<CpuIsa> isas;
+  for (const CpuIsa isa : {CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512}) {
+    if (kernels::cpu::cpu_isa_supported(isa)) isas.push_back(isa);
+  }
+  return isas;
+}
+
+struct Case {
+  std::string name;
+  ConvShape s;
+};
+
+// A shape with separate strides and paddings per axis; P and Q as Caffe computes them.
+ConvShape shape(int N, int C, int H, int W, int K, int R, int S, int sh, int sw, int ph, int pw, int groups) {
+  ConvShape s = kernels::conv_shape(N, C, H, W, K, R, S, 1, 0, groups);
+  s.stride_h = sh, s.stride_w = sw, s.pad_h = ph, s.pad_w = pw;
+  s.P = (H + 2 * ph - R) / sh + 1, s.Q = (W + 2 * pw - S) / sw + 1;
+  s.y = kernels::Placement::dense(K, s.P, s.Q);
+  return s;
+}
+
+// x as channels [x_offset, x_offset + C) of an x_total-channel buffer, dy as [y_offset, y_offset + K) of y_total.
+ConvShape placed(ConvShape s, int x_offset, int x_total, int y_offset, int y_total) {
+  const int64_t x_plane = int64_t(s.H) * s.W, y_plane = int64_t(s.P) * s.Q;
+  s.x = {x_total * x_plane, x_plane, x_offset};
+  s.y = {y_total * y_plane, y_plane, y_offset};
+  return s;
+}
+
+// Planes need not be contiguous with each other: gaps of 3 floats after every x plane and 2 after every dy plane.
+ConvShape gapped(ConvShape s) {
+  const int64_t x_plane = int64_t(s.H) * s.W + 3, y_plane = int64_t(s.P) * s.Q + 2;
+  s.x = {s.C * x_plane, x_plane, 0};
+  s.y = {s.K * y_plane, y_plane, 0};
+  return s;
+}
+
+size_t x_size(const ConvShape& s) {
+  return size_t((s.N - 1) * s.x.batch_stride + s.x.plane(0, s.C - 1) + int64_t(s.H) * s.W);
+}
+size_t y_size(const ConvShape& s) {
+  return size_t((s.N - 1) * s.y.batch_stride + s.y.plane(0, s.K - 1) + int64_t(s.P) * s.Q);
+}
+size_t w_size(const ConvShape& s) {
+  return size_t(s.K) * (s.C / s.groups) * s.R * s.S;
+}
+
+std::vector<Case> cases() {
+  return {
+      {"conv1-like: batch 1, C1 23x21, K5, 11x11 stride 4", kernels::conv_shape(1, 1, 23, 21, 5, 11, 11, 4, 0)},
+      {"batch 3, C1 17x19, K13, 3x3 stride 1 pad 1", kernels::conv_shape(3, 1, 17, 19, 13, 3, 3, 1, 1)},
+      {"batch 1, C1 9x14, K7, 5x3 stride 2 pad 2", kernels::conv_shape(1, 1, 9, 14, 7, 5, 3, 2, 2)},
+      {"groups 2 (C2, K10), batch 3, 25x30, 11x11 stride 4 pad 5",
+       kernels::conv_shape(3, 2, 25, 30, 10, 11, 11, 4, 5, 2)},
+      {"stride 1x3, pad 0x2, 5x3, C1 K9", shape(2, 1, 11, 13, 9, 5, 3, 1, 3, 0, 2, 1)},
+      {"depthwise C4 K8 3x3 stride 2 pad 1, slices",
+       placed(kernels::conv_shape(2, 4, 11, 9, 8, 3, 3, 2, 1, 4), 1, 6, 2, 11)},
+      {"one output column: C1 20x3, K7, 3x3", kernels::conv_shape(1, 1, 20, 3, 7, 3, 3, 1, 0)},
+      {"pad 2 > half the 3x3 filter: C1 7x6, K3", kernels::conv_shape(2, 1, 7, 6, 3, 3, 3, 1, 2)},
+      {"1x1 stride 4, C1 K6", kernels::conv_shape(1, 1, 13, 10, 6, 1, 1, 4, 0)},
+      {"1x1 stride 1, C2 K5, batch 3", kernels::conv_shape(3, 2, 7, 9, 5, 1, 1, 1, 0)},
+      {"filter wider than the stride's phases: C1 K4 2x2 stride 3 pad 1",
+       kernels::conv_shape(1, 1, 10, 11, 4, 2, 2, 3, 1)},
+      {"C3 (RGB conv1-like), K7, 11x11 stride 4 pad 1, batch 3", kernels::conv_shape(3, 3, 25, 22, 7, 11, 11, 4, 1)},
+      {"C2 K5, 5x3 stride 2x1, pad 1x2", shape(1, 2, 10, 9, 5, 5, 3, 2, 1, 1, 2, 1)},
+      {"groups 2 with 3 channels each (C6 K10), 3x3 pad 1, slices",
+       placed(kernels::conv_shape(3, 6, 9, 11, 10, 3, 3, 1, 1, 2), 2, 9, 1, 12)},
+      {"8 channels per group (C16 G2 K6), 3x3 stride 2", kernels::conv_shape(1, 16, 11, 10, 6, 3, 3, 2, 0, 2)},
+      {"8 channels, K11, 5x3 stride 1 pad 2, batch 3", shape(3, 8, 9, 8, 11, 5, 3, 1, 1, 2, 2, 1)},
+      {"planes with gaps: C3 K5, 3x3 pad 1", gapped(kernels::conv_shape(2, 3, 7, 8, 5, 3, 3, 1, 1))},
+      {"many positions: C1 61x59, K9, 11x11 stride 4 pad 2, batch 3",
+       kernels::conv_shape(3, 1, 61, 59, 9, 11, 11, 4, 2)},
+  };
+}
+
+// Tolerance for dw: each element sums N*P*Q products of values in [-1, 1] (plus dw's old value when accumulating).
+void expect_filter_close(const Buffer& fast, const Buffer& ref, const ConvShape& s, const std::string& what) {
+  const float terms = float(s.N) * s.P * s.Q;
+  expect_close(fast, ref, 1e-5f * std::sqrt(terms) + 1e-6f, 1e-5f, what);
+}
+
+bool same_bits(const Buffer& a, const Buffer& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("direct backward filter matches the reference on every ISA, accumulate off and on") {
+  const CpuIsa saved = kernels::cpu::active_cpu_isa();
+  for (const CpuIsa isa : supported_isas()) {
+    kernels::cpu::set_active_cpu_isa(isa);
+    for (const Case& c : cases()) {
+      const ConvShape& s = c.s;
+      const Buffer x = random_vector(x_size(s), 1), dy = random_vector(y_size(s), 2);
+      const Buffer dw_before = random_vector(w_size(s), 3);
+      for (const bool accumulate : {false, true}) {
+        const std::string name = c.name + (accumulate ? ", accumulate" : ", overwrite") + " on " + cpu_isa_name(isa);
+        INFO(name);
+        Buffer dw_ref = dw_before, dw_fast = dw_before, dw_public = dw_before;
+        kernels::ref::conv_backward_filter(s, x.data(), dy.data(), dw_ref.data(), accumulate);
+        kernels::cpu::conv_backward_filter_direct(s, x.data(), dy.data(), dw_fast.data(), accumulate);
+        expect_filter_close(dw_fast, dw_ref, s, name + " direct");
+        // The public entry point, whichever path it takes.
+        kernels::cpu::conv_backward_filter(s, x.data(), dy.data(), dw_public.data(), accumulate);
+        expect_filter_close(dw_public, dw_ref, s, name + " conv_backward_filter");
+        if (kernels::cpu::conv_direct_filter_applies(s))
+          CHECK_MESSAGE(same_bits(dw_public, dw_fast), name << ": the public path is not the direct kernel");
+      }
+    }
+  }
+  kernels::cpu::set_active_cpu_isa(saved);
+}
+
+TEST_CASE("direct backward filter gives the same bits for 1, 2 and 3 threads on every ISA") {
+  // Batch 3 of conv1-like images: 2 groups of one channel, and 3 channels; the items (channel tiles x tap blocks)
+  // follow the thread count.
+  const std::vector<Case> shapes = {{"C2 groups 2", kernels::conv_shape(3, 2, 61, 59, 20, 11, 11, 4, 2, 2)},
+                                    {"C3", kernels::conv_shape(3, 3, 61, 59, 7, 11, 11, 4, 2)}};
+  const CpuIsa saved = kernels::cpu::active_cpu_isa();
+  for (const CpuIsa isa : supported_isas()) {
+    kernels::cpu::set_active_cpu_isa(isa);
+    for (const Case& c : shapes) {
+      INFO(c.name << " on " << cpu_isa_name(isa));
+      const ConvShape& s = c.s;
+      const Buffer x = random_vector(x_size(s), 11), dy = random_vector(y_size(s), 12);
+      auto run = [&](int threads) {
+        const int saved_threads = omp_get_max_threads();
+        omp_set_num_threads(threads);
+        Buffer dw(w_size(s), 0.f);
+        kernels::cpu::conv_backward_filter_direct(s, x.data(), dy.data(), dw.data(), false);
+        omp_set_num_threads(saved_threads);
+        return dw;
+      };
+      const Buffer one = run(1), two = run(2), three = run(3);
+      CHECK(same_bits(one, two));
+      CHECK(same_bits(one, three));
+      Buffer dw_ref(w_size(s));
+      kernels::ref::conv_backward_filter(s, x.data(), dy.data(), dw_ref.data(), false);
+      expect_filter_close(one, dw_ref, s, c.name + " threads");
+    }
+  }
+  kernels::cpu::set_active_cpu_isa(saved);
+}
+
+TEST_CASE("the direct backward filter runs up to 8 input channels per group on every ISA") {
+  const CpuIsa saved = kernels::cpu::active_cpu_isa();
+  for (const CpuIsa isa : supported_isas()) {
+    kernels::cpu::set_active_cpu_isa(isa);
+    INFO(cpu_isa_name(isa));
+    auto applies = [](const ConvShape& s) { return kernels::cpu::conv_direct_filter_applies(s); };
+    CHECK(applies(kernels::conv_shape(4, 1, 227, 227, 96, 11, 11, 4, 0)));
+    CHECK(applies(kernels::conv_shape(4, 3, 227, 227, 96, 11, 11, 4, 0)));
+    CHECK(applies(kernels::conv_shape(1, 32, 9, 9, 32, 3, 3, 1, 1, 32)));  // depthwise
+    CHECK(applies(kernels::conv_shape(1, 16, 9, 9, 8, 3, 3, 1, 1, 2)));    // 8 per group
+    CHECK_FALSE(applies(kernels::conv_shape(1, 9, 9, 9, 8, 3, 3, 1, 1)));
+    CHECK_FALSE(applies(kernels::conv_shape(1, 96, 27, 27, 256, 5, 5, 1, 2, 2)));  // AlexNet conv2: 48 per group
+  }
+  kernels::cpu::set_active_cpu_isa(saved);
+}
