@@ -1,11 +1,10 @@
 #pragma once
 // Internal to the fast convolution: a direct forward kernel for convolutions with one or a few input channels per
-// group (first layers on grey or RGB images such as AlexNet conv1 on mammograms, depthwise and
-// small-group layers; up to 8 per group, by the measured rule in conv_direct_c1.cpp), any stride, padding and filter
-// size. conv_fast.cpp's conv_forward calls it where
-// conv_direct_c1_applies(s). The body (conv_direct_c1_body.h) is compiled once per instruction set
-// (conv_direct_c1_<isa>.cpp); conv_forward_direct_c1 picks one by active_cpu_isa(), and each variant must only be
-// called when the CPU supports it.
+// group (first layers on grey or RGB images such as AlexNet conv1 on mammograms, depthwise and small-group layers;
+// up to 8 per group, by the measured rule in conv_direct_c1.cpp), any stride, padding and filter size.
+// conv_fast.cpp's conv_forward calls it where conv_direct_c1_applies(s). The body (conv_direct_c1_body.h) is
+// compiled once per instruction set (conv_direct_c1_<isa>.cpp); conv_forward_direct_c1 picks one by
+// active_cpu_isa(), and each variant must only be called when the CPU supports it.
 #include "kernels/conv.h"
 
 namespace kernels {
