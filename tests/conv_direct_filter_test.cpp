@@ -20,63 +20,28 @@
 #include "kernels/conv.h"
 #include "kernels/cpu/cpu_isa.h"
 #include "tests/support/check.h"
+#include "tests/support/cpu_kernel_cases.h"
 
 using kernels::ConvShape;
 using kernels::cpu::CpuIsa;
+using testing_support::conv_shape_hw;
 using testing_support::expect_close;
+using testing_support::gapped;
+using testing_support::placed;
 using testing_support::random_vector;
+using testing_support::supported_isas;
+using testing_support::w_size;
+using testing_support::x_size;
+using testing_support::y_size;
 
 namespace {
 
 using Buffer = std::vector<float>;
 
-std::vector<CpuIsa> supported_isas() {
-  std::vector<CpuIsa> isas;
-  for (const CpuIsa isa : {CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512}) {
-    if (kernels::cpu::cpu_isa_supported(isa)) isas.push_back(isa);
-  }
-  return isas;
-}
-
 struct Case {
   std::string name;
   ConvShape s;
 };
-
-// A shape with separate strides and paddings per axis; P and Q as Caffe computes them.
-ConvShape shape(int N, int C, int H, int W, int K, int R, int S, int sh, int sw, int ph, int pw, int groups) {
-  ConvShape s = kernels::conv_shape(N, C, H, W, K, R, S, 1, 0, groups);
-  s.stride_h = sh, s.stride_w = sw, s.pad_h = ph, s.pad_w = pw;
-  s.P = (H + 2 * ph - R) / sh + 1, s.Q = (W + 2 * pw - S) / sw + 1;
-  s.y = kernels::Placement::dense(K, s.P, s.Q);
-  return s;
-}
-
-// x as channels [x_offset, x_offset + C) of an x_total-channel buffer, dy as [y_offset, y_offset + K) of y_total.
-ConvShape placed(ConvShape s, int x_offset, int x_total, int y_offset, int y_total) {
-  const int64_t x_plane = int64_t(s.H) * s.W, y_plane = int64_t(s.P) * s.Q;
-  s.x = {x_total * x_plane, x_plane, x_offset};
-  s.y = {y_total * y_plane, y_plane, y_offset};
-  return s;
-}
-
-// Planes need not be contiguous with each other: gaps of 3 floats after every x plane and 2 after every dy plane.
-ConvShape gapped(ConvShape s) {
-  const int64_t x_plane = int64_t(s.H) * s.W + 3, y_plane = int64_t(s.P) * s.Q + 2;
-  s.x = {s.C * x_plane, x_plane, 0};
-  s.y = {s.K * y_plane, y_plane, 0};
-  return s;
-}
-
-size_t x_size(const ConvShape& s) {
-  return size_t((s.N - 1) * s.x.batch_stride + s.x.plane(0, s.C - 1) + int64_t(s.H) * s.W);
-}
-size_t y_size(const ConvShape& s) {
-  return size_t((s.N - 1) * s.y.batch_stride + s.y.plane(0, s.K - 1) + int64_t(s.P) * s.Q);
-}
-size_t w_size(const ConvShape& s) {
-  return size_t(s.K) * (s.C / s.groups) * s.R * s.S;
-}
 
 std::vector<Case> cases() {
   return {
@@ -85,7 +50,7 @@ std::vector<Case> cases() {
       {"batch 1, C1 9x14, K7, 5x3 stride 2 pad 2", kernels::conv_shape(1, 1, 9, 14, 7, 5, 3, 2, 2)},
       {"groups 2 (C2, K10), batch 3, 25x30, 11x11 stride 4 pad 5",
        kernels::conv_shape(3, 2, 25, 30, 10, 11, 11, 4, 5, 2)},
-      {"stride 1x3, pad 0x2, 5x3, C1 K9", shape(2, 1, 11, 13, 9, 5, 3, 1, 3, 0, 2, 1)},
+      {"stride 1x3, pad 0x2, 5x3, C1 K9", conv_shape_hw(2, 1, 11, 13, 9, 5, 3, 1, 3, 0, 2, 1)},
       {"depthwise C4 K8 3x3 stride 2 pad 1, slices",
        placed(kernels::conv_shape(2, 4, 11, 9, 8, 3, 3, 2, 1, 4), 1, 6, 2, 11)},
       {"one output column: C1 20x3, K7, 3x3", kernels::conv_shape(1, 1, 20, 3, 7, 3, 3, 1, 0)},
@@ -95,11 +60,11 @@ std::vector<Case> cases() {
       {"filter wider than the stride's phases: C1 K4 2x2 stride 3 pad 1",
        kernels::conv_shape(1, 1, 10, 11, 4, 2, 2, 3, 1)},
       {"C3 (RGB conv1-like), K7, 11x11 stride 4 pad 1, batch 3", kernels::conv_shape(3, 3, 25, 22, 7, 11, 11, 4, 1)},
-      {"C2 K5, 5x3 stride 2x1, pad 1x2", shape(1, 2, 10, 9, 5, 5, 3, 2, 1, 1, 2, 1)},
+      {"C2 K5, 5x3 stride 2x1, pad 1x2", conv_shape_hw(1, 2, 10, 9, 5, 5, 3, 2, 1, 1, 2, 1)},
       {"groups 2 with 3 channels each (C6 K10), 3x3 pad 1, slices",
        placed(kernels::conv_shape(3, 6, 9, 11, 10, 3, 3, 1, 1, 2), 2, 9, 1, 12)},
       {"8 channels per group (C16 G2 K6), 3x3 stride 2", kernels::conv_shape(1, 16, 11, 10, 6, 3, 3, 2, 0, 2)},
-      {"8 channels, K11, 5x3 stride 1 pad 2, batch 3", shape(3, 8, 9, 8, 11, 5, 3, 1, 1, 2, 2, 1)},
+      {"8 channels, K11, 5x3 stride 1 pad 2, batch 3", conv_shape_hw(3, 8, 9, 8, 11, 5, 3, 1, 1, 2, 2, 1)},
       {"planes with gaps: C3 K5, 3x3 pad 1", gapped(kernels::conv_shape(2, 3, 7, 8, 5, 3, 3, 1, 1))},
       {"many positions: C1 61x59, K9, 11x11 stride 4 pad 2, batch 3",
        kernels::conv_shape(3, 1, 61, 59, 9, 11, 11, 4, 2)},

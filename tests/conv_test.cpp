@@ -28,6 +28,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/gpu.h"
 #include "tests/support/check.h"
+#include "tests/support/cpu_kernel_cases.h"
 #include "tests/support/gpu.h"
 
 using kernels::ConvShape;
@@ -36,19 +37,12 @@ using kernels::cpu::CpuIsa;
 using testing_support::check_gradient;
 using testing_support::expect_close;
 using testing_support::random_vector;
+using testing_support::supported_isas;
 using testing_support::weighted_sum;
 
 namespace {
 
 using Buffer = std::vector<float>;
-
-std::vector<CpuIsa> supported_isas() {
-  std::vector<CpuIsa> isas;
-  for (const CpuIsa isa : {CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512}) {
-    if (kernels::cpu::cpu_isa_supported(isa)) isas.push_back(isa);
-  }
-  return isas;
-}
 
 // A convolution to test: the shape (with placements) and a name for messages.
 struct Case {

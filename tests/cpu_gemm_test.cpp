@@ -17,23 +17,17 @@
 
 #include "kernels/cpu/gemm.h"
 #include "tests/support/check.h"
+#include "tests/support/cpu_kernel_cases.h"
 
 using kernels::GemmShape;
 using kernels::cpu::CpuIsa;
 using testing_support::expect_close;
 using testing_support::random_vector;
+using testing_support::supported_isas;
 
 namespace {
 
 using Buffer = std::vector<float>;
-
-std::vector<CpuIsa> supported_isas() {
-  std::vector<CpuIsa> isas;
-  for (const CpuIsa isa : {CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512}) {
-    if (kernels::cpu::cpu_isa_supported(isa)) isas.push_back(isa);
-  }
-  return isas;
-}
 
 // C = alpha * op(A) * op(B) + beta * C in double; only the M x N entries of C change.
 void reference_gemm(const GemmShape& s, const float* a, const float* b, float* c) {

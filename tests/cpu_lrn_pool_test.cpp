@@ -16,6 +16,7 @@
 #include "kernels/lrn.h"
 #include "kernels/pool.h"
 #include "tests/support/check.h"
+#include "tests/support/cpu_kernel_cases.h"
 #include "tests/support/placed_tensor.h"
 
 using kernels::LrnShape;
@@ -24,15 +25,9 @@ using kernels::PoolShape;
 using kernels::cpu::CpuIsa;
 using testing_support::expect_close;
 using testing_support::PlacedTensor;
+using testing_support::supported_isas;
 
 namespace {
-
-std::vector<CpuIsa> supported_isas() {
-  std::vector<CpuIsa> isas;
-  for (const CpuIsa isa : {CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512})
-    if (kernels::cpu::cpu_isa_supported(isa)) isas.push_back(isa);
-  return isas;
-}
 
 // Runs f on every ISA with the switch restored afterwards, and the thread count restored.
 template <typename F>

@@ -14,6 +14,7 @@
 #include "kernels/cpu/cpu_isa.h"
 #include "kernels/elementwise.h"
 #include "tests/support/check.h"
+#include "tests/support/cpu_kernel_cases.h"
 
 using kernels::LinearShape;
 using kernels::Placement;
@@ -21,6 +22,7 @@ using kernels::cpu::CpuIsa;
 using testing_support::check_gradient;
 using testing_support::expect_close;
 using testing_support::random_vector;
+using testing_support::supported_isas;
 using testing_support::weighted_sum;
 
 namespace {
@@ -61,14 +63,6 @@ void expect_untouched(const Buffer& buffer, const Buffer& before, int64_t stride
     if (!inside(i, stride, column, width) && buffer[i] != before[i]) ++changed;
   }
   CHECK_MESSAGE(changed == 0, what << ": " << changed << " entries outside the rows changed");
-}
-
-std::vector<CpuIsa> supported_isas() {
-  std::vector<CpuIsa> isas;
-  for (const CpuIsa isa : {CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512}) {
-    if (kernels::cpu::cpu_isa_supported(isa)) isas.push_back(isa);
-  }
-  return isas;
 }
 
 std::vector<Case> cases() {
