@@ -34,6 +34,7 @@
 #endif
 
 #include "kernels/conv.h"
+#include "kernels/cpu/conv_direct_planes.h"
 
 namespace kernels {
 namespace cpu {
@@ -319,26 +320,7 @@ void conv_forward_direct_c1_body(const ConvShape& s, const float* x, const float
         for (int tp = 0; tp < phases_w; ++tp) {
           const float* x_c = x + s.x.plane(n, g * Cg + c);                                    // (H, W)
           float* plane = xb + ((int64_t(c) * phases_h + rp) * phases_w + tp) * plane_floats;  // (rows + extra_rows, L)
-          // Entry i reads input column i*sw + tp - pad_w: inside the image for i in [i_lo, i_hi).
-          const int64_t i_lo = std::min<int64_t>(L, ceil_div(std::max(s.pad_w - tp, 0), sw));
-          const int64_t i_hi = std::clamp<int64_t>(ceil_div(s.W + s.pad_w - tp, sw), i_lo, L);
-          for (int a = 0; a < rows + extra_rows; ++a) {
-            float* out = plane + a * L;  // (L)
-            const int h = (p0 + a) * sh + rp - s.pad_h;
-            if (h < 0 || h >= s.H) {
-              std::fill_n(out, L, 0.f);
-              continue;
-            }
-            const float* x_row = x_c + int64_t(h) * s.W + tp - s.pad_w;  // x_row[i * sw] is entry i
-            std::fill(out, out + i_lo, 0.f);
-            if (sw == 1) {
-              std::memcpy(out + i_lo, x_row + i_lo, size_t(i_hi - i_lo) * sizeof(float));
-            } else {
-              for (int64_t i = i_lo; i < i_hi; ++i) out[i] = x_row[i * sw];
-            }
-            std::fill(out + i_hi, out + L, 0.f);
-          }
-          std::fill(plane + (rows + extra_rows) * L, plane + plane_floats, 0.f);
+          build_phase_plane(s, x_c, rp, tp, p0, rows + extra_rows, L, plane_floats, plane);
         }
     // Positions [0, m_end) of the band: rows - 1 whole rows of pitch L, then the last row's Q columns.
     const int64_t m_end = int64_t(rows - 1) * L + s.Q;

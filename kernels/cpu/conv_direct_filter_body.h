@@ -37,6 +37,7 @@
 #endif
 
 #include "kernels/conv.h"
+#include "kernels/cpu/conv_direct_planes.h"
 
 namespace kernels {
 namespace cpu {
@@ -231,26 +232,7 @@ void conv_backward_filter_direct_body(const ConvShape& s, const float* x, const 
         const int c = int(j / (phases_h * phases_w)), rp = int(j / phases_w % phases_h), tp = int(j % phases_w);
         const float* x_c = x + s.x.plane(n, int64_t(g) * Cg + c);  // (H, W)
         float* plane = base + j * plane_floats;                    // (plane_rows, L), then zeros
-        // Entry i reads input column i*sw + tp - pad_w: inside the image for i in [i_lo, i_hi).
-        const int64_t i_lo = std::min<int64_t>(L, ceil_div(std::max(s.pad_w - tp, 0), sw));
-        const int64_t i_hi = std::clamp<int64_t>(ceil_div(s.W + s.pad_w - tp, sw), i_lo, L);
-        for (int a = 0; a < plane_rows; ++a) {
-          float* out = plane + a * L;  // (L)
-          const int h = a * sh + rp - s.pad_h;
-          if (h < 0 || h >= s.H) {
-            std::fill_n(out, L, 0.f);
-            continue;
-          }
-          const float* x_row = x_c + int64_t(h) * s.W + tp - s.pad_w;  // x_row[i * sw] is entry i
-          std::fill(out, out + i_lo, 0.f);
-          if (sw == 1) {
-            std::memcpy(out + i_lo, x_row + i_lo, size_t(i_hi - i_lo) * sizeof(float));
-          } else {
-            for (int64_t e = i_lo; e < i_hi; ++e) out[e] = x_row[e * sw];
-          }
-          std::fill(out + i_hi, out + L, 0.f);
-        }
-        std::fill(plane + plane_rows * L, plane + plane_floats, 0.f);
+        build_phase_plane(s, x_c, rp, tp, 0, plane_rows, L, plane_floats, plane);
       }
     }
     // The items over this block's images (the implicit barrier above: every plane is built).
