@@ -1,6 +1,6 @@
 #pragma once
 // Internal to the fast convolution: a direct backward-filter kernel for convolutions with few input channels per
-// group (the same family as the direct forward, kernels/cpu/conv_direct_c1.h: AlexNet, VGG and GoogLeNet conv1 on
+// group (the same family as the direct forward, kernels/cpu/conv_direct_fwd.h: AlexNet, VGG and GoogLeNet conv1 on
 // grey or RGB images, depthwise and small-group layers), any stride, padding and filter size. conv_fast.cpp's
 // conv_backward_filter calls it where conv_direct_filter_applies(s). The body (conv_direct_filter_body.h) is compiled
 // once per instruction set (conv_direct_filter_<isa>.cpp); conv_backward_filter_direct picks one by active_cpu_isa(),

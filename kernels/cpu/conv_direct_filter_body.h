@@ -5,7 +5,7 @@
 //   dw[k, c, r, t] (+)= sum over n, p, q of dy[n, k, p, q] * x[n, g*Cg+c, p*sh-pad_h+r, q*sw-pad_w+t]
 //   (g = k / Kg, Cg = C / groups; x is zero outside the image)
 //
-// Phase planes as in the direct forward (conv_direct_c1_body.h): the zero-padded input of each channel split by row
+// Phase planes as in the direct forward (conv_direct_fwd_body.h): the zero-padded input of each channel split by row
 // and column phase of the strides, every plane with the row pitch L = Q + (S-1)/sw, so that tap (c, r, t) reads
 // one contiguous run of its plane at m + (r/sh)*L + t/sw over all flat positions m = p*L + q. dy is copied to the
 // same pitch with zeros in the L - Q columns past Q (and past the last position, up to whole vectors), so

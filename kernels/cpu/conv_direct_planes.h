@@ -1,5 +1,5 @@
 #pragma once
-// The phase planes of the direct few-channel convolution kernels (conv_direct_c1_body.h, conv_direct_filter_body.h),
+// The phase planes of the direct few-channel convolution kernels (conv_direct_fwd_body.h, conv_direct_filter_body.h),
 // included by each instruction set's file. Internal linkage only.
 #include <algorithm>
 #include <cstdint>

@@ -1,6 +1,6 @@
 // Fast CPU convolution: im2col / col2im + our GEMM (kernels/cpu/gemm.h, one thread per work item), OpenMP over
 // independent work items. Forward and backward filter with few input channels per group (first layers, depthwise) run
-// direct kernels instead (kernels/cpu/conv_direct_c1.h, kernels/cpu/conv_direct_filter.h).
+// direct kernels instead (kernels/cpu/conv_direct_fwd.h, kernels/cpu/conv_direct_filter.h).
 //
 // Per image n and group g (Cg = C/G, Kg = K/G, CRS = Cg*R*S), col (CRS, PQ) holds the input values under each filter
 // tap (row (c, r, s)) for each output position (column p*Q + q):
@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "kernels/conv.h"
-#include "kernels/cpu/conv_direct_c1.h"
+#include "kernels/cpu/conv_direct_fwd.h"
 #include "kernels/cpu/conv_direct_filter.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel_threshold.h"
@@ -378,7 +378,7 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
 
 void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y, ConvEpilogue epilogue) {
   check_conv_shape(s);
-  if (conv_direct_c1_applies(s)) return conv_forward_direct_c1(s, x, w, b, y, epilogue);  // few input channels
+  if (conv_direct_fwd_applies(s)) return conv_forward_direct(s, x, w, b, y, epilogue);  // few input channels
   const Geometry geo = geometry(s);
   const CpuIsa isa = active_cpu_isa();
   // W_g (Kg, CRS) of every group, packed once for all images.

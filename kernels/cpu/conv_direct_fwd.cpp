@@ -1,5 +1,5 @@
-// Which convolutions the direct few-input-channel kernel runs, and its instruction set (kernels/cpu/conv_direct_c1.h).
-#include "kernels/cpu/conv_direct_c1.h"
+// Which convolutions the direct few-input-channel kernel runs, and its instruction set (kernels/cpu/conv_direct_fwd.h).
+#include "kernels/cpu/conv_direct_fwd.h"
 
 #include "kernels/cpu/cpu_isa.h"
 
@@ -22,18 +22,18 @@ namespace cpu {
 //   portable (SSE2, a multiply and an add per tap, no FMA): with one channel per group, 3x3 depthwise-like layers win
 //     with 1, 4 and 8 output channels per group (0.55 / 1.41, 0.35 / 0.45, 0.61 / 0.68) and lose from 16 on (0.80 /
 //     0.61 with 16, 1.23 / 0.97 with 32, conv1's 96 at batch 4 5.7 / 5.3), so there the GEMM keeps the rest.
-bool conv_direct_c1_applies(const ConvShape& s) {
+bool conv_direct_fwd_applies(const ConvShape& s) {
   const int Cg = s.C / s.groups, Kg = s.K / s.groups;
   if (active_cpu_isa() == CpuIsa::portable) return Cg == 1 && Kg <= 8;
   return Cg <= 8;
 }
 
-void conv_forward_direct_c1(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
-                            ConvEpilogue epilogue) {
+void conv_forward_direct(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
+                         ConvEpilogue epilogue) {
   const CpuIsa isa = active_cpu_isa();
-  (isa == CpuIsa::avx512 ? conv_forward_direct_c1_avx512
-   : isa == CpuIsa::avx2 ? conv_forward_direct_c1_avx2
-                         : conv_forward_direct_c1_portable)(s, x, w, b, y, epilogue);
+  (isa == CpuIsa::avx512 ? conv_forward_direct_avx512
+   : isa == CpuIsa::avx2 ? conv_forward_direct_avx2
+                         : conv_forward_direct_portable)(s, x, w, b, y, epilogue);
 }
 
 }  // namespace cpu

@@ -1,15 +1,15 @@
 // The fast CPU forward convolution's direct kernel for one or a few input channels per group
-// (kernels/cpu/conv_direct_c1.h: AlexNet conv1 on grey mammograms or RGB, depthwise and small-group layers) against the
-// reference loops, called directly (conv_forward keeps im2col + GEMM for some shapes on the portable path) and through
-// conv_forward, on every instruction set this CPU runs: batch 1 and 3, 1, 2, 3 and 8 input channels per group, odd
-// sizes, strides 1, 2, 3 and 4, padding 0 to 5, 11x11, 3x3, 5x3 and 1x1 filters, groups, channel counts that are not
-// multiples of the register tile's, rows that are not multiples of the vector width, a row of one output column,
+// (kernels/cpu/conv_direct_fwd.h: AlexNet conv1 on grey mammograms or RGB, depthwise and small-group layers) against
+// the reference loops, called directly (conv_forward keeps im2col + GEMM for some shapes on the portable path) and
+// through conv_forward, on every instruction set this CPU runs: batch 1 and 3, 1, 2, 3 and 8 input channels per group,
+// odd sizes, strides 1, 2, 3 and 4, padding 0 to 5, 11x11, 3x3, 5x3 and 1x1 filters, groups, channel counts that are
+// not multiples of the register tile's, rows that are not multiples of the vector width, a row of one output column,
 // channel slices of wider buffers, planes with gaps, several bands per image, bias null and not, ReLU on and off; and
 // the same bits for 1, 2 and 3 threads.
 //
 // Tolerance: |fast - ref| <= 1e-5 * sqrt(Cg*R*S) + 1e-6 + 1e-5 |ref| (values in [-1, 1]; a float sum of L terms is off
 // by ~1e-7 sqrt(L)), so one missing tap (>= ~1e-3 on average) fails.
-#include "kernels/cpu/conv_direct_c1.h"
+#include "kernels/cpu/conv_direct_fwd.h"
 
 #include <omp.h>
 
@@ -90,7 +90,7 @@ TEST_CASE("the direct path runs up to 8 input channels per group, on the portabl
     kernels::cpu::set_active_cpu_isa(isa);
     INFO(cpu_isa_name(isa));
     const bool portable = isa == CpuIsa::portable;
-    auto applies = [](const ConvShape& s) { return kernels::cpu::conv_direct_c1_applies(s); };
+    auto applies = [](const ConvShape& s) { return kernels::cpu::conv_direct_fwd_applies(s); };
     CHECK(applies(kernels::conv_shape(4, 1, 227, 227, 96, 11, 11, 4, 0)) == !portable);
     CHECK(applies(kernels::conv_shape(1, 4, 9, 9, 32, 3, 3, 1, 1, 4)));  // 1 input and 8 output channels per group
     CHECK(applies(kernels::conv_shape(1, 4, 9, 9, 36, 3, 3, 1, 1, 4)) == !portable);
@@ -116,7 +116,7 @@ TEST_CASE("direct forward matches the reference on every ISA: bias null and not,
         const float* bias = with_bias ? b.data() : nullptr;
         Buffer y_ref = y_before, y_fast = y_before, y_fused = y_before, y_public = y_before;
         kernels::ref::conv_forward(s, x.data(), w.data(), bias, y_ref.data());
-        kernels::cpu::conv_forward_direct_c1(s, x.data(), w.data(), bias, y_fast.data(), {});
+        kernels::cpu::conv_forward_direct(s, x.data(), w.data(), bias, y_fast.data(), {});
         expect_forward_close(y_fast, y_ref, s.C / s.groups * s.R * s.S, name + " forward");
         // The public entry point, whichever path it takes.
         kernels::cpu::conv_forward(s, x.data(), w.data(), bias, y_public.data());
@@ -126,7 +126,7 @@ TEST_CASE("direct forward matches the reference on every ISA: bias null and not,
           if (!in_y(s, i) && y_fast[i] != y_before[i]) ++changed;
         CHECK_MESSAGE(changed == 0, name << ": " << changed << " entries outside y changed");
         // The fused ReLU: the reference through a ReLU, and bit for bit the unfused result through the ReLU.
-        kernels::cpu::conv_forward_direct_c1(s, x.data(), w.data(), bias, y_fused.data(), kernels::ConvEpilogue{true});
+        kernels::cpu::conv_forward_direct(s, x.data(), w.data(), bias, y_fused.data(), kernels::ConvEpilogue{true});
         Buffer y_relu_ref = y_ref, y_relu = y_fast;
         for (size_t i = 0; i < y_relu.size(); ++i) {
           if (!in_y(s, i)) continue;
@@ -157,7 +157,7 @@ TEST_CASE("direct forward gives the same bits for 1, 2 and 3 threads on every IS
         const int saved_threads = omp_get_max_threads();
         omp_set_num_threads(threads);
         Buffer y(y_size(s), 0.f);
-        kernels::cpu::conv_forward_direct_c1(s, x.data(), w.data(), b.data(), y.data(), kernels::ConvEpilogue{true});
+        kernels::cpu::conv_forward_direct(s, x.data(), w.data(), b.data(), y.data(), kernels::ConvEpilogue{true});
         omp_set_num_threads(saved_threads);
         return y;
       };

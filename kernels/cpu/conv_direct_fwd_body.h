@@ -1,6 +1,6 @@
 #pragma once
-// The direct forward kernel for one (or a few) input channels per group (kernels/cpu/conv_direct_c1.h), included by
-// conv_direct_c1_<isa>.cpp so that each is compiled with that ISA's flags. Internal linkage only.
+// The direct forward kernel for one (or a few) input channels per group (kernels/cpu/conv_direct_fwd.h), included by
+// conv_direct_fwd_<isa>.cpp so that each is compiled with that ISA's flags. Internal linkage only.
 //
 //   y[n,k,p,q] = b[k] + sum over taps (c, r, t) of w[k, c, r, t] * x[n, g*Cg+c, p*sh-pad_h+r, q*sw-pad_w+t]
 //   (g = k / Kg, Cg = C / groups; x is zero outside the image)
@@ -268,8 +268,8 @@ float* direct_weights(size_t floats) {  // on the calling thread; the OpenMP wor
   return packed.data();
 }
 
-void conv_forward_direct_c1_body(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
-                                 ConvEpilogue epilogue) {
+void conv_forward_direct_body(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
+                              ConvEpilogue epilogue) {
   const int Kg = s.K / s.groups, Cg = s.C / s.groups, taps = Cg * s.R * s.S, sh = s.stride_h, sw = s.stride_w;
   const int phases_h = std::min(sh, s.R), phases_w = std::min(sw, s.S);  // the phases some tap reads
   const int64_t L = s.Q + (s.S - 1) / sw;                                // row pitch of a phase plane

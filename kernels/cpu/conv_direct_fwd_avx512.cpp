@@ -1,0 +1,28 @@
+// The direct one-input-channel convolution compiled with -mavx512f -mavx2 -mfma (this file only; CMakeLists.txt):
+// kernels/cpu/conv_direct_fwd_body.h.
+#include "kernels/cpu/conv_direct_fwd.h"
+
+#if defined(__AVX512F__)
+#include "kernels/cpu/conv_direct_fwd_body.h"
+
+namespace kernels {
+namespace cpu {
+
+void conv_forward_direct_avx512(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
+                                ConvEpilogue epilogue) {
+  conv_forward_direct_body(s, x, w, b, y, epilogue);
+}
+
+}  // namespace cpu
+}  // namespace kernels
+
+#else  // a compiler or target without it: the dispatcher never selects it
+
+#include <cstdlib>
+
+void kernels::cpu::conv_forward_direct_avx512(const ConvShape&, const float*, const float*, const float*, float*,
+                                              ConvEpilogue) {
+  std::abort();
+}
+
+#endif

@@ -1,0 +1,15 @@
+// The direct one-input-channel convolution compiled for the baseline instruction set (SSE2 on x86-64):
+// kernels/cpu/conv_direct_fwd_body.h.
+#include "kernels/cpu/conv_direct_fwd.h"
+#include "kernels/cpu/conv_direct_fwd_body.h"
+
+namespace kernels {
+namespace cpu {
+
+void conv_forward_direct_portable(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
+                                  ConvEpilogue epilogue) {
+  conv_forward_direct_body(s, x, w, b, y, epilogue);
+}
+
+}  // namespace cpu
+}  // namespace kernels
