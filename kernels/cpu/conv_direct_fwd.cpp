@@ -1,6 +1,9 @@
 // Which convolutions the direct few-input-channel kernel runs, and its instruction set (kernels/cpu/conv_direct_fwd.h).
 #include "kernels/cpu/conv_direct_fwd.h"
 
+#include <cstdlib>
+#include <vector>
+
 #include "kernels/cpu/cpu_isa.h"
 
 namespace kernels {
@@ -28,12 +31,48 @@ bool conv_direct_fwd_applies(const ConvShape& s) {
   return Cg <= 8;
 }
 
+namespace {
+
+using Body = void (*)(const ConvShape&, const float*, const float*, const float*, float*, ConvEpilogue, bool);
+
+Body direct_body() {
+  const CpuIsa isa = active_cpu_isa();
+  return isa == CpuIsa::avx512 ? conv_forward_direct_avx512
+         : isa == CpuIsa::avx2 ? conv_forward_direct_avx2
+                               : conv_forward_direct_portable;
+}
+
+}  // namespace
+
 void conv_forward_direct(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
                          ConvEpilogue epilogue) {
-  const CpuIsa isa = active_cpu_isa();
-  (isa == CpuIsa::avx512 ? conv_forward_direct_avx512
-   : isa == CpuIsa::avx2 ? conv_forward_direct_avx2
-                         : conv_forward_direct_portable)(s, x, w, b, y, epilogue);
+  direct_body()(s, x, w, b, y, epilogue, false);
+}
+
+bool conv_direct_bwd_data_applies(const ConvShape& s) {
+  if (s.stride_h != 1 || s.stride_w != 1 || s.pad_h >= s.R || s.pad_w >= s.S) return false;
+  return false;
+}
+
+void conv_backward_data_direct(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate) {
+  const int Kg = s.K / s.groups, Cg = s.C / s.groups, RS = s.R * s.S;
+  // The forward shape: dy (N, K, P, Q) in, dx (N, C, H, W) out, padded by R-1-pad so that output (h, w) reads
+  // dy[h + pad - r][w + pad - t] at tap (R-1-r, S-1-t).
+  ConvShape t = s;
+  t.C = s.K, t.H = s.P, t.W = s.Q, t.K = s.C, t.P = s.H, t.Q = s.W;
+  t.pad_h = s.R - 1 - s.pad_h, t.pad_w = s.S - 1 - s.pad_w;
+  t.x = s.y, t.y = s.x;
+  // Its weights (C, Kg, R, S): w_t[g*Cg + c][k][r][t] = w[g*Kg + k][c][R-1-r][S-1-t].
+  thread_local std::vector<float> turned;
+  turned.resize(size_t(s.K) * Cg * RS);
+  for (int g = 0; g < s.groups; ++g)
+    for (int c = 0; c < Cg; ++c)
+      for (int k = 0; k < Kg; ++k) {
+        const float* src = w + (int64_t(g * Kg + k) * Cg + c) * RS;        // (R, S)
+        float* dst = turned.data() + (int64_t(g * Cg + c) * Kg + k) * RS;  // (R, S)
+        for (int i = 0; i < RS; ++i) dst[i] = src[RS - 1 - i];
+      }
+  direct_body()(t, dy, turned.data(), nullptr, dx, ConvEpilogue{}, accumulate);
 }
 
 }  // namespace cpu

@@ -1,4 +1,4 @@
-// The direct one-input-channel convolution compiled with -mavx2 -mfma (this file only; CMakeLists.txt):
+// The direct forward convolution compiled with -mavx2 -mfma (this file only; CMakeLists.txt):
 // kernels/cpu/conv_direct_fwd_body.h.
 #include "kernels/cpu/conv_direct_fwd.h"
 
@@ -9,8 +9,8 @@ namespace kernels {
 namespace cpu {
 
 void conv_forward_direct_avx2(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
-                              ConvEpilogue epilogue) {
-  conv_forward_direct_body(s, x, w, b, y, epilogue);
+                              ConvEpilogue epilogue, bool accumulate) {
+  conv_forward_direct_body(s, x, w, b, y, epilogue, accumulate);
 }
 
 }  // namespace cpu
@@ -21,7 +21,7 @@ void conv_forward_direct_avx2(const ConvShape& s, const float* x, const float* w
 #include <cstdlib>
 
 void kernels::cpu::conv_forward_direct_avx2(const ConvShape&, const float*, const float*, const float*, float*,
-                                            ConvEpilogue) {
+                                            ConvEpilogue, bool) {
   std::abort();
 }
 

@@ -68,6 +68,10 @@ inline Lanes v_lanes(int lo, int hi) {
 inline void v_store_lanes(float* base, Lanes lanes, V a) {
   _mm512_mask_storeu_ps(base, lanes, a);
 }
+// v_load_lanes(into, base, lanes): into with lanes [lo, hi) replaced by base[lo, hi) (nothing else read).
+inline V v_load_lanes(V into, const float* base, Lanes lanes) {
+  return _mm512_mask_loadu_ps(into, lanes, base);
+}
 #elif defined(__AVX2__) && defined(__FMA__)
 constexpr int kLanes = 8, kBlockK = 4, kBlockV = 3;  // 12 accumulators + 3 inputs + 1 weight of 16 ymm
 using V = __m256;
@@ -105,6 +109,10 @@ inline void v_store_lanes(float* base, const Lanes& lanes, V a) {
     _mm256_maskstore_ps(base, lanes.mask, a);
   }
 }
+inline V v_load_lanes(V into, const float* base, const Lanes& lanes) {
+  if (lanes.all) return _mm256_loadu_ps(base);
+  return _mm256_blendv_ps(into, _mm256_maskload_ps(base, lanes.mask), _mm256_castsi256_ps(lanes.mask));
+}
 #elif defined(__SSE2__)
 constexpr int kLanes = 4, kBlockK = 4, kBlockV = 3;  // 12 accumulators + 3 inputs + 1 weight of 16 xmm
 using V = __m128;
@@ -134,6 +142,13 @@ inline void v_store_lanes(float* base, Lanes lanes, V a) {
   float l[kLanes];  // (kLanes)
   _mm_storeu_ps(l, a);
   for (int i = lanes.lo; i < lanes.hi; ++i) base[i] = l[i];
+}
+inline V v_load_lanes(V into, const float* base, Lanes lanes) {
+  if (lanes.lo == 0 && lanes.hi == kLanes) return _mm_loadu_ps(base);
+  float l[kLanes];  // (kLanes)
+  _mm_storeu_ps(l, into);
+  for (int i = lanes.lo; i < lanes.hi; ++i) l[i] = base[i];
+  return _mm_loadu_ps(l);
 }
 #else  // plain C++: a vector is a few floats
 constexpr int kLanes = 4, kBlockK = 4, kBlockV = 3;
@@ -169,10 +184,23 @@ inline Lanes v_lanes(int lo, int hi) {
 inline void v_store_lanes(float* base, Lanes lanes, V a) {
   for (int i = lanes.lo; i < lanes.hi; ++i) base[i] = a.l[i];
 }
+inline V v_load_lanes(V into, const float* base, Lanes lanes) {
+  for (int i = lanes.lo; i < lanes.hi; ++i) into.l[i] = base[i];
+  return into;
+}
 #endif
 
-// Phase planes of a band hold at most this many floats (256 KB, in L2); more rows make more, shorter bands.
+// Phase planes of a band's channel block hold at most this many floats (256 KB, in L2); more rows make more, shorter
+// bands.
 constexpr int64_t kBandFloats = int64_t(1) << 16;
+// What one block of positions of a channel block reads (the taps' runs, about Cb x R x (kBlockV*kLanes + S - 1)
+// floats) is kept under this (16 KB, half of L1), so those runs are read from L1 by every register tile of the block.
+constexpr int64_t kBlockReadFloats = int64_t(1) << 12;
+// A channel block has at least this many taps (an output's partial sums go to y and back once per block).
+constexpr int kMinBlockTaps = 256;
+// With several channel blocks, a band's y (Kg, rows, Q) is kept under this (512 KB, in L2 with the block's planes
+// and weights), since every block reads and writes it.
+constexpr int64_t kYBandFloats = int64_t(1) << 17;
 // Items per thread where the shape has them (a thread that loses its core mid-item holds up the call by the rest
 // of that item).
 constexpr int64_t kItemsPerThread = 4;
@@ -210,15 +238,22 @@ void cut_pieces(int64_t m0, int nv, int64_t L, int Q, int p0, int rows, Pieces& 
 
 // One register tile: KR output channels x NV vectors of positions starting at xm (the band's planes + m0).
 // offsets (taps): where each tap reads, from xm; w (taps, kBlockK): the tile's weights, tap-major; y[k]: channel
-// k's output plane; bias: the KR biases or null.
+// k's output plane; load: the sums start from y (an earlier channel block's partial sums, or accumulate), else
+// from 0; bias: the KR biases or null. A partial sum stored and loaded again is the same float as one kept in a
+// register, so blocking the channels leaves every output's sequence of FMAs unchanged.
 template <int KR, int NV>
-void tile(const float* xm, const int64_t* offsets, int taps, const float* w, float* const* y, const float* bias,
-          bool relu, const Pieces& pieces) {
+void tile(const float* xm, const int64_t* offsets, int taps, const float* w, float* const* y, bool load,
+          const float* bias, bool relu, const Pieces& pieces) {
   V acc[KR][NV];  // (KR, NV vectors)
 #pragma GCC unroll 8
   for (int k = 0; k < KR; ++k)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[k][v] = v_zero();
+    for (int v = 0; v < NV; ++v) {
+      acc[k][v] = v_zero();  // lanes past Q stay 0: computed, never stored
+      if (load)
+        for (int i = pieces.begin[v]; i < pieces.begin[v + 1]; ++i)
+          acc[k][v] = v_load_lanes(acc[k][v], y[k] + pieces.piece[i].offset, pieces.piece[i].lanes);
+    }
   for (int tap = 0; tap < taps; ++tap) {
     const float* xt = xm + offsets[tap];
     const float* wt = w + tap * kBlockK;
@@ -242,7 +277,7 @@ void tile(const float* xm, const int64_t* offsets, int taps, const float* w, flo
     }
 }
 
-using TileFn = void (*)(const float*, const int64_t*, int, const float*, float* const*, const float*, bool,
+using TileFn = void (*)(const float*, const int64_t*, int, const float*, float* const*, bool, const float*, bool,
                         const Pieces&);
 
 // kTiles[KR - 1][NV - 1] = tile<KR, NV>: the edge tiles (fewer channels, fewer vectors) run only what they need.
@@ -269,27 +304,37 @@ float* direct_weights(size_t floats) {  // on the calling thread; the OpenMP wor
 }
 
 void conv_forward_direct_body(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
-                              ConvEpilogue epilogue) {
-  const int Kg = s.K / s.groups, Cg = s.C / s.groups, taps = Cg * s.R * s.S, sh = s.stride_h, sw = s.stride_w;
+                              ConvEpilogue epilogue, bool accumulate) {
+  const int Kg = s.K / s.groups, Cg = s.C / s.groups, RS = s.R * s.S, taps = Cg * RS, sh = s.stride_h, sw = s.stride_w;
   const int phases_h = std::min(sh, s.R), phases_w = std::min(sw, s.S);  // the phases some tap reads
   const int64_t L = s.Q + (s.S - 1) / sw;                                // row pitch of a phase plane
   const int extra_rows = (s.R - 1) / sh;                                 // plane rows past a band's last row
-  const int64_t planes = int64_t(Cg) * phases_h * phases_w;
+  const int64_t phase_planes = int64_t(phases_h) * phases_w;             // planes per input channel
   if (int64_t(s.N) * s.K * s.P * s.Q == 0) return;
 
-  // Bands: enough items for the threads, planes within kBandFloats.
+  // Channel blocks: the runs one block of positions reads stay in L1, at least kMinBlockTaps taps. Any split gives the
+  // same bits (tile()), so it may follow cache sizes freely.
+  const int64_t read_per_channel = phase_planes * ceil_div(s.R, sh) * (kBlockV * kLanes + (s.S - 1) / sw);
+  const int block_channels0 = int(
+      std::clamp<int64_t>(std::max<int64_t>(kBlockReadFloats / read_per_channel, ceil_div(kMinBlockTaps, RS)), 1, Cg));
+  const int c_blocks = int(ceil_div(Cg, block_channels0));
+  const int block_channels = int(ceil_div(Cg, c_blocks));  // balanced: the last block is not a sliver
+
+  // Bands: enough items for the threads, a channel block's planes within kBandFloats, and with several channel blocks
+  // y's band within kYBandFloats.
   const int64_t outer = int64_t(s.N) * s.groups;
   const int64_t wanted = omp_get_max_threads() > 1 ? kItemsPerThread * omp_get_max_threads() : 1;
-  const int64_t most_rows = std::max<int64_t>(1, kBandFloats / (planes * L) - extra_rows);
+  int64_t most_rows = std::max<int64_t>(1, kBandFloats / (block_channels * phase_planes * L) - extra_rows);
+  if (c_blocks > 1) most_rows = std::min(most_rows, std::max<int64_t>(1, kYBandFloats / (int64_t(Kg) * s.Q)));
   const int64_t bands0 = std::max(ceil_div(wanted, outer), ceil_div(s.P, most_rows));
   const int band_rows = int(ceil_div(s.P, std::min<int64_t>(bands0, s.P)));
   const int bands = int(ceil_div(s.P, band_rows));
   // A plane: the band's rows plus extra_rows, then a margin of kLanes for the last vector's lanes past the band.
   const int64_t plane_floats = (band_rows + extra_rows) * L + kLanes;
 
-  // Tap (c, r, t) reads plane (c, r % sh, t % sw) at m + (r / sh) * L + t / sw.
-  std::vector<int64_t> offsets(static_cast<size_t>(taps), 0);  // (Cg, R, S)
-  for (int c = 0; c < Cg; ++c)
+  // Tap (c, r, t) of a channel block reads plane (c, r % sh, t % sw) of the block at m + (r / sh) * L + t / sw.
+  std::vector<int64_t> offsets(static_cast<size_t>(block_channels) * RS, 0);  // (block_channels, R, S)
+  for (int c = 0; c < block_channels; ++c)
     for (int r = 0; r < s.R; ++r)
       for (int t = 0; t < s.S; ++t)
         offsets[size_t((c * s.R + r) * s.S + t)] =
@@ -298,43 +343,54 @@ void conv_forward_direct_body(const ConvShape& s, const float* x, const float* w
   // Weights (G, k blocks, taps, kBlockK), tap-major inside a block so a tap's weights are adjacent; 0 past Kg.
   const int k_blocks = int(ceil_div(Kg, kBlockK));
   float* wp = direct_weights(size_t(s.groups) * k_blocks * taps * kBlockK);
-  for (int g = 0; g < s.groups; ++g)
-    for (int kb = 0; kb < k_blocks; ++kb)
-      for (int tap = 0; tap < taps; ++tap)
-        for (int j = 0; j < kBlockK; ++j) {
-          const int k = kb * kBlockK + j;
-          wp[((int64_t(g) * k_blocks + kb) * taps + tap) * kBlockK + j] =
-              k < Kg ? w[(int64_t(g) * Kg + k) * taps + tap] : 0.f;
-        }
 
   const int64_t items = outer * bands;
   const int64_t work = items * int64_t(band_rows) * s.Q * Kg * taps;
-#pragma omp parallel for schedule(dynamic, 1) if (work >= (int64_t(1) << 20))
-  for (int64_t item = 0; item < items; ++item) {
-    const int band = int(item % bands), g = int(item / bands % s.groups), n = int(item / bands / s.groups);
-    const int p0 = band * band_rows, rows = std::min(band_rows, s.P - p0);
-    // The band's planes (Cg, phases_h, phases_w, band_rows + extra_rows, L), each with a kLanes margin.
-    float* xb = direct_scratch(size_t(planes * plane_floats));
-    for (int c = 0; c < Cg; ++c)
-      for (int rp = 0; rp < phases_h; ++rp)
-        for (int tp = 0; tp < phases_w; ++tp) {
-          const float* x_c = x + s.x.plane(n, g * Cg + c);                                    // (H, W)
-          float* plane = xb + ((int64_t(c) * phases_h + rp) * phases_w + tp) * plane_floats;  // (rows + extra_rows, L)
-          build_phase_plane(s, x_c, rp, tp, p0, rows + extra_rows, L, plane_floats, plane);
+  // One parallel region: every thread packs a slice of the weights, then the items.
+#pragma omp parallel if (work >= (int64_t(1) << 20))
+  {
+#pragma omp for schedule(static)
+    for (int64_t gk = 0; gk < int64_t(s.groups) * k_blocks; ++gk) {
+      const int64_t g = gk / k_blocks, kb = gk % k_blocks;
+      float* dst = wp + gk * taps * kBlockK;  // (taps, kBlockK)
+      for (int j = 0; j < kBlockK; ++j) {
+        const int64_t k = kb * kBlockK + j;
+        const float* src = w + (g * Kg + k) * taps;  // (taps)
+        for (int tap = 0; tap < taps; ++tap) dst[tap * kBlockK + j] = k < Kg ? src[tap] : 0.f;
+      }
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int band = int(item % bands), g = int(item / bands % s.groups), n = int(item / bands / s.groups);
+      const int p0 = band * band_rows, rows = std::min(band_rows, s.P - p0);
+      // Positions [0, m_end) of the band: rows - 1 whole rows of pitch L, then the last row's Q columns.
+      const int64_t m_end = int64_t(rows - 1) * L + s.Q;
+      // A channel block's planes (block_channels, phases_h, phases_w, band_rows + extra_rows, L), each with a margin.
+      float* xb = direct_scratch(size_t(block_channels * phase_planes * plane_floats));
+      Pieces pieces;
+      for (int cb = 0; cb < c_blocks; ++cb) {
+        const int c0 = cb * block_channels, cn = std::min(block_channels, Cg - c0);
+        const bool first = cb == 0, last = cb == c_blocks - 1;
+        for (int c = 0; c < cn; ++c)
+          for (int rp = 0; rp < phases_h; ++rp)
+            for (int tp = 0; tp < phases_w; ++tp) {
+              const float* x_c = x + s.x.plane(n, g * Cg + c0 + c);                               // (H, W)
+              float* plane = xb + ((int64_t(c) * phases_h + rp) * phases_w + tp) * plane_floats;  // (rows + extra, L)
+              build_phase_plane(s, x_c, rp, tp, p0, rows + extra_rows, L, plane_floats, plane);
+            }
+        for (int64_t m0 = 0; m0 < m_end; m0 += kBlockV * kLanes) {
+          const int nv = int(std::min<int64_t>(kBlockV, ceil_div(m_end - m0, kLanes)));
+          cut_pieces(m0, nv, L, s.Q, p0, rows, pieces);
+          for (int kb = 0; kb < k_blocks; ++kb) {
+            const int kr = std::min(kBlockK, Kg - kb * kBlockK), k0 = g * Kg + kb * kBlockK;
+            float* y_k[kBlockK];  // output planes (P, Q) of the tile's channels
+            for (int j = 0; j < kr; ++j) y_k[j] = y + s.y.plane(n, k0 + j);
+            kTiles[size_t(kr - 1)][size_t(nv - 1)](
+                xb + m0, offsets.data(), cn * RS,
+                wp + ((int64_t(g) * k_blocks + kb) * taps + int64_t(c0) * RS) * kBlockK, y_k, accumulate || !first,
+                last && b ? b + k0 : nullptr, last && epilogue.relu, pieces);
+          }
         }
-    // Positions [0, m_end) of the band: rows - 1 whole rows of pitch L, then the last row's Q columns.
-    const int64_t m_end = int64_t(rows - 1) * L + s.Q;
-    Pieces pieces;
-    for (int64_t m0 = 0; m0 < m_end; m0 += kBlockV * kLanes) {
-      const int nv = int(std::min<int64_t>(kBlockV, ceil_div(m_end - m0, kLanes)));
-      cut_pieces(m0, nv, L, s.Q, p0, rows, pieces);
-      for (int kb = 0; kb < k_blocks; ++kb) {
-        const int kr = std::min(kBlockK, Kg - kb * kBlockK), k0 = g * Kg + kb * kBlockK;
-        float* y_k[kBlockK];  // output planes (P, Q) of the tile's channels
-        for (int j = 0; j < kr; ++j) y_k[j] = y + s.y.plane(n, k0 + j);
-        kTiles[size_t(kr - 1)][size_t(nv - 1)](xb + m0, offsets.data(), taps,
-                                               wp + (int64_t(g) * k_blocks + kb) * taps * kBlockK, y_k,
-                                               b ? b + k0 : nullptr, epilogue.relu, pieces);
       }
     }
   }

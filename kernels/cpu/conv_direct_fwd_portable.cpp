@@ -1,4 +1,4 @@
-// The direct one-input-channel convolution compiled for the baseline instruction set (SSE2 on x86-64):
+// The direct forward convolution compiled for the baseline instruction set (SSE2 on x86-64):
 // kernels/cpu/conv_direct_fwd_body.h.
 #include "kernels/cpu/conv_direct_fwd.h"
 #include "kernels/cpu/conv_direct_fwd_body.h"
@@ -7,8 +7,8 @@ namespace kernels {
 namespace cpu {
 
 void conv_forward_direct_portable(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
-                                  ConvEpilogue epilogue) {
-  conv_forward_direct_body(s, x, w, b, y, epilogue);
+                                  ConvEpilogue epilogue, bool accumulate) {
+  conv_forward_direct_body(s, x, w, b, y, epilogue, accumulate);
 }
 
 }  // namespace cpu

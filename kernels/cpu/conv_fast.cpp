@@ -378,7 +378,7 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
 
 void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y, ConvEpilogue epilogue) {
   check_conv_shape(s);
-  if (conv_direct_fwd_applies(s)) return conv_forward_direct(s, x, w, b, y, epilogue);  // few input channels
+  if (conv_direct_fwd_applies(s)) return conv_forward_direct(s, x, w, b, y, epilogue);  // measured rule
   const Geometry geo = geometry(s);
   const CpuIsa isa = active_cpu_isa();
   // W_g (Kg, CRS) of every group, packed once for all images.
@@ -433,6 +433,7 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
 
 void conv_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate) {
   check_conv_shape(s);
+  if (conv_direct_bwd_data_applies(s)) return conv_backward_data_direct(s, dy, w, dx, accumulate);  // stride 1
   const Geometry geo = geometry(s);
   const CpuIsa isa = active_cpu_isa();
   // col2im of one channel adds only that channel's col rows, so blocks of channels are independent items; the
