@@ -3,10 +3,14 @@
 // Every row reports GFLOP/s, the fraction of the FP32 peak measured at start-up in the same run, the ratio to
 // OpenBLAS, and a roofline verdict from the measured copy bandwidth.
 //
-// How the ratio is measured: on a shared machine the load changes from second to second, so every timed call of a
-// row is followed by one OpenBLAS call on the same operands, timed too but outside the row's time; vs_openblas is
-// the mean of those OpenBLAS calls / the row's mean. Both see the same load; the openblas row's own vs_openblas
-// (OpenBLAS against itself) near 1.0 shows how well that works.
+// How the ratio is measured: on a shared machine the load changes from second to second, so a row's timed calls
+// alternate with OpenBLAS calls on the same operands, in blocks of about 0.2 s each (as many OpenBLAS calls as the
+// block had of the row's), timed too but outside the row's time; vs_openblas is the mean of those OpenBLAS calls /
+// the row's mean. Both see the same load; the openblas row's own vs_openblas (OpenBLAS against itself) near 1.0
+// shows how well that works. Blocks, not single calls, and a pause of 0.15 s before every block: each library's
+// idle workers keep spinning after its last call (OpenBLAS's for 2^28 cycles, about 0.1 s here; libgomp's for a
+// few ms), and one call after the other would time each library on cores the other's spinning threads hold.
+// Within a block each library runs back to back, as in a user's loop, its own pool warm.
 //
 // Validation (a mismatch ends the program): per problem, OpenBLAS and our best ISA are spot-checked at 64 entries
 // against sums in double; every row's output is compared with OpenBLAS's before and after timing, and the last
@@ -14,6 +18,7 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -21,6 +26,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/bench_support.h"
@@ -124,6 +130,13 @@ Operands& operands(const Problem& p) {
 }
 
 // ---- one row -------------------------------------------------------------------------------------------------
+constexpr double kBlockSeconds = 0.2;          // one library's calls back to back before the other's
+constexpr double kPoolCooldownSeconds = 0.15;  // longer than OpenBLAS's workers spin after a call (2^28 cycles)
+
+void idle_for(double seconds) {
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+}
+
 void run_row(benchmark::State& state, const Problem& p, bool openblas, CpuIsa isa) {
   const GemmShape& s = p.s;
   Operands& op = operands(p);
@@ -141,7 +154,20 @@ void run_row(benchmark::State& state, const Problem& p, bool openblas, CpuIsa is
   const std::vector<float> first = c;
 
   std::vector<float> scratch(c.size());  // (M, N): the interleaved OpenBLAS calls' output
-  double total = 0, openblas_total = 0, cpu_seconds = 0;
+  double total = 0, openblas_total = 0, cpu_seconds = 0, block_seconds = 0;
+  int block_calls = 0;
+  // The OpenBLAS half of a block: as many calls as the row's half had, each library's pool idle before each half.
+  auto openblas_block = [&] {
+    idle_for(kPoolCooldownSeconds);
+    for (int i = 0; i < block_calls; ++i) {
+      const double openblas_start = now_seconds();
+      run_openblas(s, op.a.data(), op.b.data(), scratch.data());
+      openblas_total += now_seconds() - openblas_start;
+    }
+    idle_for(kPoolCooldownSeconds);
+    block_calls = 0, block_seconds = 0;
+  };
+  idle_for(kPoolCooldownSeconds);
   for (auto _ : state) {
     const double cpu_start = process_cpu_seconds(), start = now_seconds();
     call();
@@ -149,10 +175,10 @@ void run_row(benchmark::State& state, const Problem& p, bool openblas, CpuIsa is
     cpu_seconds += process_cpu_seconds() - cpu_start;
     state.SetIterationTime(seconds);
     total += seconds;
-    const double openblas_start = now_seconds();
-    run_openblas(s, op.a.data(), op.b.data(), scratch.data());
-    openblas_total += now_seconds() - openblas_start;
+    block_seconds += seconds, ++block_calls;
+    if (block_seconds >= kBlockSeconds) openblas_block();
   }
+  if (block_calls > 0) openblas_block();
   const double cpu_util = cpu_seconds / (total * omp_get_max_threads());
   require_close(c.data(), op.want.data(), c.size(), what + " vs openblas, after timing");
   const bool repeatable = std::memcmp(c.data(), first.data(), c.size() * sizeof(float)) == 0;
@@ -209,7 +235,9 @@ void add_context() {
   copy.precision(4);
   copy << s.copy_bytes_per_second * 1e-9 << " (memcpy of 256 MiB, read + write counted, all threads, best of 5)";
   blas << openblas_get_config() << ", core " << openblas_get_corename() << ", " << openblas_get_num_threads()
-       << " threads; one call after each timed call of every row (vs_openblas = their mean / the row's)";
+       << " threads; blocks of about 0.2 s alternating with every row's, 0.15 s idle before each block (vs_openblas = "
+          "the "
+          "mean of its calls / the row's)";
   benchmark::AddCustomContext("fp32_peak_GFLOP/s", peak.str());
   benchmark::AddCustomContext("copy_GB/s", copy.str());
   benchmark::AddCustomContext("omp_threads", std::to_string(omp_get_max_threads()));
