@@ -3,7 +3,7 @@
 #include "kernels/cpu/conv_direct_fwd.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#include "kernels/cpu/conv_direct_fwd_body.h"
+#include "kernels/cpu/conv_direct_kvec_body.h"
 
 namespace kernels {
 namespace cpu {
@@ -11,6 +11,11 @@ namespace cpu {
 void conv_forward_direct_avx2(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
                               ConvEpilogue epilogue, bool accumulate) {
   conv_forward_direct_body(s, x, w, b, y, epilogue, accumulate);
+}
+
+void conv_forward_direct_kvec_avx2(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
+                                   ConvEpilogue epilogue, bool accumulate) {
+  conv_forward_direct_kvec_body(s, x, w, b, y, epilogue, accumulate);
 }
 
 }  // namespace cpu
@@ -22,6 +27,10 @@ void conv_forward_direct_avx2(const ConvShape& s, const float* x, const float* w
 
 void kernels::cpu::conv_forward_direct_avx2(const ConvShape&, const float*, const float*, const float*, float*,
                                             ConvEpilogue, bool) {
+  std::abort();
+}
+void kernels::cpu::conv_forward_direct_kvec_avx2(const ConvShape&, const float*, const float*, const float*, float*,
+                                                 ConvEpilogue, bool) {
   std::abort();
 }
 

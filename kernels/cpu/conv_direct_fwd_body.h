@@ -51,6 +51,9 @@ inline V v_zero() {
 inline V v_load(const float* p) {
   return _mm512_loadu_ps(p);
 }
+inline void v_store(float* p, V a) {
+  _mm512_storeu_ps(p, a);
+}
 inline V v_fma(float w, V x, V acc) {
   return _mm512_fmadd_ps(_mm512_set1_ps(w), x, acc);
 }
@@ -80,6 +83,9 @@ inline V v_zero() {
 }
 inline V v_load(const float* p) {
   return _mm256_loadu_ps(p);
+}
+inline void v_store(float* p, V a) {
+  _mm256_storeu_ps(p, a);
 }
 inline V v_fma(float w, V x, V acc) {
   return _mm256_fmadd_ps(_mm256_set1_ps(w), x, acc);
@@ -122,6 +128,9 @@ inline V v_zero() {
 inline V v_load(const float* p) {
   return _mm_loadu_ps(p);
 }
+inline void v_store(float* p, V a) {
+  _mm_storeu_ps(p, a);
+}
 inline V v_fma(float w, V x, V acc) {
   return _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(w), x));
 }
@@ -162,6 +171,9 @@ inline V v_load(const float* p) {
   V v;
   for (int i = 0; i < kLanes; ++i) v.l[i] = p[i];
   return v;
+}
+inline void v_store(float* p, V a) {
+  for (int i = 0; i < kLanes; ++i) p[i] = a.l[i];
 }
 inline V v_fma(float w, V x, V acc) {
   for (int i = 0; i < kLanes; ++i) acc.l[i] += w * x.l[i];
@@ -291,16 +303,20 @@ constexpr std::array<std::array<TileFn, kBlockV>, kBlockK> tile_table(std::integ
 }
 constexpr auto kTiles = tile_table(std::make_integer_sequence<int, kBlockK>());
 
-// Per-thread scratch, reused across calls and grown as needed.
+// Per-thread scratch, reused across calls and grown as needed, on a 64-byte boundary (a vector load of packed
+// weights or partial sums then never spans two cache lines).
+float* aligned_floats(std::vector<float>& buffer, size_t floats) {
+  if (buffer.size() < floats + 16) buffer.resize(floats + 16);
+  const uintptr_t at = reinterpret_cast<uintptr_t>(buffer.data());
+  return buffer.data() + (((at + 63) & ~uintptr_t(63)) - at) / sizeof(float);
+}
 float* direct_scratch(size_t floats) {
   thread_local std::vector<float> scratch;
-  if (scratch.size() < floats) scratch.resize(floats);
-  return scratch.data();
+  return aligned_floats(scratch, floats);
 }
 float* direct_weights(size_t floats) {  // on the calling thread; the OpenMP workers only read it
   thread_local std::vector<float> packed;
-  if (packed.size() < floats) packed.resize(floats);
-  return packed.data();
+  return aligned_floats(packed, floats);
 }
 
 void conv_forward_direct_body(const ConvShape& s, const float* x, const float* w, const float* b, float* y,

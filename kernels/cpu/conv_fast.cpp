@@ -33,8 +33,8 @@
 #include <vector>
 
 #include "kernels/conv.h"
-#include "kernels/cpu/conv_direct_fwd.h"
 #include "kernels/cpu/conv_direct_filter.h"
+#include "kernels/cpu/conv_direct_fwd.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel_threshold.h"
 
@@ -378,7 +378,8 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
 
 void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y, ConvEpilogue epilogue) {
   check_conv_shape(s);
-  if (conv_direct_fwd_applies(s)) return conv_forward_direct(s, x, w, b, y, epilogue);  // measured rule
+  if (conv_direct_fwd_applies(s)) return conv_forward_direct(s, x, w, b, y, epilogue);        // few input channels
+  if (conv_direct_kvec_applies(s)) return conv_forward_direct_kvec(s, x, w, b, y, epilogue);  // many (measured rule)
   const Geometry geo = geometry(s);
   const CpuIsa isa = active_cpu_isa();
   // W_g (Kg, CRS) of every group, packed once for all images.

@@ -1,0 +1,211 @@
+#pragma once
+// The direct forward kernel vectorised over output channels (kernels/cpu/conv_direct_fwd.h), for many-channel layers
+// on small maps (AlexNet conv2-5 at 27x27 and 13x13, VGG-16 conv5 at 14x14) where vectorising over positions
+// (conv_direct_fwd_body.h) wastes the lanes of the L - Q columns past each row and of the last vector of a band.
+// Included by conv_direct_fwd_<isa>.cpp after conv_direct_fwd_body.h, whose vector helpers, phase planes and scratch
+// it uses. Internal linkage only.
+//
+//   y[n,k,p,q] = b[k] + sum over taps (c, r, t) of w[k, c, r, t] * x[n, g*Cg+c, p*sh-pad_h+r, q*sw-pad_w+t]
+//
+// The input goes through the same phase planes (tap (c, r, t) of output (p, q) reads its plane at p*L + q + offset),
+// but a register tile is kKvPositions output positions x kKvVectors vectors of kLanes output channels: per tap one
+// load per vector of the channels' weights, one broadcast input value per position, one FMA each. Any positions may
+// share a tile (each has its own address), so no lane is wasted on the columns past Q.
+//
+// Work items are (image, group, run of output positions). Channels are reduced in blocks whose weights for one vector
+// block of output channels stay in L1 while every position of the run goes by; the partial sums live in a per-thread
+// scratch (k blocks, run positions, kKvWidth), so an output's sum is the same sequence of FMAs whatever the blocks,
+// runs or threads (bit-identical for any thread count). The last step adds the bias, applies the ReLU (or adds y's
+// old value, for accumulate) and writes y's planes.
+#include "kernels/cpu/conv_direct_fwd_body.h"
+
+namespace kernels {
+namespace cpu {
+namespace {
+
+constexpr int kKvVectors = kLanes == 16 ? 4 : 3;    // AVX-512: 6 x 4 = 24 accumulators + 4 weights of 32 zmm
+constexpr int kKvPositions = kLanes == 16 ? 6 : 4;  // AVX2, SSE2: 4 x 3 = 12 accumulators + 3 weights of 16
+constexpr int kKvWidth = kKvVectors * kLanes;       // output channels of a k block
+// Taps of a channel block (its weights for one k block: 64 KB on AVX-512, read from L2 with one line per tap; 64 and
+// 128 taps, whose weights fit L1 better, measured 1-4% slower on AlexNet conv3 and VGG-16 conv5_2: more sums go back
+// and forth).
+constexpr int kKvBlockTaps = 256;
+// A run's partial sums (k blocks x positions x kKvWidth) within 256 KB.
+constexpr int64_t kKvBandFloats = int64_t(1) << 16;
+
+// Where a tile's last channel block puts its sums: y[j * channel_stride + i] for channel j < kn of the k block and
+// position i of the tile, after bias (b[j], or none if null), accumulate (y's old value) and the ReLU.
+struct KvOut {
+  float* y;  // null: the sums go back to the scratch (not the last channel block)
+  int64_t channel_stride;
+  int kn;
+  const float* bias;
+  bool accumulate, relu;
+};
+
+// One register tile: NP positions (x_at[i]: the channel block's planes at position i) x KV vectors of channels.
+// offsets (taps): where each tap reads; w (taps, kKvWidth): the k block's weights; sums (NP, kKvWidth): the partial
+// sums, loaded first unless `first`, stored after (or written to y through `out`).
+template <int NP, int KV>
+void kv_tile(const float* const* x_at, const int64_t* offsets, int taps, const float* w, float* sums, bool first,
+             const KvOut& out) {
+  V acc[NP][KV];  // (NP, KV vectors)
+#pragma GCC unroll 8
+  for (int i = 0; i < NP; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < KV; ++v) acc[i][v] = first ? v_zero() : v_load(sums + i * kKvWidth + v * kLanes);
+  for (int tap = 0; tap < taps; ++tap) {
+    const int64_t off = offsets[tap];
+    const float* wt = w + int64_t(tap) * kKvWidth;
+    V wv[KV];
+#pragma GCC unroll 4
+    for (int v = 0; v < KV; ++v) wv[v] = v_load(wt + v * kLanes);
+#pragma GCC unroll 8
+    for (int i = 0; i < NP; ++i) {
+      const float xi = x_at[i][off];
+#pragma GCC unroll 4
+      for (int v = 0; v < KV; ++v) acc[i][v] = v_fma(xi, wv[v], acc[i][v]);
+    }
+  }
+  // Through a small buffer when y is the target: transposed there while it is in L1.
+  alignas(64) float buffer[NP * kKvWidth];  // (NP, kKvWidth)
+  float* to = out.y ? buffer : sums;
+#pragma GCC unroll 8
+  for (int i = 0; i < NP; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < KV; ++v) v_store(to + i * kKvWidth + v * kLanes, acc[i][v]);
+  if (!out.y) return;
+  for (int j = 0; j < out.kn; ++j) {
+    float* y_j = out.y + j * out.channel_stride;  // (NP)
+    const float bias = out.bias ? out.bias[j] : 0.f;
+    for (int i = 0; i < NP; ++i) {
+      float a = buffer[i * kKvWidth + j];
+      if (out.accumulate) a = y_j[i] + a;
+      if (out.bias) a += bias;
+      y_j[i] = out.relu && a < 0.f ? 0.f : a;
+    }
+  }
+}
+
+using KvTileFn = void (*)(const float* const*, const int64_t*, int, const float*, float*, bool, const KvOut&);
+
+template <int NP, int... KV>
+constexpr std::array<KvTileFn, kKvVectors> kv_tile_row(std::integer_sequence<int, KV...>) {
+  return {&kv_tile<NP, KV + 1>...};
+}
+template <int... NP>
+constexpr std::array<std::array<KvTileFn, kKvVectors>, kKvPositions> kv_tile_table(std::integer_sequence<int, NP...>) {
+  return {kv_tile_row<NP + 1>(std::make_integer_sequence<int, kKvVectors>())...};
+}
+// kKvTiles[NP - 1][KV - 1] = kv_tile<NP, KV>.
+constexpr auto kKvTiles = kv_tile_table(std::make_integer_sequence<int, kKvPositions>());
+
+float* kv_sums_scratch(size_t floats) {
+  thread_local std::vector<float> scratch;
+  return aligned_floats(scratch, floats);
+}
+
+int64_t* kv_offsets_scratch(size_t count) {
+  thread_local std::vector<int64_t> scratch;
+  if (scratch.size() < count) scratch.resize(count);
+  return scratch.data();
+}
+
+void conv_forward_direct_kvec_body(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
+                                   ConvEpilogue epilogue, bool accumulate) {
+  const int Kg = s.K / s.groups, Cg = s.C / s.groups, RS = s.R * s.S, taps = Cg * RS, sh = s.stride_h, sw = s.stride_w;
+  const int phases_h = std::min(sh, s.R), phases_w = std::min(sw, s.S);
+  const int64_t L = s.Q + (s.S - 1) / sw;
+  const int extra_rows = (s.R - 1) / sh;
+  const int64_t phase_planes = int64_t(phases_h) * phases_w;
+  if (int64_t(s.N) * s.K * s.P * s.Q == 0) return;
+  const int k_blocks = int(ceil_div(Kg, kKvWidth));
+
+  // Items: (image, group, run of output positions), runs of equal length (whole tiles) so that the threads get equal
+  // work; enough for the threads, and the partial sums within kKvBandFloats. A run's planes hold its rows.
+  const int64_t outer = int64_t(s.N) * s.groups, PQ = int64_t(s.P) * s.Q;
+  const int64_t wanted = omp_get_max_threads() > 1 ? kItemsPerThread * omp_get_max_threads() : 1;
+  const int64_t most_positions = std::max<int64_t>(kKvPositions, kKvBandFloats / (int64_t(k_blocks) * kKvWidth));
+  const int64_t runs0 = std::max(ceil_div(wanted, outer), ceil_div(PQ, most_positions));
+  const int64_t run_positions = ceil_div(ceil_div(PQ, std::min(runs0, PQ)), kKvPositions) * kKvPositions;
+  const int64_t runs = ceil_div(PQ, run_positions);
+  // Rows a run meets: at most this many, plus extra_rows below.
+  const int64_t run_rows = std::min<int64_t>(s.P, ceil_div(run_positions - 1, s.Q) + 1);
+  const int64_t plane_floats = (run_rows + extra_rows) * L;
+  // Channel blocks: about kKvBlockTaps taps, a block's planes within kBandFloats (any split gives the same bits).
+  const int64_t most_channels = std::max<int64_t>(1, kBandFloats / (phase_planes * plane_floats));
+  const int c_blocks = int(ceil_div(Cg, std::min<int64_t>(most_channels, std::max(1, kKvBlockTaps / RS))));
+  const int block_channels = int(ceil_div(Cg, c_blocks));
+
+  // Tap (c, r, t) of a channel block reads plane (c, r % sh, t % sw) of the block at m + (r / sh) * L + t / sw.
+  std::vector<int64_t> offsets(static_cast<size_t>(block_channels) * RS, 0);  // (block_channels, R, S)
+  for (int c = 0; c < block_channels; ++c)
+    for (int r = 0; r < s.R; ++r)
+      for (int t = 0; t < s.S; ++t)
+        offsets[size_t((c * s.R + r) * s.S + t)] =
+            ((int64_t(c) * phases_h + r % sh) * phases_w + t % sw) * plane_floats + int64_t(r / sh) * L + t / sw;
+
+  // Weights (G, k blocks, taps, kKvWidth): a tap's channels adjacent; 0 past Kg.
+  float* wp = direct_weights(size_t(s.groups) * k_blocks * taps * kKvWidth);
+  const int64_t items = outer * runs;
+  const int64_t work = items * run_positions * Kg * taps;
+#pragma omp parallel if (work >= (int64_t(1) << 20))
+  {
+    // In blocks of 16 taps: each k's 16 taps are one read (w's rows are contiguous over taps), the block's output
+    // (16, kKvWidth) stays in L1.
+    const int64_t tap_blocks = ceil_div(taps, 16);
+#pragma omp for schedule(static)
+    for (int64_t gkt = 0; gkt < int64_t(s.groups) * k_blocks * tap_blocks; ++gkt) {
+      const int64_t gk = gkt / tap_blocks, g = gk / k_blocks, kb = gk % k_blocks;
+      const int64_t t0 = gkt % tap_blocks * 16, t1 = std::min<int64_t>(taps, t0 + 16);
+      float* dst = wp + gk * taps * kKvWidth;  // (taps, kKvWidth)
+      for (int j = 0; j < kKvWidth; ++j) {
+        const int64_t k = kb * kKvWidth + j;
+        const float* src = w + (g * Kg + k) * taps;  // (taps)
+        for (int64_t tap = t0; tap < t1; ++tap) dst[tap * kKvWidth + j] = k < Kg ? src[tap] : 0.f;
+      }
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t run = item % runs;
+      const int g = int(item / runs % s.groups), n = int(item / runs / s.groups);
+      const int64_t i_begin = run * run_positions, positions = std::min(run_positions, PQ - i_begin);
+      const int p0 = int(i_begin / s.Q), rows = int((i_begin + positions - 1) / s.Q) + 1 - p0;
+      float* xb = direct_scratch(size_t(block_channels * phase_planes * plane_floats));  // a block's planes
+      // Where each position of the run reads its planes: (p - p0) * L + q.
+      int64_t* at = kv_offsets_scratch(size_t(positions));  // (positions)
+      for (int64_t i = 0; i < positions; ++i) at[i] = ((i_begin + i) / s.Q - p0) * L + (i_begin + i) % s.Q;
+      float* sums = kv_sums_scratch(size_t(k_blocks * run_positions * kKvWidth));  // (k blocks, positions, width)
+      for (int cb = 0; cb < c_blocks; ++cb) {
+        const int c0 = cb * block_channels, cn = std::min(block_channels, Cg - c0);
+        for (int c = 0; c < cn; ++c)
+          for (int rp = 0; rp < phases_h; ++rp)
+            for (int tp = 0; tp < phases_w; ++tp) {
+              const float* x_c = x + s.x.plane(n, g * Cg + c0 + c);                               // (H, W)
+              float* plane = xb + ((int64_t(c) * phases_h + rp) * phases_w + tp) * plane_floats;  // (rows + extra, L)
+              build_phase_plane(s, x_c, rp, tp, p0, rows + extra_rows, L, plane_floats, plane);
+            }
+        for (int kb = 0; kb < k_blocks; ++kb) {
+          const int kv = int(std::min<int64_t>(kKvVectors, ceil_div(Kg - int64_t(kb) * kKvWidth, kLanes)));
+          const float* w_block = wp + ((int64_t(g) * k_blocks + kb) * taps + int64_t(c0) * RS) * kKvWidth;
+          const int k0 = g * Kg + kb * kKvWidth, kn = std::min(kKvWidth, Kg - kb * kKvWidth);
+          float* y_kb = y + s.y.plane(n, k0);  // the k block's planes (P, Q), channel_stride apart
+          for (int64_t i0 = 0; i0 < positions; i0 += kKvPositions) {
+            const int np = int(std::min<int64_t>(kKvPositions, positions - i0));
+            const float* x_at[kKvPositions];  // the planes at each position's flat index p*L + q
+            for (int i = 0; i < np; ++i) x_at[i] = xb + at[i0 + i];
+            kKvTiles[size_t(np - 1)][size_t(kv - 1)](
+                x_at, offsets.data(), cn * RS, w_block, sums + (kb * run_positions + i0) * kKvWidth, cb == 0,
+                cb == c_blocks - 1 ? KvOut{y_kb + i_begin + i0, s.y.channel_stride, kn, b ? b + k0 : nullptr,
+                                           accumulate, epilogue.relu}
+                                   : KvOut{});
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cpu
+}  // namespace kernels
