@@ -115,16 +115,17 @@ TEST_CASE("the many-channel rules: stride-1 filters of several taps with more th
   using kernels::conv_shape;
   using kernels::cpu::conv_direct_bwd_data_applies;
   using kernels::cpu::conv_direct_kvec_applies;
-  CHECK(conv_direct_kvec_applies(conv_shape(4, 96, 27, 27, 256, 5, 5, 1, 2, 2)));          // AlexNet conv2
-  CHECK(conv_direct_kvec_applies(conv_shape(4, 512, 14, 14, 512, 3, 3, 1, 1)));            // VGG-16 conv5_2
-  CHECK_FALSE(conv_direct_kvec_applies(conv_shape(4, 3, 227, 227, 96, 11, 11, 4, 0)));     // conv1: few channels
-  CHECK_FALSE(conv_direct_kvec_applies(conv_shape(1, 64, 28, 28, 32, 1, 1, 1, 0)));        // 1x1: not measured
-  CHECK_FALSE(conv_direct_kvec_applies(conv_shape(1, 64, 28, 28, 32, 3, 3, 2, 1)));        // strided: not measured
-  CHECK(conv_direct_bwd_data_applies(conv_shape(1, 64, 224, 224, 64, 3, 3, 1, 1)));        // VGG-16 conv1_2
-  CHECK(conv_direct_bwd_data_applies(conv_shape(4, 96, 27, 27, 256, 5, 5, 1, 2, 2)));      // AlexNet conv2
-  CHECK_FALSE(conv_direct_bwd_data_applies(conv_shape(4, 256, 13, 13, 384, 3, 3, 1, 1)));  // 13x13: im2col wins
-  CHECK_FALSE(conv_direct_bwd_data_applies(conv_shape(1, 64, 56, 56, 64, 3, 3, 2, 1)));    // strided
-  CHECK_FALSE(conv_direct_bwd_data_applies(conv_shape(1, 64, 56, 56, 64, 3, 3, 1, 3)));    // pad >= R
+  CHECK(conv_direct_kvec_applies(conv_shape(4, 96, 27, 27, 256, 5, 5, 1, 2, 2)));        // AlexNet conv2
+  CHECK(conv_direct_kvec_applies(conv_shape(4, 512, 14, 14, 512, 3, 3, 1, 1)));          // VGG-16 conv5_2
+  CHECK_FALSE(conv_direct_kvec_applies(conv_shape(4, 3, 227, 227, 96, 11, 11, 4, 0)));   // conv1: few channels
+  CHECK_FALSE(conv_direct_kvec_applies(conv_shape(1, 64, 28, 28, 32, 1, 1, 1, 0)));      // 1x1: not measured
+  CHECK_FALSE(conv_direct_kvec_applies(conv_shape(1, 64, 28, 28, 32, 3, 3, 2, 1)));      // strided: not measured
+  CHECK(conv_direct_bwd_data_applies(conv_shape(1, 64, 224, 224, 64, 3, 3, 1, 1)));      // VGG-16 conv1_2
+  CHECK(conv_direct_bwd_data_applies(conv_shape(4, 96, 27, 27, 256, 5, 5, 1, 2, 2)));    // AlexNet conv2
+  CHECK(conv_direct_bwd_data_applies(conv_shape(4, 256, 13, 13, 384, 3, 3, 1, 1)));      // AlexNet conv3
+  CHECK_FALSE(conv_direct_bwd_data_applies(conv_shape(1, 64, 56, 56, 8, 3, 3, 1, 1)));   // 8 dy channels
+  CHECK_FALSE(conv_direct_bwd_data_applies(conv_shape(1, 64, 56, 56, 64, 3, 3, 2, 1)));  // strided
+  CHECK_FALSE(conv_direct_bwd_data_applies(conv_shape(1, 64, 56, 56, 64, 3, 3, 1, 3)));  // pad >= R
 }
 
 TEST_CASE("many-channel direct forward matches the reference on every ISA: bias null and not, ReLU on and off") {

@@ -1,8 +1,6 @@
 // Which convolutions the direct kernels run, and their instruction set (kernels/cpu/conv_direct_fwd.h).
 #include "kernels/cpu/conv_direct_fwd.h"
 
-#include <vector>
-
 #include "kernels/cpu/cpu_isa.h"
 
 namespace kernels {
@@ -34,14 +32,16 @@ bool conv_direct_fwd_applies(const ConvShape& s) {
 // packing a col panel per block of every image (a cost per multiply-add of 1/Kg), and its blocks follow rows of
 // GEMM tiles, so two threads get unequal shares of a 13x13 map; the channel-vectorised kernel packs only the weights
 // and cuts each image into equal runs of positions. Measured with a harness that alternates the paths call by call
-// (2 threads, forward + bias + ReLU, the fastest of 12 calls in ms, channel-vectorised / im2col / position-vectorised;
-// the machine shared, experiments stopped, load 2-3):
-//   AVX-512: AlexNet conv2 (5x5, 27x27, groups 2) batch 4 9.45 / 10.8 / 10.3, conv3 (13x13) 6.98 / 7.36 / 11.3, conv4
-//     5.00 / 5.08 / 5.85, conv5 3.54 / 3.58 / 4.10; VGG-16 conv1_2 (224x224, 64 channels) batch 1 19.4 / 22.1 / 19.4,
-//     conv3_2 (56x56, 256) 19.3 / 21.1 / 22.1, conv5_2 (14x14, 512) batch 4 20.8 / 22.0 / 28.9. One thread is even
-//     with im2col (conv3 12.4-13.0 / 12.1-12.7, conv5_2 38.8-42 / 37-39.7): the gain is in the sharing.
-//   AVX2: conv2 11.1 / 13.2, conv3 6.22 / 7.19, conv5 4.13 / 4.42, conv1_2 23.0 / 30.4, conv3_2 21.9 / 26.2, conv5_2
-//     23.9 / 30.7. portable (SSE2): conv3 18.7 / 23.3, conv3_2 56 / 77.
+// (2 threads, forward + bias + ReLU, the fastest of 12 calls in ms, channel-vectorised / im2col; the machine shared,
+// experiments stopped, load 2.5-3):
+//   AVX-512: AlexNet conv2 (5x5, 27x27, groups 2) batch 4 8.24 / 8.88, conv3 (13x13) 5.83 / 6.12, conv4 4.37 / 4.61,
+//     conv5 2.87 / 3.14; VGG-16 conv1_2 (224x224, 64 channels) batch 1 18.6 / 20.1, conv3_2 (56x56, 256) 17.8 / 18.8,
+//     conv5_2 (14x14, 512) batch 4 18.2 / 19.2. The position-vectorised kernel (conv_forward_direct) with channel
+//     blocks: conv1_2 19.4 (even), conv3_2 22.1, conv3 11.3, conv5_2 28.9 (lanes lost past Q on small maps). One
+//     thread is even with im2col (conv3 12.4-13.0 / 12.1-12.7): the gain is in the sharing.
+//   AVX2 (an earlier build, weights packed 16 taps at a time): conv2 11.1 / 13.2, conv3 6.22 / 7.19, conv5 4.13 / 4.42,
+//     conv1_2 23.0 / 30.4, conv3_2 21.9 / 26.2, conv5_2 23.9 / 30.7. portable (SSE2): conv3 18.7 / 23.3, conv3_2 56
+//     / 77.
 // 1x1 and strided many-channel layers were not measured: they keep im2col.
 bool conv_direct_kvec_applies(const ConvShape& s) {
   return s.C / s.groups > 8 && s.R * s.S > 1 && s.stride_h == 1 && s.stride_w == 1;
@@ -50,6 +50,7 @@ bool conv_direct_kvec_applies(const ConvShape& s) {
 namespace {
 
 using Body = void (*)(const ConvShape&, const float*, const float*, const float*, float*, ConvEpilogue, bool);
+using KvecBody = void (*)(const ConvShape&, const float*, const float*, const float*, float*, ConvEpilogue, bool, bool);
 
 Body position_body() {
   const CpuIsa isa = active_cpu_isa();
@@ -58,7 +59,7 @@ Body position_body() {
                                : conv_forward_direct_portable;
 }
 
-Body kvec_body() {
+KvecBody kvec_body() {
   const CpuIsa isa = active_cpu_isa();
   return isa == CpuIsa::avx512 ? conv_forward_direct_kvec_avx512
          : isa == CpuIsa::avx2 ? conv_forward_direct_kvec_avx2
@@ -74,40 +75,31 @@ void conv_forward_direct(const ConvShape& s, const float* x, const float* w, con
 
 void conv_forward_direct_kvec(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
                               ConvEpilogue epilogue) {
-  kvec_body()(s, x, w, b, y, epilogue, false);
+  kvec_body()(s, x, w, b, y, epilogue, false, false);
 }
 
 // Stride 1 only (a strided backward-data is not a plain correlation of dy). Measured as the forward rule (2 threads,
 // the fastest of 12 alternating calls in ms, direct / im2col + col2im):
-//   AVX-512: AlexNet conv2 batch 4 9.36 / 10.6, VGG-16 conv1_2 batch 1 18.9 / 23.1, conv3_2 18.7 / 20.2; on the small
-//     maps it loses or ties: AlexNet conv3 7.23 / 6.49, conv4 5.64 / 5.27, conv5 3.56 / 3.65, VGG-16 conv5_2 20.5 /
-//     19.7 (dx of 13x13 and 14x14: im2col's col2im is cheap there, and the turned problem has fewer output channels).
-//   AVX2: conv2 8.83 / 11.9, conv1_2 20.3 / 32.7, conv3_2 22.5 / 27.0. portable: conv2 26.0 / 32.6, conv1_2 52 / 71.
-// So: dx maps of at least 400 positions, more than 8 output channels per group (dy's channels, reduced over).
+//   AVX-512: AlexNet conv2 batch 4 8.23 / 9.00, conv3 5.73-5.84 / 5.84-5.87, conv4 4.30-4.39 / 4.42-4.51, conv5 2.88 /
+//     3.02; VGG-16 conv1_2 batch 1 18.6 / 21.4, conv3_2 17.95 / 18.05, conv5_2 batch 4 17.7-18.2 / 18.3-19.1.
+//   AVX2: conv3 12.1 / 12.5, conv5 5.80 / 6.42, conv5_2 19.1 / 20.9; with an earlier build (the turned weights made
+//     by one thread before the kernel packed them) conv2 8.83 / 11.9, conv1_2 20.3 / 32.7, conv3_2 22.5 / 27.0.
+//   portable: conv3 15.9 / 19.4, conv5_2 49.7 / 59.0, conv2 26.0 / 32.6, conv1_2 52 / 71.
+// So: the forward rule's shapes (dy's channels per group are the ones reduced over).
 bool conv_direct_bwd_data_applies(const ConvShape& s) {
   if (s.stride_h != 1 || s.stride_w != 1 || s.pad_h >= s.R || s.pad_w >= s.S) return false;
-  return s.K / s.groups > 8 && s.R * s.S > 1 && int64_t(s.H) * s.W >= 400;
+  return s.K / s.groups > 8 && s.R * s.S > 1;
 }
 
 void conv_backward_data_direct(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate) {
-  const int Kg = s.K / s.groups, Cg = s.C / s.groups, RS = s.R * s.S;
   // The forward shape: dy (N, K, P, Q) in, dx (N, C, H, W) out, padded by R-1-pad so that output (h, w) reads
   // dy[h + pad - r][w + pad - t] at tap (R-1-r, S-1-t).
   ConvShape t = s;
   t.C = s.K, t.H = s.P, t.W = s.Q, t.K = s.C, t.P = s.H, t.Q = s.W;
   t.pad_h = s.R - 1 - s.pad_h, t.pad_w = s.S - 1 - s.pad_w;
   t.x = s.y, t.y = s.x;
-  // Its weights (C, Kg, R, S): w_t[g*Cg + c][k][r][t] = w[g*Kg + k][c][R-1-r][S-1-t].
-  thread_local std::vector<float> turned;
-  turned.resize(size_t(s.K) * Cg * RS);
-  for (int g = 0; g < s.groups; ++g)
-    for (int c = 0; c < Cg; ++c)
-      for (int k = 0; k < Kg; ++k) {
-        const float* src = w + (int64_t(g * Kg + k) * Cg + c) * RS;        // (R, S)
-        float* dst = turned.data() + (int64_t(g * Cg + c) * Kg + k) * RS;  // (R, S)
-        for (int i = 0; i < RS; ++i) dst[i] = src[RS - 1 - i];
-      }
-  kvec_body()(t, dy, turned.data(), nullptr, dx, ConvEpilogue{}, accumulate);
+  // Its weights (C, Kg, R, S) are w[g*Kg + k][c][R-1-r][S-1-t] at [g*Cg + c][k][r][t]: the kernel packs them so.
+  kvec_body()(t, dy, w, nullptr, dx, ConvEpilogue{}, accumulate, true);
 }
 
 }  // namespace cpu

@@ -48,12 +48,14 @@ void conv_forward_direct_avx2(const ConvShape& s, const float* x, const float* w
 void conv_forward_direct_avx512(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
                                 ConvEpilogue epilogue, bool accumulate);
 // The same vectorised over output channels instead of positions (conv_direct_kvec_body.h): no lanes lost on small maps.
+// With turned, w is the weights of the convolution whose backward-data s computes (s being its turned forward
+// shape, conv_backward_data_direct): packed turned by 180 degrees with in and out channels swapped.
 void conv_forward_direct_kvec_portable(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
-                                       ConvEpilogue epilogue, bool accumulate);
+                                       ConvEpilogue epilogue, bool accumulate, bool turned);
 void conv_forward_direct_kvec_avx2(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
-                                   ConvEpilogue epilogue, bool accumulate);
+                                   ConvEpilogue epilogue, bool accumulate, bool turned);
 void conv_forward_direct_kvec_avx512(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
-                                     ConvEpilogue epilogue, bool accumulate);
+                                     ConvEpilogue epilogue, bool accumulate, bool turned);
 
 }  // namespace cpu
 }  // namespace kernels

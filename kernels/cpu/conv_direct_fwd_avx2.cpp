@@ -14,8 +14,8 @@ void conv_forward_direct_avx2(const ConvShape& s, const float* x, const float* w
 }
 
 void conv_forward_direct_kvec_avx2(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
-                                   ConvEpilogue epilogue, bool accumulate) {
-  conv_forward_direct_kvec_body(s, x, w, b, y, epilogue, accumulate);
+                                   ConvEpilogue epilogue, bool accumulate, bool turned) {
+  conv_forward_direct_kvec_body(s, x, w, b, y, epilogue, accumulate, turned);
 }
 
 }  // namespace cpu
@@ -30,7 +30,7 @@ void kernels::cpu::conv_forward_direct_avx2(const ConvShape&, const float*, cons
   std::abort();
 }
 void kernels::cpu::conv_forward_direct_kvec_avx2(const ConvShape&, const float*, const float*, const float*, float*,
-                                                 ConvEpilogue, bool) {
+                                                 ConvEpilogue, bool, bool) {
   std::abort();
 }
 

@@ -12,8 +12,8 @@ void conv_forward_direct_portable(const ConvShape& s, const float* x, const floa
 }
 
 void conv_forward_direct_kvec_portable(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
-                                       ConvEpilogue epilogue, bool accumulate) {
-  conv_forward_direct_kvec_body(s, x, w, b, y, epilogue, accumulate);
+                                       ConvEpilogue epilogue, bool accumulate, bool turned) {
+  conv_forward_direct_kvec_body(s, x, w, b, y, epilogue, accumulate, turned);
 }
 
 }  // namespace cpu

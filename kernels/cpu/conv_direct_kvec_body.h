@@ -1,7 +1,8 @@
 #pragma once
 // The direct forward kernel vectorised over output channels (kernels/cpu/conv_direct_fwd.h), for many-channel layers
-// on small maps (AlexNet conv2-5 at 27x27 and 13x13, VGG-16 conv5 at 14x14) where vectorising over positions
-// (conv_direct_fwd_body.h) wastes the lanes of the L - Q columns past each row and of the last vector of a band.
+// (AlexNet conv2-5, VGG-16) and stride-1 backward-data. Vectorising over positions instead (conv_direct_fwd_body.h)
+// wastes the lanes of the L - Q columns past each row and of the last vector of a band on small maps (13 of 15 lanes
+// used on AlexNet's 13x13).
 // Included by conv_direct_fwd_<isa>.cpp after conv_direct_fwd_body.h, whose vector helpers, phase planes and scratch
 // it uses. Internal linkage only.
 //
@@ -15,8 +16,8 @@
 // Work items are (image, group, run of output positions). Channels are reduced in blocks whose weights for one vector
 // block of output channels stay in L1 while every position of the run goes by; the partial sums live in a per-thread
 // scratch (k blocks, run positions, kKvWidth), so an output's sum is the same sequence of FMAs whatever the blocks,
-// runs or threads (bit-identical for any thread count). The last step adds the bias, applies the ReLU (or adds y's
-// old value, for accumulate) and writes y's planes.
+// runs or threads (bit-identical for any thread count). The last channel block's tiles add the bias (or y's old value,
+// for accumulate), apply the ReLU and write y's planes through a small buffer that transposes them.
 #include "kernels/cpu/conv_direct_fwd_body.h"
 
 namespace kernels {
@@ -32,6 +33,8 @@ constexpr int kKvWidth = kKvVectors * kLanes;       // output channels of a k bl
 constexpr int kKvBlockTaps = 256;
 // A run's partial sums (k blocks x positions x kKvWidth) within 256 KB.
 constexpr int64_t kKvBandFloats = int64_t(1) << 16;
+// Taps per block of the weight packing (a transpose of w: 64 rows of 256 B per block on AVX-512).
+constexpr int kPackTaps = 64;
 
 // Where a tile's last channel block puts its sums: y[j * channel_stride + i] for channel j < kn of the k block and
 // position i of the tile, after bias (b[j], or none if null), accumulate (y's old value) and the ReLU.
@@ -112,7 +115,7 @@ int64_t* kv_offsets_scratch(size_t count) {
 }
 
 void conv_forward_direct_kvec_body(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
-                                   ConvEpilogue epilogue, bool accumulate) {
+                                   ConvEpilogue epilogue, bool accumulate, bool turned) {
   const int Kg = s.K / s.groups, Cg = s.C / s.groups, RS = s.R * s.S, taps = Cg * RS, sh = s.stride_h, sw = s.stride_w;
   const int phases_h = std::min(sh, s.R), phases_w = std::min(sw, s.S);
   const int64_t L = s.Q + (s.S - 1) / sw;
@@ -151,18 +154,28 @@ void conv_forward_direct_kvec_body(const ConvShape& s, const float* x, const flo
   const int64_t work = items * run_positions * Kg * taps;
 #pragma omp parallel if (work >= (int64_t(1) << 20))
   {
-    // In blocks of 16 taps: each k's 16 taps are one read (w's rows are contiguous over taps), the block's output
-    // (16, kKvWidth) stays in L1.
-    const int64_t tap_blocks = ceil_div(taps, 16);
+    // In blocks of kPackTaps taps, the block's output (kPackTaps, kKvWidth) in L1. Plain: each k's taps of the block
+    // are one contiguous read of w's row k. Turned (s is the forward shape of the backward-data of w (Cg, Kg, R, S) per
+    // group): tap (kk, r, t) of channel k is w[g*Cg + kk][k][R-1-r][S-1-t], read for all k of the block at stride RS.
+    const int64_t tap_blocks = ceil_div(taps, kPackTaps);
 #pragma omp for schedule(static)
     for (int64_t gkt = 0; gkt < int64_t(s.groups) * k_blocks * tap_blocks; ++gkt) {
       const int64_t gk = gkt / tap_blocks, g = gk / k_blocks, kb = gk % k_blocks;
-      const int64_t t0 = gkt % tap_blocks * 16, t1 = std::min<int64_t>(taps, t0 + 16);
+      const int64_t t0 = gkt % tap_blocks * kPackTaps, t1 = std::min<int64_t>(taps, t0 + kPackTaps);
+      const int kn = int(std::min<int64_t>(kKvWidth, Kg - kb * kKvWidth));
       float* dst = wp + gk * taps * kKvWidth;  // (taps, kKvWidth)
+      if (turned) {
+        for (int64_t tap = t0; tap < t1; ++tap) {
+          const int64_t kk = tap / RS, rs = tap % RS;
+          const float* src = w + ((g * Cg + kk) * Kg + kb * kKvWidth) * RS + (RS - 1 - rs);  // [k * RS]
+          for (int j = 0; j < kKvWidth; ++j) dst[tap * kKvWidth + j] = j < kn ? src[int64_t(j) * RS] : 0.f;
+        }
+        continue;
+      }
       for (int j = 0; j < kKvWidth; ++j) {
         const int64_t k = kb * kKvWidth + j;
         const float* src = w + (g * Kg + k) * taps;  // (taps)
-        for (int64_t tap = t0; tap < t1; ++tap) dst[tap * kKvWidth + j] = k < Kg ? src[tap] : 0.f;
+        for (int64_t tap = t0; tap < t1; ++tap) dst[tap * kKvWidth + j] = j < kn ? src[tap] : 0.f;
       }
     }
 #pragma omp for schedule(dynamic, 1)
