@@ -111,7 +111,7 @@ using Forward = void (*)(const ConvShape&, const float*, const float*, const flo
 
 }  // namespace
 
-TEST_CASE("the many-channel rules: stride-1 filters of several taps with more than 8 channels per group") {
+TEST_CASE("the many-channel rules: stride-1 filters of several taps, more than 8 channels in, 48-512 out per group") {
   using kernels::conv_shape;
   using kernels::cpu::conv_direct_bwd_data_applies;
   using kernels::cpu::conv_direct_kvec_applies;
@@ -120,6 +120,8 @@ TEST_CASE("the many-channel rules: stride-1 filters of several taps with more th
   CHECK_FALSE(conv_direct_kvec_applies(conv_shape(4, 3, 227, 227, 96, 11, 11, 4, 0)));   // conv1: few channels
   CHECK_FALSE(conv_direct_kvec_applies(conv_shape(1, 64, 28, 28, 32, 1, 1, 1, 0)));      // 1x1: not measured
   CHECK_FALSE(conv_direct_kvec_applies(conv_shape(1, 64, 28, 28, 32, 3, 3, 2, 1)));      // strided: not measured
+  CHECK_FALSE(conv_direct_kvec_applies(conv_shape(1, 256, 20, 20, 4096, 6, 6, 1, 0)));   // convolutionalised fc6
+  CHECK_FALSE(conv_direct_kvec_applies(conv_shape(1, 64, 28, 28, 24, 3, 3, 1, 1, 2)));   // 12 outputs per group
   CHECK(conv_direct_bwd_data_applies(conv_shape(1, 64, 224, 224, 64, 3, 3, 1, 1)));      // VGG-16 conv1_2
   CHECK(conv_direct_bwd_data_applies(conv_shape(4, 96, 27, 27, 256, 5, 5, 1, 2, 2)));    // AlexNet conv2
   CHECK(conv_direct_bwd_data_applies(conv_shape(4, 256, 13, 13, 384, 3, 3, 1, 1)));      // AlexNet conv3

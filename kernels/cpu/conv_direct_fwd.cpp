@@ -42,9 +42,19 @@ bool conv_direct_fwd_applies(const ConvShape& s) {
 //   AVX2 (an earlier build, weights packed 16 taps at a time): conv2 11.1 / 13.2, conv3 6.22 / 7.19, conv5 4.13 / 4.42,
 //     conv1_2 23.0 / 30.4, conv3_2 21.9 / 26.2, conv5_2 23.9 / 30.7. portable (SSE2): conv3 18.7 / 23.3, conv3_2 56
 //     / 77.
-// 1x1 and strided many-channel layers were not measured: they keep im2col.
+// 1x1 and strided many-channel layers were not measured: they keep im2col. Nor were more than 512 or fewer than 48
+// output channels per group (a k block is 64 channels on AVX-512), or weights past the measured 2.4M floats per group
+// (VGG-16 conv5_2): each run of positions streams all of them, which must come from L3, so a convolutionalised fc6
+// (4096 x 256 x 6 x 6, 38M floats) keeps im2col's blocked GEMM.
+namespace {
+bool kvec_fits(int64_t Kg, int64_t Cg, int64_t RS) {
+  return Kg >= 48 && Kg <= 512 && Kg * Cg * RS <= (int64_t(5) << 19);
+}
+}  // namespace
+
 bool conv_direct_kvec_applies(const ConvShape& s) {
-  return s.C / s.groups > 8 && s.R * s.S > 1 && s.stride_h == 1 && s.stride_w == 1;
+  const int Kg = s.K / s.groups, Cg = s.C / s.groups;
+  return Cg > 8 && s.R * s.S > 1 && s.stride_h == 1 && s.stride_w == 1 && kvec_fits(Kg, Cg, s.R * s.S);
 }
 
 namespace {
@@ -85,10 +95,11 @@ void conv_forward_direct_kvec(const ConvShape& s, const float* x, const float* w
 //   AVX2: conv3 12.1 / 12.5, conv5 5.80 / 6.42, conv5_2 19.1 / 20.9; with an earlier build (the turned weights made
 //     by one thread before the kernel packed them) conv2 8.83 / 11.9, conv1_2 20.3 / 32.7, conv3_2 22.5 / 27.0.
 //   portable: conv3 15.9 / 19.4, conv5_2 49.7 / 59.0, conv2 26.0 / 32.6, conv1_2 52 / 71.
-// So: the forward rule's shapes (dy's channels per group are the ones reduced over).
+// So: the forward rule on the turned shape (dy's K/G channels are reduced over, dx's C/G are the outputs).
 bool conv_direct_bwd_data_applies(const ConvShape& s) {
   if (s.stride_h != 1 || s.stride_w != 1 || s.pad_h >= s.R || s.pad_w >= s.S) return false;
-  return s.K / s.groups > 8 && s.R * s.S > 1;
+  const int Kg = s.K / s.groups, Cg = s.C / s.groups;
+  return Kg > 8 && s.R * s.S > 1 && kvec_fits(Cg, Kg, s.R * s.S);
 }
 
 void conv_backward_data_direct(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate) {
