@@ -52,6 +52,12 @@ TEST_CASE("demo: a tiny run end to end") {
   CHECK(ckpt.metadata.at("builder") == "mapnet_bn");
   CHECK(ckpt.metadata.at("iteration") == "12");
   CHECK(ckpt.metadata.count("threshold") == 1);
+  // The rate falls tenfold at 70% and 90% of the run: iterations 8 and 10 of 12 (integer parts of 8.4 and 10.8).
+  std::ifstream config_in(out + "/train/config.json");
+  const nlohmann::json lr = nlohmann::json::parse(config_in)["solver"]["lr_policy"];
+  CHECK(lr["type"] == "multistep");
+  CHECK(lr["stepvalues"] == nlohmann::json::array({8, 10}));
+  CHECK(lr["gamma"].get<double>() == doctest::Approx(0.1));
 
   // Fast failures before any synthesis: a device that is not here, a checkpoint that is not there.
   CHECK(run_massmap("demo --out " + (d / "x") + " --device cuda").code == 5);
