@@ -17,10 +17,12 @@ namespace cpu {
 //     3.8, 0.10 / 0.29.
 //   portable (SSE2, a multiply and an add): 3.7 / 5.9, 10.9 / 16.5, 0.36 / 2.1, 0.75 / 1.2, 0.43 / 0.64, 3.0 / 11.3,
 //     1.3 / 7.0, 0.14 / 0.35.
-// So every instruction set takes up to 8 input channels per group (the direct forward's family).
+// So every instruction set takes up to 8 input channels per group (the direct forward's family), but for the shapes
+// the channel-vectorised kernel takes.
+// (Where conv_direct_filter_kvec_applies too, the channel-vectorised kernel is faster: AlexNet conv1 on 3 channels.)
 bool conv_direct_filter_applies(const ConvShape& s) {
   const int Cg = s.C / s.groups;
-  return Cg <= 8;
+  return Cg <= 8 && !conv_direct_filter_kvec_applies(s);
 }
 
 void conv_backward_filter_direct(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate) {
@@ -28,6 +30,32 @@ void conv_backward_filter_direct(const ConvShape& s, const float* x, const float
   (isa == CpuIsa::avx512 ? conv_backward_filter_direct_avx512
    : isa == CpuIsa::avx2 ? conv_backward_filter_direct_avx2
                          : conv_backward_filter_direct_portable)(s, x, dy, dw, accumulate);
+}
+
+// Vectorised over output channels (conv_direct_filter_kvec_body.h): it pays a transpose of dy per call (a cost per
+// multiply-add of 1/(Cg*R*S)) and a row segment per output row, so it wants many taps and long rows; im2col + GEMM
+// keeps the small maps. Measured on 2 threads of an Intel Xeon (AVX-512, two FMA pipes; bench/cpu_conv_bench, vs
+// oneDNN in the same run, experiments stopped; direct / im2col or the few-channel kernel):
+//   AVX-512: VGG-16 conv1_2 (64 -> 64, 224x224, batch 1) 0.90-0.98 / 0.66-0.69; AlexNet conv2 (48 per group, 27x27)
+//     0.68-0.75 / 0.64-0.66; AlexNet conv1 on 3 channels (11x11 stride 4, 363 taps) 0.57-0.66 / 0.50-0.52; VGG-16
+//     conv3_2 (56x56) 0.78 / 0.77; but AlexNet conv1 on one channel (121 taps) 0.38-0.42 / 0.46-0.49, AlexNet conv3-5
+//     (13x13) 0.51-0.55 / 0.70-0.81, VGG-16 conv5_2 (14x14) 0.62 / 0.87.
+//   AVX2: conv1_2 0.72 / 0.48, conv3_2 0.57 / 0.52, conv1 on 3 channels 0.51 / 0.43, conv2 0.45 / 0.45, conv3 0.38 /
+//     0.55.
+// So: at least 256 taps, rows of at least 27 outputs, 48-512 output channels per group, stride 1 or the few-channel
+// family (strided many-channel layers were not measured), AVX-512 and AVX2 (the portable build was not measured).
+bool conv_direct_filter_kvec_applies(const ConvShape& s) {
+  const int Kg = s.K / s.groups, Cg = s.C / s.groups, taps = Cg * s.R * s.S;
+  if (active_cpu_isa() == CpuIsa::portable) return false;
+  const bool stride_1 = s.stride_h == 1 && s.stride_w == 1;
+  return Kg >= 48 && Kg <= 512 && taps >= 256 && s.R * s.S > 1 && s.Q >= 27 && (stride_1 || Cg <= 8);
+}
+
+void conv_backward_filter_direct_kvec(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate) {
+  const CpuIsa isa = active_cpu_isa();
+  (isa == CpuIsa::avx512 ? conv_backward_filter_direct_kvec_avx512
+   : isa == CpuIsa::avx2 ? conv_backward_filter_direct_kvec_avx2
+                         : conv_backward_filter_direct_kvec_portable)(s, x, dy, dw, accumulate);
 }
 
 }  // namespace cpu

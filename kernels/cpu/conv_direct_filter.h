@@ -23,5 +23,18 @@ void conv_backward_filter_direct_avx2(const ConvShape& s, const float* x, const 
 void conv_backward_filter_direct_avx512(const ConvShape& s, const float* x, const float* dy, float* dw,
                                         bool accumulate);
 
+// Whether conv_backward_filter runs s through conv_backward_filter_direct_kvec (measured rule in
+// conv_direct_filter.cpp; checked before conv_direct_filter_applies).
+bool conv_direct_filter_kvec_applies(const ConvShape& s);
+// The same dw vectorised over output channels (conv_direct_filter_kvec_body.h): any checked shape, fastest on many
+// channels. Bit-identical for any thread count within one instruction set.
+void conv_backward_filter_direct_kvec(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate);
+void conv_backward_filter_direct_kvec_portable(const ConvShape& s, const float* x, const float* dy, float* dw,
+                                               bool accumulate);
+void conv_backward_filter_direct_kvec_avx2(const ConvShape& s, const float* x, const float* dy, float* dw,
+                                           bool accumulate);
+void conv_backward_filter_direct_kvec_avx512(const ConvShape& s, const float* x, const float* dy, float* dw,
+                                             bool accumulate);
+
 }  // namespace cpu
 }  // namespace kernels

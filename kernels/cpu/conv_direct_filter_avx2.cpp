@@ -3,13 +3,18 @@
 #include "kernels/cpu/conv_direct_filter.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#include "kernels/cpu/conv_direct_filter_body.h"
+#include "kernels/cpu/conv_direct_filter_kvec_body.h"
 
 namespace kernels {
 namespace cpu {
 
 void conv_backward_filter_direct_avx2(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate) {
   conv_backward_filter_direct_body(s, x, dy, dw, accumulate);
+}
+
+void conv_backward_filter_direct_kvec_avx2(const ConvShape& s, const float* x, const float* dy, float* dw,
+                                           bool accumulate) {
+  conv_backward_filter_direct_kvec_body(s, x, dy, dw, accumulate);
 }
 
 }  // namespace cpu
@@ -20,6 +25,9 @@ void conv_backward_filter_direct_avx2(const ConvShape& s, const float* x, const 
 #include <cstdlib>
 
 void kernels::cpu::conv_backward_filter_direct_avx2(const ConvShape&, const float*, const float*, float*, bool) {
+  std::abort();
+}
+void kernels::cpu::conv_backward_filter_direct_kvec_avx2(const ConvShape&, const float*, const float*, float*, bool) {
   std::abort();
 }
 

@@ -3,7 +3,7 @@
 #include "kernels/cpu/conv_direct_filter.h"
 
 #if defined(__AVX512F__)
-#include "kernels/cpu/conv_direct_filter_body.h"
+#include "kernels/cpu/conv_direct_filter_kvec_body.h"
 
 namespace kernels {
 namespace cpu {
@@ -11,6 +11,11 @@ namespace cpu {
 void conv_backward_filter_direct_avx512(const ConvShape& s, const float* x, const float* dy, float* dw,
                                         bool accumulate) {
   conv_backward_filter_direct_body(s, x, dy, dw, accumulate);
+}
+
+void conv_backward_filter_direct_kvec_avx512(const ConvShape& s, const float* x, const float* dy, float* dw,
+                                             bool accumulate) {
+  conv_backward_filter_direct_kvec_body(s, x, dy, dw, accumulate);
 }
 
 }  // namespace cpu
@@ -21,6 +26,9 @@ void conv_backward_filter_direct_avx512(const ConvShape& s, const float* x, cons
 #include <cstdlib>
 
 void kernels::cpu::conv_backward_filter_direct_avx512(const ConvShape&, const float*, const float*, float*, bool) {
+  std::abort();
+}
+void kernels::cpu::conv_backward_filter_direct_kvec_avx512(const ConvShape&, const float*, const float*, float*, bool) {
   std::abort();
 }
 

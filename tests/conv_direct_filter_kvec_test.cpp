@@ -1,0 +1,179 @@
+// The fast CPU backward filter's channel-vectorised direct kernel (conv_backward_filter_direct_kvec,
+// kernels/cpu/conv_direct_filter_kvec_body.h) against the reference loops, called directly (conv_backward_filter
+// takes it only where the rule says so) and through conv_backward_filter, on every instruction set this CPU runs:
+// batch 1 and 3, groups 2, output channel counts that fill 1-4 vectors partly (48, 50, 70, 96: k blocks of unequal
+// widths), tap counts that are not multiples of a register tile's, stride 1 with padding and strides 2 and 4, a single
+// output column, maps long enough for several bands and for chunks that cross rows, channel slices of wider buffers
+// (the rest of dw untouched), planes with gaps, accumulate on and off; and the same bits for 1, 2 and 3 threads.
+//
+// Tolerance as the few-channel kernel's test: |fast - ref| <= 1e-5 * sqrt(N*P*Q) + 1e-6 + 1e-5 |ref| (values in
+// [-1, 1]), so one missing tap, position, image or band fails.
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/conv.h"
+#include "kernels/cpu/conv_direct_filter.h"
+#include "kernels/cpu/cpu_isa.h"
+#include "tests/support/check.h"
+#include "tests/support/cpu_kernel_cases.h"
+
+using kernels::ConvShape;
+using kernels::cpu::CpuIsa;
+using testing_support::conv_shape_hw;
+using testing_support::expect_close;
+using testing_support::gapped;
+using testing_support::placed;
+using testing_support::random_vector;
+using testing_support::supported_isas;
+using testing_support::w_size;
+using testing_support::x_size;
+using testing_support::y_size;
+
+namespace {
+
+using Buffer = std::vector<float>;
+
+struct Case {
+  std::string name;
+  ConvShape s;
+};
+
+std::vector<Case> cases() {
+  return {
+      {"batch 1, C16 9x11, K48, 3x3 pad 1", kernels::conv_shape(1, 16, 9, 11, 48, 3, 3, 1, 1)},
+      {"groups 2 (C32, K100: 50 per group), 5x5 pad 2, 13x12, batch 3",
+       kernels::conv_shape(3, 32, 13, 12, 100, 5, 5, 1, 2, 2)},
+      {"K70 (unequal k blocks), C12 3x3 pad 1, slices",
+       placed(kernels::conv_shape(2, 12, 10, 9, 70, 3, 3, 1, 1), 3, 17, 5, 80)},
+      {"planes with gaps: C10 K64, 3x3 pad 1", gapped(kernels::conv_shape(2, 10, 8, 11, 64, 3, 3, 1, 1))},
+      {"conv1-like: C3 K96, 11x11 stride 4 pad 1, batch 2", kernels::conv_shape(2, 3, 35, 33, 96, 11, 11, 4, 1)},
+      {"one channel K33, 11x11 stride 4", kernels::conv_shape(1, 1, 27, 31, 33, 11, 11, 4, 0)},
+      {"several bands and chunks across rows: C16 K64, 3x3 pad 1, 60x70, batch 2",
+       kernels::conv_shape(2, 16, 60, 70, 64, 3, 3, 1, 1)},
+      {"stride 2x1, pad 1x2, 3x5, C9 K33", conv_shape_hw(2, 9, 13, 17, 33, 3, 5, 2, 1, 1, 2, 1)},
+      {"27 taps (C3 3x3), K20", kernels::conv_shape(2, 3, 12, 14, 20, 3, 3, 1, 1)},
+      {"1x1, C20 K40", kernels::conv_shape(1, 20, 7, 9, 40, 1, 1, 1, 0)},
+      {"one output column: C10 20x3, K20, 3x3", kernels::conv_shape(1, 10, 20, 3, 20, 3, 3, 1, 0)},
+      {"pad 2 > half the 3x3 filter: C9 K17", kernels::conv_shape(2, 9, 7, 6, 17, 3, 3, 1, 2)},
+  };
+}
+
+void expect_filter_close(const Buffer& fast, const Buffer& ref, const ConvShape& s, const std::string& what) {
+  const float terms = float(s.N) * s.P * s.Q;
+  expect_close(fast, ref, 1e-5f * std::sqrt(terms) + 1e-6f, 1e-5f, what);
+}
+
+bool same_bits(const Buffer& a, const Buffer& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("channel-vectorised backward filter matches the reference on every ISA, accumulate off and on") {
+  const CpuIsa saved = kernels::cpu::active_cpu_isa();
+  for (const CpuIsa isa : supported_isas()) {
+    kernels::cpu::set_active_cpu_isa(isa);
+    for (const Case& c : cases()) {
+      const ConvShape& s = c.s;
+      const Buffer x = random_vector(x_size(s), 1), dy = random_vector(y_size(s), 2);
+      const Buffer dw_before = random_vector(w_size(s), 3);
+      for (const bool accumulate : {false, true}) {
+        const std::string name = c.name + (accumulate ? ", accumulate" : ", overwrite") + " on " + cpu_isa_name(isa);
+        INFO(name);
+        Buffer dw_ref = dw_before, dw_fast = dw_before, dw_public = dw_before;
+        kernels::ref::conv_backward_filter(s, x.data(), dy.data(), dw_ref.data(), accumulate);
+        kernels::cpu::conv_backward_filter_direct_kvec(s, x.data(), dy.data(), dw_fast.data(), accumulate);
+        expect_filter_close(dw_fast, dw_ref, s, name + " direct");
+        kernels::cpu::conv_backward_filter(s, x.data(), dy.data(), dw_public.data(), accumulate);
+        expect_filter_close(dw_public, dw_ref, s, name + " conv_backward_filter");
+        if (kernels::cpu::conv_direct_filter_kvec_applies(s))
+          CHECK_MESSAGE(same_bits(dw_public, dw_fast), name << ": the public path is not the direct kernel");
+      }
+    }
+  }
+  kernels::cpu::set_active_cpu_isa(saved);
+}
+
+TEST_CASE("channel-vectorised backward filter through conv_backward_filter on the suite's shapes it takes") {
+  // Small batches of the layers the rule was measured on (VGG-16 conv1_2 on a 60x64 crop, AlexNet conv2 and conv1 on
+  // three channels): the public entry point takes the kernel there, and matches the reference.
+  const std::vector<Case> shapes = {
+      {"VGG conv1_2-like", kernels::conv_shape(1, 64, 60, 64, 64, 3, 3, 1, 1)},
+      {"AlexNet conv2", kernels::conv_shape(1, 96, 27, 27, 256, 5, 5, 1, 2, 2)},
+      {"AlexNet conv1 on 3 channels", kernels::conv_shape(1, 3, 227, 227, 96, 11, 11, 4, 0)},
+  };
+  const CpuIsa saved = kernels::cpu::active_cpu_isa();
+  for (const CpuIsa isa : supported_isas()) {
+    if (isa == CpuIsa::portable) continue;  // the rule keeps im2col there
+    kernels::cpu::set_active_cpu_isa(isa);
+    for (const Case& c : shapes) {
+      INFO(c.name << " on " << cpu_isa_name(isa));
+      const ConvShape& s = c.s;
+      CHECK(kernels::cpu::conv_direct_filter_kvec_applies(s));
+      CHECK_FALSE(kernels::cpu::conv_direct_filter_applies(s));
+      const Buffer x = random_vector(x_size(s), 21), dy = random_vector(y_size(s), 22);
+      Buffer dw_ref(w_size(s)), dw(w_size(s));
+      kernels::ref::conv_backward_filter(s, x.data(), dy.data(), dw_ref.data(), false);
+      kernels::cpu::conv_backward_filter(s, x.data(), dy.data(), dw.data(), false);
+      expect_filter_close(dw, dw_ref, s, c.name);
+    }
+  }
+  kernels::cpu::set_active_cpu_isa(saved);
+}
+
+TEST_CASE("channel-vectorised backward filter gives the same bits for 1, 2 and 3 threads on every ISA") {
+  // Several bands per image (built by all threads, double-buffered), items that follow the thread count.
+  const std::vector<Case> shapes = {
+      {"C16 K64 3x3 pad 1, 60x70, batch 2", kernels::conv_shape(2, 16, 60, 70, 64, 3, 3, 1, 1)},
+      {"groups 2, C32 K96 5x5 pad 2, 27x27, batch 3", kernels::conv_shape(3, 32, 27, 27, 96, 5, 5, 1, 2, 2)},
+      {"C3 K96 11x11 stride 4, batch 2", kernels::conv_shape(2, 3, 67, 71, 96, 11, 11, 4, 0)},
+  };
+  const CpuIsa saved = kernels::cpu::active_cpu_isa();
+  for (const CpuIsa isa : supported_isas()) {
+    kernels::cpu::set_active_cpu_isa(isa);
+    for (const Case& c : shapes) {
+      INFO(c.name << " on " << cpu_isa_name(isa));
+      const ConvShape& s = c.s;
+      const Buffer x = random_vector(x_size(s), 11), dy = random_vector(y_size(s), 12);
+      auto run = [&](int threads) {
+        const int saved_threads = omp_get_max_threads();
+        omp_set_num_threads(threads);
+        Buffer dw(w_size(s), 0.f);
+        kernels::cpu::conv_backward_filter_direct_kvec(s, x.data(), dy.data(), dw.data(), false);
+        omp_set_num_threads(saved_threads);
+        return dw;
+      };
+      const Buffer one = run(1), two = run(2), three = run(3);
+      CHECK(same_bits(one, two));
+      CHECK(same_bits(one, three));
+      Buffer dw_ref(w_size(s));
+      kernels::ref::conv_backward_filter(s, x.data(), dy.data(), dw_ref.data(), false);
+      expect_filter_close(one, dw_ref, s, c.name + " threads");
+    }
+  }
+  kernels::cpu::set_active_cpu_isa(saved);
+}
+
+TEST_CASE("the channel-vectorised backward filter's rule") {
+  const CpuIsa saved = kernels::cpu::active_cpu_isa();
+  for (const CpuIsa isa : supported_isas()) {
+    kernels::cpu::set_active_cpu_isa(isa);
+    INFO(cpu_isa_name(isa));
+    auto applies = [](const ConvShape& s) { return kernels::cpu::conv_direct_filter_kvec_applies(s); };
+    const bool fast_isa = isa != CpuIsa::portable;
+    CHECK(applies(kernels::conv_shape(1, 64, 224, 224, 64, 3, 3, 1, 1)) == fast_isa);    // VGG-16 conv1_2
+    CHECK(applies(kernels::conv_shape(4, 96, 27, 27, 256, 5, 5, 1, 2, 2)) == fast_isa);  // AlexNet conv2
+    CHECK(applies(kernels::conv_shape(4, 3, 227, 227, 96, 11, 11, 4, 0)) == fast_isa);   // conv1, 3 channels
+    CHECK_FALSE(applies(kernels::conv_shape(4, 1, 227, 227, 96, 11, 11, 4, 0)));         // 121 taps
+    CHECK_FALSE(applies(kernels::conv_shape(4, 256, 13, 13, 384, 3, 3, 1, 1)));          // AlexNet conv3: 13 wide
+    CHECK_FALSE(applies(kernels::conv_shape(4, 512, 14, 14, 512, 3, 3, 1, 1)));          // VGG-16 conv5_2
+    CHECK_FALSE(applies(kernels::conv_shape(1, 256, 56, 56, 256, 1, 1, 1, 0)));          // 1x1
+    CHECK_FALSE(applies(kernels::conv_shape(1, 64, 112, 112, 128, 3, 3, 2, 1)));         // strided, many channels
+    CHECK_FALSE(applies(kernels::conv_shape(1, 256, 56, 56, 1024, 3, 3, 1, 1)));         // 1024 per group
+  }
+  kernels::cpu::set_active_cpu_isa(saved);
+}
