@@ -15,13 +15,12 @@
 //
 // The work goes by bands: (group, image, band of output rows), in that order. A band's phase planes (as the other
 // direct kernels: tap (c, r, t) of output (p, q) reads plane (c, r % sh, t % sw) at (p - p0 + r / sh) * L + q + t / sw)
-// and its dy, transposed to (k blocks, positions, kFvWidth), are built by all threads into one of two buffers; then
-// every thread takes items (k block, run of register tiles) and runs their tiles over the band's positions, a chunk
-// at a time so that the chunk's transposed dy stays in L1 while the item's tiles go by. A tile's sums live in `acc`
-// (G, k blocks, taps, kFvWidth) between chunks and bands. The next band is built into the other buffer while the last
-// items of this one finish (an item of band j+1 starts only after every thread has built band j+1, so after every item
-// of band j). So each dw element is one sequence of FMAs over (n, p, q) in order whatever the items or the thread
-// count: bit-identical for any number of threads.
+// and its dy, transposed to (k blocks, positions, kFvWidth), are built by all threads into one of two buffers; the
+// threads take items (k block, run of register tiles) and run their tiles over the band's positions, a chunk at a
+// time so that the chunk's transposed dy stays in L1 while the item's tiles go by, and between the items the units
+// that build the next band into the other buffer; a barrier ends each band. A tile's sums live in `acc` (G, k blocks,
+// taps, kFvWidth) between chunks and bands. So each dw element is one sequence of FMAs over (n, p, q) in order
+// whatever the items or the thread count: bit-identical for any number of threads.
 #include "kernels/cpu/conv_direct_filter_body.h"
 
 namespace kernels {
@@ -39,10 +38,6 @@ constexpr int64_t kFvChunk = 8192 / kFvWidth;
 // A band's planes and transposed dy take at most this many floats (512 KB; two bands in L2 with room to spare). A
 // band has at least one row.
 constexpr int64_t kFvBandFloats = int64_t(1) << 17;
-// Items per thread and band (an item is a run of register tiles of one k block): the last items of a band finish
-// while the next band is built, so more, smaller items even the threads out.
-constexpr int64_t kFvItemsPerThread = 8;
-
 // A run of positions of one output row within a band: x_off = (p - p0) * L + q0 (where the planes are read at tap
 // offset 0), d_off = i * kFvWidth (i: the band position index (p - p0) * Q + q0), count positions.
 struct FvSegment {
@@ -148,7 +143,6 @@ void conv_backward_filter_direct_kvec_body(const ConvShape& s, const float* x, c
   const int64_t fixed_floats = int64_t(Cg) * phase_planes * extra_rows * L;
   const int band_rows =
       int(std::clamp<int64_t>((kFvBandFloats - fixed_floats) / std::max<int64_t>(row_floats, 1), 1, s.P));
-  const int bands = int(ceil_div(s.P, band_rows));
   const int64_t plane_floats = int64_t(band_rows + extra_rows) * L;
   const int64_t band_positions = int64_t(band_rows) * s.Q;
   const int64_t planes_floats = int64_t(Cg) * phase_planes * plane_floats;
@@ -163,90 +157,113 @@ void conv_backward_filter_direct_kvec_body(const ConvShape& s, const float* x, c
         offsets[size_t((c * s.R + r) * s.S + t)] =
             ((int64_t(c) * phases_h + r % sh) * phases_w + t % sw) * plane_floats + int64_t(r / sh) * L + t / sw;
 
-  // Register tiles per k block: taps cut into tiles of even sizes (at most fv_tile_taps(KV)), runs of tiles per item.
-  const int64_t threads = omp_get_max_threads();
+  // Register tiles: per (group, k block), the taps cut into tiles of even sizes (at most fv_tile_taps(KV)). Each
+  // thread takes a run of them in (group, k block, tile) order, of about equal FMA counts.
   std::vector<int> kb_vectors(static_cast<size_t>(k_blocks)), kb_tiles(static_cast<size_t>(k_blocks));
-  int64_t all_tiles = 0;
+  std::vector<int64_t> kb_first(static_cast<size_t>(k_blocks) + 1, 0);  // (k_blocks + 1): tile index of each k block
   for (int kb = 0; kb < k_blocks; ++kb) {
     kb_vectors[size_t(kb)] = int(std::min<int64_t>(kb_channels, Kg - int64_t(kb) * kb_channels) + kLanes - 1) / kLanes;
     kb_tiles[size_t(kb)] = int(ceil_div(taps, fv_tile_taps(kb_vectors[size_t(kb)])));
-    all_tiles += kb_tiles[size_t(kb)];
+    kb_first[size_t(kb) + 1] = kb_first[size_t(kb)] + kb_tiles[size_t(kb)];
   }
-  const int64_t tiles_per_item = std::max<int64_t>(1, all_tiles / (threads > 1 ? kFvItemsPerThread * threads : 1));
-  std::vector<int> item_kb, item_tile;  // (items): the k block and first tile of each item
-  for (int kb = 0; kb < k_blocks; ++kb)
-    for (int tile = 0; tile < kb_tiles[size_t(kb)]; tile += int(tiles_per_item)) {
-      item_kb.push_back(kb);
-      item_tile.push_back(tile);
-    }
-  const int64_t items = int64_t(item_kb.size());
+  const int64_t group_tiles = kb_first[size_t(k_blocks)], all_tiles = group_tiles * s.groups;
+  auto tile_kb = [&](int64_t tile) {  // the k block of tile `tile` within a group
+    return int(std::upper_bound(kb_first.begin(), kb_first.end(), tile) - kb_first.begin()) - 1;
+  };
+  auto tile_taps = [&](int kb, int64_t tile, int64_t* t0, int* nt) {  // tile `tile` of k block kb's even ones
+    const int tiles = kb_tiles[size_t(kb)];
+    *t0 = int64_t(taps) * tile / tiles;
+    *nt = int(int64_t(taps) * (tile + 1) / tiles - *t0);
+  };
 
-  thread_local std::vector<float> band_buffer, acc_buffer;
-  float* buffers = fv_buffer(band_buffer, size_t(2 * buffer_floats));  // (2, planes then dy transposed)
+  thread_local std::vector<float> acc_buffer;
   float* acc = fv_buffer(acc_buffer, size_t(int64_t(s.groups) * k_blocks * taps * kFvWidth));  // (G, kb, taps, W)
-  const int64_t band_count = int64_t(s.groups) * s.N * bands;
-  const int64_t build_units = int64_t(Cg) * phase_planes + int64_t(k_blocks) * band_rows;
+  const int jblocks = kb_channels / kLanes;  // vector blocks of channels of a k block
   const int64_t work = int64_t(s.N) * s.P * s.Q * int64_t(s.K) * taps;
 
 #pragma omp parallel if (work >= (int64_t(1) << 20))
   {
-    FvSegment segments[kFvChunk + 2];  // a chunk's row segments
-    for (int64_t band = 0; band < band_count; ++band) {
-      const int bi = int(band % bands), n = int(band / bands % s.N), g = int(band / bands / s.N);
-      const int p0 = bi * band_rows, rows = std::min(band_rows, s.P - p0);
-      float* planes = buffers + band % 2 * buffer_floats;  // (Cg, phases_h, phases_w, plane_floats)
-      float* dyt = planes + planes_floats;                 // (k_blocks, band_positions, kFvWidth)
-      // Build the band: each plane, and each (k block, row) of dy transposed. The barrier at the end: all is built.
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t unit = 0; unit < build_units; ++unit) {
-        if (unit < Cg * phase_planes) {
-          const int c = int(unit / phase_planes), rp = int(unit / phases_w % phases_h), tp = int(unit % phases_w);
-          const float* x_c = x + s.x.plane(n, int64_t(g) * Cg + c);  // (H, W)
-          build_phase_plane(s, x_c, rp, tp, p0, rows + extra_rows, L, plane_floats, planes + unit * plane_floats);
-          continue;
-        }
-        const int64_t u = unit - Cg * phase_planes;
-        const int kb = int(u / band_rows), a = int(u % band_rows);
-        float* out = dyt + (kb * band_positions + int64_t(a) * s.Q) * kFvWidth;  // (Q, kFvWidth)
-        if (a >= rows) continue;
-        const int kn = int(std::min<int64_t>(kb_channels, Kg - int64_t(kb) * kb_channels));
-        const float* dy_row = dy + s.y.plane(n, int64_t(g) * Kg + int64_t(kb) * kb_channels) + int64_t(p0 + a) * s.Q;
-        // kLanes x kLanes blocks through registers (a float at a time cost as much as the FMAs of 121 taps); the
-        // edges a float at a time, zeros past kn.
-        for (int q0 = 0; q0 < s.Q; q0 += kLanes) {
-          const int qn = std::min(kLanes, s.Q - q0);
-          int j0 = 0;
-          if (qn == kLanes)
-            for (; j0 + kLanes <= kn; j0 += kLanes)
-              v_transpose(dy_row + j0 * s.y.channel_stride + q0, s.y.channel_stride, out + q0 * kFvWidth + j0,
-                          kFvWidth);
-          for (int j = j0; j < kn; ++j) {
-            const float* src = dy_row + j * s.y.channel_stride + q0;  // (qn)
-            for (int i = 0; i < qn; ++i) out[(q0 + i) * kFvWidth + j] = src[i];
-          }
-          for (int i = 0; i < qn; ++i) std::fill(out + (q0 + i) * kFvWidth + kn, out + (q0 + i + 1) * kFvWidth, 0.f);
-        }
+    // This thread's tiles [tile_begin, tile_end) of all_tiles: the FMAs per position (vectors x taps) split evenly.
+    const int threads = omp_get_num_threads(), me = omp_get_thread_num();
+    int64_t tile_begin = all_tiles, tile_end = all_tiles;
+    {
+      int64_t total = 0;
+      for (int64_t i = 0; i < all_tiles; ++i) total += kb_vectors[size_t(tile_kb(i % group_tiles))];
+      int64_t sum = 0;
+      for (int64_t i = 0; i < all_tiles; ++i) {
+        const int64_t weight = kb_vectors[size_t(tile_kb(i % group_tiles))];
+        const int64_t owner = std::min<int64_t>(threads - 1, (2 * sum + weight) * threads / (2 * total));
+        if (owner == me && tile_begin == all_tiles) tile_begin = i;
+        if (owner == me) tile_end = i + 1;
+        sum += weight;
       }
-      const bool first_band = n == 0 && bi == 0;
-      const int64_t positions = int64_t(rows) * s.Q;
-#pragma omp for schedule(dynamic, 1) nowait
-      for (int64_t item = 0; item < items; ++item) {
-        const int kb = item_kb[size_t(item)], kv = kb_vectors[size_t(kb)], tiles = kb_tiles[size_t(kb)];
-        const int tile_end = int(std::min<int64_t>(tiles, item_tile[size_t(item)] + tiles_per_item));
-        const float* dy_kb = dyt + kb * band_positions * kFvWidth;             // (positions, width)
-        float* acc_kb = acc + (int64_t(g) * k_blocks + kb) * taps * kFvWidth;  // (taps, width)
-        for (int64_t i0 = 0; i0 < positions; i0 += kFvChunk) {
-          const int count = fv_segments(i0, std::min(positions, i0 + kFvChunk), s.Q, L, segments);
-          for (int tile = item_tile[size_t(item)]; tile < tile_end; ++tile) {
-            // Tile `tile` of `tiles` even ones over the taps.
-            const int t0 = int(int64_t(taps) * tile / tiles), nt = int(int64_t(taps) * (tile + 1) / tiles) - t0;
-            const float* x_tap[kFvAccs];
-            for (int t = 0; t < nt; ++t) x_tap[t] = planes + offsets[size_t(t0 + t)];
-            kFvTiles[size_t(kv - 1)][size_t(nt - 1)](x_tap, segments, count, dy_kb, acc_kb + int64_t(t0) * kFvWidth,
-                                                     first_band && i0 == 0);
+    }
+    thread_local std::vector<float> band_buffer;
+    float* planes = fv_buffer(band_buffer, size_t(buffer_floats));  // (Cg, phases_h, phases_w, plane_floats)
+    float* dyt = planes + planes_floats;                            // (k_blocks, band_positions, kFvWidth)
+    FvSegment segments[kFvChunk + 2];                               // a chunk's row segments
+    for (int g = 0; g < s.groups && tile_begin < tile_end; ++g) {
+      const int64_t lo = std::max(tile_begin, int64_t(g) * group_tiles) - int64_t(g) * group_tiles;
+      const int64_t hi = std::min(tile_end, int64_t(g + 1) * group_tiles) - int64_t(g) * group_tiles;
+      if (lo >= hi) continue;
+      // The k blocks and input channels this thread's tiles of group g read.
+      const int kb_lo = tile_kb(lo), kb_hi = tile_kb(hi - 1);
+      int c_lo = Cg, c_hi = 0;
+      for (int64_t i = lo; i < hi; ++i) {
+        int64_t t0;
+        int nt;
+        tile_taps(tile_kb(i), i - kb_first[size_t(tile_kb(i))], &t0, &nt);
+        c_lo = std::min(c_lo, int(t0 / RS));
+        c_hi = std::max(c_hi, int((t0 + nt - 1) / RS) + 1);
+      }
+      for (int n = 0; n < s.N; ++n)
+        for (int p0 = 0; p0 < s.P; p0 += band_rows) {
+          const int rows = std::min(band_rows, s.P - p0);
+          const int64_t positions = int64_t(rows) * s.Q;
+          for (int64_t unit = int64_t(c_lo) * phase_planes; unit < int64_t(c_hi) * phase_planes; ++unit) {
+            const int c = int(unit / phase_planes), rp = int(unit / phases_w % phases_h), tp = int(unit % phases_w);
+            const float* x_c = x + s.x.plane(n, int64_t(g) * Cg + c);  // (H, W)
+            build_phase_plane(s, x_c, rp, tp, p0, rows + extra_rows, L, plane_floats, planes + unit * plane_floats);
+          }
+          for (int kb = kb_lo; kb <= kb_hi; ++kb) {
+            const int kn = int(std::min<int64_t>(kb_channels, Kg - int64_t(kb) * kb_channels));
+            for (int jb = 0; jb < jblocks; ++jb) {
+              const int j0 = jb * kLanes, jn = std::clamp(kn - j0, 0, kLanes);  // this block's channels with dy
+              float* out = dyt + kb * band_positions * kFvWidth + j0;           // [i * kFvWidth + j]
+              const float* src =
+                  dy + s.y.plane(n, int64_t(g) * Kg + int64_t(kb) * kb_channels + j0) + int64_t(p0) * s.Q;
+              int64_t i = 0;
+              // kLanes x kLanes blocks through registers (a float at a time cost as much as 121 taps' FMAs).
+              if (jn == kLanes)
+                for (; i + kLanes <= positions; i += kLanes)
+                  v_transpose(src + i, s.y.channel_stride, out + i * kFvWidth, kFvWidth);
+              for (; i < positions; ++i) {  // the rest a float at a time, zeros past kn in the lanes the tiles load
+                for (int j = 0; j < jn; ++j) out[i * kFvWidth + j] = src[j * s.y.channel_stride + i];
+                for (int j = jn; j < kLanes; ++j) out[i * kFvWidth + j] = 0.f;
+              }
+            }
+          }
+          // Each k block's tiles, a chunk of positions at a time (its transposed dy in L1 while the tiles go by).
+          const bool first_band = n == 0 && p0 == 0;
+          for (int kb = kb_lo; kb <= kb_hi; ++kb) {
+            const int64_t first = std::max(lo, kb_first[size_t(kb)]), last = std::min(hi, kb_first[size_t(kb) + 1]);
+            const int kv = kb_vectors[size_t(kb)];
+            const float* dy_kb = dyt + kb * band_positions * kFvWidth;             // (positions, width)
+            float* acc_kb = acc + (int64_t(g) * k_blocks + kb) * taps * kFvWidth;  // (taps, width)
+            for (int64_t i0 = 0; i0 < positions; i0 += kFvChunk) {
+              const int count = fv_segments(i0, std::min(positions, i0 + kFvChunk), s.Q, L, segments);
+              for (int64_t i = first; i < last; ++i) {
+                int64_t t0;
+                int nt;
+                tile_taps(kb, i - kb_first[size_t(kb)], &t0, &nt);
+                const float* x_tap[kFvAccs];
+                for (int t = 0; t < nt; ++t) x_tap[t] = planes + offsets[size_t(t0 + t)];
+                kFvTiles[size_t(kv - 1)][size_t(nt - 1)](x_tap, segments, count, dy_kb, acc_kb + t0 * kFvWidth,
+                                                         first_band && i0 == 0);
+              }
+            }
           }
         }
-      }
     }
   }
 
