@@ -87,8 +87,9 @@ void synthesise(const std::string& dir, int64_t images, uint64_t seed) {
 // mining is there to try (--hard-negatives); it lowered mapnet's headline and left mapnet_bn's within the noise.
 search::TrainSettings demo_train_settings(const std::string& net, bool reference) {
   search::TrainSettings s = search::default_train_settings(net);
-  s.iterations = net == "mapnet_bn" ? (reference ? 9600 : 2000) : (reference ? 8000 : 1000);
-  s.net_options.batch = net == "mapnet_bn" ? 64 : 32;
+  const bool bn = net == "mapnet_bn" || net == "mapnet_bn_fine";
+  s.iterations = bn ? (reference ? 9600 : 2000) : (reference ? 8000 : 1000);
+  s.net_options.batch = bn ? 64 : 32;
   if (net == "mapnet_bn" || net == "mapnet" || net == "smallnet") {
     s.preprocess.spacing_mm = 0.4;
     s.patches.size = 64;
@@ -96,7 +97,13 @@ search::TrainSettings demo_train_settings(const std::string& net, bool reference
     s.augmentation.output = s.net_options.input;
     s.augmentation.max_translate = 4;
   }
-  if (net == "mapnet_bn") {
+  if (net == "mapnet_bn_fine") {  // the same 19 mm of tissue at half the spacing
+    s.preprocess.spacing_mm = 0.2;
+    s.patches.size = 128;
+    s.net_options.input = 93;
+    s.augmentation.output = s.net_options.input;
+  }
+  if (bn) {
     // Positives centred on mass pixels within a pixel, negatives anywhere their centre is clear of the ROIs, and
     // eight times as many of both as mapnet's default: the patches it learns from look like the map's cells.
     s.augmentation.random_crop = false;

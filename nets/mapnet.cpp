@@ -1,5 +1,6 @@
 #include "nets/mapnet.h"
 
+#include <algorithm>
 #include <string>
 
 #include "base/errors.h"
@@ -69,26 +70,49 @@ Graph build(const char* name, const NetOptions& o, int stages, int nominal) {
   return g;
 }
 
+// A fine net's stem (3x3 conv, then 3x3 stride 2) turns an input of n pixels into the (n - 3) / 2 that conv1 of the
+// plain net makes from (n + 1) / 2: the rest of the net sees what it sees at twice the spacing. n must be odd so
+// the strided conv tiles it.
+void check_fine_side(const char* name, const char* what, int n) {
+  if (n % 2 == 1 && n >= 5 && last_conv_side((n + 1) / 2, 3, 4) > 0) return;
+  int above = n + 1;
+  while (above % 2 == 0 || last_conv_side((above + 1) / 2, 3, 4) == 0) ++above;
+  throw BadConfig(std::string(name) + ": an input " + what + " of " + std::to_string(n) +
+                  " leaves a partial stride-2 or pooling window (the map would differ from the classifier); inputs "
+                  "of 8k + 5 pixels, at least 69, tile every window: " +
+                  std::to_string(above));
+}
+
 // The batch-normalised variant: per stage two unpadded 3x3 convolutions, each followed by batch_norm and ReLU.
-Graph build_bn(const char* name, const NetOptions& o, int nominal) {
+// `fine`: the first convolution becomes a stem at twice the resolution (3x3 with half the filters, then 3x3 stride 2).
+Graph build_bn(const char* name, const NetOptions& o, int nominal, bool fine = false) {
   detail::check_options(name, o);
   const int stages = 3;
   const int height = o.input > 0 ? o.input : nominal;
   const int width = o.input_width > 0 ? o.input_width : height;
-  check_side(name, "height", height, stages, 4);
-  check_side(name, "width", width, stages, 4);
+  if (fine) {
+    check_fine_side(name, "height", height);
+    check_fine_side(name, "width", width);
+  } else {
+    check_side(name, "height", height, stages, 4);
+    check_side(name, "width", width, stages, 4);
+  }
   Graph g;
   LayerBuilder b(g);
   Filler filler;
   filler.weight.init.type = "msra";
   const int c1 = scaled_channels(32, o.width);
   ValueId x = g.add_input("data", {o.batch, o.channels, height, width});
+  if (fine) {
+    x = b.relu("relu0", b.batch_norm("bn0", b.conv("conv0", x, std::max(1, c1 / 2), 3, 1, 0, 1, filler, false)));
+  }
   int layer = 0;
   for (int s = 1; s <= stages; ++s) {
     if (s > 1) x = b.max_pool("pool" + std::to_string(s - 1), x, 3, 2);
     for (int k = 0; k < 2; ++k) {
       const std::string id = std::to_string(++layer);
-      x = b.conv("conv" + id, x, c1 << (s - 1), 3, 1, 0, 1, filler, /*bias=*/false);
+      const int stride = fine && layer == 1 ? 2 : 1;
+      x = b.conv("conv" + id, x, c1 << (s - 1), 3, stride, 0, 1, filler, /*bias=*/false);
       x = b.relu("relu" + id, b.batch_norm("bn" + id, x));
     }
   }
@@ -116,6 +140,10 @@ Graph build_mapnet4(const NetOptions& o) {
 
 Graph build_mapnet_bn(const NetOptions& o) {
   return build_bn("mapnet_bn", o, 47);
+}
+
+Graph build_mapnet_bn_fine(const NetOptions& o) {
+  return build_bn("mapnet_bn_fine", o, 93, /*fine=*/true);
 }
 
 }  // namespace massmap::nets

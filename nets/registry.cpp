@@ -78,6 +78,8 @@ const std::vector<NetInfo>& net_catalogue() {
        smallnet_solver, false},
       {"mapnet_bn", "mapnet with two convolutions per stage, each batch-normalised: the demo's net", 47,
        build_mapnet_bn, smallnet_solver, false},
+      {"mapnet_bn_fine", "mapnet_bn with a stride-2 stem, for half the spacing (map stride 8)", 93,
+       build_mapnet_bn_fine, smallnet_solver, false},
   };
   return catalogue;
 }

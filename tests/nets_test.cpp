@@ -58,11 +58,12 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 TEST_CASE("nets: the catalogue knows the paper's nets, smallnet and mapnet, and names the known ones on a typo") {
   std::vector<std::string> names;
   for (const NetInfo& info : net_catalogue()) names.push_back(info.name);
-  CHECK(names ==
-        std::vector<std::string>{"alexnet", "vgg16", "googlenet", "smallnet", "mapnet", "mapnet4", "mapnet_bn"});
+  CHECK(names == std::vector<std::string>{"alexnet", "vgg16", "googlenet", "smallnet", "mapnet", "mapnet4", "mapnet_bn",
+                                          "mapnet_bn_fine"});
   CHECK(find_net("mapnet").nominal_input == 47);
   CHECK(find_net("mapnet4").nominal_input == 95);
   CHECK(find_net("mapnet_bn").nominal_input == 47);
+  CHECK(find_net("mapnet_bn_fine").nominal_input == 93);
   CHECK(find_net("alexnet").nominal_input == 227);
   CHECK(find_net("vgg16").nominal_input == 224);
   CHECK(find_net("googlenet").nominal_input == 224);

@@ -304,6 +304,17 @@ TEST_CASE("mapnet_bn: batch-normalised, its map is still exactly the classifier 
   CHECK(contains(e, "43 or 47"));
 }
 
+TEST_CASE("mapnet_bn_fine: its stride-2 stem keeps the map exactly the classifier slid over the image, at stride 8") {
+  const auto fine = quarter_width("mapnet_bn_fine");
+  check_cells_are_crops(fine, 1, 2, 69, 8, 2, 3);  // the smallest input: conv6 leaves one pixel
+  const std::string e = config_error([&] { fine(1, 93, 92); });
+  CHECK(contains(e, "mapnet_bn_fine"));
+  CHECK(contains(e, "width of 92"));
+  CHECK(contains(e, "8k + 5 pixels, at least 69"));
+  CHECK(contains(e, ": 93"));
+  CHECK(contains(config_error([&] { fine(1, 61, 69); }), "height of 61"));
+}
+
 TEST_CASE("mapnet4: a fourth stage keeps the map exactly the classifier slid over the image, at stride 8") {
   const auto mapnet4 = quarter_width("mapnet4");
   check_cells_are_crops(mapnet4, 1, 2, 47, 8, 2, 3);
