@@ -100,18 +100,19 @@ TEST_CASE("channel-vectorised backward filter matches the reference on every ISA
 
 TEST_CASE("channel-vectorised backward filter through conv_backward_filter on the suite's shapes it takes") {
   // Small batches of the layers the rule was measured on (VGG-16 conv1_2 on a 60x64 crop, AlexNet conv2 and conv1 on
-  // three channels): the public entry point takes the kernel there, and matches the reference.
+  // one and three channels): the public entry point takes the kernel there, and matches the reference.
   const std::vector<Case> shapes = {
       {"VGG conv1_2-like", kernels::conv_shape(1, 64, 60, 64, 64, 3, 3, 1, 1)},
       {"AlexNet conv2", kernels::conv_shape(1, 96, 27, 27, 256, 5, 5, 1, 2, 2)},
       {"AlexNet conv1 on 3 channels", kernels::conv_shape(1, 3, 227, 227, 96, 11, 11, 4, 0)},
+      {"AlexNet conv1 on one channel", kernels::conv_shape(2, 1, 227, 227, 96, 11, 11, 4, 0)},
   };
   const CpuIsa saved = kernels::cpu::active_cpu_isa();
   for (const CpuIsa isa : supported_isas()) {
-    if (isa == CpuIsa::portable) continue;  // the rule keeps im2col there
     kernels::cpu::set_active_cpu_isa(isa);
     for (const Case& c : shapes) {
       INFO(c.name << " on " << cpu_isa_name(isa));
+      if (isa == CpuIsa::portable && c.s.C / c.s.groups <= 8) continue;  // the few-channel kernel there
       const ConvShape& s = c.s;
       CHECK(kernels::cpu::conv_direct_filter_kvec_applies(s));
       CHECK_FALSE(kernels::cpu::conv_direct_filter_applies(s));
@@ -165,15 +166,18 @@ TEST_CASE("the channel-vectorised backward filter's rule") {
     INFO(cpu_isa_name(isa));
     auto applies = [](const ConvShape& s) { return kernels::cpu::conv_direct_filter_kvec_applies(s); };
     const bool fast_isa = isa != CpuIsa::portable;
-    CHECK(applies(kernels::conv_shape(1, 64, 224, 224, 64, 3, 3, 1, 1)) == fast_isa);    // VGG-16 conv1_2
-    CHECK(applies(kernels::conv_shape(4, 96, 27, 27, 256, 5, 5, 1, 2, 2)) == fast_isa);  // AlexNet conv2
-    CHECK(applies(kernels::conv_shape(4, 3, 227, 227, 96, 11, 11, 4, 0)) == fast_isa);   // conv1, 3 channels
-    CHECK_FALSE(applies(kernels::conv_shape(4, 1, 227, 227, 96, 11, 11, 4, 0)));         // 121 taps
-    CHECK_FALSE(applies(kernels::conv_shape(4, 256, 13, 13, 384, 3, 3, 1, 1)));          // AlexNet conv3: 13 wide
-    CHECK_FALSE(applies(kernels::conv_shape(4, 512, 14, 14, 512, 3, 3, 1, 1)));          // VGG-16 conv5_2
-    CHECK_FALSE(applies(kernels::conv_shape(1, 256, 56, 56, 256, 1, 1, 1, 0)));          // 1x1
-    CHECK_FALSE(applies(kernels::conv_shape(1, 64, 112, 112, 128, 3, 3, 2, 1)));         // strided, many channels
-    CHECK_FALSE(applies(kernels::conv_shape(1, 256, 56, 56, 1024, 3, 3, 1, 1)));         // 1024 per group
+    CHECK(applies(kernels::conv_shape(1, 64, 224, 224, 64, 3, 3, 1, 1)));               // VGG-16 conv1_2
+    CHECK(applies(kernels::conv_shape(1, 256, 56, 56, 256, 3, 3, 1, 1)));               // VGG-16 conv3_2
+    CHECK(applies(kernels::conv_shape(4, 96, 27, 27, 256, 5, 5, 1, 2, 2)));             // AlexNet conv2
+    CHECK(applies(kernels::conv_shape(4, 3, 227, 227, 96, 11, 11, 4, 0)) == fast_isa);  // conv1, 3 channels
+    CHECK(applies(kernels::conv_shape(4, 1, 227, 227, 96, 11, 11, 4, 0)) == fast_isa);  // conv1, 121 taps
+    CHECK_FALSE(applies(kernels::conv_shape(1, 3, 224, 224, 64, 3, 3, 1, 1)));          // 27 taps
+    CHECK_FALSE(applies(kernels::conv_shape(4, 256, 13, 13, 384, 3, 3, 1, 1)));         // AlexNet conv3: 13 wide
+    CHECK_FALSE(applies(kernels::conv_shape(4, 512, 14, 14, 512, 3, 3, 1, 1)));         // VGG-16 conv5_2
+    CHECK_FALSE(applies(kernels::conv_shape(1, 256, 56, 56, 256, 1, 1, 1, 0)));         // 1x1
+    CHECK_FALSE(applies(kernels::conv_shape(1, 64, 112, 112, 128, 3, 3, 2, 1)));        // strided, many channels
+    CHECK_FALSE(applies(kernels::conv_shape(1, 256, 56, 56, 1024, 3, 3, 1, 1)));        // 1024 per group
+    CHECK_FALSE(applies(kernels::conv_shape(1, 64, 56, 56, 32, 3, 3, 1, 1)));           // 32 per group
   }
   kernels::cpu::set_active_cpu_isa(saved);
 }

@@ -148,11 +148,12 @@ TEST_CASE(
     kernels::cpu::set_active_cpu_isa(isa);
     INFO(cpu_isa_name(isa));
     auto applies = [](const ConvShape& s) { return kernels::cpu::conv_direct_filter_applies(s); };
-    CHECK(applies(kernels::conv_shape(4, 1, 227, 227, 96, 11, 11, 4, 0)));
-    // AlexNet conv1 on 3 channels goes to the channel-vectorised kernel where it runs (conv_direct_filter.cpp).
+    // AlexNet conv1 goes to the channel-vectorised kernel but on the portable build (conv_direct_filter.cpp).
+    CHECK(applies(kernels::conv_shape(4, 1, 227, 227, 96, 11, 11, 4, 0)) == (isa == CpuIsa::portable));
     CHECK(applies(kernels::conv_shape(4, 3, 227, 227, 96, 11, 11, 4, 0)) == (isa == CpuIsa::portable));
-    CHECK(applies(kernels::conv_shape(1, 32, 9, 9, 32, 3, 3, 1, 1, 32)));  // depthwise
-    CHECK(applies(kernels::conv_shape(1, 16, 9, 9, 8, 3, 3, 1, 1, 2)));    // 8 per group
+    CHECK(applies(kernels::conv_shape(4, 1, 227, 227, 32, 11, 11, 4, 0)));  // 32 output channels
+    CHECK(applies(kernels::conv_shape(1, 32, 9, 9, 32, 3, 3, 1, 1, 32)));   // depthwise
+    CHECK(applies(kernels::conv_shape(1, 16, 9, 9, 8, 3, 3, 1, 1, 2)));     // 8 per group
     CHECK_FALSE(applies(kernels::conv_shape(1, 9, 9, 9, 8, 3, 3, 1, 1)));
     CHECK_FALSE(applies(kernels::conv_shape(1, 96, 27, 27, 256, 5, 5, 1, 2, 2)));  // AlexNet conv2: 48 per group
   }

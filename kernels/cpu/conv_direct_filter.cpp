@@ -19,7 +19,8 @@ namespace cpu {
 //     1.3 / 7.0, 0.14 / 0.35.
 // So every instruction set takes up to 8 input channels per group (the direct forward's family), but for the shapes
 // the channel-vectorised kernel takes.
-// (Where conv_direct_filter_kvec_applies too, the channel-vectorised kernel is faster: AlexNet conv1 on 3 channels.)
+// (Where conv_direct_filter_kvec_applies too, the channel-vectorised kernel is faster: AlexNet conv1 on 1 and 3
+// channels.)
 bool conv_direct_filter_applies(const ConvShape& s) {
   const int Cg = s.C / s.groups;
   return Cg <= 8 && !conv_direct_filter_kvec_applies(s);
@@ -34,21 +35,25 @@ void conv_backward_filter_direct(const ConvShape& s, const float* x, const float
 
 // Vectorised over output channels (conv_direct_filter_kvec_body.h): it pays a transpose of dy per call (a cost per
 // multiply-add of 1/(Cg*R*S)) and a row segment per output row, so it wants many taps and long rows; im2col + GEMM
-// keeps the small maps. Measured on 2 threads of an Intel Xeon (AVX-512, two FMA pipes; bench/cpu_conv_bench, vs
-// oneDNN in the same run, experiments stopped; direct / im2col or the few-channel kernel):
-//   AVX-512: VGG-16 conv1_2 (64 -> 64, 224x224, batch 1) 0.90-0.98 / 0.66-0.69; AlexNet conv2 (48 per group, 27x27)
-//     0.68-0.75 / 0.64-0.66; AlexNet conv1 on 3 channels (11x11 stride 4, 363 taps) 0.57-0.66 / 0.50-0.52; VGG-16
-//     conv3_2 (56x56) 0.78 / 0.77; but AlexNet conv1 on one channel (121 taps) 0.38-0.42 / 0.46-0.49, AlexNet conv3-5
-//     (13x13) 0.51-0.55 / 0.70-0.81, VGG-16 conv5_2 (14x14) 0.62 / 0.87.
-//   AVX2: conv1_2 0.72 / 0.48, conv3_2 0.57 / 0.52, conv1 on 3 channels 0.51 / 0.43, conv2 0.45 / 0.45, conv3 0.38 /
-//     0.55.
-// So: at least 256 taps, rows of at least 27 outputs, 48-512 output channels per group, stride 1 or the few-channel
-// family (strided many-channel layers were not measured), AVX-512 and AVX2 (the portable build was not measured).
+// keeps the small maps. Measured on 2 threads of an Intel Xeon with AMX (AVX-512, two FMA pipes, 2 MB L2 per core;
+// bench/cpu_conv_bench against oneDNN in the same run, experiments stopped; this kernel / the path before it: im2col,
+// or the few-channel kernel for C/G <= 8):
+//   AVX-512: VGG-16 conv1_2 (64 -> 64, 224x224, batch 1) 1.26-1.28 / 0.66-0.69; conv3_2 (56x56) 0.85 / 0.77; AlexNet
+//     conv2 (48 per group, 27x27) 0.80 / 0.64-0.66; conv1 on 3 channels (11x11 stride 4, 363 taps) 0.82-0.84 /
+//     0.50-0.52; conv1 on one channel (121 taps) 0.74 / 0.46-0.49. But AlexNet conv3-5 (13x13) 0.49-0.52 / 0.70-0.81,
+//     VGG-16 conv5_2 (14x14) 0.55 / 0.87 (one thread too: conv3 77 / 128 GFLOP/s).
+//   AVX2: conv1_2 0.83 / 0.47, conv3_2 0.59 / 0.50, conv2 0.48 / 0.46, conv1 on 3 channels 0.63 / 0.50, on one channel
+//     0.57 / 0.39; conv3 0.40 / 0.53.
+//   portable (SSE2, no FMA): conv2 61 / 49 GFLOP/s, conv3_2 57 / 49; but conv1 on 3 channels 59 / 68, on one channel
+//     59 / 66 (the few-channel kernel).
+// So: at least 121 taps, rows of at least 27 outputs, 48-512 output channels per group; stride 1 with more than 8
+// input channels per group (strided many-channel layers were not measured), or the few-channel family on AVX-512 and
+// AVX2.
 bool conv_direct_filter_kvec_applies(const ConvShape& s) {
   const int Kg = s.K / s.groups, Cg = s.C / s.groups, taps = Cg * s.R * s.S;
-  if (active_cpu_isa() == CpuIsa::portable) return false;
-  const bool stride_1 = s.stride_h == 1 && s.stride_w == 1;
-  return Kg >= 48 && Kg <= 512 && taps >= 256 && s.R * s.S > 1 && s.Q >= 27 && (stride_1 || Cg <= 8);
+  if (Kg < 48 || Kg > 512 || taps < 121 || s.R * s.S == 1 || s.Q < 27) return false;
+  if (Cg <= 8) return active_cpu_isa() != CpuIsa::portable;
+  return s.stride_h == 1 && s.stride_w == 1;
 }
 
 void conv_backward_filter_direct_kvec(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate) {

@@ -13,14 +13,16 @@
 // channel), one broadcast of x per tap, KV x NT FMAs. The same shape as the channel-vectorised forward's tile
 // (conv_direct_kvec_body.h) with taps in place of positions.
 //
-// The work goes by bands: (group, image, band of output rows), in that order. A band's phase planes (as the other
-// direct kernels: tap (c, r, t) of output (p, q) reads plane (c, r % sh, t % sw) at (p - p0 + r / sh) * L + q + t / sw)
-// and its dy, transposed to (k blocks, positions, kFvWidth), are built by all threads into one of two buffers; the
-// threads take items (k block, run of register tiles) and run their tiles over the band's positions, a chunk at a
-// time so that the chunk's transposed dy stays in L1 while the item's tiles go by, and between the items the units
-// that build the next band into the other buffer; a barrier ends each band. A tile's sums live in `acc` (G, k blocks,
-// taps, kFvWidth) between chunks and bands. So each dw element is one sequence of FMAs over (n, p, q) in order
-// whatever the items or the thread count: bit-identical for any number of threads.
+// The register tiles ((group, k block, run of taps)) are dealt to the threads in runs of about equal FMA counts, and
+// each thread works alone: for each band (image, band of output rows) of a group it builds the phase planes of the
+// input channels its tiles read (as the other direct kernels: tap (c, r, t) of output (p, q) reads plane
+// (c, r % sh, t % sw) at (p - p0 + r / sh) * L + q + t / sw) and the transposed dy (k blocks, positions, kFvWidth) of
+// its k blocks, in its own buffer, then runs its tiles over the band a chunk of positions at a time, so that the
+// chunk's transposed dy stays in L1 while the tiles go by. (Bands built by all threads into shared buffers made each
+// core read the other's half from its L2: two threads ran 1.3x one on AlexNet conv1.) A tile's sums live in `acc`
+// (G, k blocks, taps, kFvWidth) between chunks and bands. So each dw element is one sequence of FMAs over (n, p, q) in
+// order whatever the thread count: bit-identical for any number of threads. Where threads share a k block, each
+// transposes its dy (AlexNet conv1 has two k blocks for two threads; VGG-16 conv1_2 one, and its 576 taps pay for it).
 #include "kernels/cpu/conv_direct_filter_body.h"
 
 namespace kernels {
@@ -33,10 +35,11 @@ constexpr int kFvVectors = 4, kFvAccs = 24;  // 24 accumulators + 4 dy + 1 x of 
 constexpr int kFvVectors = 3, kFvAccs = 12;  // 12 accumulators + 3 dy + 1 x of 16 (3 x 4 taps, 2 x 6, 1 x 12)
 #endif
 constexpr int kFvWidth = kFvVectors * kLanes;  // output channels of a k block
-// Positions of a chunk: its transposed dy (kFvWidth floats each, 32 KB on AVX-512) stays in L1 for the item's tiles.
+// Positions of a chunk: its transposed dy (kFvWidth floats each, 32 KB on AVX-512) stays in L1 for the tiles.
 constexpr int64_t kFvChunk = 8192 / kFvWidth;
-// A band's planes and transposed dy take at most this many floats (512 KB; two bands in L2 with room to spare). A
-// band has at least one row.
+// Bands of at most this many positions are one chunk.
+constexpr int64_t kFvSmallBand = 512;
+// A band's planes and transposed dy take at most this many floats (512 KB, in L2). A band has at least one row.
 constexpr int64_t kFvBandFloats = int64_t(1) << 17;
 // A run of positions of one output row within a band: x_off = (p - p0) * L + q0 (where the planes are read at tap
 // offset 0), d_off = i * kFvWidth (i: the band position index (p - p0) * Q + q0), count positions.
@@ -201,7 +204,12 @@ void conv_backward_filter_direct_kvec_body(const ConvShape& s, const float* x, c
     thread_local std::vector<float> band_buffer;
     float* planes = fv_buffer(band_buffer, size_t(buffer_floats));  // (Cg, phases_h, phases_w, plane_floats)
     float* dyt = planes + planes_floats;                            // (k_blocks, band_positions, kFvWidth)
-    FvSegment segments[kFvChunk + 2];                               // a chunk's row segments
+    // A small band is one chunk: its transposed dy of one k block is in L1 or L2 anyway, and each tile's sums (which
+    // come from L3 on many-channel layers) are then loaded once per band, not once per kFvChunk positions.
+    const int64_t chunk = band_positions <= kFvSmallBand ? band_positions : kFvChunk;
+    thread_local std::vector<FvSegment> segment_buffer;
+    if (segment_buffer.size() < size_t(chunk + 2)) segment_buffer.resize(size_t(chunk + 2));
+    FvSegment* segments = segment_buffer.data();  // a chunk's row segments
     for (int g = 0; g < s.groups && tile_begin < tile_end; ++g) {
       const int64_t lo = std::max(tile_begin, int64_t(g) * group_tiles) - int64_t(g) * group_tiles;
       const int64_t hi = std::min(tile_end, int64_t(g + 1) * group_tiles) - int64_t(g) * group_tiles;
@@ -237,7 +245,9 @@ void conv_backward_filter_direct_kvec_body(const ConvShape& s, const float* x, c
               if (jn == kLanes)
                 for (; i + kLanes <= positions; i += kLanes)
                   v_transpose(src + i, s.y.channel_stride, out + i * kFvWidth, kFvWidth);
-              for (; i < positions; ++i) {  // the rest a float at a time, zeros past kn in the lanes the tiles load
+              for (; i < positions; ++i) {  // the rest a float at a time; zeros past kn in the lanes the tiles load
+                                            // (sums never read, but a
+                // leftover NaN or denormal there would slow the FMAs)
                 for (int j = 0; j < jn; ++j) out[i * kFvWidth + j] = src[j * s.y.channel_stride + i];
                 for (int j = jn; j < kLanes; ++j) out[i * kFvWidth + j] = 0.f;
               }
@@ -250,8 +260,8 @@ void conv_backward_filter_direct_kvec_body(const ConvShape& s, const float* x, c
             const int kv = kb_vectors[size_t(kb)];
             const float* dy_kb = dyt + kb * band_positions * kFvWidth;             // (positions, width)
             float* acc_kb = acc + (int64_t(g) * k_blocks + kb) * taps * kFvWidth;  // (taps, width)
-            for (int64_t i0 = 0; i0 < positions; i0 += kFvChunk) {
-              const int count = fv_segments(i0, std::min(positions, i0 + kFvChunk), s.Q, L, segments);
+            for (int64_t i0 = 0; i0 < positions; i0 += chunk) {
+              const int count = fv_segments(i0, std::min(positions, i0 + chunk), s.Q, L, segments);
               for (int64_t i = first; i < last; ++i) {
                 int64_t t0;
                 int nt;
