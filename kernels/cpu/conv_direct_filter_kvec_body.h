@@ -238,16 +238,17 @@ void conv_backward_filter_direct_kvec_body(const ConvShape& s, const float* x, c
             for (int jb = 0; jb < jblocks; ++jb) {
               const int j0 = jb * kLanes, jn = std::clamp(kn - j0, 0, kLanes);  // this block's channels with dy
               float* out = dyt + kb * band_positions * kFvWidth + j0;           // [i * kFvWidth + j]
-              const float* src =
-                  dy + s.y.plane(n, int64_t(g) * Kg + int64_t(kb) * kb_channels + j0) + int64_t(p0) * s.Q;
+              const float* src =  // the band's rows of the block's first channel (none past Kg)
+                  jn > 0 ? dy + s.y.plane(n, int64_t(g) * Kg + int64_t(kb) * kb_channels + j0) + int64_t(p0) * s.Q
+                         : nullptr;
               int64_t i = 0;
               // kLanes x kLanes blocks through registers (a float at a time cost as much as 121 taps' FMAs).
               if (jn == kLanes)
                 for (; i + kLanes <= positions; i += kLanes)
                   v_transpose(src + i, s.y.channel_stride, out + i * kFvWidth, kFvWidth);
-              for (; i < positions; ++i) {  // the rest a float at a time; zeros past kn in the lanes the tiles load
-                                            // (sums never read, but a
-                // leftover NaN or denormal there would slow the FMAs)
+              // The rest a float at a time; zeros past kn in the lanes the tiles load (their sums are never read,
+              // but a leftover NaN or denormal there would slow the FMAs).
+              for (; i < positions; ++i) {
                 for (int j = 0; j < jn; ++j) out[i * kFvWidth + j] = src[j * s.y.channel_stride + i];
                 for (int j = jn; j < kLanes; ++j) out[i * kFvWidth + j] = 0.f;
               }
