@@ -99,11 +99,12 @@ TEST_CASE("channel-vectorised backward filter matches the reference on every ISA
 }
 
 TEST_CASE("channel-vectorised backward filter through conv_backward_filter on the suite's shapes it takes") {
-  // Small batches of the layers the rule was measured on (VGG-16 conv1_2 on a 60x64 crop, AlexNet conv2 and conv1 on
-  // one and three channels): the public entry point takes the kernel there, and matches the reference.
+  // Small batches of the layers the rule was measured on (VGG-16 conv1_2 on a 60x64 crop, AlexNet conv2, conv4 and
+  // conv1 on one and three channels): the public entry point takes the kernel there, and matches the reference.
   const std::vector<Case> shapes = {
       {"VGG conv1_2-like", kernels::conv_shape(1, 64, 60, 64, 64, 3, 3, 1, 1)},
       {"AlexNet conv2", kernels::conv_shape(1, 96, 27, 27, 256, 5, 5, 1, 2, 2)},
+      {"AlexNet conv4 (13x13, groups 2)", kernels::conv_shape(1, 384, 13, 13, 384, 3, 3, 1, 1, 2)},
       {"AlexNet conv1 on 3 channels", kernels::conv_shape(1, 3, 227, 227, 96, 11, 11, 4, 0)},
       {"AlexNet conv1 on one channel", kernels::conv_shape(2, 1, 227, 227, 96, 11, 11, 4, 0)},
   };
@@ -172,8 +173,9 @@ TEST_CASE("the channel-vectorised backward filter's rule") {
     CHECK(applies(kernels::conv_shape(4, 3, 227, 227, 96, 11, 11, 4, 0)) == fast_isa);  // conv1, 3 channels
     CHECK(applies(kernels::conv_shape(4, 1, 227, 227, 96, 11, 11, 4, 0)) == fast_isa);  // conv1, 121 taps
     CHECK_FALSE(applies(kernels::conv_shape(1, 3, 224, 224, 64, 3, 3, 1, 1)));          // 27 taps
-    CHECK_FALSE(applies(kernels::conv_shape(4, 256, 13, 13, 384, 3, 3, 1, 1)));         // AlexNet conv3: 13 wide
-    CHECK_FALSE(applies(kernels::conv_shape(4, 512, 14, 14, 512, 3, 3, 1, 1)));         // VGG-16 conv5_2
+    CHECK(applies(kernels::conv_shape(4, 256, 13, 13, 384, 3, 3, 1, 1)));               // AlexNet conv3
+    CHECK(applies(kernels::conv_shape(4, 512, 14, 14, 512, 3, 3, 1, 1)));               // VGG-16 conv5_2
+    CHECK_FALSE(applies(kernels::conv_shape(1, 1024, 14, 14, 512, 3, 3, 1, 1)));        // 4.7M sums per group
     CHECK_FALSE(applies(kernels::conv_shape(1, 256, 56, 56, 256, 1, 1, 1, 0)));         // 1x1
     CHECK_FALSE(applies(kernels::conv_shape(1, 64, 112, 112, 128, 3, 3, 2, 1)));        // strided, many channels
     CHECK_FALSE(applies(kernels::conv_shape(1, 256, 56, 56, 1024, 3, 3, 1, 1)));        // 1024 per group

@@ -33,25 +33,25 @@ void conv_backward_filter_direct(const ConvShape& s, const float* x, const float
                          : conv_backward_filter_direct_portable)(s, x, dy, dw, accumulate);
 }
 
-// Vectorised over output channels (conv_direct_filter_kvec_body.h): it pays a transpose of dy per call (a cost per
-// multiply-add of 1/(Cg*R*S)) and a row segment per output row, so it wants many taps and long rows; im2col + GEMM
-// keeps the small maps. Measured on 2 threads of an Intel Xeon with AMX (AVX-512, two FMA pipes, 2 MB L2 per core;
-// bench/cpu_conv_bench against oneDNN in the same run, experiments stopped; this kernel / the path before it: im2col,
-// or the few-channel kernel for C/G <= 8):
-//   AVX-512: VGG-16 conv1_2 (64 -> 64, 224x224, batch 1) 1.26-1.28 / 0.66-0.69; conv3_2 (56x56) 0.85 / 0.77; AlexNet
-//     conv2 (48 per group, 27x27) 0.80 / 0.64-0.66; conv1 on 3 channels (11x11 stride 4, 363 taps) 0.82-0.84 /
-//     0.50-0.52; conv1 on one channel (121 taps) 0.74 / 0.46-0.49. But AlexNet conv3-5 (13x13) 0.49-0.52 / 0.70-0.81,
-//     VGG-16 conv5_2 (14x14) 0.55 / 0.87 (one thread too: conv3 77 / 128 GFLOP/s).
-//   AVX2: conv1_2 0.83 / 0.47, conv3_2 0.59 / 0.50, conv2 0.48 / 0.46, conv1 on 3 channels 0.63 / 0.50, on one channel
-//     0.57 / 0.39; conv3 0.40 / 0.53.
-//   portable (SSE2, no FMA): conv2 61 / 49 GFLOP/s, conv3_2 57 / 49; but conv1 on 3 channels 59 / 68, on one channel
-//     59 / 66 (the few-channel kernel).
-// So: at least 121 taps, rows of at least 27 outputs, 48-512 output channels per group; stride 1 with more than 8
+// Vectorised over output channels (conv_direct_filter_kvec_body.h): no col to pack, dy transposed once per call (a
+// cost per multiply-add of 1/(Cg*R*S)). Measured on 2 threads of an Intel Xeon with AMX (AVX-512, two FMA pipes, 2 MB
+// L2 per core; bench/cpu_conv_bench against oneDNN in the same run, experiments stopped; this kernel / the path before
+// it: im2col + GEMM, or the few-channel kernel where C/G <= 8):
+//   AVX-512: VGG-16 conv1_2 (64 -> 64, 224x224, batch 1) 1.32 / 0.66-0.69, conv3_2 (56x56) 0.98 / 0.77, conv5_2
+//     (14x14, 512 -> 512) 0.93 / 0.87; AlexNet conv2 (48 per group, 27x27) 0.97 / 0.64-0.66, conv3-5 (13x13)
+//     0.88-0.91 / 0.70-0.82, conv1 on 3 channels (11x11 stride 4, 363 taps) 0.90 / 0.50-0.52, on one channel (121
+//     taps) 0.78 / 0.46-0.49.
+//   AVX2: conv1_2 0.83 / 0.47, conv3_2 0.59 / 0.50, conv5_2 0.58 / 0.54, conv2 0.48 / 0.46, conv3 0.61 / 0.55, conv5
+//     0.53 / 0.49, conv1 on 3 channels 0.63 / 0.50, on one channel 0.60 / 0.42.
+//   portable (SSE2, no FMA): conv2 61 / 49 GFLOP/s, conv3_2 57 / 49, conv3 63 / 50, conv5_2 63 / 50; but conv1 on 3
+//     channels 59 / 68, on one channel 61 / 67 (the few-channel kernel).
+// So: at least 121 taps, 48-512 output channels per group, sums within the measured 2.6M floats per group (VGG-16
+// conv5_2's 2.4M; each thread keeps its share in memory), more than one tap per channel; stride 1 with more than 8
 // input channels per group (strided many-channel layers were not measured), or the few-channel family on AVX-512 and
 // AVX2.
 bool conv_direct_filter_kvec_applies(const ConvShape& s) {
-  const int Kg = s.K / s.groups, Cg = s.C / s.groups, taps = Cg * s.R * s.S;
-  if (Kg < 48 || Kg > 512 || taps < 121 || s.R * s.S == 1 || s.Q < 27) return false;
+  const int64_t Kg = s.K / s.groups, Cg = s.C / s.groups, taps = Cg * s.R * s.S;
+  if (Kg < 48 || Kg > 512 || taps < 121 || Kg * taps > (int64_t(5) << 19) || s.R * s.S == 1) return false;
   if (Cg <= 8) return active_cpu_isa() != CpuIsa::portable;
   return s.stride_h == 1 && s.stride_w == 1;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // The direct backward filter vectorised over output channels (kernels/cpu/conv_direct_filter.h), for many-channel
-// layers (VGG-16 conv1_2, AlexNet conv2) and the first layers' 96 output channels. Included by
+// layers (VGG-16, AlexNet conv2-5) and AlexNet conv1 (96 output channels, 121 or 363 taps). Included by
 // conv_direct_filter_<isa>.cpp after conv_direct_filter_body.h, whose vector layer, phase planes and buffers it uses.
 // Internal linkage only.
 //
@@ -278,13 +278,33 @@ void conv_backward_filter_direct_kvec_body(const ConvShape& s, const float* x, c
     }
   }
 
-  // dw (+)= the sums, transposed back to (K, taps).
-  const int64_t elements = int64_t(s.groups) * Kg * taps;
-#pragma omp parallel for schedule(static) if (elements >= (int64_t(1) << 16))
-  for (int64_t e = 0; e < elements; ++e) {
-    const int64_t tap = e % taps, k = e / taps % Kg, g = e / taps / Kg;
-    const float sum = acc[((g * k_blocks + k / kb_channels) * taps + tap) * kFvWidth + k % kb_channels];
-    dw[e] = accumulate ? dw[e] + sum : sum;
+  // dw (+)= the sums, transposed back to (K, taps) in kLanes x kLanes blocks, a unit of kLanes channels at a time. (An
+  // element at a time, with divisions for its indices, took as long as the FMAs on AlexNet conv3's 885k elements.)
+  const int64_t units = int64_t(s.groups) * k_blocks * jblocks;
+#pragma omp parallel for schedule(static) if (dw_floats >= (int64_t(1) << 16))
+  for (int64_t u = 0; u < units; ++u) {
+    const int g = int(u / (int64_t(k_blocks) * jblocks)), kb = int(u / jblocks % k_blocks),
+              j0 = int(u % jblocks) * kLanes;
+    const int jn = std::clamp(int(std::min<int64_t>(kb_channels, Kg - int64_t(kb) * kb_channels)) - j0, 0, kLanes);
+    if (jn == 0) continue;
+    const float* sums = acc + (int64_t(g) * k_blocks + kb) * taps * kFvWidth + j0;  // [tap * kFvWidth + j]
+    float* d = dw + (int64_t(g) * Kg + int64_t(kb) * kb_channels + j0) * taps;      // [j * taps + tap]
+    int64_t t = 0;
+    if (jn == kLanes)
+      for (; t + kLanes <= taps; t += kLanes) {
+        alignas(64) float block[kLanes * kLanes];  // (kLanes channels, kLanes taps)
+        v_transpose(sums + t * kFvWidth, kFvWidth, block, kLanes);
+        for (int j = 0; j < kLanes; ++j)
+          for (int i = 0; i < kLanes; ++i) {
+            float* out = d + j * taps + t + i;
+            *out = accumulate ? *out + block[j * kLanes + i] : block[j * kLanes + i];
+          }
+      }
+    for (; t < taps; ++t)
+      for (int j = 0; j < jn; ++j) {
+        float* out = d + j * taps + t;
+        *out = accumulate ? *out + sums[t * kFvWidth + j] : sums[t * kFvWidth + j];
+      }
   }
 }
 

@@ -1,7 +1,7 @@
 // Fast CPU convolution: im2col / col2im + our GEMM (kernels/cpu/gemm.h, one thread per work item), OpenMP over
 // independent work items. Forward and backward filter with few input channels per group (first layers, depthwise) run
 // direct kernels instead (kernels/cpu/conv_direct_fwd.h, kernels/cpu/conv_direct_filter.h), as do many-channel
-// layers where the measured rules say so (forward, backward data, and backward filter on long rows).
+// layers where the measured rules say so (forward, backward data and backward filter).
 //
 // Per image n and group g (Cg = C/G, Kg = K/G, CRS = Cg*R*S), col (CRS, PQ) holds the input values under each filter
 // tap (row (c, r, s)) for each output position (column p*Q + q):
@@ -500,7 +500,7 @@ void conv_backward_data(const ConvShape& s, const float* dy, const float* w, flo
 
 void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate) {
   check_conv_shape(s);
-  if (conv_direct_filter_kvec_applies(s))  // many taps and long rows
+  if (conv_direct_filter_kvec_applies(s))  // many taps: vectorised over output channels
     return conv_backward_filter_direct_kvec(s, x, dy, dw, accumulate);
   if (conv_direct_filter_applies(s)) return conv_backward_filter_direct(s, x, dy, dw, accumulate);  // few channels
   const Geometry geo = geometry(s);
