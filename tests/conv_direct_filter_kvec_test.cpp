@@ -2,7 +2,8 @@
 // kernels/cpu/conv_direct_filter_kvec_body.h) against the reference loops, called directly (conv_backward_filter
 // takes it only where the rule says so) and through conv_backward_filter, on every instruction set this CPU runs:
 // batch 1 and 3, groups 2, output channel counts that fill 1-4 vectors partly (48, 50, 70, 96: k blocks of unequal
-// widths), tap counts that are not multiples of a register tile's, stride 1 with padding and strides 2 and 4, a single
+// widths), tap counts that are not multiples of a register tile's, stride 1 with padding and strides 2 and 4 (rows
+// wide enough for the stride-4 planes' blocks of 16 columns, with and without padding), a single
 // output column, maps long enough for several bands and for chunks that cross rows, channel slices of wider buffers
 // (the rest of dw untouched), planes with gaps, accumulate on and off; and the same bits for 1, 2 and 3 threads.
 //
@@ -52,6 +53,10 @@ std::vector<Case> cases() {
       {"planes with gaps: C10 K64, 3x3 pad 1", gapped(kernels::conv_shape(2, 10, 8, 11, 64, 3, 3, 1, 1))},
       {"conv1-like: C3 K96, 11x11 stride 4 pad 1, batch 2", kernels::conv_shape(2, 3, 35, 33, 96, 11, 11, 4, 1)},
       {"one channel K33, 11x11 stride 4", kernels::conv_shape(1, 1, 27, 31, 33, 11, 11, 4, 0)},
+      {"stride 4, pad 3, rows wide enough for blocks of 16 columns: C2 K48 11x11, 20x150",
+       kernels::conv_shape(1, 2, 20, 150, 48, 11, 11, 4, 3)},
+      {"stride 4 pad 1, a block of 16 columns ending on the row's last float: C5 K48 5x5, 30x66",
+       kernels::conv_shape(2, 5, 30, 66, 48, 5, 5, 4, 1)},
       {"several bands and chunks across rows: C16 K64, 3x3 pad 1, 60x70, batch 2",
        kernels::conv_shape(2, 16, 60, 70, 64, 3, 3, 1, 1)},
       {"stride 2x1, pad 1x2, 3x5, C9 K33", conv_shape_hw(2, 9, 13, 17, 33, 3, 5, 2, 1, 1, 2, 1)},

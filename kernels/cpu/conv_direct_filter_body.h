@@ -88,6 +88,21 @@ inline void v_transpose(const float* src, int64_t src_stride, float* dst, int64_
     _mm512_storeu_ps(dst + (12 + j) * dst_stride, _mm512_maskz_shuffle_f32x4(0xFFFF, odd0, odd1, 0xDD));
   }
 }
+// d_tp[j] = src[4 j + tp] for j < 16, tp < 4: one x row split by the column phases of stride 4 (AlexNet conv1's
+// planes; a float at a time this was a tenth of the channel-vectorised filter's call).
+constexpr bool kDeinterleave4 = true;
+inline void v_deinterleave4(const float* src, float* d0, float* d1, float* d2, float* d3) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const V v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16), v2 = _mm512_loadu_ps(src + 32),
+          v3 = _mm512_loadu_ps(src + 48);
+  const V e01 = _mm512_permutex2var_ps(v0, even, v1), o01 = _mm512_permutex2var_ps(v0, odd, v1);  // phases 0,2 / 1,3
+  const V e23 = _mm512_permutex2var_ps(v2, even, v3), o23 = _mm512_permutex2var_ps(v2, odd, v3);
+  _mm512_storeu_ps(d0, _mm512_permutex2var_ps(e01, even, e23));
+  _mm512_storeu_ps(d2, _mm512_permutex2var_ps(e01, odd, e23));
+  _mm512_storeu_ps(d1, _mm512_permutex2var_ps(o01, even, o23));
+  _mm512_storeu_ps(d3, _mm512_permutex2var_ps(o01, odd, o23));
+}
 #elif defined(__AVX2__) && defined(__FMA__)
 constexpr int kLanes = 8, kBlockK = 3, kBlockT = 4;  // 12 accumulators + 3 dy + 1 x of 16 ymm
 using V = __m256;
@@ -124,6 +139,8 @@ inline void v_transpose(const float* src, int64_t src_stride, float* dst, int64_
     _mm256_storeu_ps(dst + (4 + j) * dst_stride, _mm256_permute2f128_ps(b[j], b[4 + j], 0x31));
   }
 }
+constexpr bool kDeinterleave4 = false;  // (AVX-512 only)
+inline void v_deinterleave4(const float*, float*, float*, float*, float*) {}
 #elif defined(__SSE2__)
 constexpr int kLanes = 4, kBlockK = 3, kBlockT = 4;  // 12 accumulators + 3 dy + 1 x of 16 xmm
 using V = __m128;
@@ -151,6 +168,8 @@ inline void v_transpose(const float* src, int64_t src_stride, float* dst, int64_
   _mm_storeu_ps(dst + 2 * dst_stride, r2);
   _mm_storeu_ps(dst + 3 * dst_stride, r3);
 }
+constexpr bool kDeinterleave4 = false;  // (AVX-512 only)
+inline void v_deinterleave4(const float*, float*, float*, float*, float*) {}
 #else  // plain C++: a vector is a few floats
 constexpr int kLanes = 4, kBlockK = 3, kBlockT = 4;
 struct V {
@@ -179,6 +198,8 @@ inline void v_transpose(const float* src, int64_t src_stride, float* dst, int64_
   for (int i = 0; i < kLanes; ++i)
     for (int j = 0; j < kLanes; ++j) dst[i * dst_stride + j] = src[j * src_stride + i];
 }
+constexpr bool kDeinterleave4 = false;  // (AVX-512 only)
+inline void v_deinterleave4(const float*, float*, float*, float*, float*) {}
 #endif
 
 // Positions per chunk. One chunk per image measured fastest: conv1 (3 channels, batch 4, 2 threads) 5.8 ms against

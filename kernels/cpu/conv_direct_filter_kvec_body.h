@@ -117,6 +117,42 @@ int fv_segments(int64_t i0, int64_t i1, int Q, int64_t L, FvSegment* out) {
   return n;
 }
 
+// The phase planes (rp, 0 .. phases_w - 1) of one channel x_c (H, W), as build_phase_plane makes them, plane_floats
+// apart from planes: with stride 4 in the columns on AVX-512, each x row is split into the four column phases 16
+// columns at a time in registers.
+void fv_build_planes(const ConvShape& s, const float* x_c, int rp, int first_row, int rows, int64_t L,
+                     int64_t plane_floats, int phases_w, float* planes) {
+  if (!kDeinterleave4 || s.stride_w != 4 || phases_w != 4) {
+    for (int tp = 0; tp < phases_w; ++tp)
+      build_phase_plane(s, x_c, rp, tp, first_row, rows, L, plane_floats, planes + tp * plane_floats);
+    return;
+  }
+  float* out[4];                                      // the row of each column phase
+  auto column = [&](const float* x_row, int64_t i) {  // entry i of every phase: x_row[i * 4 + tp - pad_w], 0 outside
+    for (int tp = 0; tp < 4; ++tp) {
+      const int64_t w = i * 4 + tp - s.pad_w;
+      out[tp][i] = w >= 0 && w < s.W ? x_row[w] : 0.f;
+    }
+  };
+  const int64_t i_first = ceil_div(s.pad_w, 4);  // the first entry whose 4 phases read inside the row (w >= 0)
+  for (int a = 0; a < rows; ++a) {
+    for (int tp = 0; tp < 4; ++tp) out[tp] = planes + tp * plane_floats + a * L;
+    const int h = (first_row + a) * s.stride_h + rp - s.pad_h;
+    if (h < 0 || h >= s.H) {
+      for (int tp = 0; tp < 4; ++tp) std::fill_n(out[tp], L, 0.f);
+      continue;
+    }
+    const float* x_row = x_c + int64_t(h) * s.W;  // (W)
+    int64_t i = 0;
+    for (; i < std::min(i_first, L); ++i) column(x_row, i);
+    for (; i + 16 <= L && (i + 16) * 4 - s.pad_w <= s.W; i += 16)
+      v_deinterleave4(x_row + i * 4 - s.pad_w, out[0] + i, out[1] + i, out[2] + i, out[3] + i);
+    for (; i < L; ++i) column(x_row, i);
+  }
+  for (int tp = 0; tp < 4; ++tp)
+    std::fill(planes + tp * plane_floats + rows * L, planes + (tp + 1) * plane_floats, 0.f);
+}
+
 // 64-byte aligned floats of a buffer of the calling thread (the OpenMP workers share it), grown as needed.
 float* fv_buffer(std::vector<float>& buffer, size_t floats) {
   if (buffer.size() < floats + 16) buffer.resize(floats + 16);
@@ -228,11 +264,12 @@ void conv_backward_filter_direct_kvec_body(const ConvShape& s, const float* x, c
         for (int p0 = 0; p0 < s.P; p0 += band_rows) {
           const int rows = std::min(band_rows, s.P - p0);
           const int64_t positions = int64_t(rows) * s.Q;
-          for (int64_t unit = int64_t(c_lo) * phase_planes; unit < int64_t(c_hi) * phase_planes; ++unit) {
-            const int c = int(unit / phase_planes), rp = int(unit / phases_w % phases_h), tp = int(unit % phases_w);
-            const float* x_c = x + s.x.plane(n, int64_t(g) * Cg + c);  // (H, W)
-            build_phase_plane(s, x_c, rp, tp, p0, rows + extra_rows, L, plane_floats, planes + unit * plane_floats);
-          }
+          for (int c = c_lo; c < c_hi; ++c)
+            for (int rp = 0; rp < phases_h; ++rp) {
+              const float* x_c = x + s.x.plane(n, int64_t(g) * Cg + c);                            // (H, W)
+              float* planes_rp = planes + (int64_t(c) * phases_h + rp) * phases_w * plane_floats;  // (phases_w, ...)
+              fv_build_planes(s, x_c, rp, p0, rows + extra_rows, L, plane_floats, phases_w, planes_rp);
+            }
           for (int kb = kb_lo; kb <= kb_hi; ++kb) {
             const int kn = int(std::min<int64_t>(kb_channels, Kg - int64_t(kb) * kb_channels));
             for (int jb = 0; jb < jblocks; ++jb) {
