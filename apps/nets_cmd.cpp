@@ -194,8 +194,9 @@ int grad(Args& a, const std::string& name) {
 const char* const nets_usage =
     "usage: massmap nets <subcommand> NAME [options]      massmap nets <subcommand> --help\n\n"
     "The paper's nets by name: alexnet, vgg16, googlenet; smallnet (the tests' small CNN), mapnet (no padding:\n"
-    "its map is the classifier slid over the image), mapnet4 (mapnet with a fourth stage, for finer spacings) and mapnet_bn (two batch-normalised\n"
-    "convolutions per stage: the demo's net).\n\n"
+    "its map is the classifier slid over the image), mapnet4 (mapnet with a fourth stage, for finer spacings),\n"
+    "mapnet_bn (two batch-normalised convolutions per stage) and mapnet_bn_fine (mapnet_bn with a stride-2 stem,\n"
+    "for half the spacing).\n\n"
     "subcommands:\n"
     "  show      the layer table: name, op, output shape, parameters and multiply-adds per layer, and totals\n"
     "  init      initialised weights as safetensors, with the builder and its options in __metadata__\n"

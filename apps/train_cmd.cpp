@@ -36,7 +36,8 @@ log.jsonl (one line per iteration), metrics.json (validation accuracy, loss, ROC
 saves a checkpoint and exits 130; --resume continues from it and gives the same bytes as a run that never stopped.
 
 options:
-  --net NAME            alexnet, vgg16, googlenet, smallnet, mapnet, mapnet4 or mapnet_bn (required)
+  --net NAME            alexnet, vgg16, googlenet, smallnet, mapnet, mapnet4, mapnet_bn or
+                        mapnet_bn_fine (required)
   --width W             multiplies every layer's channels but the classifier's (default 1)
   --input-size S        the net's square input, the crop cut from each patch (default: the net's, 227 for alexnet,
                         224 for vgg16 and googlenet, 24 for smallnet, 47 for mapnet)
@@ -90,7 +91,8 @@ int run_train(Args& a) {
   }
   const std::string net = a.str("net", "");
   if (net.empty())
-    throw UsageError("missing option --net (alexnet, vgg16, googlenet, smallnet, mapnet, mapnet4 or mapnet_bn)");
+    throw UsageError(
+        "missing option --net (alexnet, vgg16, googlenet, smallnet, mapnet, mapnet4, mapnet_bn or mapnet_bn_fine)");
   search::TrainSettings s = search::default_train_settings(net);
   search::TrainJob job;
   job.dataset = dataset_options(a);

@@ -49,12 +49,17 @@ TEST_CASE("demo: a tiny run end to end") {
 
   // The training run inside: the checkpoint carries the threshold chosen on validation.
   const massmap::TensorFile ckpt = massmap::read_safetensors(out + "/train/checkpoint.safetensors");
-  CHECK(ckpt.metadata.at("builder") == "mapnet_bn");
+  CHECK(ckpt.metadata.at("builder") == "mapnet_bn_fine");
   CHECK(ckpt.metadata.at("iteration") == "12");
   CHECK(ckpt.metadata.count("threshold") == 1);
   // The rate falls tenfold at 70% and 90% of the run: iterations 8 and 10 of 12 (integer parts of 8.4 and 10.8).
   std::ifstream config_in(out + "/train/config.json");
-  const nlohmann::json lr = nlohmann::json::parse(config_in)["solver"]["lr_policy"];
+  const nlohmann::json config = nlohmann::json::parse(config_in);
+  // mapnet_bn_fine's geometry: 93-pixel crops of 128-pixel patches at 0.2 mm.
+  CHECK(config["preprocess"]["spacing_mm"].get<double>() == doctest::Approx(0.2));
+  CHECK(config["patches"]["size"] == 128);
+  CHECK(config["net_options"]["input"] == 93);
+  const nlohmann::json lr = config["solver"]["lr_policy"];
   CHECK(lr["type"] == "multistep");
   CHECK(lr["stepvalues"] == nlohmann::json::array({8, 10}));
   CHECK(lr["gamma"].get<double>() == doctest::Approx(0.1));
