@@ -39,8 +39,9 @@ void conv_backward_filter_direct(const ConvShape& s, const float* x, const float
 // it: im2col + GEMM, or the few-channel kernel where C/G <= 8):
 //   AVX-512: VGG-16 conv1_2 (64 -> 64, 224x224, batch 1) 1.32 / 0.66-0.69, conv3_2 (56x56) 0.98 / 0.77, conv5_2
 //     (14x14, 512 -> 512) 0.93 / 0.87; AlexNet conv2 (48 per group, 27x27) 0.97 / 0.64-0.66, conv3-5 (13x13)
-//     0.88-0.91 / 0.70-0.82, conv1 on 3 channels (11x11 stride 4, 363 taps) 0.90 / 0.50-0.52, on one channel (121
-//     taps) 0.78 / 0.46-0.49.
+//     0.87-0.94 / 0.70-0.82, conv1 on 3 channels (11x11 stride 4, 363 taps) 0.94-0.97 / 0.50-0.52, on one channel
+//     (121 taps) 0.83-0.86 / 0.46-0.49 (four runs of the suite's backward filter,
+//     bench/results/cpu-conv-2026-12-07-bwd-filter.txt).
 //   AVX2: conv1_2 0.83 / 0.47, conv3_2 0.59 / 0.50, conv5_2 0.58 / 0.54, conv2 0.48 / 0.46, conv3 0.61 / 0.55, conv5
 //     0.53 / 0.49, conv1 on 3 channels 0.63 / 0.50, on one channel 0.60 / 0.42.
 //   portable (SSE2, no FMA): conv2 61 / 49 GFLOP/s, conv3_2 57 / 49, conv3 63 / 50, conv5_2 63 / 50; but conv1 on 3
