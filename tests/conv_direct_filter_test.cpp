@@ -20,15 +20,18 @@
 #include "kernels/conv.h"
 #include "kernels/cpu/cpu_isa.h"
 #include "tests/support/check.h"
+#include "tests/support/conv_filter_check.h"
 #include "tests/support/cpu_kernel_cases.h"
 
 using kernels::ConvShape;
 using kernels::cpu::CpuIsa;
 using testing_support::conv_shape_hw;
 using testing_support::expect_close;
+using testing_support::expect_filter_close;
 using testing_support::gapped;
 using testing_support::placed;
 using testing_support::random_vector;
+using testing_support::same_bits;
 using testing_support::supported_isas;
 using testing_support::w_size;
 using testing_support::x_size;
@@ -38,10 +41,7 @@ namespace {
 
 using Buffer = std::vector<float>;
 
-struct Case {
-  std::string name;
-  ConvShape s;
-};
+using Case = testing_support::FilterCase;
 
 std::vector<Case> cases() {
   return {
@@ -71,42 +71,11 @@ std::vector<Case> cases() {
   };
 }
 
-// Tolerance for dw: each element sums N*P*Q products of values in [-1, 1] (plus dw's old value when accumulating).
-void expect_filter_close(const Buffer& fast, const Buffer& ref, const ConvShape& s, const std::string& what) {
-  const float terms = float(s.N) * s.P * s.Q;
-  expect_close(fast, ref, 1e-5f * std::sqrt(terms) + 1e-6f, 1e-5f, what);
-}
-
-bool same_bits(const Buffer& a, const Buffer& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 }  // namespace
 
 TEST_CASE("direct backward filter matches the reference on every ISA, accumulate off and on") {
-  const CpuIsa saved = kernels::cpu::active_cpu_isa();
-  for (const CpuIsa isa : supported_isas()) {
-    kernels::cpu::set_active_cpu_isa(isa);
-    for (const Case& c : cases()) {
-      const ConvShape& s = c.s;
-      const Buffer x = random_vector(x_size(s), 1), dy = random_vector(y_size(s), 2);
-      const Buffer dw_before = random_vector(w_size(s), 3);
-      for (const bool accumulate : {false, true}) {
-        const std::string name = c.name + (accumulate ? ", accumulate" : ", overwrite") + " on " + cpu_isa_name(isa);
-        INFO(name);
-        Buffer dw_ref = dw_before, dw_fast = dw_before, dw_public = dw_before;
-        kernels::ref::conv_backward_filter(s, x.data(), dy.data(), dw_ref.data(), accumulate);
-        kernels::cpu::conv_backward_filter_direct(s, x.data(), dy.data(), dw_fast.data(), accumulate);
-        expect_filter_close(dw_fast, dw_ref, s, name + " direct");
-        // The public entry point, whichever path it takes.
-        kernels::cpu::conv_backward_filter(s, x.data(), dy.data(), dw_public.data(), accumulate);
-        expect_filter_close(dw_public, dw_ref, s, name + " conv_backward_filter");
-        if (kernels::cpu::conv_direct_filter_applies(s))
-          CHECK_MESSAGE(same_bits(dw_public, dw_fast), name << ": the public path is not the direct kernel");
-      }
-    }
-  }
-  kernels::cpu::set_active_cpu_isa(saved);
+  testing_support::check_filter_kernel(cases(), kernels::cpu::conv_backward_filter_direct,
+                                       kernels::cpu::conv_direct_filter_applies);
 }
 
 TEST_CASE("direct backward filter gives the same bits for 1, 2 and 3 threads on every ISA") {
