@@ -56,7 +56,7 @@ options:
   --device D          cpu, cuda or simt (default: cuda when a GPU is present, else cpu)
   --resume FILE       continue the training from its checkpoint (the synthetic sets are reused)
   --reference         the ceiling run: twice the training images (960) and 6x the iterations (9600 for the
-                      batch-normalised nets), the same test set (about an hour on 2 CPU cores with mapnet_bn_fine;
+                      batch-normalised nets), the same test set (about 40 minutes on 2 CPU cores with mapnet_bn_fine;
                       Ctrl-C and --resume run it in chunks)
   --toy               the blob-versus-bar task instead (massmap demo --toy --help)
 )";
