@@ -9,10 +9,8 @@
 //
 // Tolerance as the few-channel kernel's test: |fast - ref| <= 1e-5 * sqrt(N*P*Q) + 1e-6 + 1e-5 |ref| (values in
 // [-1, 1]), so one missing tap, position, image or band fails.
-#include <omp.h>
 
 #include <cmath>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -26,12 +24,10 @@
 using kernels::ConvShape;
 using kernels::cpu::CpuIsa;
 using testing_support::conv_shape_hw;
-using testing_support::expect_close;
 using testing_support::expect_filter_close;
 using testing_support::gapped;
 using testing_support::placed;
 using testing_support::random_vector;
-using testing_support::same_bits;
 using testing_support::supported_isas;
 using testing_support::w_size;
 using testing_support::x_size;
@@ -110,30 +106,7 @@ TEST_CASE("channel-vectorised backward filter gives the same bits for 1, 2 and 3
       {"groups 2, C32 K96 5x5 pad 2, 27x27, batch 3", kernels::conv_shape(3, 32, 27, 27, 96, 5, 5, 1, 2, 2)},
       {"C3 K96 11x11 stride 4, batch 2", kernels::conv_shape(2, 3, 67, 71, 96, 11, 11, 4, 0)},
   };
-  const CpuIsa saved = kernels::cpu::active_cpu_isa();
-  for (const CpuIsa isa : supported_isas()) {
-    kernels::cpu::set_active_cpu_isa(isa);
-    for (const Case& c : shapes) {
-      INFO(c.name << " on " << cpu_isa_name(isa));
-      const ConvShape& s = c.s;
-      const Buffer x = random_vector(x_size(s), 11), dy = random_vector(y_size(s), 12);
-      auto run = [&](int threads) {
-        const int saved_threads = omp_get_max_threads();
-        omp_set_num_threads(threads);
-        Buffer dw(w_size(s), 0.f);
-        kernels::cpu::conv_backward_filter_direct_kvec(s, x.data(), dy.data(), dw.data(), false);
-        omp_set_num_threads(saved_threads);
-        return dw;
-      };
-      const Buffer one = run(1), two = run(2), three = run(3);
-      CHECK(same_bits(one, two));
-      CHECK(same_bits(one, three));
-      Buffer dw_ref(w_size(s));
-      kernels::ref::conv_backward_filter(s, x.data(), dy.data(), dw_ref.data(), false);
-      expect_filter_close(one, dw_ref, s, c.name + " threads");
-    }
-  }
-  kernels::cpu::set_active_cpu_isa(saved);
+  testing_support::check_filter_kernel_threads(shapes, kernels::cpu::conv_backward_filter_direct_kvec);
 }
 
 TEST_CASE("the channel-vectorised backward filter's rule") {
