@@ -2,8 +2,8 @@
 # Every CPU comparison of the README's performance section, one after another, each into its own
 # bench/results/<name>-<date><suffix>.txt with the commit, the command and the load average before and after:
 # the convolution suite against oneDNN (2 threads and 1), the GEMM against OpenBLAS, the training step and the forward
-# pass of AlexNet, GoogLeNet, VGG-16 and mapnet_bn against PyTorch (bench/nets_vs_pytorch.sh), and VGG-16's step
-# profile.
+# pass of AlexNet, GoogLeNet, VGG-16, mapnet_bn and mapnet_bn_fine against PyTorch (bench/nets_vs_pytorch.sh), and
+# VGG-16's step profile.
 # Meant for a quiet machine (about 40 minutes on 2 cores); the load lines say whether it was one.
 #   bench/cpu_suite.sh [build dir (build)] [suffix for the file names (none)]
 set -euo pipefail
@@ -26,7 +26,7 @@ run() {  # name command...
 export OMP_NUM_THREADS=2
 run cpu-conv "$build/bin/cpu_conv_bench"
 run cpu-gemm "$build/bin/cpu_gemm_bench"
-for net in alexnet googlenet vgg16 mapnet_bn; do
+for net in alexnet googlenet vgg16 mapnet_bn mapnet_bn_fine; do
   run "$net-vs-pytorch" bench/nets_vs_pytorch.sh "$net" "$build" 3 2 train
   run "$net-vs-pytorch-inference" bench/nets_vs_pytorch.sh "$net" "$build" 3 2 inference
 done

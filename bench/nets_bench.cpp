@@ -45,8 +45,8 @@ struct Variant {
 };
 
 // Batch 32 at width 1 for the three nets: the comparison with PyTorch (bench/nets_vs_pytorch.sh). VGG-16 and
-// GoogLeNet also at a small batch, a quicker look (a VGG-16 step at batch 32 is about 3 TFLOP). mapnet_bn as the demo
-// trains it (batch 64, 47-pixel crops).
+// GoogLeNet also at a small batch, a quicker look (a VGG-16 step at batch 32 is about 3 TFLOP). mapnet_bn_fine as the
+// demo trains it (batch 64, 93-pixel crops), and mapnet_bn, the demo's earlier net (batch 64, 47-pixel crops).
 const Variant kVariants[] = {
     {"alexnet", 1.0, 32, Where::fast},        {"alexnet", 0.25, 32, Where::fast},
     {"alexnet", 0.25, 1, Where::simt_only},   {"vgg16", 1.0, 32, Where::fast},
@@ -54,6 +54,7 @@ const Variant kVariants[] = {
     {"googlenet", 1.0, 32, Where::fast},      {"googlenet", 1.0, 8, Where::fast},
     {"googlenet", 0.25, 8, Where::fast},      {"smallnet", 1.0, 32, Where::fast},
     {"smallnet", 0.25, 32, Where::also_simt}, {"mapnet_bn", 1.0, 64, Where::fast},
+    {"mapnet_bn_fine", 1.0, 64, Where::fast},
 };
 
 // The variant as a mammogram net: 1 channel, 2 classes.

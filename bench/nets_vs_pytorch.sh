@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A net's training step (1 channel, 2 classes, batch 32 (mapnet_bn: 64), the net's nominal input) in massmap
+# A net's training step (1 channel, 2 classes, batch 32 (the mapnets: 64), the net's nominal input) in massmap
 # (nets_bench's <net>/cpu/width:1/batch:32) and in PyTorch (bench/pytorch_nets.py, Debian's python3-torch on OpenBLAS:
 # tools/install-baselines.sh), alternating rounds in one session so both see the same load; the load average before
 # each round, then each side's median images/s and the ratio. Process CPU seconds per step are printed by both, so a
@@ -7,15 +7,15 @@
 # (every layer's shape, parameters and multiply-adds against `massmap nets show`); the run stops if it is not.
 #   bench/nets_vs_pytorch.sh NET [build dir (build)] [rounds (3)] [threads (2)] [train | inference (train)]
 #                            [repetitions per round and side (3)]
-#                            [PyTorch steps per repetition (2; vgg16 1; mapnet_bn 20)]
-# NET: alexnet, vgg16, googlenet or mapnet_bn. inference: the forward pass alone (nets_bench's .../inference row,
-# pytorch_nets.py --inference). nets_bench times one step per repetition at batch 32 (each takes over its 0.5 s
+#                            [PyTorch steps per repetition (2; vgg16 1; the mapnets 20)]
+# NET: alexnet, vgg16, googlenet, mapnet_bn or mapnet_bn_fine. inference: the forward pass alone (nets_bench's
+# .../inference row, pytorch_nets.py --inference). nets_bench times one step per repetition at batch 32 (each takes over its 0.5 s
 # minimum), after a warm-up step; PyTorch warms up one step, then times the given steps per repetition.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
-  echo "usage: bench/nets_vs_pytorch.sh alexnet|vgg16|googlenet|mapnet_bn [build] [rounds] [threads] [train|inference]" \
-    "[repetitions] [steps]" >&2
+  echo "usage: bench/nets_vs_pytorch.sh alexnet|vgg16|googlenet|mapnet_bn|mapnet_bn_fine [build] [rounds] [threads]" \
+    "[train|inference] [repetitions] [steps]" >&2
   exit 2
 fi
 net=$1
@@ -29,7 +29,9 @@ case "$net" in
   alexnet | googlenet) steps=${7:-2} ;;
   vgg16) steps=${7:-1} ;;                     # a step at batch 32 is about 3 TFLOP
   mapnet_bn) steps=${7:-20} batch=64 ;;       # the demo's batch; a step is about 16 GFLOP
-  *) echo "nets_vs_pytorch.sh: NET must be alexnet, vgg16, googlenet or mapnet_bn, not '$net'" >&2 && exit 2 ;;
+  mapnet_bn_fine) steps=${7:-20} batch=64 ;;  # the demo's net; a step is about 20 GFLOP
+  *) echo "nets_vs_pytorch.sh: NET must be alexnet, vgg16, googlenet, mapnet_bn or mapnet_bn_fine, not '$net'" >&2 &&
+    exit 2 ;;
 esac
 row="$net/cpu/width:1/batch:$batch"
 torch_flags=()

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""A training step of AlexNet, VGG-16, GoogLeNet or mapnet_bn in PyTorch: the baseline of bench/nets_bench's
-<net>/cpu/width:1/batch:32 rows (mapnet_bn: batch:64, the demo's) and their /inference rows.
+"""A training step of AlexNet, VGG-16, GoogLeNet, mapnet_bn or mapnet_bn_fine in PyTorch: the baseline of
+bench/nets_bench's <net>/cpu/width:1/batch:32 rows (the mapnets: batch:64, the demo's) and their /inference rows.
 
 The same nets as nets/alexnet.cpp, nets/vgg16.cpp and nets/googlenet.cpp at width 1, layer for layer (checked by
 bench/pytorch_nets_match.py against `massmap nets show`: every layer's output shape, parameters and multiply-adds):
@@ -11,8 +11,10 @@ bench/pytorch_nets_match.py against `massmap nets show`: every layer's output sh
   googlenet  BVLC Caffe GoogLeNet, 224 input: stem with LRN after pool1 and after conv2/3x3, nine inception modules,
              7x7 average pool, dropout 0.4; --aux adds the two auxiliary heads (5x5/3 average pool, 1x1 conv 128,
              fc 1024, dropout 0.7, classifier; loss weight 0.3), as `massmap ... --aux`
-  mapnet_bn  the demo's net, 47 input: six unpadded 3x3 convolutions without bias, each batch-normalised, 3x3/2 max
-             pools after the second and fourth, fc 256, fc 256, dropout 0.5 (the smallnet preset's decay, 5e-4)
+  mapnet_bn  47 input: six unpadded 3x3 convolutions without bias, each batch-normalised, 3x3/2 max pools after
+             the second and fourth, fc 256, fc 256, dropout 0.5 (the smallnet preset's decay, 5e-4)
+  mapnet_bn_fine  the demo's net, 93 input: mapnet_bn behind a stem of a 3x3 convolution (16 filters) and a 3x3
+             stride-2 convolution (32) in place of the first, each batch-normalised
 Pools round up (Caffe's ceil mode). 1 input channel and 2 classes by default, softmax cross-entropy, the net's
 solver preset (nets/presets.cpp): SGD with momentum 0.9, weight decay 5e-4 (GoogLeNet 2e-4), biases at twice the
 learning rate and without decay; the learning rate is 1e-5 as in nets_bench (it does not change the work). The
@@ -44,8 +46,8 @@ import time
 import torch
 import torch.nn as nn
 
-NOMINAL_INPUT = {"alexnet": 227, "vgg16": 224, "googlenet": 224, "mapnet_bn": 47}
-WEIGHT_DECAY = {"alexnet": 5e-4, "vgg16": 5e-4, "googlenet": 2e-4, "mapnet_bn": 5e-4}
+NOMINAL_INPUT = {"alexnet": 227, "vgg16": 224, "googlenet": 224, "mapnet_bn": 47, "mapnet_bn_fine": 93}
+WEIGHT_DECAY = {"alexnet": 5e-4, "vgg16": 5e-4, "googlenet": 2e-4, "mapnet_bn": 5e-4, "mapnet_bn_fine": 5e-4}
 
 
 def fan_in(weight: torch.Tensor) -> int:
@@ -168,15 +170,23 @@ class GoogLeNet(nn.Module):
         return [(self.head(x), 1.0)] + outputs
 
 
-def mapnet_bn(channels: int, classes: int) -> nn.Module:
+def mapnet_bn(channels: int, classes: int, fine: bool = False) -> nn.Module:
     """Per stage two unpadded 3x3 convolutions without bias (32, 64, 128 filters), each batch-normalised (momentum
-    0.1, eps 1e-5) and ReLU'd, 3x3/2 max pools between the stages, fc 256, 256 with dropout 0.5, classifier."""
+    0.1, eps 1e-5) and ReLU'd, 3x3/2 max pools between the stages, fc 256, 256 with dropout 0.5, classifier.
+    fine: the first convolution becomes 3x3 (16 filters) then 3x3 stride 2 (32), both batch-normalised."""
+    def conv_bn_relu(cin, cout, stride=1):
+        return [fill(nn.Conv2d(cin, cout, 3, stride=stride, bias=False), "msra"), nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True)]
+
     layers, cin = [], channels
+    if fine:
+        layers += conv_bn_relu(channels, 16)
+        cin = 16
     for stage, cout in enumerate((32, 64, 128)):
         if stage:
             layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
-        for _ in range(2):
-            layers += [fill(nn.Conv2d(cin, cout, 3, bias=False), "msra"), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+        for layer in range(2):
+            layers += conv_bn_relu(cin, cout, 2 if fine and stage == 0 and layer == 0 else 1)
             cin = cout
     layers += [nn.Flatten(), fill(nn.Linear(128 * 4 * 4, 256), "msra"), nn.ReLU(inplace=True), nn.Dropout(0.5),
                fill(nn.Linear(256, 256), "msra"), nn.ReLU(inplace=True), nn.Dropout(0.5),
@@ -191,8 +201,8 @@ def build(net: str, channels: int, classes: int, aux: bool = False) -> nn.Module
         return alexnet(channels, classes)
     if net == "vgg16":
         return vgg16(channels, classes)
-    if net == "mapnet_bn":
-        return mapnet_bn(channels, classes)
+    if net in ("mapnet_bn", "mapnet_bn_fine"):
+        return mapnet_bn(channels, classes, fine=net == "mapnet_bn_fine")
     return GoogLeNet(channels, classes, aux)
 
 

@@ -104,7 +104,8 @@ def check(binary: str, case: str, channels: int, classes: int) -> bool:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("cases", nargs="*", default=["alexnet", "vgg16", "googlenet", "googlenet:aux", "mapnet_bn"])
+    p.add_argument("cases", nargs="*",
+                   default=["alexnet", "vgg16", "googlenet", "googlenet:aux", "mapnet_bn", "mapnet_bn_fine"])
     p.add_argument("--massmap", default="build/bin/massmap", help="the massmap program")
     p.add_argument("--channels", type=int, default=1)
     p.add_argument("--classes", type=int, default=2)
