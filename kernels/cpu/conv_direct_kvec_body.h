@@ -35,6 +35,8 @@ constexpr int kKvWidth = kKvVectors * kLanes;       // output channels of a k bl
 constexpr int kKvBlockTaps = kLanes == 16 ? 128 : 256;
 // A run's partial sums (k blocks x positions x kKvWidth) within 256 KB.
 constexpr int64_t kKvBandFloats = int64_t(1) << 16;
+// The packed weights of a chunk of k blocks (one item's) within 1 MB, in L2 with the planes and sums.
+constexpr int64_t kKvChunkFloats = int64_t(1) << 18;
 static_assert(kLanes == kTransposeLanes, "v_transpose moves one vector per row");
 
 // Where a tile's last channel block puts its sums: y[j * channel_stride + i] for channel j < kn of the k block and
@@ -157,14 +159,24 @@ void conv_forward_direct_kvec_body(const ConvShape& s, const float* x, const flo
   if (int64_t(s.N) * s.K * s.P * s.Q == 0) return;
   const int k_blocks = int(ceil_div(Kg, kKvWidth));
 
-  // Items: (group, k block, image, run of output positions), in that order, dealt to the threads in equal contiguous
-  // shares, so that a thread meets few k blocks and packs their weights itself, into its own buffer, where they stay in
-  // its L2 for all its images. (Weights packed once for all threads and every thread reading all of them ran two
-  // threads at 1.57x one on AlexNet conv3: its 3.5 MB of weights came from L3 for every run.) Runs of equal length
-  // (whole tiles), enough items for the threads, a run's partial sums within kKvBandFloats.
-  const int64_t outer = int64_t(s.groups) * k_blocks * s.N, PQ = int64_t(s.P) * s.Q;
+  // Items: (group, chunk of k blocks, image, run of output positions), in that order, dealt to the threads in equal
+  // contiguous shares, so that a thread meets few chunks and packs their weights itself, into its own buffer, where
+  // they stay in its L2 for all its images. (Weights packed once for all threads and every thread reading all of them
+  // ran two threads at 1.57x one on AlexNet conv3: its 3.5 MB of weights came from L3 for every run.) One chunk where
+  // the group's weights fit kKvChunkFloats (each thread packs them all and the runs feed the threads); else chunks
+  // within it, as many as the threads want, of equal numbers of k blocks. An item builds its run's planes once for all
+  // the k blocks of its chunk (a k block per item cost AVX2, 24 channels a block, 5-10%). Runs of equal length (whole
+  // tiles), enough items for the threads, a run's partial sums within kKvBandFloats.
+  const int64_t PQ = int64_t(s.P) * s.Q;
   const int64_t wanted = omp_get_max_threads() > 1 ? kItemsPerThread * omp_get_max_threads() : 1;
-  const int64_t most_positions = std::max<int64_t>(kKvPositions, kKvBandFloats / kKvWidth);
+  const int64_t block_floats = int64_t(taps) * kKvWidth;
+  const int64_t chunks0 = k_blocks * block_floats <= kKvChunkFloats
+                              ? 1
+                              : std::max(ceil_div(k_blocks, std::max<int64_t>(1, kKvChunkFloats / block_floats)),
+                                         std::min<int64_t>(k_blocks, ceil_div(wanted, int64_t(s.groups) * s.N)));
+  const int chunk_blocks = int(ceil_div(k_blocks, chunks0)), chunks = int(ceil_div(k_blocks, chunk_blocks));
+  const int64_t outer = int64_t(s.groups) * chunks * s.N;
+  const int64_t most_positions = std::max<int64_t>(kKvPositions, kKvBandFloats / (int64_t(chunk_blocks) * kKvWidth));
   const int64_t runs0 = std::max(ceil_div(wanted, outer), ceil_div(PQ, most_positions));
   const int64_t run_positions = ceil_div(ceil_div(PQ, std::min(runs0, PQ)), kKvPositions) * kKvPositions;
   const int64_t runs = ceil_div(PQ, run_positions);
@@ -185,27 +197,27 @@ void conv_forward_direct_kvec_body(const ConvShape& s, const float* x, const flo
             ((int64_t(c) * phases_h + r % sh) * phases_w + t % sw) * plane_floats + int64_t(r / sh) * L + t / sw;
 
   const int64_t items = outer * runs;
-  const int64_t work = items * run_positions * kKvWidth * taps;
+  const int64_t work = items * run_positions * chunk_blocks * kKvWidth * taps;
 #pragma omp parallel if (work >= (int64_t(1) << 20))
   {
     const int64_t team = omp_get_num_threads(), thread = omp_get_thread_num();
-    float* wk = kv_weights_scratch(size_t(taps) * kKvWidth);  // (taps, kKvWidth): one k block's
+    float* wk = kv_weights_scratch(size_t(chunk_blocks * block_floats));  // (chunk k blocks, taps, kKvWidth)
     float* xb = direct_scratch(size_t(block_channels * phase_planes * plane_floats));  // a channel block's planes
     int64_t* at = kv_offsets_scratch(size_t(run_positions));                           // (positions)
-    float* sums = kv_sums_scratch(size_t(run_positions * kKvWidth));                   // (positions, kKvWidth)
-    int64_t packed = -1;                                                               // the (group, k block) in wk
+    float* sums =
+        kv_sums_scratch(size_t(chunk_blocks * run_positions * kKvWidth));  // (chunk k blocks, positions, kKvWidth)
+    int64_t packed = -1;                                                   // the (group, chunk) in wk
     for (int64_t item = items * thread / team; item < items * (thread + 1) / team; ++item) {
       const int64_t run = item % runs, gk = item / runs / s.N;
-      const int n = int(item / runs % s.N), g = int(gk / k_blocks), kb = int(gk % k_blocks);
-      if (gk != packed) kv_pack_weights(s, w, g, kb, turned, wk);
+      const int n = int(item / runs % s.N), g = int(gk / chunks), kb0 = int(gk % chunks) * chunk_blocks;
+      const int kb1 = std::min(k_blocks, kb0 + chunk_blocks);
+      if (gk != packed)
+        for (int kb = kb0; kb < kb1; ++kb) kv_pack_weights(s, w, g, kb, turned, wk + (kb - kb0) * block_floats);
       packed = gk;
       const int64_t i_begin = run * run_positions, positions = std::min(run_positions, PQ - i_begin);
       const int p0 = int(i_begin / s.Q), rows_met = int((i_begin + positions - 1) / s.Q) + 1 - p0;
       // Where each position of the run reads its planes: (p - p0) * L + q.
       for (int64_t i = 0; i < positions; ++i) at[i] = ((i_begin + i) / s.Q - p0) * L + (i_begin + i) % s.Q;
-      const int kv = int(std::min<int64_t>(kKvVectors, ceil_div(Kg - int64_t(kb) * kKvWidth, kLanes)));
-      const int k0 = g * Kg + kb * kKvWidth, kn = std::min(kKvWidth, Kg - kb * kKvWidth);
-      float* y_kb = y + s.y.plane(n, k0);  // the k block's planes (P, Q), channel_stride apart
       for (int cb = 0; cb < c_blocks; ++cb) {
         const int c0 = cb * block_channels, cn = std::min(block_channels, Cg - c0);
         for (int c = 0; c < cn; ++c)
@@ -215,16 +227,22 @@ void conv_forward_direct_kvec_body(const ConvShape& s, const float* x, const flo
               float* plane = xb + ((int64_t(c) * phases_h + rp) * phases_w + tp) * plane_floats;  // (rows + extra, L)
               build_phase_plane(s, x_c, rp, tp, p0, rows_met + extra_rows, L, plane_floats, plane);
             }
-        const float* w_block = wk + int64_t(c0) * RS * kKvWidth;
-        for (int64_t i0 = 0; i0 < positions; i0 += kKvPositions) {
-          const int np = int(std::min<int64_t>(kKvPositions, positions - i0));
-          const float* x_at[kKvPositions];  // the planes at each position's flat index p*L + q
-          for (int i = 0; i < np; ++i) x_at[i] = xb + at[i0 + i];
-          kKvTiles[size_t(np - 1)][size_t(kv - 1)](
-              x_at, offsets.data(), cn * RS, w_block, sums + i0 * kKvWidth, cb == 0,
-              cb == c_blocks - 1
-                  ? KvOut{y_kb + i_begin + i0, s.y.channel_stride, kn, b ? b + k0 : nullptr, accumulate, epilogue.relu}
-                  : KvOut{});
+        for (int kb = kb0; kb < kb1; ++kb) {
+          const int kv = int(std::min<int64_t>(kKvVectors, ceil_div(Kg - int64_t(kb) * kKvWidth, kLanes)));
+          const int k0 = g * Kg + kb * kKvWidth, kn = std::min(kKvWidth, Kg - kb * kKvWidth);
+          float* y_kb = y + s.y.plane(n, k0);  // the k block's planes (P, Q), channel_stride apart
+          const float* w_block = wk + (kb - kb0) * block_floats + int64_t(c0) * RS * kKvWidth;
+          float* sums_kb = sums + (kb - kb0) * run_positions * kKvWidth;  // (positions, kKvWidth)
+          for (int64_t i0 = 0; i0 < positions; i0 += kKvPositions) {
+            const int np = int(std::min<int64_t>(kKvPositions, positions - i0));
+            const float* x_at[kKvPositions];  // the planes at each position's flat index p*L + q
+            for (int i = 0; i < np; ++i) x_at[i] = xb + at[i0 + i];
+            kKvTiles[size_t(np - 1)][size_t(kv - 1)](
+                x_at, offsets.data(), cn * RS, w_block, sums_kb + i0 * kKvWidth, cb == 0,
+                cb == c_blocks - 1 ? KvOut{y_kb + i_begin + i0, s.y.channel_stride, kn, b ? b + k0 : nullptr,
+                                           accumulate, epilogue.relu}
+                                   : KvOut{});
+          }
         }
       }
     }
