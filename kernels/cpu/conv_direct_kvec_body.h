@@ -13,10 +13,12 @@
 // load per vector of the channels' weights, one broadcast input value per position, one FMA each. Any positions may
 // share a tile (each has its own address), so no lane is wasted on the columns past Q.
 //
-// Work items are (image, group, run of output positions). Channels are reduced in blocks whose weights for one vector
-// block of output channels stay in L1 while every position of the run goes by; the partial sums live in a per-thread
-// scratch (k blocks, run positions, kKvWidth), so an output's sum is the same sequence of FMAs whatever the blocks,
-// runs or threads (bit-identical for any thread count). The last channel block's tiles add the bias (or y's old value,
+// Work items are (group, chunk of k blocks, image, run of output positions), contiguous shares of them per thread; each
+// thread packs the weights of its chunks and builds its runs' planes in its own buffers (nothing written by one thread
+// is read by another). Channels are reduced in blocks whose weights for one k block stay in L1 while every position of
+// the run goes by; the partial sums live in a per-thread scratch (chunk k blocks, run positions, kKvWidth), so an
+// output's sum is the same sequence of FMAs whatever the blocks, chunks, runs or threads (bit-identical for any thread
+// count). The last channel block's tiles add the bias (or y's old value,
 // for accumulate), apply the ReLU and write y's planes through a small buffer that transposes them.
 #include "kernels/cpu/conv_direct_fwd_body.h"
 #include "kernels/cpu/conv_direct_transpose.h"
