@@ -18,8 +18,8 @@
 // is read by another). Channels are reduced in blocks whose weights for one k block stay in L1 while every position of
 // the run goes by; the partial sums live in a per-thread scratch (chunk k blocks, run positions, kKvWidth), so an
 // output's sum is the same sequence of FMAs whatever the blocks, chunks, runs or threads (bit-identical for any thread
-// count). The last channel block's tiles add the bias (or y's old value,
-// for accumulate), apply the ReLU and write y's planes through a small buffer that transposes them.
+// count). The last channel block's tiles add the bias (or y's old value, for accumulate), apply the ReLU and write y's
+// planes through a small buffer that transposes them.
 #include "kernels/cpu/conv_direct_fwd_body.h"
 #include "kernels/cpu/conv_direct_transpose.h"
 
