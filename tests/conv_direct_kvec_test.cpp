@@ -2,7 +2,8 @@
 // channel-vectorised forward (AlexNet conv2-5, VGG-16), the position-vectorised forward with several channel blocks,
 // and the stride-1 backward-data through the channel-vectorised kernel, against the reference loops, called directly
 // and through conv_forward / conv_backward_data, on every instruction set this CPU runs: batch 1 and 3, odd sizes,
-// channel counts that are multiples of no block or tile (C 19, 24, 30, 37, 38; K 13, 37, 38, 130), strides 1 and 2,
+// channel counts that are multiples of no block or tile (C 19, 24, 30, 37, 38; K 13, 37, 38, 130, 470: 470 makes the
+// threads take chunks of k blocks), strides 1 and 2,
 // padding 0, 1 and 2 (pad 2 on a 3x3 filter turns into pad 0 for backward-data), 3x3, 5x5 and 3x5 filters, groups 2,
 // several channel blocks and several runs of positions per image, channel slices of wider buffers and planes with gaps
 // (entries outside y or dx checked untouched), bias null and not, ReLU fused == unfused then ReLU bit for bit,
@@ -73,9 +74,10 @@ bool same_bits(const Buffer& a, const Buffer& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-// Many-channel forward shapes. On AVX-512 a k block is 64 channels and a channel block about 256 taps (28 channels of
-// a 3x3 filter, 10 of a 5x5); C 24 and 30 make 2 blocks, K 130 three k blocks and 20x20 two runs of positions per
-// image.
+// Many-channel forward shapes. On AVX-512 a k block is 64 channels and a channel block about 128 taps (14 channels of
+// a 3x3 filter, 5 of a 5x5); C 24 and 30 make 2 blocks, K 130 three k blocks and 20x20 two runs of positions per
+// image. K 470 over 64 channels of 3x3: a group's packed weights exceed a chunk (1 MB) on every ISA, so the threads
+// get chunks of several k blocks each.
 std::vector<Case> forward_cases() {
   return {
       {"batch 1, C19 K37, 11x9, 3x3 pad 1", kernels::conv_shape(1, 19, 11, 9, 37, 3, 3, 1, 1)},
@@ -89,6 +91,8 @@ std::vector<Case> forward_cases() {
       {"slices: C18 K26 groups 2, 9x8, 3x3 pad 1",
        placed(kernels::conv_shape(2, 18, 9, 8, 26, 3, 3, 1, 1, 2), 3, 24, 5, 33)},
       {"gaps: C10 K7, 5x6, 3x3 pad 1", gapped(kernels::conv_shape(2, 10, 5, 6, 7, 3, 3, 1, 1))},
+      {"C64 K470, 6x7, 3x3 pad 1: weights past a chunk, partial last k block",
+       kernels::conv_shape(2, 64, 6, 7, 470, 3, 3, 1, 1)},
   };
 }
 
@@ -104,6 +108,7 @@ std::vector<Case> backward_cases() {
       {"slices: C26 K18 groups 2, 9x8, 3x3 pad 1",
        placed(kernels::conv_shape(2, 26, 9, 8, 18, 3, 3, 1, 1, 2), 5, 33, 3, 24)},
       {"gaps: C7 K10, 5x6, 3x3 pad 1", gapped(kernels::conv_shape(2, 7, 5, 6, 10, 3, 3, 1, 1))},
+      {"C470 K64, 6x7, 3x3 pad 1: turned weights past a chunk", kernels::conv_shape(2, 470, 6, 7, 64, 3, 3, 1, 1)},
   };
 }
 
@@ -207,6 +212,9 @@ TEST_CASE("many-channel direct kernels give the same bits for 1, 2 and 3 threads
   // Batch 3: the items (image, group, run or band) are cut by the thread count.
   const ConvShape fwd = kernels::conv_shape(3, 40, 17, 15, 70, 5, 5, 1, 2, 2);
   const ConvShape bwd = kernels::conv_shape(3, 70, 17, 15, 40, 3, 3, 1, 1, 2);
+  // Chunks of k blocks, cut by the thread count (on AVX-512: 2 of 4 k blocks for 1 thread, 3 of 3 for 2, 4 of 2 for 3).
+  const ConvShape fwd_chunks = kernels::conv_shape(3, 64, 6, 7, 470, 3, 3, 1, 1);
+  const ConvShape bwd_chunks = kernels::conv_shape(3, 470, 6, 7, 64, 3, 3, 1, 1);
   const CpuIsa saved = kernels::cpu::active_cpu_isa();
   for (const CpuIsa isa : supported_isas()) {
     kernels::cpu::set_active_cpu_isa(isa);
@@ -214,6 +222,8 @@ TEST_CASE("many-channel direct kernels give the same bits for 1, 2 and 3 threads
     const Buffer x = random_vector(x_size(fwd), 11), w = random_vector(w_size(fwd), 12), b = random_vector(fwd.K, 13);
     const Buffer dy = random_vector(y_size(bwd), 14), wb = random_vector(w_size(bwd), 15);
     const Buffer dx0 = random_vector(x_size(bwd), 16);
+    const Buffer xc = random_vector(x_size(fwd_chunks), 17), wc = random_vector(w_size(fwd_chunks), 18);
+    const Buffer dyc = random_vector(y_size(bwd_chunks), 19), wbc = random_vector(w_size(bwd_chunks), 20);
     auto run = [&](int threads, int which) {
       const int saved_threads = omp_get_max_threads();
       omp_set_num_threads(threads);
@@ -225,15 +235,23 @@ TEST_CASE("many-channel direct kernels give the same bits for 1, 2 and 3 threads
       } else if (which == 1) {
         out.assign(y_size(fwd), 0.f);
         kernels::cpu::conv_forward_direct(fwd, x.data(), w.data(), b.data(), out.data(), kernels::ConvEpilogue{true});
-      } else {
+      } else if (which == 2) {
         out = dx0;
         kernels::cpu::conv_backward_data_direct(bwd, dy.data(), wb.data(), out.data(), true);
+      } else if (which == 3) {
+        out.assign(y_size(fwd_chunks), 0.f);
+        kernels::cpu::conv_forward_direct_kvec(fwd_chunks, xc.data(), wc.data(), nullptr, out.data(), {});
+      } else {
+        out.assign(x_size(bwd_chunks), 0.f);
+        kernels::cpu::conv_backward_data_direct(bwd_chunks, dyc.data(), wbc.data(), out.data(), false);
       }
       omp_set_num_threads(saved_threads);
       return out;
     };
-    for (int which = 0; which < 3; ++which) {
-      INFO((which == 0 ? "channel-vectorised" : which == 1 ? "position-vectorised" : "backward-data"));
+    const char* const names[] = {"channel-vectorised", "position-vectorised", "backward-data",
+                                 "channel-vectorised, chunks", "backward-data, chunks"};
+    for (int which = 0; which < 5; ++which) {
+      INFO(names[which]);
       const Buffer one = run(1, which), two = run(2, which), three = run(3, which);
       CHECK(same_bits(one, two));
       CHECK(same_bits(one, three));

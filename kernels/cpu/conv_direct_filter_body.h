@@ -38,6 +38,7 @@
 
 #include "kernels/conv.h"
 #include "kernels/cpu/conv_direct_planes.h"
+#include "kernels/cpu/conv_direct_transpose.h"
 
 namespace kernels {
 namespace cpu {
@@ -61,32 +62,6 @@ inline V v_zero() {
 }
 inline V v_fma(float a, V b, V acc) {  // a broadcast
   return _mm512_fmadd_ps(_mm512_set1_ps(a), b, acc);
-}
-// dst row i (kLanes floats) = column i of the kLanes x kLanes block src (rows src_stride apart). (maskz forms: GCC 12
-// warns on the plain ones' undefined first operand.)
-inline void v_transpose(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
-  V r[16], a[16], b[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * src_stride);
-  for (int i = 0; i < 8; ++i) {  // pairs of rows interleaved within each 128-bit lane
-    a[2 * i] = _mm512_maskz_unpacklo_ps(0xFFFF, r[2 * i], r[2 * i + 1]);
-    a[2 * i + 1] = _mm512_maskz_unpackhi_ps(0xFFFF, r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {  // b[4i + j], lane l: column 4l + j of rows 4i .. 4i + 3
-    b[4 * i] = _mm512_maskz_shuffle_ps(0xFFFF, a[4 * i], a[4 * i + 2], 0x44);
-    b[4 * i + 1] = _mm512_maskz_shuffle_ps(0xFFFF, a[4 * i], a[4 * i + 2], 0xEE);
-    b[4 * i + 2] = _mm512_maskz_shuffle_ps(0xFFFF, a[4 * i + 1], a[4 * i + 3], 0x44);
-    b[4 * i + 3] = _mm512_maskz_shuffle_ps(0xFFFF, a[4 * i + 1], a[4 * i + 3], 0xEE);
-  }
-  for (int j = 0; j < 4; ++j) {  // column 4l + j: lane l of b[j], b[4 + j], b[8 + j], b[12 + j]
-    const V even0 = _mm512_maskz_shuffle_f32x4(0xFFFF, b[j], b[4 + j], 0x88),
-            odd0 = _mm512_maskz_shuffle_f32x4(0xFFFF, b[j], b[4 + j], 0xDD);
-    const V even1 = _mm512_maskz_shuffle_f32x4(0xFFFF, b[8 + j], b[12 + j], 0x88);
-    const V odd1 = _mm512_maskz_shuffle_f32x4(0xFFFF, b[8 + j], b[12 + j], 0xDD);
-    _mm512_storeu_ps(dst + j * dst_stride, _mm512_maskz_shuffle_f32x4(0xFFFF, even0, even1, 0x88));
-    _mm512_storeu_ps(dst + (8 + j) * dst_stride, _mm512_maskz_shuffle_f32x4(0xFFFF, even0, even1, 0xDD));
-    _mm512_storeu_ps(dst + (4 + j) * dst_stride, _mm512_maskz_shuffle_f32x4(0xFFFF, odd0, odd1, 0x88));
-    _mm512_storeu_ps(dst + (12 + j) * dst_stride, _mm512_maskz_shuffle_f32x4(0xFFFF, odd0, odd1, 0xDD));
-  }
 }
 // d_tp[j] = src[4 j + tp] for j < 16, tp < 4: one x row split by the column phases of stride 4 (AlexNet conv1's
 // planes; a float at a time this was a tenth of the channel-vectorised filter's call).
@@ -121,24 +96,6 @@ inline V v_zero() {
 inline V v_fma(float a, V b, V acc) {
   return _mm256_fmadd_ps(_mm256_set1_ps(a), b, acc);
 }
-inline void v_transpose(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
-  V r[8], a[8], b[8];
-  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * src_stride);
-  for (int i = 0; i < 4; ++i) {
-    a[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    a[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 2; ++i) {  // b[4i + j], lane l: column 4l + j of rows 4i .. 4i + 3
-    b[4 * i] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
-    b[4 * i + 1] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0xEE);
-    b[4 * i + 2] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
-    b[4 * i + 3] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xEE);
-  }
-  for (int j = 0; j < 4; ++j) {
-    _mm256_storeu_ps(dst + j * dst_stride, _mm256_permute2f128_ps(b[j], b[4 + j], 0x20));
-    _mm256_storeu_ps(dst + (4 + j) * dst_stride, _mm256_permute2f128_ps(b[j], b[4 + j], 0x31));
-  }
-}
 constexpr bool kDeinterleave4 = false;  // (AVX-512 only)
 inline void v_deinterleave4(const float*, float*, float*, float*, float*) {}
 #elif defined(__SSE2__)
@@ -158,15 +115,6 @@ inline V v_zero() {
 }
 inline V v_fma(float a, V b, V acc) {
   return _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(a), b));
-}
-inline void v_transpose(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
-  V r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + src_stride), r2 = _mm_loadu_ps(src + 2 * src_stride),
-    r3 = _mm_loadu_ps(src + 3 * src_stride);
-  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-  _mm_storeu_ps(dst, r0);
-  _mm_storeu_ps(dst + dst_stride, r1);
-  _mm_storeu_ps(dst + 2 * dst_stride, r2);
-  _mm_storeu_ps(dst + 3 * dst_stride, r3);
 }
 constexpr bool kDeinterleave4 = false;  // (AVX-512 only)
 inline void v_deinterleave4(const float*, float*, float*, float*, float*) {}
@@ -194,13 +142,10 @@ inline V v_fma(float a, V b, V acc) {
   for (int i = 0; i < kLanes; ++i) acc.l[i] += a * b.l[i];
   return acc;
 }
-inline void v_transpose(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
-  for (int i = 0; i < kLanes; ++i)
-    for (int j = 0; j < kLanes; ++j) dst[i * dst_stride + j] = src[j * src_stride + i];
-}
 constexpr bool kDeinterleave4 = false;  // (AVX-512 only)
 inline void v_deinterleave4(const float*, float*, float*, float*, float*) {}
 #endif
+static_assert(kLanes == kTransposeLanes, "v_transpose moves one vector per row");
 
 // Positions per chunk. One chunk per image measured fastest: conv1 (3 channels, batch 4, 2 threads) 5.8 ms against
 // 6.3 with chunks of 1024 positions (dy rows in L1) and 7.3 with 256; the prefetchers follow long runs.

@@ -27,7 +27,8 @@ void conv_forward_direct(const ConvShape& s, const float* x, const float* w, con
 // Whether conv_forward runs s through conv_forward_direct_kvec (many channels; measured rule in conv_direct_fwd.cpp).
 bool conv_direct_kvec_applies(const ConvShape& s);
 // The same as conv_forward_direct, vectorised over output channels (conv_direct_kvec_body.h): no lanes lost to the
-// columns past Q on small maps, equal runs of positions per thread. Bit-identical for any thread count.
+// columns past Q on small maps; each thread takes an equal share of (group, chunk of output channels, image, run of
+// positions) items and packs its own chunks' weights. Bit-identical for any thread count.
 void conv_forward_direct_kvec(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
                               ConvEpilogue epilogue);
 

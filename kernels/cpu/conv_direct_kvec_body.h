@@ -13,12 +13,15 @@
 // load per vector of the channels' weights, one broadcast input value per position, one FMA each. Any positions may
 // share a tile (each has its own address), so no lane is wasted on the columns past Q.
 //
-// Work items are (image, group, run of output positions). Channels are reduced in blocks whose weights for one vector
-// block of output channels stay in L1 while every position of the run goes by; the partial sums live in a per-thread
-// scratch (k blocks, run positions, kKvWidth), so an output's sum is the same sequence of FMAs whatever the blocks,
-// runs or threads (bit-identical for any thread count). The last channel block's tiles add the bias (or y's old value,
-// for accumulate), apply the ReLU and write y's planes through a small buffer that transposes them.
+// Work items are (group, chunk of k blocks, image, run of output positions), contiguous shares of them per thread; each
+// thread packs the weights of its chunks and builds its runs' planes in its own buffers (nothing written by one thread
+// is read by another). Channels are reduced in blocks whose weights for one k block stay in L1 while every position of
+// the run goes by; the partial sums live in a per-thread scratch (chunk k blocks, run positions, kKvWidth), so an
+// output's sum is the same sequence of FMAs whatever the blocks, chunks, runs or threads (bit-identical for any thread
+// count). The last channel block's tiles add the bias (or y's old value, for accumulate), apply the ReLU and write y's
+// planes through a small buffer that transposes them.
 #include "kernels/cpu/conv_direct_fwd_body.h"
+#include "kernels/cpu/conv_direct_transpose.h"
 
 namespace kernels {
 namespace cpu {
@@ -27,14 +30,16 @@ namespace {
 constexpr int kKvVectors = kLanes == 16 ? 4 : 3;    // AVX-512: 6 x 4 = 24 accumulators + 4 weights of 32 zmm
 constexpr int kKvPositions = kLanes == 16 ? 6 : 4;  // AVX2, SSE2: 4 x 3 = 12 accumulators + 3 weights of 16
 constexpr int kKvWidth = kKvVectors * kLanes;       // output channels of a k block
-// Taps of a channel block (its weights for one k block: 64 KB on AVX-512, read from L2 with one line per tap; 64 and
-// 128 taps, whose weights fit L1 better, measured 1-4% slower on AlexNet conv3 and VGG-16 conv5_2: more sums go back
-// and forth).
-constexpr int kKvBlockTaps = 256;
+// Taps of a channel block: its weights for one k block (32 KB on AVX-512, 24 KB on AVX2) stay in L1 while the run's
+// tiles go by. On AVX-512 (48 KB L1) 128 taps against 256 (64 KB, read from L2 by every tile): AlexNet conv3 forward
+// 5.0 / 5.5 ms, conv5 2.3-2.4 / 2.6, VGG-16 conv1_2 15.3 / 17.7, conv5_2 15.4-15.9 / 16.4-17.0 (2 threads; 96, 160 and
+// 192 taps within noise of 128, 192 slower on conv1_2).
+constexpr int kKvBlockTaps = kLanes == 16 ? 128 : 256;
 // A run's partial sums (k blocks x positions x kKvWidth) within 256 KB.
 constexpr int64_t kKvBandFloats = int64_t(1) << 16;
-// Taps per block of the weight packing (a transpose of w: 64 rows of 256 B per block on AVX-512).
-constexpr int kPackTaps = 64;
+// The packed weights of a chunk of k blocks (one item's) within 1 MB, in L2 with the planes and sums.
+constexpr int64_t kKvChunkFloats = int64_t(1) << 18;
+static_assert(kLanes == kTransposeLanes, "v_transpose moves one vector per row");
 
 // Where a tile's last channel block puts its sums: y[j * channel_stride + i] for channel j < kn of the k block and
 // position i of the tile, after bias (b[j], or none if null), accumulate (y's old value) and the ReLU.
@@ -114,6 +119,38 @@ int64_t* kv_offsets_scratch(size_t count) {
   return scratch.data();
 }
 
+float* kv_weights_scratch(size_t floats) {
+  thread_local std::vector<float> scratch;
+  return aligned_floats(scratch, floats);
+}
+
+// dst (taps, kKvWidth): the weights of k block kb of group g, dst[tap][j] for output channel kb * kKvWidth + j, 0 past
+// Kg. Plain: row k of w (K, Cg, R, S) is that channel's taps, moved by kLanes x kLanes block transposes (a float at a
+// time, the packing took 15% of AlexNet conv3's forward call). Turned (s is the forward shape of the backward-data of w
+// (C, Kg, R, S)): tap (kk, r, t) of channel k is w[g*Cg + kk][k][R-1-r][S-1-t].
+void kv_pack_weights(const ConvShape& s, const float* w, int g, int kb, bool turned, float* dst) {
+  const int Kg = s.K / s.groups, Cg = s.C / s.groups, RS = s.R * s.S, taps = Cg * RS;
+  const int kn = std::min(kKvWidth, Kg - kb * kKvWidth);
+  const float* src = w + (int64_t(g) * Kg + int64_t(kb) * kKvWidth) * taps;  // (kn, taps)
+  if (turned) {  // for each kk, a (kn, R, S) block of w, contiguous: written straight into dst, which stays in L1
+    for (int kk = 0; kk < Cg; ++kk) {
+      const float* from = w + ((int64_t(g) * Cg + kk) * Kg + int64_t(kb) * kKvWidth) * RS;  // (kn, R, S)
+      float* to = dst + int64_t(kk) * RS * kKvWidth;                                        // (R, S, kKvWidth)
+      for (int j = 0; j < kn; ++j)
+        for (int rs = 0; rs < RS; ++rs) to[(RS - 1 - rs) * kKvWidth + j] = from[j * RS + rs];
+      for (int rs = 0; rs < RS; ++rs) std::fill(to + rs * kKvWidth + kn, to + (rs + 1) * kKvWidth, 0.f);
+    }
+    return;
+  }
+  const int whole_taps = taps / kLanes * kLanes, whole_rows = kn / kLanes * kLanes;
+  for (int t0 = 0; t0 < whole_taps; t0 += kLanes)
+    for (int j0 = 0; j0 < whole_rows; j0 += kLanes)
+      v_transpose(src + int64_t(j0) * taps + t0, taps, dst + int64_t(t0) * kKvWidth + j0, kKvWidth);
+  for (int tap = 0; tap < taps; ++tap)
+    for (int j = tap < whole_taps ? whole_rows : 0; j < kKvWidth; ++j)
+      dst[int64_t(tap) * kKvWidth + j] = j < kn ? src[int64_t(j) * taps + tap] : 0.f;
+}
+
 void conv_forward_direct_kvec_body(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
                                    ConvEpilogue epilogue, bool accumulate, bool turned) {
   const int Kg = s.K / s.groups, Cg = s.C / s.groups, RS = s.R * s.S, taps = Cg * RS, sh = s.stride_h, sw = s.stride_w;
@@ -124,11 +161,24 @@ void conv_forward_direct_kvec_body(const ConvShape& s, const float* x, const flo
   if (int64_t(s.N) * s.K * s.P * s.Q == 0) return;
   const int k_blocks = int(ceil_div(Kg, kKvWidth));
 
-  // Items: (image, group, run of output positions), runs of equal length (whole tiles) so that the threads get equal
-  // work; enough for the threads, and the partial sums within kKvBandFloats. A run's planes hold its rows.
-  const int64_t outer = int64_t(s.N) * s.groups, PQ = int64_t(s.P) * s.Q;
+  // Items: (group, chunk of k blocks, image, run of output positions), in that order, dealt to the threads in equal
+  // contiguous shares, so that a thread meets few chunks and packs their weights itself, into its own buffer, where
+  // they stay in its L2 for all its images. (Weights packed once for all threads and every thread reading all of them
+  // ran two threads at 1.57x one on AlexNet conv3: its 3.5 MB of weights came from L3 for every run.) One chunk where
+  // the group's weights fit kKvChunkFloats (each thread packs them all and the runs feed the threads); else chunks
+  // within it, as many as the threads want, of equal numbers of k blocks. An item builds its run's planes once for all
+  // the k blocks of its chunk (a k block per item cost AVX2, 24 channels a block, 5-10%). Runs of equal length (whole
+  // tiles), enough items for the threads, a run's partial sums within kKvBandFloats.
+  const int64_t PQ = int64_t(s.P) * s.Q;
   const int64_t wanted = omp_get_max_threads() > 1 ? kItemsPerThread * omp_get_max_threads() : 1;
-  const int64_t most_positions = std::max<int64_t>(kKvPositions, kKvBandFloats / (int64_t(k_blocks) * kKvWidth));
+  const int64_t block_floats = int64_t(taps) * kKvWidth;
+  const int64_t chunks0 = k_blocks * block_floats <= kKvChunkFloats
+                              ? 1
+                              : std::max(ceil_div(k_blocks, std::max<int64_t>(1, kKvChunkFloats / block_floats)),
+                                         std::min<int64_t>(k_blocks, ceil_div(wanted, int64_t(s.groups) * s.N)));
+  const int chunk_blocks = int(ceil_div(k_blocks, chunks0)), chunks = int(ceil_div(k_blocks, chunk_blocks));
+  const int64_t outer = int64_t(s.groups) * chunks * s.N;
+  const int64_t most_positions = std::max<int64_t>(kKvPositions, kKvBandFloats / (int64_t(chunk_blocks) * kKvWidth));
   const int64_t runs0 = std::max(ceil_div(wanted, outer), ceil_div(PQ, most_positions));
   const int64_t run_positions = ceil_div(ceil_div(PQ, std::min(runs0, PQ)), kKvPositions) * kKvPositions;
   const int64_t runs = ceil_div(PQ, run_positions);
@@ -148,47 +198,28 @@ void conv_forward_direct_kvec_body(const ConvShape& s, const float* x, const flo
         offsets[size_t((c * s.R + r) * s.S + t)] =
             ((int64_t(c) * phases_h + r % sh) * phases_w + t % sw) * plane_floats + int64_t(r / sh) * L + t / sw;
 
-  // Weights (G, k blocks, taps, kKvWidth): a tap's channels adjacent; 0 past Kg.
-  float* wp = direct_weights(size_t(s.groups) * k_blocks * taps * kKvWidth);
   const int64_t items = outer * runs;
-  const int64_t work = items * run_positions * Kg * taps;
+  const int64_t work = items * run_positions * chunk_blocks * kKvWidth * taps;
 #pragma omp parallel if (work >= (int64_t(1) << 20))
   {
-    // In blocks of kPackTaps taps, the block's output (kPackTaps, kKvWidth) in L1. Plain: each k's taps of the block
-    // are one contiguous read of w's row k. Turned (s is the forward shape of the backward-data of w (Cg, Kg, R, S) per
-    // group): tap (kk, r, t) of channel k is w[g*Cg + kk][k][R-1-r][S-1-t], read for all k of the block at stride RS.
-    const int64_t tap_blocks = ceil_div(taps, kPackTaps);
-#pragma omp for schedule(static)
-    for (int64_t gkt = 0; gkt < int64_t(s.groups) * k_blocks * tap_blocks; ++gkt) {
-      const int64_t gk = gkt / tap_blocks, g = gk / k_blocks, kb = gk % k_blocks;
-      const int64_t t0 = gkt % tap_blocks * kPackTaps, t1 = std::min<int64_t>(taps, t0 + kPackTaps);
-      const int kn = int(std::min<int64_t>(kKvWidth, Kg - kb * kKvWidth));
-      float* dst = wp + gk * taps * kKvWidth;  // (taps, kKvWidth)
-      if (turned) {
-        for (int64_t tap = t0; tap < t1; ++tap) {
-          const int64_t kk = tap / RS, rs = tap % RS;
-          const float* src = w + ((g * Cg + kk) * Kg + kb * kKvWidth) * RS + (RS - 1 - rs);  // [k * RS]
-          for (int j = 0; j < kKvWidth; ++j) dst[tap * kKvWidth + j] = j < kn ? src[int64_t(j) * RS] : 0.f;
-        }
-        continue;
-      }
-      for (int j = 0; j < kKvWidth; ++j) {
-        const int64_t k = kb * kKvWidth + j;
-        const float* src = w + (g * Kg + k) * taps;  // (taps)
-        for (int64_t tap = t0; tap < t1; ++tap) dst[tap * kKvWidth + j] = j < kn ? src[tap] : 0.f;
-      }
-    }
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < items; ++item) {
-      const int64_t run = item % runs;
-      const int g = int(item / runs % s.groups), n = int(item / runs / s.groups);
+    const int64_t team = omp_get_num_threads(), thread = omp_get_thread_num();
+    float* wk = kv_weights_scratch(size_t(chunk_blocks * block_floats));  // (chunk k blocks, taps, kKvWidth)
+    float* xb = direct_scratch(size_t(block_channels * phase_planes * plane_floats));  // a channel block's planes
+    int64_t* at = kv_offsets_scratch(size_t(run_positions));                           // (positions)
+    float* sums =
+        kv_sums_scratch(size_t(chunk_blocks * run_positions * kKvWidth));  // (chunk k blocks, positions, kKvWidth)
+    int64_t packed = -1;                                                   // the (group, chunk) in wk
+    for (int64_t item = items * thread / team; item < items * (thread + 1) / team; ++item) {
+      const int64_t run = item % runs, gk = item / runs / s.N;
+      const int n = int(item / runs % s.N), g = int(gk / chunks), kb0 = int(gk % chunks) * chunk_blocks;
+      const int kb1 = std::min(k_blocks, kb0 + chunk_blocks);
+      if (gk != packed)
+        for (int kb = kb0; kb < kb1; ++kb) kv_pack_weights(s, w, g, kb, turned, wk + (kb - kb0) * block_floats);
+      packed = gk;
       const int64_t i_begin = run * run_positions, positions = std::min(run_positions, PQ - i_begin);
-      const int p0 = int(i_begin / s.Q), rows = int((i_begin + positions - 1) / s.Q) + 1 - p0;
-      float* xb = direct_scratch(size_t(block_channels * phase_planes * plane_floats));  // a block's planes
+      const int p0 = int(i_begin / s.Q), rows_met = int((i_begin + positions - 1) / s.Q) + 1 - p0;
       // Where each position of the run reads its planes: (p - p0) * L + q.
-      int64_t* at = kv_offsets_scratch(size_t(positions));  // (positions)
       for (int64_t i = 0; i < positions; ++i) at[i] = ((i_begin + i) / s.Q - p0) * L + (i_begin + i) % s.Q;
-      float* sums = kv_sums_scratch(size_t(k_blocks * run_positions * kKvWidth));  // (k blocks, positions, width)
       for (int cb = 0; cb < c_blocks; ++cb) {
         const int c0 = cb * block_channels, cn = std::min(block_channels, Cg - c0);
         for (int c = 0; c < cn; ++c)
@@ -196,19 +227,20 @@ void conv_forward_direct_kvec_body(const ConvShape& s, const float* x, const flo
             for (int tp = 0; tp < phases_w; ++tp) {
               const float* x_c = x + s.x.plane(n, g * Cg + c0 + c);                               // (H, W)
               float* plane = xb + ((int64_t(c) * phases_h + rp) * phases_w + tp) * plane_floats;  // (rows + extra, L)
-              build_phase_plane(s, x_c, rp, tp, p0, rows + extra_rows, L, plane_floats, plane);
+              build_phase_plane(s, x_c, rp, tp, p0, rows_met + extra_rows, L, plane_floats, plane);
             }
-        for (int kb = 0; kb < k_blocks; ++kb) {
+        for (int kb = kb0; kb < kb1; ++kb) {
           const int kv = int(std::min<int64_t>(kKvVectors, ceil_div(Kg - int64_t(kb) * kKvWidth, kLanes)));
-          const float* w_block = wp + ((int64_t(g) * k_blocks + kb) * taps + int64_t(c0) * RS) * kKvWidth;
           const int k0 = g * Kg + kb * kKvWidth, kn = std::min(kKvWidth, Kg - kb * kKvWidth);
           float* y_kb = y + s.y.plane(n, k0);  // the k block's planes (P, Q), channel_stride apart
+          const float* w_block = wk + (kb - kb0) * block_floats + int64_t(c0) * RS * kKvWidth;
+          float* sums_kb = sums + (kb - kb0) * run_positions * kKvWidth;  // (positions, kKvWidth)
           for (int64_t i0 = 0; i0 < positions; i0 += kKvPositions) {
             const int np = int(std::min<int64_t>(kKvPositions, positions - i0));
             const float* x_at[kKvPositions];  // the planes at each position's flat index p*L + q
             for (int i = 0; i < np; ++i) x_at[i] = xb + at[i0 + i];
             kKvTiles[size_t(np - 1)][size_t(kv - 1)](
-                x_at, offsets.data(), cn * RS, w_block, sums + (kb * run_positions + i0) * kKvWidth, cb == 0,
+                x_at, offsets.data(), cn * RS, w_block, sums_kb + i0 * kKvWidth, cb == 0,
                 cb == c_blocks - 1 ? KvOut{y_kb + i_begin + i0, s.y.channel_stride, kn, b ? b + k0 : nullptr,
                                            accumulate, epilogue.relu}
                                    : KvOut{});
