@@ -9,8 +9,8 @@
 #                            [repetitions per round and side (3)]
 #                            [PyTorch steps per repetition (2; vgg16 1; the mapnets 20)]
 # NET: alexnet, vgg16, googlenet, mapnet_bn or mapnet_bn_fine. inference: the forward pass alone (nets_bench's
-# .../inference row, pytorch_nets.py --inference). nets_bench times one step per repetition at batch 32 (each takes over its 0.5 s
-# minimum), after a warm-up step; PyTorch warms up one step, then times the given steps per repetition.
+# .../inference row, pytorch_nets.py --inference). nets_bench times one step per repetition at batch 32 (each takes
+# over its 0.5 s minimum), after a warm-up step; PyTorch warms up one step, then times the given steps per repetition.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
@@ -28,8 +28,7 @@ batch=32
 case "$net" in
   alexnet | googlenet) steps=${7:-2} ;;
   vgg16) steps=${7:-1} ;;                     # a step at batch 32 is about 3 TFLOP
-  mapnet_bn) steps=${7:-20} batch=64 ;;       # the demo's batch; a step is about 16 GFLOP
-  mapnet_bn_fine) steps=${7:-20} batch=64 ;;  # the demo's net; a step is about 20 GFLOP
+  mapnet_bn | mapnet_bn_fine) steps=${7:-20} batch=64 ;;  # the demo's batch; a step is about 16 / 20 GFLOP
   *) echo "nets_vs_pytorch.sh: NET must be alexnet, vgg16, googlenet, mapnet_bn or mapnet_bn_fine, not '$net'" >&2 &&
     exit 2 ;;
 esac
