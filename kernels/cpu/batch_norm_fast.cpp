@@ -36,6 +36,33 @@ double lane_sum(int64_t n, Term term) {
   return total;
 }
 
+// lane_sum of two terms in one pass over the data: each sum adds its terms in lane_sum's order, so both are
+// bit-identical to two separate lane_sums (the backward reads dy once instead of twice).
+template <typename TermA, typename TermB>
+void lane_sum_pair(int64_t n, TermA term_a, TermB term_b, double& total_a, double& total_b) {
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t end = std::min(n, start + kChunk);
+    float lanes_a[kLanes] = {}, lanes_b[kLanes] = {};
+    int64_t i = start;
+    for (; i + kLanes <= end; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) {
+        lanes_a[l] += term_a(i + l);
+        lanes_b[l] += term_b(i + l);
+      }
+    for (; i < end; ++i) {
+      lanes_a[0] += term_a(i);
+      lanes_b[0] += term_b(i);
+    }
+    double chunk_a = 0, chunk_b = 0;
+    for (int l = 0; l < kLanes; ++l) {
+      chunk_a += lanes_a[l];
+      chunk_b += lanes_b[l];
+    }
+    total_a += chunk_a;
+    total_b += chunk_b;
+  }
+}
+
 }  // namespace
 
 void batch_norm_forward_training(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
@@ -100,8 +127,12 @@ void batch_norm_backward(const BatchNormShape& s, const float* x, const float* d
     for (int n = 0; n < s.N; ++n) {
       const float* xp = x + s.plane(n, c);    // (H, W)
       const float* dyp = dy + s.plane(n, c);  // (H, W)
-      sum_dy += lane_sum(hw, [&](int64_t i) { return dyp[i]; });
-      sum_dy_centred += lane_sum(hw, [&](int64_t i) { return dyp[i] * (xp[i] - mean); });
+      double plane_dy = 0, plane_dy_centred = 0;
+      lane_sum_pair(
+          hw, [&](int64_t i) { return dyp[i]; }, [&](int64_t i) { return dyp[i] * (xp[i] - mean); }, plane_dy,
+          plane_dy_centred);
+      sum_dy += plane_dy;
+      sum_dy_centred += plane_dy_centred;
     }
     const double sum_dy_xhat = sum_dy_centred * double(inv_std);
     dbeta[c] = float(accumulate ? dbeta[c] + sum_dy : sum_dy);
