@@ -38,7 +38,8 @@ const char* const show_usage =
     "  --passes LIST      graph passes to run in order, each followed by the validator; prints what each\n"
     "                     changed: for_inference (drop loss, auxiliary heads, dropout), convolutionalize (fc\n"
     "                     layers as convolutions: then the net is built at its crop, --crop, and run on\n"
-    "                     --input-size, and the map's geometry is printed), fuse_conv_bias_relu\n"
+    "                     --input-size, and the map's geometry is printed), fuse_conv_bias_relu,\n"
+    "                     fuse_batch_norm_relu\n"
     "  --crop S           with convolutionalize: the classifier's input size, S or HxW (default: "
     "nominal)\n\n" MASSMAP_NET_OPTIONS;
 

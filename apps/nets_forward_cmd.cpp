@@ -22,7 +22,8 @@ const char* const nets_forward_usage =
     "usage: massmap nets forward NAME --weights W.safetensors --images X.npy --output Y.npy [--dump DIR]\n"
     "                           [--fully-convolutional [--crop S] [--geometry G.json]] [net options]\n\n"
     "Runs images through the net at test time (dropout off) and writes the class probabilities. Without --dump,\n"
-    "each convolution and its ReLU run as one kernel call (the fuse_conv_bias_relu pass).\n\n"
+    "each convolution or batch norm and its ReLU run as one kernel call (the fuse_conv_bias_relu and\n"
+    "fuse_batch_norm_relu passes).\n\n"
     "options:\n"
     "  --weights FILE     the parameters (nets init, training checkpoints: solver history and auxiliary heads\n"
     "                     are skipped and named on stderr); missing, unknown or mis-shaped tensors are named\n"
@@ -108,7 +109,8 @@ int run_nets_forward(Args& a, const std::string& name) {
     o.with_loss = false;  // ends in softmax "prob"; dropout stays (identity at test time) so --dump lists it
     graph = nets::build_net(c.name, o);
   }
-  if (dump.empty()) graph = run_passes(graph, {"fuse_conv_bias_relu"});  // --dump lists every layer as built
+  if (dump.empty())
+    graph = run_passes(graph, {"fuse_conv_bias_relu", "fuse_batch_norm_relu"});  // --dump lists every layer as built
   ExecutorOptions eo;
   eo.device = c.device;
   eo.keep_all = !dump.empty();     // every value its own buffer, readable after the run

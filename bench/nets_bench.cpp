@@ -16,6 +16,8 @@
 // Counters: images/s; cpu_s/step (process CPU seconds per step, every thread); GFLOP/s (2 x 3 x forward multiply-adds x
 // batch per step: forward, backward-data and backward-filter counted as one forward pass each, an approximation);
 // MMAC/image (forward).
+// The graphs run as `massmap train` runs them: batch_norm + relu fused (fuse_batch_norm_relu; nets without batch
+// norm are unchanged).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -28,6 +30,7 @@
 
 #include "bench/bench_support.h"
 #include "engine/executor.h"
+#include "engine/passes.h"
 #include "engine/solver.h"
 #include "nets/registry.h"
 
@@ -57,6 +60,11 @@ const Variant kVariants[] = {
     {"mapnet_bn_fine", 1.0, 64, Where::fast},
 };
 
+// The net as massmap train steps it.
+Graph step_graph(const std::string& net, const nets::NetOptions& o) {
+  return run_passes(nets::build_net(net, o), {"fuse_batch_norm_relu"});
+}
+
 // The variant as a mammogram net: 1 channel, 2 classes.
 nets::NetOptions mammogram_options(const Variant& v) {
   nets::NetOptions o;
@@ -72,7 +80,7 @@ void train_step(benchmark::State& state, Variant v, Device device) {
   ExecutorOptions eo;
   eo.device = device;
   eo.training = true;
-  Executor ex(nets::build_net(v.net, o), eo);
+  Executor ex(step_graph(v.net, o), eo);
   SolverConfig config = nets::find_net(v.net).solver();
   config.lr.base_lr = 1e-5f;
   Solver solver(ex, config);
@@ -113,14 +121,14 @@ void inference(benchmark::State& state, Variant v, Device device) {
   const nets::NetOptions o = mammogram_options(v);
   ExecutorOptions eo;
   eo.device = device;
-  Executor ex(nets::build_net(v.net, o), eo);
+  Executor ex(step_graph(v.net, o), eo);
   {
     // Parameters as the solver initialises them (a training executor of the same graph shares nothing with this one,
     // so the values are copied over by name).
     ExecutorOptions to;
     to.device = Device::cpu;
     to.training = true;
-    Executor trainer(nets::build_net(v.net, o), to);
+    Executor trainer(step_graph(v.net, o), to);
     Solver solver(trainer, nets::find_net(v.net).solver());
     solver.initialise_parameters(1);
     for (ValueId p : ex.graph().params()) {
@@ -164,7 +172,7 @@ int profile(const std::string& wanted, int steps) {
       ExecutorOptions eo;
       eo.device = d;
       eo.training = true;
-      Executor ex(nets::build_net(v.net, o), eo);
+      Executor ex(step_graph(v.net, o), eo);
       Solver solver(ex, nets::find_net(v.net).solver());
       solver.initialise_parameters(1);
       const Shape& shape = ex.graph().value(ex.graph().at("data")).shape;

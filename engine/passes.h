@@ -10,6 +10,8 @@
 //                        size the classifier was built for)
 //   fuse_conv_bias_relu  conv2d whose only reader is a relu becomes one conv2d with attribute relu=1 (the kernel's
 //                        fused epilogue); the relu's output reads as the conv's
+//   fuse_batch_norm_relu batch_norm whose only reader is a relu becomes one batch_norm with relu=1: the ReLU in the
+//                        normalising pass, its backward folded into batch_norm_grad; for training graphs too
 #include <functional>
 #include <string>
 #include <vector>
@@ -31,6 +33,7 @@ struct PassInfo {
 PassResult for_inference(const Graph& g);
 PassResult convolutionalize(const Graph& g);
 PassResult fuse_conv_bias_relu(const Graph& g);
+PassResult fuse_batch_norm_relu(const Graph& g);
 // A classifier with its loss as a fully convolutional training graph over (height, width) tiles: convolutionalize
 // as above, the loss kept and its labels input reshaped to (N, cells_y, cells_x), one class id per map cell (the
 // loss's ignore_label leaves a cell out). One step on a tile is one step on every cell's crop at once, the loss

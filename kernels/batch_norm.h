@@ -10,6 +10,9 @@
 //               dbeta_c  (+)= sum dy
 //               dgamma_c (+)= sum dy xhat
 //               dx (+)= gamma_c inv_std_c / M (M dy - dbeta_c - xhat dgamma_c)   (the batch sums, not accumulated)
+//   relu (the fuse_batch_norm_relu pass): y = relu(the above), as the relu op writes it (x < 0 ? 0 : x), and
+//               batch_norm_backward_relu takes that y and uses dy [y > 0] for dy, as relu's backward would hand it on;
+//               bit-identical to batch_norm then relu on the same backend (no separate pass over y or dy)
 // Shapes: x, y, dy, dx dense (N, C, H, W); gamma, beta, running_mean, running_var, saved_mean, saved_inv_std (C).
 // Sums run in double on the reference.
 #include <cstdint>
@@ -24,6 +27,7 @@ struct BatchNormShape {
   int N = 0, C = 0, H = 0, W = 0;
   float eps = 1e-5f;
   float momentum = 0.1f;  // weight of this batch in the running statistics
+  bool relu = false;      // forward: y = relu(batch_norm(x)) (backward: batch_norm_backward_relu)
   int64_t per_channel() const { return int64_t(N) * H * W; }
   int64_t plane(int n, int c) const { return (int64_t(n) * C + c) * H * W; }  // offset of image n's channel c
 };
@@ -63,6 +67,10 @@ void batch_norm_forward_inference(const BatchNormShape& s, const float* x, const
 void batch_norm_backward(const BatchNormShape& s, const float* x, const float* dy, const float* gamma,
                          const float* saved_mean, const float* saved_inv_std, float* dx, float* dgamma, float* dbeta,
                          bool accumulate);
+// y: the forward's output with s.relu; dy is taken as dy [y > 0].
+void batch_norm_backward_relu(const BatchNormShape& s, const float* x, const float* y, const float* dy,
+                              const float* gamma, const float* saved_mean, const float* saved_inv_std, float* dx,
+                              float* dgamma, float* dbeta, bool accumulate);
 }  // namespace ref
 
 // The CPU fast path (kernels/cpu/batch_norm_fast.cpp): the same semantics in float vectors across threads, within a
@@ -76,6 +84,10 @@ void batch_norm_forward_inference(const BatchNormShape& s, const float* x, const
 void batch_norm_backward(const BatchNormShape& s, const float* x, const float* dy, const float* gamma,
                          const float* saved_mean, const float* saved_inv_std, float* dx, float* dgamma, float* dbeta,
                          bool accumulate);
+// y: the forward's output with s.relu; dy is taken as dy [y > 0].
+void batch_norm_backward_relu(const BatchNormShape& s, const float* x, const float* y, const float* dy,
+                              const float* gamma, const float* saved_mean, const float* saved_inv_std, float* dx,
+                              float* dgamma, float* dbeta, bool accumulate);
 }  // namespace cpu
 
 // GPU launchers (kernels/cuda/batch_norm.cu), declared alike in kernels::cuda and kernels::simt
@@ -88,7 +100,10 @@ void batch_norm_backward(const BatchNormShape& s, const float* x, const float* d
                                     const float* running_mean, const float* running_var, float* y, GpuStream stream); \
   void batch_norm_backward(const BatchNormShape& s, const float* x, const float* dy, const float* gamma,              \
                            const float* saved_mean, const float* saved_inv_std, float* dx, float* dgamma,             \
-                           float* dbeta, bool accumulate, GpuStream stream);
+                           float* dbeta, bool accumulate, GpuStream stream);                                 \
+  void batch_norm_backward_relu(const BatchNormShape& s, const float* x, const float* y, const float* dy,             \
+                                const float* gamma, const float* saved_mean, const float* saved_inv_std, float* dx,  \
+                                float* dgamma, float* dbeta, bool accumulate, GpuStream stream);
 MASSMAP_GPU_LAUNCHERS(MASSMAP_BATCH_NORM_GPU_LAUNCHERS)
 #undef MASSMAP_BATCH_NORM_GPU_LAUNCHERS
 

@@ -119,7 +119,8 @@ Localizer Localizer::from_weights(std::shared_ptr<const TensorFile> weights, con
     const Graph training = nets::build_net(model.net, o);
     for (ValueId p : training.params()) ignorable.insert(training.value(p).name);
   }
-  Graph fcn = run_passes(nets::build_net(model.net, o), {"for_inference", "convolutionalize", "fuse_conv_bias_relu"});
+  Graph fcn = run_passes(nets::build_net(model.net, o),
+                         {"for_inference", "convolutionalize", "fuse_conv_bias_relu", "fuse_batch_norm_relu"});
   auto ignored = std::make_shared<std::vector<std::string>>();
   auto load = [weights, name, ignorable, ignored](Executor& ex) {
     *ignored = load_inference_weights(name, *weights, ex, ignorable);

@@ -3,8 +3,11 @@
 // Inputs: x (N, C, H, W), gamma, beta, running_mean, running_var (C). The running statistics are parameters that no
 // gradient reaches (lr_mult 0), so checkpoints carry them; a training forward pass updates them in place.
 // Outputs: y (N, C, H, W); saved_mean, saved_inv_std (C), the batch's statistics for backward (training only).
-// batch_norm_grad: inputs (x, dy, gamma, saved_mean, saved_inv_std) -> (dx, dgamma, dbeta) in one pass.
+// batch_norm_grad: inputs (x, dy, gamma, saved_mean, saved_inv_std) -> (dx, dgamma, dbeta) in one pass; with relu=1
+// (fuse_batch_norm_relu) y is post-ReLU and the grad takes it as a sixth input: dy counts where y > 0.
 #include "engine/ops/batch_norm.h"
+
+#include <vector>
 
 #include "base/errors.h"
 #include "engine/autograd.h"
@@ -33,6 +36,7 @@ kernels::BatchNormShape batch_norm_of(const KernelCall& c, const TensorArg& x) {
   s.W = x.w();
   s.eps = float(a.eps);
   s.momentum = float(a.momentum);
+  s.relu = a.relu;
   return s;
 }
 
@@ -52,8 +56,9 @@ Cost batch_norm_cost(const Node&, const std::vector<Shape>& in, const std::vecto
 }
 
 void batch_norm_backward(GradBuilder& b, const Node& n) {
-  b.emit_several(n, ops::batch_norm_grad, {n.inputs[0], b.grad(n.outputs[0]), n.inputs[1], n.outputs[1], n.outputs[2]},
-                 {n.inputs[0], n.inputs[1], n.inputs[2]});
+  std::vector<ValueId> inputs = {n.inputs[0], b.grad(n.outputs[0]), n.inputs[1], n.outputs[1], n.outputs[2]};
+  if (read_attrs<BatchNormAttrs>(n).relu) inputs.push_back(n.outputs[0]);
+  b.emit_several(n, ops::batch_norm_grad, inputs, {n.inputs[0], n.inputs[1], n.inputs[2]});
 }
 
 template <Device D>
@@ -79,8 +84,18 @@ void batch_norm_grad_k(const KernelCall& c) {
   if (c.accumulate(1) != accumulate || c.accumulate(2) != accumulate)
     throw Error("node '" + c.node->name +
                 "' (batch_norm_grad): dx, dgamma and dbeta must all be accumulated or all overwritten");
-  MASSMAP_DISPATCH(D, cpu, batch_norm_backward, c, batch_norm_of(c, c.in[0]), c.in[0].data, c.in[1].data, c.in[2].data,
-                   c.in[3].data, c.in[4].data, c.out[0].data, c.out[1].data, c.out[2].data, accumulate);
+  const kernels::BatchNormShape s = batch_norm_of(c, c.in[0]);
+  if (s.relu != (c.in.size() == 6))
+    throw Error("node '" + c.node->name + "' (batch_norm_grad): relu=1 takes the forward's output as a sixth input, " +
+                "relu=0 none");
+  if (s.relu) {
+    require_dense(c, c.in[5], "y");
+    MASSMAP_DISPATCH(D, cpu, batch_norm_backward_relu, c, s, c.in[0].data, c.in[5].data, c.in[1].data, c.in[2].data,
+                     c.in[3].data, c.in[4].data, c.out[0].data, c.out[1].data, c.out[2].data, accumulate);
+  } else {
+    MASSMAP_DISPATCH(D, cpu, batch_norm_backward, c, s, c.in[0].data, c.in[1].data, c.in[2].data, c.in[3].data,
+                     c.in[4].data, c.out[0].data, c.out[1].data, c.out[2].data, accumulate);
+  }
 }
 
 }  // namespace
@@ -94,11 +109,13 @@ void register_batch_norm_ops() {
   bn.infer = infer_batch_norm;
   bn.cost = batch_norm_cost;
   bn.backward = batch_norm_backward;
+  bn.backward_reads_outputs_if = [](const Node& n) { return read_attrs<BatchNormAttrs>(n).relu; };
   register_op(bn);
   OpDef grad;
   grad.name = ops::batch_norm_grad;
   grad.check_attrs = check_attrs_as<BatchNormAttrs>;
-  grad.min_inputs = grad.max_inputs = 5;
+  grad.min_inputs = 5;
+  grad.max_inputs = 6;
   register_op(grad);
   MASSMAP_REGISTER_ALL(ops::batch_norm, batch_norm_k);
   MASSMAP_REGISTER_ALL(ops::batch_norm_grad, batch_norm_grad_k);

@@ -16,11 +16,13 @@ inline constexpr char batch_norm_grad[] = "batch_norm_grad";
 struct BatchNormAttrs {
   double eps = 1e-5;
   double momentum = 0.1;
+  bool relu = false;  // y = relu(batch_norm(x)) in one kernel (the fuse_batch_norm_relu pass sets it)
 
   template <class F>
   void fields(F& f) {
     f("eps", eps);
     f("momentum", momentum);
+    f("relu", relu);
   }
   std::string invalid() const {
     if (!(eps > 0)) return "eps must be > 0, is " + decimal_text(eps);

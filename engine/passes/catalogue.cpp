@@ -11,6 +11,7 @@ const std::vector<PassInfo>& pass_catalogue() {
       {"convolutionalize", "flatten + linear -> conv2d over the feature map, later linears -> 1x1 conv2d",
        convolutionalize},
       {"fuse_conv_bias_relu", "conv2d + bias + relu as one kernel call (fused epilogue)", fuse_conv_bias_relu},
+      {"fuse_batch_norm_relu", "batch_norm + relu as one kernel call, forward and backward", fuse_batch_norm_relu},
   };
   return passes;
 }

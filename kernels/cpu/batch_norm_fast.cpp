@@ -63,6 +63,62 @@ void lane_sum_pair(int64_t n, TermA term_a, TermB term_b, double& total_a, doubl
   }
 }
 
+// One plane: y = (x - mean) scale + shift, then the relu op's x < 0 ? 0 : x when asked (a loop each, so both
+// vectorise). x, y: (n).
+void normalize(int64_t n, const float* x, float mean, float scale, float shift, bool relu, float* y) {
+  if (relu) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = (x[i] - mean) * scale + shift;
+      y[i] = v < 0.f ? 0.f : v;
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * scale + shift;
+  }
+}
+
+// The backward; Relu: dy counts where y > 0 only (y is null otherwise).
+template <bool Relu>
+void backward(const BatchNormShape& s, const float* x, const float* y, const float* dy, const float* gamma,
+              const float* saved_mean, const float* saved_inv_std, float* dx, float* dgamma, float* dbeta,
+              bool accumulate) {
+  const int64_t hw = int64_t(s.H) * s.W, m = s.per_channel();
+#pragma omp parallel for schedule(static) if (m * s.C >= kParallelMinElements)
+  for (int c = 0; c < s.C; ++c) {
+    const float mean = saved_mean[c], inv_std = saved_inv_std[c];
+    double sum_dy = 0, sum_dy_centred = 0;  // sum dy, sum dy (x - mean)
+    for (int n = 0; n < s.N; ++n) {
+      const float* xp = x + s.plane(n, c);                   // (H, W)
+      const float* dyp = dy + s.plane(n, c);                 // (H, W)
+      const float* yp = Relu ? y + s.plane(n, c) : nullptr;  // (H, W)
+      auto g = [&](int64_t i) { return Relu ? (yp[i] > 0.f ? dyp[i] : 0.f) : dyp[i]; };
+      double plane_dy = 0, plane_dy_centred = 0;
+      lane_sum_pair(
+          hw, g, [&](int64_t i) { return g(i) * (xp[i] - mean); }, plane_dy, plane_dy_centred);
+      sum_dy += plane_dy;
+      sum_dy_centred += plane_dy_centred;
+    }
+    const double sum_dy_xhat = sum_dy_centred * double(inv_std);
+    dbeta[c] = float(accumulate ? dbeta[c] + sum_dy : sum_dy);
+    dgamma[c] = float(accumulate ? dgamma[c] + sum_dy_xhat : sum_dy_xhat);
+    if (m == 0) continue;
+    // dx = k (M dy - sum dy - xhat sum dy xhat) = a dy - b - (x - mean) e, with k = gamma inv_std / M.
+    const double k = double(gamma[c]) * double(inv_std) / double(m);
+    const float a = float(k * double(m)), b = float(k * sum_dy), e = float(k * sum_dy_xhat * double(inv_std));
+    for (int n = 0; n < s.N; ++n) {
+      const float* xp = x + s.plane(n, c);                   // (H, W)
+      const float* dyp = dy + s.plane(n, c);                 // (H, W)
+      const float* yp = Relu ? y + s.plane(n, c) : nullptr;  // (H, W)
+      float* dxp = dx + s.plane(n, c);                       // (H, W)
+      auto g = [&](int64_t i) { return Relu ? (yp[i] > 0.f ? dyp[i] : 0.f) : dyp[i]; };
+      if (accumulate) {
+        for (int64_t i = 0; i < hw; ++i) dxp[i] += a * g(i) - b - (xp[i] - mean) * e;
+      } else {
+        for (int64_t i = 0; i < hw; ++i) dxp[i] = a * g(i) - b - (xp[i] - mean) * e;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void batch_norm_forward_training(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
@@ -91,11 +147,7 @@ void batch_norm_forward_training(const BatchNormShape& s, const float* x, const 
     const double var = squares / double(m);
     const double inv_std = 1.0 / std::sqrt(var + double(s.eps));
     const float scale = float(double(gamma[c]) * inv_std), shift = beta[c];
-    for (int n = 0; n < s.N; ++n) {
-      const float* xp = x + s.plane(n, c);  // (H, W)
-      float* yp = y + s.plane(n, c);        // (H, W)
-      for (int64_t i = 0; i < hw; ++i) yp[i] = (xp[i] - mean_f) * scale + shift;
-    }
+    for (int n = 0; n < s.N; ++n) normalize(hw, x + s.plane(n, c), mean_f, scale, shift, s.relu, y + s.plane(n, c));
     batch_norm_store_statistics(s, c, mean, var, inv_std, m, running_mean, running_var, saved_mean, saved_inv_std);
   }
 }
@@ -109,9 +161,7 @@ void batch_norm_forward_inference(const BatchNormShape& s, const float* x, const
     const int c = int(nc % s.C);
     const float scale = float(double(gamma[c]) / std::sqrt(double(running_var[c]) + double(s.eps)));
     const float mean = running_mean[c], shift = beta[c];
-    const float* xp = x + nc * hw;  // (H, W)
-    float* yp = y + nc * hw;        // (H, W)
-    for (int64_t i = 0; i < hw; ++i) yp[i] = (xp[i] - mean) * scale + shift;
+    normalize(hw, x + nc * hw, mean, scale, shift, s.relu, y + nc * hw);
   }
 }
 
@@ -119,39 +169,14 @@ void batch_norm_backward(const BatchNormShape& s, const float* x, const float* d
                          const float* saved_mean, const float* saved_inv_std, float* dx, float* dgamma, float* dbeta,
                          bool accumulate) {
   check_batch_norm_shape(s, "batch_norm_backward");
-  const int64_t hw = int64_t(s.H) * s.W, m = s.per_channel();
-#pragma omp parallel for schedule(static) if (m * s.C >= kParallelMinElements)
-  for (int c = 0; c < s.C; ++c) {
-    const float mean = saved_mean[c], inv_std = saved_inv_std[c];
-    double sum_dy = 0, sum_dy_centred = 0;  // sum dy, sum dy (x - mean)
-    for (int n = 0; n < s.N; ++n) {
-      const float* xp = x + s.plane(n, c);    // (H, W)
-      const float* dyp = dy + s.plane(n, c);  // (H, W)
-      double plane_dy = 0, plane_dy_centred = 0;
-      lane_sum_pair(
-          hw, [&](int64_t i) { return dyp[i]; }, [&](int64_t i) { return dyp[i] * (xp[i] - mean); }, plane_dy,
-          plane_dy_centred);
-      sum_dy += plane_dy;
-      sum_dy_centred += plane_dy_centred;
-    }
-    const double sum_dy_xhat = sum_dy_centred * double(inv_std);
-    dbeta[c] = float(accumulate ? dbeta[c] + sum_dy : sum_dy);
-    dgamma[c] = float(accumulate ? dgamma[c] + sum_dy_xhat : sum_dy_xhat);
-    if (m == 0) continue;
-    // dx = k (M dy - sum dy - xhat sum dy xhat) = a dy - b - (x - mean) e, with k = gamma inv_std / M.
-    const double k = double(gamma[c]) * double(inv_std) / double(m);
-    const float a = float(k * double(m)), b = float(k * sum_dy), e = float(k * sum_dy_xhat * double(inv_std));
-    for (int n = 0; n < s.N; ++n) {
-      const float* xp = x + s.plane(n, c);    // (H, W)
-      const float* dyp = dy + s.plane(n, c);  // (H, W)
-      float* dxp = dx + s.plane(n, c);        // (H, W)
-      if (accumulate) {
-        for (int64_t i = 0; i < hw; ++i) dxp[i] += a * dyp[i] - b - (xp[i] - mean) * e;
-      } else {
-        for (int64_t i = 0; i < hw; ++i) dxp[i] = a * dyp[i] - b - (xp[i] - mean) * e;
-      }
-    }
-  }
+  backward<false>(s, x, nullptr, dy, gamma, saved_mean, saved_inv_std, dx, dgamma, dbeta, accumulate);
+}
+
+void batch_norm_backward_relu(const BatchNormShape& s, const float* x, const float* y, const float* dy,
+                              const float* gamma, const float* saved_mean, const float* saved_inv_std, float* dx,
+                              float* dgamma, float* dbeta, bool accumulate) {
+  check_batch_norm_shape(s, "batch_norm_backward_relu");
+  backward<true>(s, x, y, dy, gamma, saved_mean, saved_inv_std, dx, dgamma, dbeta, accumulate);
 }
 
 }  // namespace kernels::cpu

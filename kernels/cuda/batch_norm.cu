@@ -7,7 +7,8 @@
 //   normalisation:          a grid-stride loop over every element, y = gamma (x - mean) inv_std + beta, with the
 //                           training batch's saved statistics or (inference) the running ones;
 //   backward:               one block per channel reduces sum dy and sum dy xhat, writes dbeta and dgamma, then
-//                           writes the channel's dx from the same sums (they live only in that block's registers).
+//                           writes the channel's dx from the same sums (they live only in that block's registers);
+//                           after a fused ReLU (s.relu) dy counts only where the forward's y > 0.
 // Sums: each thread adds its strided share in float, then a fixed-order block tree (device_helpers.h block_sum), so
 // results repeat bit for bit. No atomics.
 // Shapes: x, y, dy, dx dense (N, C, H, W); gamma, beta, running_mean, running_var, saved_mean, saved_inv_std (C).
@@ -73,18 +74,20 @@ __global__ void batch_norm_normalize_kernel(BatchNormShape s, const float* x, co
   for (int64_t k = first; k < count; k += step) {
     const int c = int(k / hw % s.C);
     const float inv_std = FromVariance ? 1.f / sqrtf(spread[c] + s.eps) : spread[c];
-    y[k] = gamma[c] * (x[k] - mean[c]) * inv_std + beta[c];
+    const float v = gamma[c] * (x[k] - mean[c]) * inv_std + beta[c];
+    y[k] = s.relu && v < 0.f ? 0.f : v;  // the relu op's form
   }
 }
 
 // Grid: one block per channel. Pass 1: the batch sums of dy and dy xhat (xhat = (x - mean) inv_std); thread 0
 // writes dbeta, dgamma. Pass 2: dx = gamma inv_std (dy - sum dy / M - xhat sum(dy xhat) / M), the header's formula
 // with 1 / M taken inside (no M dy - sum dy cancellation of large terms in float).
-// x, dy, dx: (N, C, H, W); gamma, saved_mean, saved_inv_std, dgamma, dbeta: (C). dx may be dy: each thread reads its
-// own elements before writing them, after pass 1 (block_sum's barrier) is over.
-__global__ void batch_norm_backward_kernel(BatchNormShape s, const float* x, const float* dy, const float* gamma,
-                                           const float* saved_mean, const float* saved_inv_std, float* dx,
-                                           float* dgamma, float* dbeta, bool accumulate) {
+// x, y, dy, dx: (N, C, H, W); gamma, saved_mean, saved_inv_std, dgamma, dbeta: (C). y: the fused ReLU's output
+// (read only with s.relu; dy counts where y > 0). dx may be dy: each thread reads its own elements before writing
+// them, after pass 1 (block_sum's barrier) is over.
+__global__ void batch_norm_backward_kernel(BatchNormShape s, const float* x, const float* y, const float* dy,
+                                           const float* gamma, const float* saved_mean, const float* saved_inv_std,
+                                           float* dx, float* dgamma, float* dbeta, bool accumulate) {
   MASSMAP_SHARED(float, partial, [kMaxReduceThreads]);
   const int c = blockIdx.x;
   const int64_t hw = int64_t(s.H) * s.W, m = s.N * hw;  // (per_channel() is host-only)
@@ -93,8 +96,9 @@ __global__ void batch_norm_backward_kernel(BatchNormShape s, const float* x, con
   float sum_dy = 0.f, sum_dy_xhat = 0.f;
   for (int64_t j = threadIdx.x; j < m; j += blockDim.x) {
     const int64_t k = channel_value_at(j, c, s.C, hw);
-    sum_dy += dy[k];
-    sum_dy_xhat += dy[k] * (x[k] - mean) * inv_std;
+    const float g = s.relu && !(y[k] > 0.f) ? 0.f : dy[k];
+    sum_dy += g;
+    sum_dy_xhat += g * (x[k] - mean) * inv_std;
   }
   sum_dy = block_sum(sum_dy, partial);
   sum_dy_xhat = block_sum(sum_dy_xhat, partial);
@@ -108,7 +112,8 @@ __global__ void batch_norm_backward_kernel(BatchNormShape s, const float* x, con
   for (int64_t j = threadIdx.x; j < m; j += blockDim.x) {
     const int64_t k = channel_value_at(j, c, s.C, hw);
     const float xhat = (x[k] - mean) * inv_std;
-    const float g = scale * (dy[k] - mean_dy - xhat * mean_dy_xhat);
+    const float dy_k = s.relu && !(y[k] > 0.f) ? 0.f : dy[k];
+    const float g = scale * (dy_k - mean_dy - xhat * mean_dy_xhat);
     dx[k] = accumulate ? dx[k] + g : g;
   }
 }
@@ -124,6 +129,15 @@ dim3 reduce_block(int64_t m) {
 dim3 elementwise_grid(const BatchNormShape& s) {
   const int64_t count = int64_t(s.N) * s.C * s.H * s.W;
   return dim3(unsigned(std::min((count + kThreads - 1) / kThreads, kMaxBlocks)));
+}
+
+void launch_backward(const BatchNormShape& s, const float* x, const float* y, const float* dy, const float* gamma,
+                     const float* saved_mean, const float* saved_inv_std, float* dx, float* dgamma, float* dbeta,
+                     bool accumulate, GpuStream stream) {
+  // M == 0 still launches when C > 0: the reference sets dgamma and dbeta to the empty sums (0).
+  if (s.C == 0) return;
+  launch("batch_norm_backward", batch_norm_backward_kernel, dim3(unsigned(s.C)), reduce_block(s.per_channel()), 0,
+         stream, s, x, y, dy, gamma, saved_mean, saved_inv_std, dx, dgamma, dbeta, accumulate);
 }
 
 }  // namespace
@@ -152,10 +166,18 @@ void batch_norm_backward(const BatchNormShape& s, const float* x, const float* d
                          const float* saved_mean, const float* saved_inv_std, float* dx, float* dgamma, float* dbeta,
                          bool accumulate, GpuStream stream) {
   check_batch_norm_shape(s, "batch_norm_backward");
-  // M == 0 still launches when C > 0: the reference sets dgamma and dbeta to the empty sums (0).
-  if (s.C == 0) return;
-  launch("batch_norm_backward", batch_norm_backward_kernel, dim3(unsigned(s.C)), reduce_block(s.per_channel()), 0,
-         stream, s, x, dy, gamma, saved_mean, saved_inv_std, dx, dgamma, dbeta, accumulate);
+  BatchNormShape plain = s;  // no y to read
+  plain.relu = false;
+  launch_backward(plain, x, nullptr, dy, gamma, saved_mean, saved_inv_std, dx, dgamma, dbeta, accumulate, stream);
+}
+
+void batch_norm_backward_relu(const BatchNormShape& s, const float* x, const float* y, const float* dy,
+                              const float* gamma, const float* saved_mean, const float* saved_inv_std, float* dx,
+                              float* dgamma, float* dbeta, bool accumulate, GpuStream stream) {
+  check_batch_norm_shape(s, "batch_norm_backward_relu");
+  BatchNormShape fused = s;
+  fused.relu = true;
+  launch_backward(fused, x, y, dy, gamma, saved_mean, saved_inv_std, dx, dgamma, dbeta, accumulate, stream);
 }
 
 }  // namespace kernels::MASSMAP_GPU_NS
