@@ -17,7 +17,8 @@
 // batch per step: forward, backward-data and backward-filter counted as one forward pass each, an approximation);
 // MMAC/image (forward).
 // The graphs run as `massmap train` runs them: batch_norm + relu fused (fuse_batch_norm_relu; nets without batch
-// norm are unchanged).
+// norm are unchanged). The batch-normalised nets' cpu steps also run as built, rows .../unfused: the pass's gain,
+// measured in the same run.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -60,9 +61,10 @@ const Variant kVariants[] = {
     {"mapnet_bn_fine", 1.0, 64, Where::fast},
 };
 
-// The net as massmap train steps it.
-Graph step_graph(const std::string& net, const nets::NetOptions& o) {
-  return run_passes(nets::build_net(net, o), {"fuse_batch_norm_relu"});
+// The net as massmap train steps it (fused: false, as built).
+Graph step_graph(const std::string& net, const nets::NetOptions& o, bool fused = true) {
+  Graph g = nets::build_net(net, o);
+  return fused ? run_passes(g, {"fuse_batch_norm_relu"}) : g;
 }
 
 // The variant as a mammogram net: 1 channel, 2 classes.
@@ -75,12 +77,12 @@ nets::NetOptions mammogram_options(const Variant& v) {
   return o;
 }
 
-void train_step(benchmark::State& state, Variant v, Device device) {
+void train_step(benchmark::State& state, Variant v, Device device, bool fused) {
   const nets::NetOptions o = mammogram_options(v);
   ExecutorOptions eo;
   eo.device = device;
   eo.training = true;
-  Executor ex(step_graph(v.net, o), eo);
+  Executor ex(step_graph(v.net, o, fused), eo);
   SolverConfig config = nets::find_net(v.net).solver();
   config.lr.base_lr = 1e-5f;
   Solver solver(ex, config);
@@ -226,7 +228,11 @@ void register_all() {
       if ((d == Device::simt) != (v.where != Where::fast) && v.where != Where::also_simt) continue;
       char name[128];
       std::snprintf(name, sizeof name, "%s/%s/width:%g/batch:%d", v.net, device_name(d), v.width, v.batch);
-      benchmark::RegisterBenchmark(name, train_step, v, d)->UseRealTime()->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(name, train_step, v, d, true)->UseRealTime()->Unit(benchmark::kMillisecond);
+      if (d == Device::cpu && std::string(v.net).rfind("mapnet_bn", 0) == 0)
+        benchmark::RegisterBenchmark((std::string(name) + "/unfused").c_str(), train_step, v, d, false)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
       if (v.where == Where::fast && d == Device::cpu)  // (the GPU suite's filter takes every cuda row of a net)
         benchmark::RegisterBenchmark((std::string(name) + "/inference").c_str(), inference, v, d)
             ->UseRealTime()
