@@ -6,12 +6,12 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <new>
 #include <stdexcept>
 #include <string>
 
 #include "kernels/cpu/gemm_block.h"
+#include "kernels/cpu/gemm_pack_buffer.h"
+#include "kernels/cpu/gemm_stream.h"
 
 namespace kernels {
 namespace cpu {
@@ -36,25 +36,6 @@ using BlockFunction = void (*)(const GemmBlock&);
 BlockFunction block_function_of(CpuIsa isa) {
   return isa == CpuIsa::avx512 ? gemm_block_avx512 : isa == CpuIsa::avx2 ? gemm_block_avx2 : gemm_block_portable;
 }
-
-// A thread's packing buffers, kept between calls (OpenMP reuses its threads) and grown when a blocking needs more.
-class PackBuffer {
- public:
-  ~PackBuffer() { std::free(data_); }
-  float* get(size_t floats) {
-    if (floats > size_) {
-      std::free(data_);
-      data_ = static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64));
-      if (!data_) throw std::bad_alloc();
-      size_ = floats;
-    }
-    return data_;
-  }
-
- private:
-  float* data_ = nullptr;
-  size_t size_ = 0;
-};
 
 // C = beta * C when there is nothing to multiply (K == 0 or alpha == 0); beta == 0 writes zeros without reading C.
 void scale_c(const GemmShape& s, float* c) {
@@ -166,6 +147,7 @@ void gemm(const GemmShape& s, const float* a, const float* b, float* c, CpuIsa i
   // Called from inside a parallel region (a convolution's work items) the call runs on the calling thread.
   const bool small = int64_t(s.M) * s.N * s.K < kParallelMinMacs;
   const int threads = small || omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (gemm_stream_applies(s, isa)) return gemm_stream(s, a, b, c, threads);
   const Chunks chunks = plan_chunks(s, bl, threads);
   const int count = chunks.m_count * chunks.n_count;
   const size_t a_floats = size_t(bl.mc) * bl.kc, b_floats = size_t(bl.nc) * bl.kc;
