@@ -65,13 +65,23 @@ struct Chunks {
   int first_col(int ni, int nr) const { return int(int64_t(ni) * n_tiles / n_count) * nr; }
 };
 
+// Each chunk packs its own rows of A (once per KC block) and its own columns of B (once per KC block and MC rows of
+// the chunk), so a grid of m x n chunks packs A n times and B about max(m, M / MC) times. Of the grids with at least
+// the wanted number of chunks, the one that packs the fewest floats: 1024^3 on 2 threads packed A four times as a
+// row of 4 chunks and packs A and B twice each as 2 x 2.
 Chunks plan_chunks(const GemmShape& s, const GemmBlocking& bl, int threads) {
   const int m_tiles = ceil_div(s.M, bl.mr), n_tiles = ceil_div(s.N, bl.nr);
-  const int wanted = threads > 1 ? 2 * threads : 1;
-  int m_count = ceil_div(s.M, bl.mc);
-  const int n_count = std::min(n_tiles, std::max(1, ceil_div(wanted, m_count)));
-  if (m_count * n_count < wanted) m_count = std::min(m_tiles, ceil_div(wanted, n_count));
-  return {m_count, n_count, m_tiles, n_tiles};
+  const int wanted = threads > 1 ? 2 * threads : 1, m_least = std::min(m_tiles, ceil_div(s.M, bl.mc));
+  Chunks best{m_least, 1, m_tiles, n_tiles};
+  double best_cost = -1;
+  for (int n = 1; n <= std::min(n_tiles, wanted); ++n) {
+    const int m = std::min(m_tiles, std::max(m_least, ceil_div(wanted, n)));
+    const bool enough = int64_t(m) * n >= wanted, best_enough = int64_t(best.m_count) * best.n_count >= wanted;
+    const double cost = double(n) * s.M * s.K + double(std::max(m, m_least)) * s.K * s.N;
+    if (best_cost < 0 || (enough && !best_enough) || (enough == best_enough && cost < best_cost))
+      best = {m, n, m_tiles, n_tiles}, best_cost = cost;
+  }
+  return best;
 }
 
 thread_local PackBuffer t_pack;  // this thread's packing buffers

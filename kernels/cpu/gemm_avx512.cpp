@@ -16,6 +16,7 @@ namespace {
 struct KernelAvx512 {
   static constexpr GemmBlocking kBlocking = kBlockingAvx512;
   static constexpr int MR = kBlocking.mr, NR = kBlocking.nr;
+  static constexpr int kPanelAhead = 8;  // k steps (1.5 KB) of software prefetch ahead of the B panel's loads
 
   static void run(int kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, float alpha,
                   float beta, bool first) {
@@ -33,7 +34,15 @@ struct KernelAvx512 {
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 3
       for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
+    // The C tile is read only after the loop: ask for it now (it is usually in L3: 24 misses per call otherwise).
+    for (int i = 0; i < MR && i < rows; ++i)
+#pragma GCC unroll 3
+      for (int v = 0; v < V; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * v), _MM_HINT_T0);
     for (int k = 0; k < kc; ++k, a += MR, b += NR) {
+      // The panel (kc x 48 floats, 72 KB at KC 384) streams from L2: its rows kPanelAhead steps on into L1.
+#pragma GCC unroll 3
+      for (int v = 0; v < V; ++v)
+        _mm_prefetch(reinterpret_cast<const char*>(b + kPanelAhead * NR + 16 * v), _MM_HINT_T0);
       __m512 bv[V];  // row k of the B panel
 #pragma GCC unroll 3
       for (int v = 0; v < V; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
