@@ -37,6 +37,11 @@ BlockFunction block_function_of(CpuIsa isa) {
   return isa == CpuIsa::avx512 ? gemm_block_avx512 : isa == CpuIsa::avx2 ? gemm_block_avx2 : gemm_block_portable;
 }
 
+using TeamFunction = void (*)(const GemmTeamBlock&);
+TeamFunction team_function_of(CpuIsa isa) {
+  return isa == CpuIsa::avx512 ? gemm_team_avx512 : isa == CpuIsa::avx2 ? gemm_team_avx2 : gemm_team_portable;
+}
+
 // C = beta * C when there is nothing to multiply (K == 0 or alpha == 0); beta == 0 writes zeros without reading C.
 void scale_c(const GemmShape& s, float* c) {
   for (int i = 0; i < s.M; ++i) {
@@ -84,9 +89,45 @@ Chunks plan_chunks(const GemmShape& s, const GemmBlocking& bl, int threads) {
   return best;
 }
 
-thread_local PackBuffer t_pack;  // this thread's packing buffers
+thread_local PackBuffer t_pack;    // this thread's packing buffers
+thread_local PackBuffer t_shared;  // the two B blocks a team started by this thread shares
+
+// Big GEMMs (every thread with 256 rows or more, K and N past a block) run as one team that packs each B block once
+// for all (kernels/cpu/gemm_team.h): 4-7% faster at 1024^3-4096^3 on 2 threads than the chunks, which each pack
+// their own A rows and B columns. The price is a barrier per B block, where a thread that lost its core holds up the
+// others; the chunks below, which the threads take in turn, keep that from the smaller GEMMs.
+constexpr int kTeamMinRowsPerThread = 256;
+
+void run_team(const GemmShape& s, const float* a, const float* b, float* c, CpuIsa isa, int threads) {
+  const GemmBlocking& bl = blocking_of(isa);
+  const TeamFunction team = team_function_of(isa);
+  const size_t b_floats = size_t(bl.nc) * bl.kc;
+  float* shared = t_shared.get(2 * b_floats);  // two (NC / NR, KC, NR) blocks
+  const int m_tiles = ceil_div(s.M, bl.mr);
+#pragma omp parallel num_threads(threads)
+  {
+    GemmTeamBlock g;
+    g.s = &s;
+    g.a = a;
+    g.b = b;
+    g.c = c;
+    g.members = omp_get_num_threads();
+    g.member = omp_get_thread_num();
+    // Rows dealt as whole tiles, as evenly as they go.
+    g.m0 = int(int64_t(g.member) * m_tiles / g.members) * bl.mr;
+    g.m1 = std::min(s.M, int(int64_t(g.member + 1) * m_tiles / g.members) * bl.mr);
+    g.a_pack = t_pack.get(size_t(ceil_div(g.m1 - g.m0, bl.mr)) * bl.mr * bl.kc);
+    g.b_pack[0] = shared;
+    g.b_pack[1] = shared + b_floats;
+    team(g);
+  }
+}
 
 }  // namespace
+
+bool gemm_team_applies(const GemmShape& s, int threads) {
+  return threads > 1 && s.M >= kTeamMinRowsPerThread * threads && s.N >= 256 && s.K >= 256;
+}
 
 int gemm_tile_rows(CpuIsa isa) {
   return blocking_of(isa).mr;
@@ -158,6 +199,7 @@ void gemm(const GemmShape& s, const float* a, const float* b, float* c, CpuIsa i
   const bool small = int64_t(s.M) * s.N * s.K < kParallelMinMacs;
   const int threads = small || omp_in_parallel() ? 1 : omp_get_max_threads();
   if (gemm_stream_applies(s, isa)) return gemm_stream(s, a, b, c, threads);
+  if (gemm_team_applies(s, threads)) return run_team(s, a, b, c, isa, threads);
   const Chunks chunks = plan_chunks(s, bl, threads);
   const int count = chunks.m_count * chunks.n_count;
   const size_t a_floats = size_t(bl.mc) * bl.kc, b_floats = size_t(bl.nc) * bl.kc;

@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/gemm_driver.h"
+#include "kernels/cpu/gemm_team.h"
 
 namespace kernels {
 namespace cpu {
@@ -82,6 +83,9 @@ struct KernelAvx512 {
 void gemm_block_avx512(const GemmBlock& g) {
   gemm_block_with<KernelAvx512>(g);
 }
+void gemm_team_avx512(const GemmTeamBlock& g) {
+  gemm_team_with<KernelAvx512>(g);
+}
 void gemm_pack_a_avx512(const GemmShape& s, const float* a, float* packed, int row_begin, int row_end) {
   pack_a_rows<KernelAvx512>(s, a, packed, row_begin, row_end);
 }
@@ -97,6 +101,9 @@ void gemm_packed_block_avx512(const GemmPackedBlock& g) {
 #include <cstdlib>
 
 void kernels::cpu::gemm_block_avx512(const GemmBlock&) {
+  std::abort();
+}
+void kernels::cpu::gemm_team_avx512(const GemmTeamBlock&) {
   std::abort();
 }
 void kernels::cpu::gemm_pack_a_avx512(const GemmShape&, const float*, float*, int, int) {
