@@ -18,9 +18,9 @@
 using kernels::GemmShape;
 using kernels::cpu::CpuIsa;
 using testing_support::check_gemm;
+using testing_support::check_same_bits_for_threads;
 using testing_support::describe;
 using testing_support::random_vector;
-using testing_support::run_with_threads;
 using testing_support::shape;
 using testing_support::supported_isas;
 using Buffer = std::vector<float>;
@@ -126,12 +126,5 @@ TEST_CASE("streaming path gives the same bits for 1, 2 and 3 threads") {
   const int K = past_one_slice(64);
   const GemmShape s = shape(64, columns_for(K), K, false, true, 1);
   const Buffer a = random_vector(size_t(s.M) * s.lda, 41), b = random_vector(size_t(s.N) * s.ldb, 42);
-  for (const CpuIsa isa : supported_isas()) {
-    INFO(kernels::cpu::cpu_isa_name(isa));
-    const Buffer one = run_with_threads(s, a, b, isa, 1);
-    for (const int threads : {2, 3}) {
-      const Buffer many = run_with_threads(s, a, b, isa, threads);
-      CHECK(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)) == 0);
-    }
-  }
+  check_same_bits_for_threads(s, a, b, "streaming");
 }

@@ -18,9 +18,9 @@
 using kernels::GemmShape;
 using kernels::cpu::CpuIsa;
 using testing_support::check_gemm;
+using testing_support::check_same_bits_for_threads;
 using testing_support::describe;
 using testing_support::random_vector;
-using testing_support::run_with_threads;
 using testing_support::shape;
 using testing_support::supported_isas;
 using Buffer = std::vector<float>;
@@ -66,13 +66,6 @@ TEST_CASE("team gives the chunks' bits: 1, 2 and 3 threads agree") {
     REQUIRE(kernels::cpu::gemm_team_applies(s, 3));
     const Buffer a = random_vector(size_t(ta ? s.K : s.M) * s.lda, 51);
     const Buffer b = random_vector(size_t(ta ? s.K : s.N) * s.ldb, 52);
-    for (const CpuIsa isa : supported_isas()) {
-      INFO(kernels::cpu::cpu_isa_name(isa) << (ta ? " A^T" : " B^T"));
-      const Buffer one = run_with_threads(s, a, b, isa, 1);
-      for (const int threads : {2, 3}) {
-        const Buffer many = run_with_threads(s, a, b, isa, threads);
-        CHECK(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)) == 0);
-      }
-    }
+    check_same_bits_for_threads(s, a, b, ta ? "A^T" : "B^T");
   }
 }

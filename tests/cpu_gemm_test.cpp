@@ -25,9 +25,9 @@ using testing_support::random_vector;
 using testing_support::supported_isas;
 using Buffer = std::vector<float>;
 using testing_support::check_gemm;
+using testing_support::check_same_bits_for_threads;
 using testing_support::describe;
 using testing_support::reference_gemm;
-using testing_support::run_with_threads;
 using testing_support::shape;
 
 // First, before anything sets an ISA: the active one is what MASSMAP_CPU_ISA asks for (ctest runs this program
@@ -114,14 +114,7 @@ TEST_CASE("gemm gives the same bits for 1, 2 and 3 threads") {
     const GemmShape s = shape(67, 101, 400, ta, !ta, 1, 1.f, 0.f);
     const Buffer a = random_vector(size_t(ta ? s.K : s.M) * s.lda, 3);
     const Buffer b = random_vector(size_t(ta ? s.K : s.N) * s.ldb, 4);
-    for (const CpuIsa isa : supported_isas()) {
-      INFO(kernels::cpu::cpu_isa_name(isa) << (ta ? " A^T" : " B^T"));
-      const Buffer one = run_with_threads(s, a, b, isa, 1);
-      for (const int threads : {2, 3}) {
-        const Buffer many = run_with_threads(s, a, b, isa, threads);
-        CHECK(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)) == 0);
-      }
-    }
+    check_same_bits_for_threads(s, a, b, ta ? "A^T" : "B^T");
   }
 }
 

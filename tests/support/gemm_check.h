@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,19 @@ inline std::vector<float> run_with_threads(const kernels::GemmShape& s, const st
   kernels::cpu::gemm(s, a.data(), b.data(), c.data(), isa);
   omp_set_num_threads(saved);
   return c;
+}
+
+// gemm on 2 and 3 OpenMP threads gives one thread's bits, on every ISA this CPU runs.
+inline void check_same_bits_for_threads(const kernels::GemmShape& s, const std::vector<float>& a,
+                                        const std::vector<float>& b, const std::string& what) {
+  for (const kernels::cpu::CpuIsa isa : supported_isas()) {
+    INFO(what << " " << describe(s) << " on " << kernels::cpu::cpu_isa_name(isa));
+    const std::vector<float> one = run_with_threads(s, a, b, isa, 1);
+    for (const int threads : {2, 3}) {
+      const std::vector<float> many = run_with_threads(s, a, b, isa, threads);
+      CHECK(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)) == 0);
+    }
+  }
 }
 
 }  // namespace testing_support
