@@ -1,6 +1,8 @@
-// The CPU GEMM's entry: checks the shape, picks the instruction set's block function, cuts C into chunks that the
-// OpenMP threads take in turn, each thread with its own packing buffers. Which thread computes a chunk never changes
-// how an element is summed (gemm_driver.h), so any thread count gives the same bits.
+// The CPU GEMM's entry: checks the shape, picks the instruction set's functions and one of three ways to thread it:
+// the streaming path for a few rows against a big B^T (gemm_stream.h), one team sharing packed B for big GEMMs
+// (gemm_team.h), or chunks of C that the OpenMP threads take in turn, each thread with its own packing buffers. Which
+// thread computes an element, and which way, never changes how it is summed (gemm_driver.h), so any thread count
+// gives the same bits.
 #include "kernels/cpu/gemm.h"
 
 #include <omp.h>
@@ -72,8 +74,8 @@ struct Chunks {
 
 // Each chunk packs its own rows of A (once per KC block) and its own columns of B (once per KC block and MC rows of
 // the chunk), so a grid of m x n chunks packs A n times and B about max(m, M / MC) times. Of the grids with at least
-// the wanted number of chunks, the one that packs the fewest floats: 1024^3 on 2 threads packed A four times as a
-// row of 4 chunks and packs A and B twice each as 2 x 2.
+// the wanted number of chunks, the one that packs the fewest floats (1024^3 on 2 threads, before it ran as a team,
+// packed A four times as a row of 4 chunks; 2 x 2 packs A and B twice each: 7% faster).
 Chunks plan_chunks(const GemmShape& s, const GemmBlocking& bl, int threads) {
   const int m_tiles = ceil_div(s.M, bl.mr), n_tiles = ceil_div(s.N, bl.nr);
   const int wanted = threads > 1 ? 2 * threads : 1, m_least = std::min(m_tiles, ceil_div(s.M, bl.mc));
@@ -92,10 +94,11 @@ Chunks plan_chunks(const GemmShape& s, const GemmBlocking& bl, int threads) {
 thread_local PackBuffer t_pack;    // this thread's packing buffers
 thread_local PackBuffer t_shared;  // the two B blocks a team started by this thread shares
 
-// Big GEMMs (every thread with 256 rows or more, K and N past a block) run as one team that packs each B block once
-// for all (kernels/cpu/gemm_team.h): 4-7% faster at 1024^3-4096^3 on 2 threads than the chunks, which each pack
-// their own A rows and B columns. The price is a barrier per B block, where a thread that lost its core holds up the
-// others; the chunks below, which the threads take in turn, keep that from the smaller GEMMs.
+// Big GEMMs (every thread with 256 rows or more, K and N 256 or more) run as one team that packs each B block once
+// for all (kernels/cpu/gemm_team.h): 2-5% faster at 1024^3 and 2048^3 on 2 threads than the chunks, which each pack
+// their own A rows and B columns (even at 3072^3 and 4096^3). The price is a barrier per B block, where a thread that
+// lost its core holds up the others; the chunks below, which the threads take in turn, keep that from the smaller
+// GEMMs.
 constexpr int kTeamMinRowsPerThread = 256;
 
 void run_team(const GemmShape& s, const float* a, const float* b, float* c, CpuIsa isa, int threads) {
