@@ -2,9 +2,7 @@
 // CPU runs: sizes that are not multiples of any register tile or cache block (and ones that cross MC, NC and KC),
 // every transpose, padded leading dimensions, pointers one float off alignment, alpha / beta (beta 0 over NaN),
 // C's padding left untouched; bit-identical results for 1, 2 and 3 threads; the ISA switch and its parsing.
-//
-// Tolerance: |ours - ref| <= atol + rtol * |ref| with atol = 1e-5 * sqrt(K) + 1e-6, rtol = 1e-5: a float sum of K
-// products of values in [-1, 1] is off by ~1e-7 * sqrt(K), a missing term by >= ~1e-3.
+// Tolerances: tests/support/gemm_check.h. The streaming small-M path has its own suite (cpu_gemm_stream_test.cpp).
 #include <omp.h>
 
 #include <algorithm>
@@ -18,75 +16,19 @@
 #include "kernels/cpu/gemm.h"
 #include "tests/support/check.h"
 #include "tests/support/cpu_kernel_cases.h"
+#include "tests/support/gemm_check.h"
 
 using kernels::GemmShape;
 using kernels::cpu::CpuIsa;
 using testing_support::expect_close;
 using testing_support::random_vector;
 using testing_support::supported_isas;
-
-namespace {
-
 using Buffer = std::vector<float>;
-
-// C = alpha * op(A) * op(B) + beta * C in double; only the M x N entries of C change.
-void reference_gemm(const GemmShape& s, const float* a, const float* b, float* c) {
-  for (int m = 0; m < s.M; ++m) {
-    for (int n = 0; n < s.N; ++n) {
-      double sum = 0;
-      for (int k = 0; k < s.K; ++k) {
-        const double av = s.trans_a ? a[k * s.lda + m] : a[m * s.lda + k];
-        const double bv = s.trans_b ? b[n * s.ldb + k] : b[k * s.ldb + n];
-        sum += av * bv;
-      }
-      float& out = c[m * s.ldc + n];
-      out = float(s.alpha * sum + (s.beta != 0.f ? double(s.beta) * out : 0.0));
-    }
-  }
-}
-
-GemmShape shape(int M, int N, int K, bool ta, bool tb, int pad, float alpha = 1.f, float beta = 0.f) {
-  return {M, N, K, ta, tb, (ta ? M : K) + pad, (tb ? K : N) + pad, N + 2 * pad, alpha, beta};
-}
-
-std::string describe(const GemmShape& s) {
-  return "M" + std::to_string(s.M) + " N" + std::to_string(s.N) + " K" + std::to_string(s.K) +
-         (s.trans_a ? " A^T" : "") + (s.trans_b ? " B^T" : "") + " ld " + std::to_string(s.lda) + "/" +
-         std::to_string(s.ldb) + "/" + std::to_string(s.ldc) + " alpha " + std::to_string(s.alpha) + " beta " +
-         std::to_string(s.beta);
-}
-
-// Operands start `shift` floats into their buffers (1: not 16-byte aligned). C starts as random values, or NaN
-// when beta == 0 (it must not be read); the whole buffer, padding included, is compared with the reference's.
-void check_gemm(const GemmShape& s, int shift, const std::string& what) {
-  const size_t a_rows = s.trans_a ? s.K : s.M, b_rows = s.trans_b ? s.N : s.K;
-  const Buffer a = random_vector(shift + a_rows * s.lda, 11), b = random_vector(shift + b_rows * s.ldb, 12);
-  Buffer c0 = random_vector(shift + size_t(s.M) * s.ldc, 13);
-  Buffer expected = c0;
-  reference_gemm(s, a.data() + shift, b.data() + shift, expected.data() + shift);
-  if (s.beta == 0.f) {
-    for (int m = 0; m < s.M; ++m)
-      for (int n = 0; n < s.N; ++n) c0[shift + m * s.ldc + n] = NAN;
-  }
-  const float atol = 1e-5f * std::sqrt(float(s.K)) + 1e-6f;
-  for (const CpuIsa isa : supported_isas()) {
-    Buffer c = c0;
-    kernels::cpu::gemm(s, a.data() + shift, b.data() + shift, c.data() + shift, isa);
-    expect_close(c, expected, atol, 1e-5f, what + " " + describe(s) + " on " + kernels::cpu::cpu_isa_name(isa));
-  }
-}
-
-// Runs gemm with `threads` OpenMP threads and returns C.
-Buffer run_with_threads(const GemmShape& s, const Buffer& a, const Buffer& b, CpuIsa isa, int threads) {
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(threads);
-  Buffer c(size_t(s.M) * s.ldc, 0.5f);
-  kernels::cpu::gemm(s, a.data(), b.data(), c.data(), isa);
-  omp_set_num_threads(saved);
-  return c;
-}
-
-}  // namespace
+using testing_support::check_gemm;
+using testing_support::check_same_bits_for_threads;
+using testing_support::describe;
+using testing_support::reference_gemm;
+using testing_support::shape;
 
 // First, before anything sets an ISA: the active one is what MASSMAP_CPU_ISA asks for (ctest runs this program
 // once per ISA the CPU has through that variable) or the best.
@@ -172,14 +114,7 @@ TEST_CASE("gemm gives the same bits for 1, 2 and 3 threads") {
     const GemmShape s = shape(67, 101, 400, ta, !ta, 1, 1.f, 0.f);
     const Buffer a = random_vector(size_t(ta ? s.K : s.M) * s.lda, 3);
     const Buffer b = random_vector(size_t(ta ? s.K : s.N) * s.ldb, 4);
-    for (const CpuIsa isa : supported_isas()) {
-      INFO(kernels::cpu::cpu_isa_name(isa) << (ta ? " A^T" : " B^T"));
-      const Buffer one = run_with_threads(s, a, b, isa, 1);
-      for (const int threads : {2, 3}) {
-        const Buffer many = run_with_threads(s, a, b, isa, threads);
-        CHECK(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)) == 0);
-      }
-    }
+    check_same_bits_for_threads(s, a, b, ta ? "A^T" : "B^T");
   }
 }
 

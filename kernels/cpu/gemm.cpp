@@ -1,17 +1,19 @@
-// The CPU GEMM's entry: checks the shape, picks the instruction set's block function, cuts C into chunks that the
-// OpenMP threads take in turn, each thread with its own packing buffers. Which thread computes a chunk never changes
-// how an element is summed (gemm_driver.h), so any thread count gives the same bits.
+// The CPU GEMM's entry: checks the shape, picks the instruction set's functions and one of three ways to thread it:
+// the streaming path for a few rows against a big B^T (gemm_stream.h), one team sharing packed B for big GEMMs
+// (gemm_team.h), or chunks of C that the OpenMP threads take in turn, each thread with its own packing buffers. Which
+// thread computes an element, and which way, never changes how it is summed (gemm_driver.h), so any thread count
+// gives the same bits.
 #include "kernels/cpu/gemm.h"
 
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <new>
 #include <stdexcept>
 #include <string>
 
 #include "kernels/cpu/gemm_block.h"
+#include "kernels/cpu/gemm_pack_buffer.h"
+#include "kernels/cpu/gemm_stream.h"
 
 namespace kernels {
 namespace cpu {
@@ -37,24 +39,10 @@ BlockFunction block_function_of(CpuIsa isa) {
   return isa == CpuIsa::avx512 ? gemm_block_avx512 : isa == CpuIsa::avx2 ? gemm_block_avx2 : gemm_block_portable;
 }
 
-// A thread's packing buffers, kept between calls (OpenMP reuses its threads) and grown when a blocking needs more.
-class PackBuffer {
- public:
-  ~PackBuffer() { std::free(data_); }
-  float* get(size_t floats) {
-    if (floats > size_) {
-      std::free(data_);
-      data_ = static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64));
-      if (!data_) throw std::bad_alloc();
-      size_ = floats;
-    }
-    return data_;
-  }
-
- private:
-  float* data_ = nullptr;
-  size_t size_ = 0;
-};
+using TeamFunction = void (*)(const GemmTeamBlock&);
+TeamFunction team_function_of(CpuIsa isa) {
+  return isa == CpuIsa::avx512 ? gemm_team_avx512 : isa == CpuIsa::avx2 ? gemm_team_avx2 : gemm_team_portable;
+}
 
 // C = beta * C when there is nothing to multiply (K == 0 or alpha == 0); beta == 0 writes zeros without reading C.
 void scale_c(const GemmShape& s, float* c) {
@@ -84,18 +72,65 @@ struct Chunks {
   int first_col(int ni, int nr) const { return int(int64_t(ni) * n_tiles / n_count) * nr; }
 };
 
+// Each chunk packs its own rows of A (once per KC block) and its own columns of B (once per KC block and MC rows of
+// the chunk), so a grid of m x n chunks packs A n times and B about max(m, M / MC) times. Of the grids with at least
+// the wanted number of chunks, the one that packs the fewest floats (1024^3 on 2 threads, before it ran as a team,
+// packed A four times as a row of 4 chunks; 2 x 2 packs A and B twice each: 7% faster).
 Chunks plan_chunks(const GemmShape& s, const GemmBlocking& bl, int threads) {
   const int m_tiles = ceil_div(s.M, bl.mr), n_tiles = ceil_div(s.N, bl.nr);
-  const int wanted = threads > 1 ? 2 * threads : 1;
-  int m_count = ceil_div(s.M, bl.mc);
-  const int n_count = std::min(n_tiles, std::max(1, ceil_div(wanted, m_count)));
-  if (m_count * n_count < wanted) m_count = std::min(m_tiles, ceil_div(wanted, n_count));
-  return {m_count, n_count, m_tiles, n_tiles};
+  const int wanted = threads > 1 ? 2 * threads : 1, m_least = std::min(m_tiles, ceil_div(s.M, bl.mc));
+  Chunks best{m_least, 1, m_tiles, n_tiles};
+  double best_cost = -1;
+  for (int n = 1; n <= std::min(n_tiles, wanted); ++n) {
+    const int m = std::min(m_tiles, std::max(m_least, ceil_div(wanted, n)));
+    const bool enough = int64_t(m) * n >= wanted, best_enough = int64_t(best.m_count) * best.n_count >= wanted;
+    const double cost = double(n) * s.M * s.K + double(std::max(m, m_least)) * s.K * s.N;
+    if (best_cost < 0 || (enough && !best_enough) || (enough == best_enough && cost < best_cost))
+      best = {m, n, m_tiles, n_tiles}, best_cost = cost;
+  }
+  return best;
 }
 
-thread_local PackBuffer t_pack;  // this thread's packing buffers
+thread_local PackBuffer t_pack;    // this thread's packing buffers
+thread_local PackBuffer t_shared;  // the two B blocks a team started by this thread shares
+
+// Big GEMMs (every thread with 256 rows or more, K and N 256 or more) run as one team that packs each B block once
+// for all (kernels/cpu/gemm_team.h): 2-5% faster at 1024^3 and 2048^3 on 2 threads than the chunks, which each pack
+// their own A rows and B columns (even at 3072^3 and 4096^3). The price is a barrier per B block, where a thread that
+// lost its core holds up the others; the chunks below, which the threads take in turn, keep that from the smaller
+// GEMMs.
+constexpr int kTeamMinRowsPerThread = 256;
+
+void run_team(const GemmShape& s, const float* a, const float* b, float* c, CpuIsa isa, int threads) {
+  const GemmBlocking& bl = blocking_of(isa);
+  const TeamFunction team = team_function_of(isa);
+  const size_t b_floats = size_t(bl.nc) * bl.kc;
+  float* shared = t_shared.get(2 * b_floats);  // two (NC / NR, KC, NR) blocks
+  const int m_tiles = ceil_div(s.M, bl.mr);
+#pragma omp parallel num_threads(threads)
+  {
+    GemmTeamBlock g;
+    g.s = &s;
+    g.a = a;
+    g.b = b;
+    g.c = c;
+    g.members = omp_get_num_threads();
+    g.member = omp_get_thread_num();
+    // Rows dealt as whole tiles, as evenly as they go.
+    g.m0 = int(int64_t(g.member) * m_tiles / g.members) * bl.mr;
+    g.m1 = std::min(s.M, int(int64_t(g.member + 1) * m_tiles / g.members) * bl.mr);
+    g.a_pack = t_pack.get(size_t(ceil_div(g.m1 - g.m0, bl.mr)) * bl.mr * bl.kc);
+    g.b_pack[0] = shared;
+    g.b_pack[1] = shared + b_floats;
+    team(g);
+  }
+}
 
 }  // namespace
+
+bool gemm_team_applies(const GemmShape& s, int threads) {
+  return threads > 1 && s.M >= kTeamMinRowsPerThread * threads && s.N >= 256 && s.K >= 256;
+}
 
 int gemm_tile_rows(CpuIsa isa) {
   return blocking_of(isa).mr;
@@ -166,6 +201,8 @@ void gemm(const GemmShape& s, const float* a, const float* b, float* c, CpuIsa i
   // Called from inside a parallel region (a convolution's work items) the call runs on the calling thread.
   const bool small = int64_t(s.M) * s.N * s.K < kParallelMinMacs;
   const int threads = small || omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (gemm_stream_applies(s, isa)) return gemm_stream(s, a, b, c, threads);
+  if (gemm_team_applies(s, threads)) return run_team(s, a, b, c, isa, threads);
   const Chunks chunks = plan_chunks(s, bl, threads);
   const int count = chunks.m_count * chunks.n_count;
   const size_t a_floats = size_t(bl.mc) * bl.kc, b_floats = size_t(bl.nc) * bl.kc;

@@ -1,8 +1,8 @@
 #pragma once
 // Our own CPU SGEMM on kernels::GemmShape (row-major, op(A) and op(B) transposes, alpha, beta; beta == 0 never
 // reads C): packed panels sized to the caches and register-blocked micro-kernels per instruction set, threaded
-// with OpenMP over a 2-D split of C. Each element of C is summed in the same order whatever the split, so the
-// result is bit-identical for any thread count.
+// with OpenMP over a split of C (kernels/cpu/gemm.cpp says which). Each element of C is summed in the same order
+// whatever the split and path, so the result is bit-identical for any thread count.
 #include "kernels/cpu/cpu_isa.h"
 #include "kernels/linear.h"
 

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/gemm_driver.h"
+#include "kernels/cpu/gemm_team.h"
 
 namespace kernels {
 namespace cpu {
@@ -61,6 +62,9 @@ struct KernelAvx2 {
 void gemm_block_avx2(const GemmBlock& g) {
   gemm_block_with<KernelAvx2>(g);
 }
+void gemm_team_avx2(const GemmTeamBlock& g) {
+  gemm_team_with<KernelAvx2>(g);
+}
 void gemm_pack_a_avx2(const GemmShape& s, const float* a, float* packed, int row_begin, int row_end) {
   pack_a_rows<KernelAvx2>(s, a, packed, row_begin, row_end);
 }
@@ -76,6 +80,9 @@ void gemm_packed_block_avx2(const GemmPackedBlock& g) {
 #include <cstdlib>
 
 void kernels::cpu::gemm_block_avx2(const GemmBlock&) {
+  std::abort();
+}
+void kernels::cpu::gemm_team_avx2(const GemmTeamBlock&) {
   std::abort();
 }
 void kernels::cpu::gemm_pack_a_avx2(const GemmShape&, const float*, float*, int, int) {

@@ -36,6 +36,24 @@ void gemm_block_portable(const GemmBlock& g);
 void gemm_block_avx2(const GemmBlock& g);
 void gemm_block_avx512(const GemmBlock& g);
 
+// One thread's part of a team that shares the packed B (kernels/cpu/gemm_team.h): its rows [m0, m1) of C over all
+// columns and the whole K. Every thread of the OpenMP team calls it (it holds barriers).
+struct GemmTeamBlock {
+  const GemmShape* s;
+  const float* a;
+  const float* b;
+  float* c;
+  int m0, m1;           // this thread's rows, m0 a multiple of MR
+  int member, members;  // this thread's place in the team: it packs that share of every B block's panels
+  float* a_pack;        // (ceil((m1 - m0) / MR), KC, MR), this thread's own, 64-byte aligned
+  float* b_pack[2];     // (NC / NR, KC, NR) each, shared by the team, 64-byte aligned
+};
+// Whether gemm() runs shape s on `threads` threads as such a team (else as chunks the threads take in turn).
+bool gemm_team_applies(const GemmShape& s, int threads);
+void gemm_team_portable(const GemmTeamBlock& g);
+void gemm_team_avx2(const GemmTeamBlock& g);
+void gemm_team_avx512(const GemmTeamBlock& g);
+
 // A whole A packed once (gemm_pack_a_<isa>), for GEMMs that share it: per KC block pc, ceil(M / MR) slivers
 // (kc, MR), the block at offset pc * ceil(M / MR) * MR. Each call packs the slivers of rows [row_begin, row_end).
 void gemm_pack_a_portable(const GemmShape& s, const float* a, float* packed, int row_begin, int row_end);

@@ -1,6 +1,7 @@
 // The portable GEMM micro-kernel, plain C++ for the compiler to vectorise with the baseline instruction set (SSE2
 // on x86-64): a C tile of 4 rows x 8 columns, which fits 8 SSE registers; multiply and add stay separate (no FMA).
 #include "kernels/cpu/gemm_driver.h"
+#include "kernels/cpu/gemm_team.h"
 
 namespace kernels {
 namespace cpu {
@@ -31,6 +32,9 @@ struct KernelPortable {
 
 void gemm_block_portable(const GemmBlock& g) {
   gemm_block_with<KernelPortable>(g);
+}
+void gemm_team_portable(const GemmTeamBlock& g) {
+  gemm_team_with<KernelPortable>(g);
 }
 void gemm_pack_a_portable(const GemmShape& s, const float* a, float* packed, int row_begin, int row_end) {
   pack_a_rows<KernelPortable>(s, a, packed, row_begin, row_end);
