@@ -76,6 +76,15 @@ void normalize(int64_t n, const float* x, float mean, float scale, float shift, 
   }
 }
 
+// dy[i], or with Relu dy[i] where y[i] > 0 and 0 elsewhere: dy is loaded whatever y is (a load under the condition
+// keeps the compiler from vectorising: 4x slower), as the relu op's backward does.
+template <bool Relu>
+float masked(const float* y, const float* dy, int64_t i) {
+  const float d = dy[i];
+  if constexpr (Relu) return y[i] > 0.f ? d : 0.f;
+  return d;
+}
+
 // The backward; Relu: dy counts where y > 0 only (y is null otherwise).
 template <bool Relu>
 void backward(const BatchNormShape& s, const float* x, const float* y, const float* dy, const float* gamma,
@@ -90,7 +99,7 @@ void backward(const BatchNormShape& s, const float* x, const float* y, const flo
       const float* xp = x + s.plane(n, c);                   // (H, W)
       const float* dyp = dy + s.plane(n, c);                 // (H, W)
       const float* yp = Relu ? y + s.plane(n, c) : nullptr;  // (H, W)
-      auto g = [&](int64_t i) { return Relu ? (yp[i] > 0.f ? dyp[i] : 0.f) : dyp[i]; };
+      auto g = [&](int64_t i) { return masked<Relu>(yp, dyp, i); };
       double plane_dy = 0, plane_dy_centred = 0;
       lane_sum_pair(
           hw, g, [&](int64_t i) { return g(i) * (xp[i] - mean); }, plane_dy, plane_dy_centred);
@@ -109,7 +118,7 @@ void backward(const BatchNormShape& s, const float* x, const float* y, const flo
       const float* dyp = dy + s.plane(n, c);                 // (H, W)
       const float* yp = Relu ? y + s.plane(n, c) : nullptr;  // (H, W)
       float* dxp = dx + s.plane(n, c);                       // (H, W)
-      auto g = [&](int64_t i) { return Relu ? (yp[i] > 0.f ? dyp[i] : 0.f) : dyp[i]; };
+      auto g = [&](int64_t i) { return masked<Relu>(yp, dyp, i); };
       if (accumulate) {
         for (int64_t i = 0; i < hw; ++i) dxp[i] += a * g(i) - b - (xp[i] - mean) * e;
       } else {
