@@ -36,6 +36,7 @@
 using namespace massmap;
 using kernels::BatchNormShape;
 using testing_support::expect_close;
+using testing_support::expect_near_scaled;
 using testing_support::random_vector;
 
 namespace {
@@ -144,26 +145,19 @@ void expect_all_same_bits(const Results& a, const Results& b) {
   expect_same_bits(a.dgamma_acc, b.dgamma_acc, "dgamma accumulated");
 }
 
-// |got - want| <= rel (max(1, max |want|) + |want|), as batch_norm_test.
-void expect_near(const std::vector<float>& got, const std::vector<float>& want, float rel, const std::string& what) {
-  float scale = 1.f;
-  for (float v : want) scale = std::max(scale, std::fabs(v));
-  expect_close(got, want, rel * scale, rel, what);
-}
-
 constexpr float kElementRel = 2e-5f, kSumRel = 1e-4f;
 
 void expect_all_near(const Results& got, const Results& want) {
-  expect_near(got.y, want.y, kElementRel, "training y");
-  expect_near(got.saved_mean, want.saved_mean, kElementRel, "saved_mean");
-  expect_near(got.running_var, want.running_var, kElementRel, "running_var");
-  expect_near(got.inference, want.inference, kElementRel, "inference y");
-  expect_near(got.dx, want.dx, kElementRel, "dx");
-  expect_near(got.dx_acc, want.dx_acc, kElementRel, "dx accumulated");
-  expect_near(got.dgamma, want.dgamma, kSumRel, "dgamma");
-  expect_near(got.dbeta, want.dbeta, kSumRel, "dbeta");
-  expect_near(got.dgamma_acc, want.dgamma_acc, kSumRel, "dgamma accumulated");
-  expect_near(got.dbeta_acc, want.dbeta_acc, kSumRel, "dbeta accumulated");
+  expect_near_scaled(got.y, want.y, kElementRel, "training y");
+  expect_near_scaled(got.saved_mean, want.saved_mean, kElementRel, "saved_mean");
+  expect_near_scaled(got.running_var, want.running_var, kElementRel, "running_var");
+  expect_near_scaled(got.inference, want.inference, kElementRel, "inference y");
+  expect_near_scaled(got.dx, want.dx, kElementRel, "dx");
+  expect_near_scaled(got.dx_acc, want.dx_acc, kElementRel, "dx accumulated");
+  expect_near_scaled(got.dgamma, want.dgamma, kSumRel, "dgamma");
+  expect_near_scaled(got.dbeta, want.dbeta, kSumRel, "dbeta");
+  expect_near_scaled(got.dgamma_acc, want.dgamma_acc, kSumRel, "dgamma accumulated");
+  expect_near_scaled(got.dbeta_acc, want.dbeta_acc, kSumRel, "dbeta accumulated");
 }
 
 // (3,5,7,9): nothing a power of two; (1,3,1,1): M = 1 (y = beta: cut where beta < 0); (2,3,45,47): planes past a
@@ -260,49 +254,29 @@ GPU_TEST("batch_norm with relu on the GPU against the reference") {
         rvar(gpu, in.running_var), y(gpu, n), smean(gpu, s.C), sinv(gpu, s.C);
     GPU_CALL(gpu, batch_norm_forward_training, s, x.get(), gamma.get(), beta.get(), rmean.get(), rvar.get(), y.get(),
              smean.get(), sinv.get(), gpu.stream());
-    expect_near(y.download(), want.y, kElementRel, "training y");
+    expect_near_scaled(y.download(), want.y, kElementRel, "training y");
     rmean.upload(in.running_mean), rvar.upload(in.running_var);
     DeviceBuffer inference(gpu, n);
     GPU_CALL(gpu, batch_norm_forward_inference, s, x.get(), gamma.get(), beta.get(), rmean.get(), rvar.get(),
              inference.get(), gpu.stream());
-    expect_near(inference.download(), want.inference, kElementRel, "inference y");
+    expect_near_scaled(inference.download(), want.inference, kElementRel, "inference y");
 
     // Backward at the reference's statistics and y; dx written over dy (the kernels allow it).
     y.upload(want.y), smean.upload(want.saved_mean), sinv.upload(want.saved_inv_std);
     DeviceBuffer dy(gpu, in.dy), dgamma(gpu, std::vector<float>(s.C, NAN)), dbeta(gpu, std::vector<float>(s.C, NAN));
     GPU_CALL(gpu, batch_norm_backward_relu, s, x.get(), y.get(), dy.get(), gamma.get(), smean.get(), sinv.get(),
              dy.get(), dgamma.get(), dbeta.get(), false, gpu.stream());
-    expect_near(dy.download(), want.dx, kElementRel, "dx (over dy)");
-    expect_near(dgamma.download(), want.dgamma, kSumRel, "dgamma");
-    expect_near(dbeta.download(), want.dbeta, kSumRel, "dbeta");
+    expect_near_scaled(dy.download(), want.dx, kElementRel, "dx (over dy)");
+    expect_near_scaled(dgamma.download(), want.dgamma, kSumRel, "dgamma");
+    expect_near_scaled(dbeta.download(), want.dbeta, kSumRel, "dbeta");
     DeviceBuffer dy2(gpu, in.dy), dx(gpu, in.dx0), dgamma2(gpu, in.dgamma0), dbeta2(gpu, in.dbeta0);
     GPU_CALL(gpu, batch_norm_backward_relu, s, x.get(), y.get(), dy2.get(), gamma.get(), smean.get(), sinv.get(),
              dx.get(), dgamma2.get(), dbeta2.get(), true, gpu.stream());
-    expect_near(dx.download(), want.dx_acc, kElementRel, "dx accumulated");
-    expect_near(dgamma2.download(), want.dgamma_acc, kSumRel, "dgamma accumulated");
-    expect_near(dbeta2.download(), want.dbeta_acc, kSumRel, "dbeta accumulated");
+    expect_near_scaled(dx.download(), want.dx_acc, kElementRel, "dx accumulated");
+    expect_near_scaled(dgamma2.download(), want.dgamma_acc, kSumRel, "dgamma accumulated");
+    expect_near_scaled(dbeta2.download(), want.dbeta_acc, kSumRel, "dbeta accumulated");
   }
 }
-
-namespace {
-
-// One training step (batch statistics, dropout on with its seeded masks) from He weights.
-std::unique_ptr<Executor> training_step(const Graph& g, Device device, const Tensor& x, const Tensor& labels) {
-  ExecutorOptions eo;
-  eo.device = device;
-  eo.training = true;
-  auto ex = std::make_unique<Executor>(g, eo);
-  testing_support::he_weights(*ex, 4);
-  ex->set_input("data", x);
-  ex->set_input("label", labels);
-  RunContext run;
-  run.training = true;
-  ex->forward(run);
-  ex->backward(run);
-  return ex;
-}
-
-}  // namespace
 
 TEST_CASE("fuse_batch_norm_relu on mapnet_bn_fine: a training step bit-identical on cpu, close on simt") {
   nets::NetOptions o;
@@ -328,9 +302,9 @@ TEST_CASE("fuse_batch_norm_relu on mapnet_bn_fine: a training step bit-identical
 
   const Tensor x = Tensor::from({3, 1, 69, 69}, random_vector(3 * 69 * 69, 8));
   const Tensor labels = Tensor::from({3}, {0.f, 1.f, 1.f});
-  auto cpu_plain = training_step(plain, Device::cpu, x, labels),
-       cpu_fused = training_step(fused, Device::cpu, x, labels);
-  auto simt_fused = training_step(fused, Device::simt, x, labels);
+  auto cpu_plain = testing_support::training_step(plain, Device::cpu, x, labels, true),
+       cpu_fused = testing_support::training_step(fused, Device::cpu, x, labels, true);
+  auto simt_fused = testing_support::training_step(fused, Device::simt, x, labels, true);
   CHECK(cpu_fused->read("loss.prob").to_vector() == cpu_plain->read("loss.prob").to_vector());
   expect_close(simt_fused->read("loss.prob").to_vector(), cpu_plain->read("loss.prob").to_vector(), 1e-5f, 1e-4f,
                "simt probabilities");

@@ -36,6 +36,7 @@
 
 using namespace massmap;
 using kernels::BatchNormShape;
+using testing_support::expect_near_scaled;
 using testing_support::random_vector;
 
 namespace {
@@ -191,13 +192,6 @@ using testing_support::DeviceBuffer;
 
 namespace {
 
-// |got - want| <= rel (max(1, max |want|) + |want|): a tolerance relative to the buffer's magnitude.
-void expect_near(const std::vector<float>& got, const std::vector<float>& want, float rel, const std::string& what) {
-  float scale = 1.f;
-  for (float v : want) scale = std::max(scale, std::fabs(v));
-  testing_support::expect_close(got, want, rel * scale, rel, what);
-}
-
 constexpr float kElementRel = 2e-5f, kSumRel = 1e-4f;
 
 // Forward training, inference and backward (accumulate off, then on) of one shape against the reference.
@@ -216,11 +210,11 @@ void check_shape(const testing_support::GpuBackend& gpu, const BatchNormShape& s
       rvar_dev(gpu, running_var), y_dev(gpu, n), smean_dev(gpu, s.C), sinv_dev(gpu, s.C);
   GPU_CALL(gpu, batch_norm_forward_training, s, x_dev.get(), gamma_dev.get(), beta_dev.get(), rmean_dev.get(),
            rvar_dev.get(), y_dev.get(), smean_dev.get(), sinv_dev.get(), gpu.stream());
-  expect_near(y_dev.download(), want.y, kElementRel, "training y");
-  expect_near(smean_dev.download(), want.saved_mean, kElementRel, "saved_mean");
-  expect_near(sinv_dev.download(), want.saved_inv_std, kElementRel, "saved_inv_std");
-  expect_near(rmean_dev.download(), want.running_mean, kElementRel, "running_mean");
-  expect_near(rvar_dev.download(), want.running_var, kElementRel, "running_var");
+  expect_near_scaled(y_dev.download(), want.y, kElementRel, "training y");
+  expect_near_scaled(smean_dev.download(), want.saved_mean, kElementRel, "saved_mean");
+  expect_near_scaled(sinv_dev.download(), want.saved_inv_std, kElementRel, "saved_inv_std");
+  expect_near_scaled(rmean_dev.download(), want.running_mean, kElementRel, "running_mean");
+  expect_near_scaled(rvar_dev.download(), want.running_var, kElementRel, "running_var");
 
   // Inference from the original running statistics.
   std::vector<float> want_inference(n);
@@ -230,7 +224,7 @@ void check_shape(const testing_support::GpuBackend& gpu, const BatchNormShape& s
   rvar_dev.upload(running_var);
   GPU_CALL(gpu, batch_norm_forward_inference, s, x_dev.get(), gamma_dev.get(), beta_dev.get(), rmean_dev.get(),
            rvar_dev.get(), y_dev.get(), gpu.stream());
-  expect_near(y_dev.download(), want_inference, kElementRel, "inference y");
+  expect_near_scaled(y_dev.download(), want_inference, kElementRel, "inference y");
 
   // Backward from the reference's saved statistics (the same inputs on both sides), accumulate off then on.
   smean_dev.upload(want.saved_mean);
@@ -249,9 +243,9 @@ void check_shape(const testing_support::GpuBackend& gpu, const BatchNormShape& s
                                       want.saved_inv_std.data(), dx.data(), dgamma.data(), dbeta.data(), accumulate);
     GPU_CALL(gpu, batch_norm_backward, s, x_dev.get(), dy_dev.get(), gamma_dev.get(), smean_dev.get(), sinv_dev.get(),
              dx_dev.get(), dgamma_dev.get(), dbeta_dev.get(), accumulate, gpu.stream());
-    expect_near(dx_dev.download(), dx, kElementRel, "dx");
-    expect_near(dgamma_dev.download(), dgamma, kSumRel, "dgamma");
-    expect_near(dbeta_dev.download(), dbeta, kSumRel, "dbeta");
+    expect_near_scaled(dx_dev.download(), dx, kElementRel, "dx");
+    expect_near_scaled(dgamma_dev.download(), dgamma, kSumRel, "dgamma");
+    expect_near_scaled(dbeta_dev.download(), dbeta, kSumRel, "dbeta");
   }
 }
 
@@ -416,19 +410,19 @@ TEST_CASE("cpu batch_norm matches the reference within float roundings, and any 
     omp_set_num_threads(threads);
 
     if (s.per_channel() > 0) {  // M = 0 writes no y and no statistics (the NaN stays)
-      expect_near(one.forward.y, want.y, kElementRel, "training y");
-      expect_near(one.forward.saved_mean, want.saved_mean, kElementRel, "saved_mean");
-      expect_near(one.forward.saved_inv_std, want.saved_inv_std, kElementRel, "saved_inv_std");
-      expect_near(one.inference, want_inference, kElementRel, "inference y");
-      expect_near(one.dx, dx, kElementRel, "dx");
-      expect_near(one.dx_acc, dx_acc, kElementRel, "dx accumulated");
+      expect_near_scaled(one.forward.y, want.y, kElementRel, "training y");
+      expect_near_scaled(one.forward.saved_mean, want.saved_mean, kElementRel, "saved_mean");
+      expect_near_scaled(one.forward.saved_inv_std, want.saved_inv_std, kElementRel, "saved_inv_std");
+      expect_near_scaled(one.inference, want_inference, kElementRel, "inference y");
+      expect_near_scaled(one.dx, dx, kElementRel, "dx");
+      expect_near_scaled(one.dx_acc, dx_acc, kElementRel, "dx accumulated");
     }
-    expect_near(one.forward.running_mean, want.running_mean, kElementRel, "running_mean");
-    expect_near(one.forward.running_var, want.running_var, kElementRel, "running_var");
-    expect_near(one.dgamma, dgamma, kSumRel, "dgamma");
-    expect_near(one.dbeta, dbeta, kSumRel, "dbeta");
-    expect_near(one.dgamma_acc, dgamma_acc, kSumRel, "dgamma accumulated");
-    expect_near(one.dbeta_acc, dbeta_acc, kSumRel, "dbeta accumulated");
+    expect_near_scaled(one.forward.running_mean, want.running_mean, kElementRel, "running_mean");
+    expect_near_scaled(one.forward.running_var, want.running_var, kElementRel, "running_var");
+    expect_near_scaled(one.dgamma, dgamma, kSumRel, "dgamma");
+    expect_near_scaled(one.dbeta, dbeta, kSumRel, "dbeta");
+    expect_near_scaled(one.dgamma_acc, dgamma_acc, kSumRel, "dgamma accumulated");
+    expect_near_scaled(one.dbeta_acc, dbeta_acc, kSumRel, "dbeta accumulated");
 
     for (const auto& [a, b, what] : {std::tuple{&one.forward.y, &three.forward.y, "y"},
                                      {&one.forward.saved_mean, &three.forward.saved_mean, "mean"},

@@ -383,26 +383,11 @@ TEST_CASE("convolutionalize: a classifier checkpoint loads into the result; igno
 
 namespace {
 
-// A training step with dropout off on He weights; returns the executor for reading values and gradients.
-std::unique_ptr<Executor> training_step(const Graph& g, Device device, const Tensor& x, const Tensor& labels) {
-  ExecutorOptions eo;
-  eo.device = device;
-  eo.training = true;
-  auto ex = std::make_unique<Executor>(g, eo);
-  he_weights(*ex, 4);
-  ex->set_input("data", x);
-  ex->set_input("label", labels);
-  RunContext run;  // dropout off: a deterministic function
-  ex->forward(run);
-  ex->backward(run);
-  return ex;
-}
-
 // The fused graph's training step against the plain one's: bit for bit on cpu, within rounding on simt.
 void check_fused_step(const Graph& plain, const Graph& fused, const Tensor& x, const Tensor& labels) {
-  auto cpu_plain = training_step(plain, Device::cpu, x, labels),
-       cpu_fused = training_step(fused, Device::cpu, x, labels);
-  auto simt_fused = training_step(fused, Device::simt, x, labels);
+  auto cpu_plain = testing_support::training_step(plain, Device::cpu, x, labels, false),
+       cpu_fused = testing_support::training_step(fused, Device::cpu, x, labels, false);
+  auto simt_fused = testing_support::training_step(fused, Device::simt, x, labels, false);
   CHECK(cpu_fused->read("loss.prob").to_vector() == cpu_plain->read("loss.prob").to_vector());
   for (ValueId p : plain.params()) {
     const std::string grad = gradient_name(plain.value(p).name);

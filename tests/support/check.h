@@ -3,6 +3,7 @@
 // central-difference gradient check (Caffe style: step eps, error relative to max(|analytic|, |numeric|, 1)).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -56,6 +57,14 @@ inline void expect_close(const std::vector<float>& a, const std::vector<float>& 
     msg << what << ": " << bad << " of " << a.size() << " differ; first at " << first << ": " << a[first] << " vs "
         << b[first] << " (max abs err " << worst << ")";
   CHECK_MESSAGE(bad == 0, msg.str());
+}
+
+// |got - want| <= rel (max(1, max |want|) + |want|): a tolerance relative to the buffer's magnitude.
+inline void expect_near_scaled(const std::vector<float>& got, const std::vector<float>& want, float rel,
+                               const std::string& what) {
+  float scale = 1.f;
+  for (float v : want) scale = std::max(scale, std::fabs(v));
+  expect_close(got, want, rel * scale, rel, what);
 }
 
 struct GradCheckOptions {
