@@ -1,5 +1,5 @@
 // cpu_conv_bench: our fast CPU convolution and linear kernels (kernels::cpu) against two baselines on AlexNet and
-// VGG-16 layer shapes, for forward, backward-data and backward-filter (backward-weight):
+// VGG-16 layer shapes and the demo net's layers, for forward, backward-data and backward-filter (backward-weight):
 //   eigen_sgemm  only the GEMMs of an im2col path, on operands already laid out: the ceiling of our approach;
 //   onednn       oneDNN's direct convolution / inner product, in the layouts it prefers (reorders not timed).
 // Every row reports GFLOP/s, its ratios to both baselines and to the measured FP32 peak, and its napkin math.
@@ -51,6 +51,12 @@ const std::vector<Layer>& benchmarked_layers() {
       conv_layer("vgg16_conv1_2", 64, 224, 224, 64, 3, 1, 1, 1, 1),  // 3.7 GFLOP per image
       conv_layer("vgg16_conv3_2", 256, 56, 56, 256, 3, 1, 1, 1, 1),  // 3.7 GFLOP per image
       conv_layer("vgg16_conv5_2", 512, 14, 14, 512, 3, 1, 1, 1, 4),
+      // The demo's net at its training batch; not in the suite's totals (the suite predates them).
+      demo_layer("mapnet_bn_fine_conv0", 1, 93, 93, 16, 3, 1, 64),
+      demo_layer("mapnet_bn_fine_conv1", 16, 91, 91, 32, 3, 2, 64),
+      demo_layer("mapnet_bn_fine_conv2", 32, 45, 45, 32, 3, 1, 64),
+      demo_layer("mapnet_bn_fine_conv3", 32, 21, 21, 64, 3, 1, 64),
+      demo_layer("mapnet_bn_fine_conv4", 64, 19, 19, 64, 3, 1, 64),
       linear_layer("alexnet_fc6", 9216, 4096, 64),
       linear_layer("alexnet_fc7", 4096, 4096, 64),
   };
@@ -211,32 +217,50 @@ Row& prepare_row(const Layer& layer, Pass pass, int N, Impl impl) {
   return *current;
 }
 
-// Sums of mean seconds per call over the rows of each pass, convolutions [0] and linear layers [1]: ours and the
-// oneDNN calls interleaved with ours.
+// Each row's mean seconds per call, ours and the oneDNN calls interleaved with ours, from the row's last run (Google
+// Benchmark calls a row function again with more iterations until it has run long enough, and reports the last).
 struct Totals {
   double ours = 0, onednn = 0;
 };
-std::map<std::string, std::array<Totals, 2>>& totals() {
-  static std::map<std::string, std::array<Totals, 2>> t;
+// The suite's convolutions, its linear layers and the demo's layers.
+constexpr int kTotalKinds = 3;
+const char* const kTotalNames[kTotalKinds] = {"conv", "fc", "demo"};
+int total_kind(const Layer& layer) {
+  return !layer.in_suite ? 2 : layer.is_conv ? 0 : 1;
+}
+struct RowTime {
+  std::string pass;
+  int kind;
+  Totals seconds;
+};
+std::map<std::string, RowTime>& row_times() {  // by problem key
+  static std::map<std::string, RowTime> t;
   return t;
 }
 
+// Sums of the rows' mean seconds per call, per pass and kind.
 void print_totals() {
-  if (totals().empty()) return;
+  if (row_times().empty()) return;
+  std::map<std::string, std::array<Totals, kTotalKinds>> by_pass;
+  for (const auto& [key, row] : row_times()) {
+    Totals& t = by_pass[row.pass][size_t(row.kind)];
+    t.ours += row.seconds.ours;
+    t.onednn += row.seconds.onednn;
+  }
   std::printf("\nsuite totals (sum of mean ms per call; vs_onednn = oneDNN's sum / ours, interleaved calls):\n");
-  Totals all[2];
-  for (auto& [pass, t] : totals()) {
-    for (int i = 0; i < 2; ++i) {
+  Totals all[kTotalKinds];
+  for (auto& [pass, t] : by_pass) {
+    for (int i = 0; i < kTotalKinds; ++i) {
       if (t[i].ours == 0) continue;
-      std::printf("  %-5s %-16s ours %9.1f  onednn %9.1f  vs_onednn %.3f\n", i == 0 ? "conv" : "fc", pass.c_str(),
+      std::printf("  %-5s %-16s ours %9.1f  onednn %9.1f  vs_onednn %.3f\n", kTotalNames[i], pass.c_str(),
                   t[i].ours * 1e3, t[i].onednn * 1e3, t[i].onednn / t[i].ours);
       all[i].ours += t[i].ours;
       all[i].onednn += t[i].onednn;
     }
   }
-  for (int i = 0; i < 2; ++i)
+  for (int i = 0; i < kTotalKinds; ++i)
     if (all[i].ours > 0)
-      std::printf("  %-5s %-16s ours %9.1f  onednn %9.1f  vs_onednn %.3f\n", i == 0 ? "conv" : "fc", "all passes",
+      std::printf("  %-5s %-16s ours %9.1f  onednn %9.1f  vs_onednn %.3f\n", kTotalNames[i], "all passes",
                   all[i].ours * 1e3, all[i].onednn * 1e3, all[i].onednn / all[i].ours);
 }
 
@@ -282,9 +306,8 @@ void run_row(benchmark::State& state, const Layer& layer, Pass pass, Impl impl) 
   if (interleave) {
     state.counters["vs_onednn"] = dnnl_total / total;  // the interleaved calls replace the cached baseline
     state.counters["vs_onednn_cached"] = dnnl_seconds / mean;
-    Totals& t = totals()[pass_name(layer, pass)][layer.is_conv ? 0 : 1];
-    t.ours += mean;
-    t.onednn += dnnl_total / double(state.iterations());
+    row_times()[problem_key(layer, pass, N)] = {pass_name(layer, pass), total_kind(layer),
+                                                {mean, dnnl_total / double(state.iterations())}};
   }
   // Roofline: the least traffic at the measured copy rate, against the measured peak.
   const double peak = settings().peak.flops_per_second;

@@ -21,11 +21,18 @@ struct Layer {
   int C, H, W, K, R, S, stride, pad, groups;
   int I, O;
   int default_batch;
+  bool in_suite = true;  // false: reported row by row and in a total of its own, outside the suite's totals
 };
 
 inline Layer conv_layer(const char* name, int C, int H, int W, int K, int RS, int stride, int pad, int groups,
                         int batch) {
   return {name, true, C, H, W, K, RS, RS, stride, pad, groups, 0, 0, batch};
+}
+// A layer of the demo's net (mapnet_bn_fine on one grey channel): rows of their own, outside the suite's totals.
+inline Layer demo_layer(const char* name, int C, int H, int W, int K, int RS, int stride, int batch) {
+  Layer layer = conv_layer(name, C, H, W, K, RS, stride, 0, 1, batch);
+  layer.in_suite = false;
+  return layer;
 }
 inline Layer linear_layer(const char* name, int I, int O, int batch) {
   return {name, false, 0, 0, 0, 0, 0, 0, 0, 0, 0, I, O, batch};
