@@ -1,5 +1,6 @@
 // cpu_conv_bench: our fast CPU convolution and linear kernels (kernels::cpu) against two baselines on AlexNet and
-// VGG-16 layer shapes and the demo net's layers, for forward, backward-data and backward-filter (backward-weight):
+// VGG-16 layer shapes, GoogLeNet's inception 3a and the demo net's layers, for forward, backward-data and
+// backward-filter (backward-weight):
 //   eigen_sgemm  only the GEMMs of an im2col path, on operands already laid out: the ceiling of our approach;
 //   onednn       oneDNN's direct convolution / inner product, in the layouts it prefers (reorders not timed).
 // Every row reports GFLOP/s, its ratios to both baselines and to the measured FP32 peak, and its napkin math.
@@ -51,6 +52,13 @@ const std::vector<Layer>& benchmarked_layers() {
       conv_layer("vgg16_conv1_2", 64, 224, 224, 64, 3, 1, 1, 1, 1),  // 3.7 GFLOP per image
       conv_layer("vgg16_conv3_2", 256, 56, 56, 256, 3, 1, 1, 1, 1),  // 3.7 GFLOP per image
       conv_layer("vgg16_conv5_2", 512, 14, 14, 512, 3, 1, 1, 1, 4),
+      // GoogLeNet inception 3a's convolutions (28x28, 192 channels in).
+      conv_layer("googlenet_3a_1x1", 192, 28, 28, 64, 1, 1, 0, 1, 8),
+      conv_layer("googlenet_3a_3x3_reduce", 192, 28, 28, 96, 1, 1, 0, 1, 8),
+      conv_layer("googlenet_3a_3x3", 96, 28, 28, 128, 3, 1, 1, 1, 8),
+      conv_layer("googlenet_3a_5x5_reduce", 192, 28, 28, 16, 1, 1, 0, 1, 8),
+      conv_layer("googlenet_3a_5x5", 16, 28, 28, 32, 5, 1, 2, 1, 8),
+      conv_layer("googlenet_3a_pool_proj", 192, 28, 28, 32, 1, 1, 0, 1, 8),
       // The demo's net at its training batch; not in the suite's totals (the suite predates them).
       demo_layer("mapnet_bn_fine_conv0", 1, 93, 93, 16, 3, 1, 64),
       demo_layer("mapnet_bn_fine_conv1", 16, 91, 91, 32, 3, 2, 64),
@@ -306,8 +314,8 @@ void run_row(benchmark::State& state, const Layer& layer, Pass pass, Impl impl) 
   if (interleave) {
     state.counters["vs_onednn"] = dnnl_total / total;  // the interleaved calls replace the cached baseline
     state.counters["vs_onednn_cached"] = dnnl_seconds / mean;
-    row_times()[problem_key(layer, pass, N)] = {pass_name(layer, pass), total_kind(layer),
-                                                {mean, dnnl_total / double(state.iterations())}};
+    row_times()[problem_key(layer, pass, N)] = {
+        pass_name(layer, pass), total_kind(layer), {mean, dnnl_total / double(state.iterations())}};
   }
   // Roofline: the least traffic at the measured copy rate, against the measured peak.
   const double peak = settings().peak.flops_per_second;

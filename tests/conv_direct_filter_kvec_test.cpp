@@ -56,6 +56,9 @@ std::vector<Case> cases() {
       {"several bands and chunks across rows: C16 K64, 3x3 pad 1, 60x70, batch 2",
        kernels::conv_shape(2, 16, 60, 70, 64, 3, 3, 1, 1)},
       {"stride 2x1, pad 1x2, 3x5, C9 K33", conv_shape_hw(2, 9, 13, 17, 33, 3, 5, 2, 1, 1, 2, 1)},
+      {"stride 2, two column phases built together: C16 K32 3x3, 23x21",
+       kernels::conv_shape(2, 16, 23, 21, 32, 3, 3, 2, 0)},
+      {"stride 2 pad 1, even width: C12 K20 3x3, 14x16", kernels::conv_shape(1, 12, 14, 16, 20, 3, 3, 2, 1)},
       {"27 taps (C3 3x3), K20", kernels::conv_shape(2, 3, 12, 14, 20, 3, 3, 1, 1)},
       {"1x1, C20 K40", kernels::conv_shape(1, 20, 7, 9, 40, 1, 1, 1, 0)},
       {"one output column: C10 20x3, K20, 3x3", kernels::conv_shape(1, 10, 20, 3, 20, 3, 3, 1, 0)},
@@ -105,6 +108,7 @@ TEST_CASE("channel-vectorised backward filter gives the same bits for 1, 2 and 3
       {"C16 K64 3x3 pad 1, 60x70, batch 2", kernels::conv_shape(2, 16, 60, 70, 64, 3, 3, 1, 1)},
       {"groups 2, C32 K96 5x5 pad 2, 27x27, batch 3", kernels::conv_shape(3, 32, 27, 27, 96, 5, 5, 1, 2, 2)},
       {"C3 K96 11x11 stride 4, batch 2", kernels::conv_shape(2, 3, 67, 71, 96, 11, 11, 4, 0)},
+      {"C16 K32 3x3 stride 2, 41x39, batch 3", kernels::conv_shape(3, 16, 41, 39, 32, 3, 3, 2, 0)},
   };
   testing_support::check_filter_kernel_threads(shapes, kernels::cpu::conv_backward_filter_direct_kvec);
 }
@@ -126,9 +130,12 @@ TEST_CASE("the channel-vectorised backward filter's rule") {
     CHECK(applies(kernels::conv_shape(4, 512, 14, 14, 512, 3, 3, 1, 1)));               // VGG-16 conv5_2
     CHECK_FALSE(applies(kernels::conv_shape(1, 1024, 14, 14, 512, 3, 3, 1, 1)));        // 4.7M sums per group
     CHECK_FALSE(applies(kernels::conv_shape(1, 256, 56, 56, 256, 1, 1, 1, 0)));         // 1x1
-    CHECK_FALSE(applies(kernels::conv_shape(1, 64, 112, 112, 128, 3, 3, 2, 1)));        // strided, many channels
+    CHECK(applies(kernels::conv_shape(1, 64, 112, 112, 128, 3, 3, 2, 1)));              // strided, many channels
+    CHECK(applies(kernels::conv_shape(64, 16, 91, 91, 32, 3, 3, 2, 0)));                // mapnet_bn_fine conv1
     CHECK_FALSE(applies(kernels::conv_shape(1, 256, 56, 56, 1024, 3, 3, 1, 1)));        // 1024 per group
-    CHECK_FALSE(applies(kernels::conv_shape(1, 64, 56, 56, 32, 3, 3, 1, 1)));           // 32 per group
+    CHECK(applies(kernels::conv_shape(1, 64, 56, 56, 32, 3, 3, 1, 1)));                 // 32 per group
+    CHECK_FALSE(applies(kernels::conv_shape(1, 64, 56, 56, 15, 3, 3, 1, 1)));           // 15 per group
+    CHECK_FALSE(applies(kernels::conv_shape(4, 1, 227, 227, 32, 11, 11, 4, 0)));        // few channels, 32 out
   }
   kernels::cpu::set_active_cpu_isa(saved);
 }

@@ -86,6 +86,11 @@ std::vector<Case> forward_cases() {
        kernels::conv_shape(1, 70, 20, 20, 130, 3, 3, 1, 1)},
       {"stride 2: C17 K20, 12x11, 3x3 pad 1", kernels::conv_shape(2, 17, 12, 11, 20, 3, 3, 2, 1)},
       {"pad 0: C12 K13, 9x10, 3x3", kernels::conv_shape(1, 12, 9, 10, 13, 3, 3, 1, 0)},
+      {"stride 2 pad 0 (read in place): C18 K33, 13x12, 3x3", kernels::conv_shape(2, 18, 13, 12, 33, 3, 3, 2, 0)},
+      {"stride 3 pad 0, 5x5: C10 K20, 17x19", kernels::conv_shape(1, 10, 17, 19, 20, 5, 5, 3, 0)},
+      {"pad 0 in place, slices: C18 K26 groups 2, 9x8, 3x3",
+       placed(kernels::conv_shape(2, 18, 9, 8, 26, 3, 3, 1, 0, 2), 3, 24, 5, 33)},
+      {"pad 0 in place, gaps: C10 K32 stride 2, 11x9", gapped(kernels::conv_shape(2, 10, 11, 9, 32, 3, 3, 2, 0))},
       {"pad 2 on 3x3: C9 K16, 6x7", kernels::conv_shape(2, 9, 6, 7, 16, 3, 3, 1, 2)},
       {"3x5 pad 1x2: C11 K14, 8x9", conv_shape_hw(1, 11, 8, 9, 14, 3, 5, 1, 1, 1, 2, 1)},
       {"slices: C18 K26 groups 2, 9x8, 3x3 pad 1",
@@ -116,7 +121,7 @@ using Forward = void (*)(const ConvShape&, const float*, const float*, const flo
 
 }  // namespace
 
-TEST_CASE("the many-channel rules: stride-1 filters of several taps, more than 8 channels in, 48-512 out per group") {
+TEST_CASE("the many-channel rules: filters of several taps, more than 8 channels in, 16-512 out per group") {
   using kernels::conv_shape;
   using kernels::cpu::conv_direct_bwd_data_applies;
   using kernels::cpu::conv_direct_kvec_applies;
@@ -124,12 +129,17 @@ TEST_CASE("the many-channel rules: stride-1 filters of several taps, more than 8
   CHECK(conv_direct_kvec_applies(conv_shape(4, 512, 14, 14, 512, 3, 3, 1, 1)));          // VGG-16 conv5_2
   CHECK_FALSE(conv_direct_kvec_applies(conv_shape(4, 3, 227, 227, 96, 11, 11, 4, 0)));   // conv1: few channels
   CHECK_FALSE(conv_direct_kvec_applies(conv_shape(1, 64, 28, 28, 32, 1, 1, 1, 0)));      // 1x1: not measured
-  CHECK_FALSE(conv_direct_kvec_applies(conv_shape(1, 64, 28, 28, 32, 3, 3, 2, 1)));      // strided: not measured
+  CHECK(conv_direct_kvec_applies(conv_shape(1, 64, 28, 28, 32, 3, 3, 2, 1)));            // strided
+  CHECK(conv_direct_kvec_applies(conv_shape(64, 16, 91, 91, 32, 3, 3, 2, 0)));           // mapnet_bn_fine conv1
+  CHECK(conv_direct_kvec_applies(conv_shape(64, 32, 45, 45, 32, 3, 3, 1, 0)));           // mapnet_bn_fine conv2
+  CHECK_FALSE(conv_direct_kvec_applies(conv_shape(1, 32, 28, 28, 15, 3, 3, 1, 1)));      // 15 outputs per group
   CHECK_FALSE(conv_direct_kvec_applies(conv_shape(1, 256, 20, 20, 4096, 6, 6, 1, 0)));   // convolutionalised fc6
   CHECK_FALSE(conv_direct_kvec_applies(conv_shape(1, 64, 28, 28, 24, 3, 3, 1, 1, 2)));   // 12 outputs per group
   CHECK(conv_direct_bwd_data_applies(conv_shape(1, 64, 224, 224, 64, 3, 3, 1, 1)));      // VGG-16 conv1_2
   CHECK(conv_direct_bwd_data_applies(conv_shape(4, 96, 27, 27, 256, 5, 5, 1, 2, 2)));    // AlexNet conv2
   CHECK(conv_direct_bwd_data_applies(conv_shape(4, 256, 13, 13, 384, 3, 3, 1, 1)));      // AlexNet conv3
+  CHECK(conv_direct_bwd_data_applies(conv_shape(8, 16, 28, 28, 32, 5, 5, 1, 2)));        // 16 dx channels
+  CHECK_FALSE(conv_direct_bwd_data_applies(conv_shape(8, 15, 28, 28, 32, 5, 5, 1, 2)));  // 15 dx channels
   CHECK_FALSE(conv_direct_bwd_data_applies(conv_shape(1, 64, 56, 56, 8, 3, 3, 1, 1)));   // 8 dy channels
   CHECK_FALSE(conv_direct_bwd_data_applies(conv_shape(1, 64, 56, 56, 64, 3, 3, 2, 1)));  // strided
   CHECK_FALSE(conv_direct_bwd_data_applies(conv_shape(1, 64, 56, 56, 64, 3, 3, 1, 3)));  // pad >= R
@@ -215,6 +225,8 @@ TEST_CASE("many-channel direct kernels give the same bits for 1, 2 and 3 threads
   // Chunks of k blocks, cut by the thread count (on AVX-512: 2 of 4 k blocks for 1 thread, 3 of 3 for 2, 4 of 2 for 3).
   const ConvShape fwd_chunks = kernels::conv_shape(3, 64, 6, 7, 470, 3, 3, 1, 1);
   const ConvShape bwd_chunks = kernels::conv_shape(3, 470, 6, 7, 64, 3, 3, 1, 1);
+  // Read in place (unpadded, stride 2), 32 channels: tiles of two vectors.
+  const ConvShape fwd_in_place = kernels::conv_shape(3, 16, 31, 29, 32, 3, 3, 2, 0);
   const CpuIsa saved = kernels::cpu::active_cpu_isa();
   for (const CpuIsa isa : supported_isas()) {
     kernels::cpu::set_active_cpu_isa(isa);
@@ -224,6 +236,7 @@ TEST_CASE("many-channel direct kernels give the same bits for 1, 2 and 3 threads
     const Buffer dx0 = random_vector(x_size(bwd), 16);
     const Buffer xc = random_vector(x_size(fwd_chunks), 17), wc = random_vector(w_size(fwd_chunks), 18);
     const Buffer dyc = random_vector(y_size(bwd_chunks), 19), wbc = random_vector(w_size(bwd_chunks), 20);
+    const Buffer xp = random_vector(x_size(fwd_in_place), 21), wp = random_vector(w_size(fwd_in_place), 22);
     auto run = [&](int threads, int which) {
       const int saved_threads = omp_get_max_threads();
       omp_set_num_threads(threads);
@@ -241,16 +254,19 @@ TEST_CASE("many-channel direct kernels give the same bits for 1, 2 and 3 threads
       } else if (which == 3) {
         out.assign(y_size(fwd_chunks), 0.f);
         kernels::cpu::conv_forward_direct_kvec(fwd_chunks, xc.data(), wc.data(), nullptr, out.data(), {});
-      } else {
+      } else if (which == 4) {
         out.assign(x_size(bwd_chunks), 0.f);
         kernels::cpu::conv_backward_data_direct(bwd_chunks, dyc.data(), wbc.data(), out.data(), false);
+      } else {
+        out.assign(y_size(fwd_in_place), 0.f);
+        kernels::cpu::conv_forward_direct_kvec(fwd_in_place, xp.data(), wp.data(), nullptr, out.data(), {});
       }
       omp_set_num_threads(saved_threads);
       return out;
     };
-    const char* const names[] = {"channel-vectorised", "position-vectorised", "backward-data",
-                                 "channel-vectorised, chunks", "backward-data, chunks"};
-    for (int which = 0; which < 5; ++which) {
+    const char* const names[] = {"channel-vectorised",         "position-vectorised",   "backward-data",
+                                 "channel-vectorised, chunks", "backward-data, chunks", "channel-vectorised, in place"};
+    for (int which = 0; which < 6; ++which) {
       INFO(names[which]);
       const Buffer one = run(1, which), two = run(2, which), three = run(3, which);
       CHECK(same_bits(one, two));

@@ -46,15 +46,20 @@ void conv_backward_filter_direct(const ConvShape& s, const float* x, const float
 //     0.53 / 0.49, conv1 on 3 channels 0.63 / 0.50, on one channel 0.60 / 0.42.
 //   portable (SSE2, no FMA): conv2 61 / 49 GFLOP/s, conv3_2 57 / 49, conv3 63 / 50, conv5_2 63 / 50; but conv1 on 3
 //     channels 59 / 68, on one channel 61 / 67 (the few-channel kernel).
-// So: at least 121 taps, 48-512 output channels per group, sums within the measured 2.6M floats per group (VGG-16
-// conv5_2's 2.4M; each thread keeps its share in memory), more than one tap per channel; stride 1 with more than 8
-// input channels per group (strided many-channel layers were not measured), or the few-channel family on AVX-512 and
-// AVX2.
+// Later, 16-47 output channels per group and strided many-channel layers (the same bench, ms per call, this kernel /
+// im2col + GEMM): AVX-512 mapnet_bn_fine conv1 (16 -> 32, 3x3 stride 2, 91x91, batch 64) 8.2-9.2 / 13.8, conv2 (32 ->
+// 32, 45x45) 9.6-9.8 / 17.5; GoogLeNet inception 3a 5x5 (16 -> 32) 0.61-0.64 / 1.22; 3x3 stride 2 pad 1 on 56x56, 32
+// -> 32 1.30-1.31 / 2.18-2.19, 64 -> 128 1.87-1.88 / 2.42-2.44; 3x3 24 -> 24 1.56-1.58 / 2.41-2.43. AVX2: conv1 11.1 /
+// 17.4, conv2 13.3 / 23.1, 3a 5x5 0.84 / 1.53. portable: conv1 25.0 / 33.0, conv2 39.2 / 51.5, 3a 5x5 2.74 / 3.78.
+// So: at least 121 taps, sums within the measured 2.6M floats per group (VGG-16 conv5_2's 2.4M; each thread keeps its
+// share in memory), more than one tap per channel; 16-512 output channels per group with more than 8 input channels
+// per group, any stride; or the few-channel family (48-512 output channels) on AVX-512 and AVX2. (With one input
+// channel and 9 taps, mapnet_bn_fine's conv0, the few-channel kernel reads the same: 3.5 against 3.7 ms.)
 bool conv_direct_filter_kvec_applies(const ConvShape& s) {
   const int64_t Kg = s.K / s.groups, Cg = s.C / s.groups, taps = Cg * s.R * s.S;
-  if (Kg < 48 || Kg > 512 || taps < 121 || Kg * taps > (int64_t(5) << 19) || s.R * s.S == 1) return false;
-  if (Cg <= 8) return active_cpu_isa() != CpuIsa::portable;
-  return s.stride_h == 1 && s.stride_w == 1;
+  if (Kg < 16 || Kg > 512 || taps < 121 || Kg * taps > (int64_t(5) << 19) || s.R * s.S == 1) return false;
+  if (Cg <= 8) return Kg >= 48 && active_cpu_isa() != CpuIsa::portable;
+  return true;
 }
 
 void conv_backward_filter_direct_kvec(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate) {

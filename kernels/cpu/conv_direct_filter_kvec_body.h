@@ -122,11 +122,8 @@ int fv_segments(int64_t i0, int64_t i1, int Q, int64_t L, FvSegment* out) {
 // columns at a time in registers.
 void fv_build_planes(const ConvShape& s, const float* x_c, int rp, int first_row, int rows, int64_t L,
                      int64_t plane_floats, int phases_w, float* planes) {
-  if (!kDeinterleave4 || s.stride_w != 4 || phases_w != 4) {
-    for (int tp = 0; tp < phases_w; ++tp)
-      build_phase_plane(s, x_c, rp, tp, first_row, rows, L, plane_floats, planes + tp * plane_floats);
-    return;
-  }
+  if (!kDeinterleave4 || s.stride_w != 4 || phases_w != 4)
+    return build_column_phases(s, x_c, rp, first_row, rows, L, plane_floats, phases_w, planes);
   float* out[4];                                      // the row of each column phase
   auto column = [&](const float* x_row, int64_t i) {  // entry i of every phase: x_row[i * 4 + tp - pad_w], 0 outside
     for (int tp = 0; tp < 4; ++tp) {

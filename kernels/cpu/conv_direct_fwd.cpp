@@ -42,19 +42,29 @@ bool conv_direct_fwd_applies(const ConvShape& s) {
 //   AVX2 (an earlier build, weights packed 16 taps at a time): conv2 11.1 / 13.2, conv3 6.22 / 7.19, conv5 4.13 / 4.42,
 //     conv1_2 23.0 / 30.4, conv3_2 21.9 / 26.2, conv5_2 23.9 / 30.7. portable (SSE2): conv3 18.7 / 23.3, conv3_2 56
 //     / 77.
-// 1x1 and strided many-channel layers were not measured: they keep im2col. Nor were more than 512 or fewer than 48
-// output channels per group (a k block is 64 channels on AVX-512), or weights past the measured 2.4M floats per group
-// (VGG-16 conv5_2): each run of positions streams all of them, which must come from L3, so a convolutionalised fc6
-// (4096 x 256 x 6 x 6, 38M floats) keeps im2col's blocked GEMM.
+// 16-47 output channels per group and strided layers, measured later (bench/cpu_conv_bench, 2 threads, ms per call,
+// this kernel / im2col, experiments stopped; a k block narrower than 64 channels gets tiles of more positions, and
+// unpadded layers are read in place):
+//   AVX-512: mapnet_bn_fine conv1 (16 -> 32, 3x3 stride 2, 91x91, batch 64) 5.7-6.3 / 10.9-11.7, conv2 (32 -> 32,
+//     45x45) 8.5-9.1 / 13.3; GoogLeNet inception 3a 5x5 (16 -> 32, 28x28, batch 8) 0.59-0.60 / 0.95; 3x3 stride 2
+//     pad 1 on 56x56, 32 -> 32 batch 16 1.18-1.19 / 1.89-1.91, 64 -> 128 batch 4 1.70-1.71 / 2.38-2.39; 3x3 pad 1
+//     24 -> 24 on 40x40 batch 16 1.47-1.48 / 1.93-1.95. Backward-data (24 -> 24) 1.49-1.50 / 1.61-1.62, inception
+//     3a 5x5 0.68-0.69 / 0.87-0.88, mapnet_bn_fine conv2 10.4-11.1 / 14.5.
+//   AVX2: conv1 8.6 / 13.3, conv2 13.6 / 22.0, 3a 5x5 0.98 / 1.43; backward-data conv2 17.1 / 19.7, 3a 5x5 0.91 / 1.28.
+//   portable: conv1 20.6 / 29.9, conv2 35.1 / 55.4, 3a 5x5 2.55 / 3.97; backward-data conv2 38.7 / 52.4, 3a 5x5 2.68
+//     / 3.81.
+// 1x1 layers were not measured: they keep im2col. Nor were more than 512 or fewer than 16 output channels per group,
+// or weights past the measured 2.4M floats per group (VGG-16 conv5_2): each run of positions streams all of them,
+// which must come from L3, so a convolutionalised fc6 (4096 x 256 x 6 x 6, 38M floats) keeps im2col's blocked GEMM.
 namespace {
 bool kvec_fits(int64_t Kg, int64_t Cg, int64_t RS) {
-  return Kg >= 48 && Kg <= 512 && Kg * Cg * RS <= (int64_t(5) << 19);
+  return Kg >= 16 && Kg <= 512 && Kg * Cg * RS <= (int64_t(5) << 19);
 }
 }  // namespace
 
 bool conv_direct_kvec_applies(const ConvShape& s) {
   const int Kg = s.K / s.groups, Cg = s.C / s.groups;
-  return Cg > 8 && s.R * s.S > 1 && s.stride_h == 1 && s.stride_w == 1 && kvec_fits(Kg, Cg, s.R * s.S);
+  return Cg > 8 && s.R * s.S > 1 && kvec_fits(Kg, Cg, s.R * s.S);
 }
 
 namespace {

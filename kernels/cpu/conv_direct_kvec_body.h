@@ -1,25 +1,26 @@
 #pragma once
 // The direct forward kernel vectorised over output channels (kernels/cpu/conv_direct_fwd.h), for many-channel layers
-// (AlexNet conv2-5, VGG-16) and stride-1 backward-data. Vectorising over positions instead (conv_direct_fwd_body.h)
-// wastes the lanes of the L - Q columns past each row and of the last vector of a band on small maps (13 of 15 lanes
-// used on AlexNet's 13x13).
+// (AlexNet conv2-5, VGG-16, mapnet_bn_fine conv1-4, GoogLeNet's 3x3 and 5x5) and stride-1 backward-data. Vectorising
+// over positions instead (conv_direct_fwd_body.h) wastes the lanes of the L - Q columns past each row and of the last
+// vector of a band on small maps (13 of 15 lanes used on AlexNet's 13x13).
 // Included by conv_direct_fwd_<isa>.cpp after conv_direct_fwd_body.h, whose vector helpers, phase planes and scratch
 // it uses. Internal linkage only.
 //
 //   y[n,k,p,q] = b[k] + sum over taps (c, r, t) of w[k, c, r, t] * x[n, g*Cg+c, p*sh-pad_h+r, q*sw-pad_w+t]
 //
-// The input goes through the same phase planes (tap (c, r, t) of output (p, q) reads its plane at p*L + q + offset),
-// but a register tile is kKvPositions output positions x kKvVectors vectors of kLanes output channels: per tap one
-// load per vector of the channels' weights, one broadcast input value per position, one FMA each. Any positions may
-// share a tile (each has its own address), so no lane is wasted on the columns past Q.
+// A padded input goes through the same phase planes (tap (c, r, t) of output (p, q) reads its plane at p*L + q +
+// offset); an unpadded one is read where it is (every tap of every output lies inside the image). A register tile is
+// a few output positions x up to kKvVectors vectors of kLanes output channels: per tap one load per vector of the
+// channels' weights, one broadcast input value per position, one FMA each. Any positions may share a tile (each has
+// its own address), so no lane is wasted on the columns past Q; a k block of fewer vectors takes more positions.
 //
 // Work items are (group, chunk of k blocks, image, run of output positions), contiguous shares of them per thread; each
 // thread packs the weights of its chunks and builds its runs' planes in its own buffers (nothing written by one thread
 // is read by another). Channels are reduced in blocks whose weights for one k block stay in L1 while every position of
 // the run goes by; the partial sums live in a per-thread scratch (chunk k blocks, run positions, kKvWidth), so an
-// output's sum is the same sequence of FMAs whatever the blocks, chunks, runs or threads (bit-identical for any thread
-// count). The last channel block's tiles add the bias (or y's old value, for accumulate), apply the ReLU and write y's
-// planes through a small buffer that transposes them.
+// output's sum is the same sequence of FMAs whatever the blocks, chunks, runs, tiles or threads (bit-identical for any
+// thread count). Once a run's channels are all summed, its sums go to y's planes by block transposes, adding the bias
+// (or y's old value, for accumulate) and applying the ReLU.
 #include "kernels/cpu/conv_direct_fwd_body.h"
 #include "kernels/cpu/conv_direct_transpose.h"
 
@@ -41,24 +42,13 @@ constexpr int64_t kKvBandFloats = int64_t(1) << 16;
 constexpr int64_t kKvChunkFloats = int64_t(1) << 18;
 static_assert(kLanes == kTransposeLanes, "v_transpose moves one vector per row");
 
-// Where a tile's last channel block puts its sums: y[j * channel_stride + i] for channel j < kn of the k block and
-// position i of the tile, after bias (b[j], or none if null), accumulate (y's old value) and the ReLU.
-struct KvOut {
-  float* y;  // null: the sums go back to the scratch (not the last channel block)
-  int64_t channel_stride;
-  int kn;
-  const float* bias;
-  bool accumulate, relu;
-};
-
 // One register tile: NP positions (x_at[i]: the channel block's planes at position i) x KV vectors of channels.
 // offsets (taps): where each tap reads; w (taps, kKvWidth): the k block's weights; sums (NP, kKvWidth): the partial
-// sums, loaded first unless `first`, stored after (or written to y through `out`).
+// sums, loaded first unless `first`, stored after.
 template <int NP, int KV>
-void kv_tile(const float* const* x_at, const int64_t* offsets, int taps, const float* w, float* sums, bool first,
-             const KvOut& out) {
+void kv_tile(const float* const* x_at, const int64_t* offsets, int taps, const float* w, float* sums, bool first) {
   V acc[NP][KV];  // (NP, KV vectors)
-#pragma GCC unroll 8
+#pragma GCC unroll 24
   for (int i = 0; i < NP; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < KV; ++v) acc[i][v] = first ? v_zero() : v_load(sums + i * kKvWidth + v * kLanes);
@@ -68,45 +58,79 @@ void kv_tile(const float* const* x_at, const int64_t* offsets, int taps, const f
     V wv[KV];
 #pragma GCC unroll 4
     for (int v = 0; v < KV; ++v) wv[v] = v_load(wt + v * kLanes);
-#pragma GCC unroll 8
+#pragma GCC unroll 24
     for (int i = 0; i < NP; ++i) {
       const float xi = x_at[i][off];
 #pragma GCC unroll 4
       for (int v = 0; v < KV; ++v) acc[i][v] = v_fma(xi, wv[v], acc[i][v]);
     }
   }
-  // Through a small buffer when y is the target: transposed there while it is in L1.
-  alignas(64) float buffer[NP * kKvWidth];  // (NP, kKvWidth)
-  float* to = out.y ? buffer : sums;
-#pragma GCC unroll 8
+#pragma GCC unroll 24
   for (int i = 0; i < NP; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < KV; ++v) v_store(to + i * kKvWidth + v * kLanes, acc[i][v]);
-  if (!out.y) return;
-  for (int j = 0; j < out.kn; ++j) {
-    float* y_j = out.y + j * out.channel_stride;  // (NP)
-    const float bias = out.bias ? out.bias[j] : 0.f;
-    for (int i = 0; i < NP; ++i) {
-      float a = buffer[i * kKvWidth + j];
-      if (out.accumulate) a = y_j[i] + a;
-      if (out.bias) a += bias;
-      y_j[i] = out.relu && a < 0.f ? 0.f : a;
+    for (int v = 0; v < KV; ++v) v_store(sums + i * kKvWidth + v * kLanes, acc[i][v]);
+}
+
+using KvTileFn = void (*)(const float* const*, const int64_t*, int, const float*, float*, bool);
+
+// Positions of a tile of kv vectors: as many as the accumulators allow (kKvPositions x kKvVectors of them), so that a
+// k block narrower than kKvWidth (32 channels: conv1-2 of mapnet_bn_fine) keeps every accumulator busy. The tile's
+// shape does not change an output's sequence of FMAs.
+constexpr int kKvAccumulators = kKvPositions * kKvVectors;
+constexpr int kKvMostPositions = kKvAccumulators;  // kv = 1
+constexpr int kv_tile_positions(int kv) {
+  return kKvAccumulators / kv;
+}
+
+template <int KV, int NP>
+constexpr KvTileFn kv_tile_or_null() {
+  if constexpr (NP <= kv_tile_positions(KV))
+    return &kv_tile<NP, KV>;
+  else
+    return nullptr;
+}
+template <int KV, int... NP>
+constexpr std::array<KvTileFn, kKvMostPositions> kv_tile_row(std::integer_sequence<int, NP...>) {
+  return {kv_tile_or_null<KV, NP + 1>()...};
+}
+template <int... KV>
+constexpr std::array<std::array<KvTileFn, kKvMostPositions>, kKvVectors> kv_tile_table(
+    std::integer_sequence<int, KV...>) {
+  return {kv_tile_row<KV + 1>(std::make_integer_sequence<int, kKvMostPositions>())...};
+}
+// kKvTiles[KV - 1][NP - 1] = kv_tile<NP, KV> for NP <= kv_tile_positions(KV), else null.
+constexpr auto kKvTiles = kv_tile_table(std::make_integer_sequence<int, kKvVectors>());
+
+// y (=, or += with accumulate) the epilogue of one output: the reference's order, so that a fused call matches conv +
+// bias + relu bit for bit (NaN passes through the ReLU).
+inline float kv_finish(float sum, const float* y, const float* bias, bool accumulate, bool relu) {
+  float a = accumulate ? *y + sum : sum;
+  if (bias) a += *bias;
+  return relu && a < 0.f ? 0.f : a;
+}
+
+// Writes a run's finished sums (positions, kKvWidth) of one k block (kn channels) into y: output i of channel j to
+// y[j * channel_stride + i], moved kLanes x kLanes at a time by block transposes (a float at a time, reading the sums a
+// line each, this took about a tenth of a 32-channel layer's forward call).
+void kv_write_run(const float* sums, int64_t positions, int kn, float* y, int64_t channel_stride, const float* bias,
+                  bool accumulate, bool relu) {
+  int64_t done = 0;
+  alignas(64) float block[kLanes * kLanes];  // (kLanes channels, kLanes positions)
+  for (; done + kLanes <= positions; done += kLanes)
+    for (int j0 = 0; j0 < kn; j0 += kLanes) {
+      v_transpose(sums + done * kKvWidth + j0, kKvWidth, block, kLanes);
+      for (int j = 0; j < std::min(kLanes, kn - j0); ++j) {
+        float* to = y + (j0 + j) * channel_stride + done;  // (kLanes)
+        const float* b_j = bias ? bias + j0 + j : nullptr;
+        for (int i = 0; i < kLanes; ++i) to[i] = kv_finish(block[j * kLanes + i], to + i, b_j, accumulate, relu);
+      }
     }
+  for (int j = 0; j < kn; ++j) {
+    const float* b_j = bias ? bias + j : nullptr;
+    float* to = y + j * channel_stride;  // (positions)
+    for (int64_t i = done; i < positions; ++i) to[i] = kv_finish(sums[i * kKvWidth + j], to + i, b_j, accumulate, relu);
   }
 }
-
-using KvTileFn = void (*)(const float* const*, const int64_t*, int, const float*, float*, bool, const KvOut&);
-
-template <int NP, int... KV>
-constexpr std::array<KvTileFn, kKvVectors> kv_tile_row(std::integer_sequence<int, KV...>) {
-  return {&kv_tile<NP, KV + 1>...};
-}
-template <int... NP>
-constexpr std::array<std::array<KvTileFn, kKvVectors>, kKvPositions> kv_tile_table(std::integer_sequence<int, NP...>) {
-  return {kv_tile_row<NP + 1>(std::make_integer_sequence<int, kKvVectors>())...};
-}
-// kKvTiles[NP - 1][KV - 1] = kv_tile<NP, KV>.
-constexpr auto kKvTiles = kv_tile_table(std::make_integer_sequence<int, kKvPositions>());
 
 float* kv_sums_scratch(size_t floats) {
   thread_local std::vector<float> scratch;
@@ -190,13 +214,18 @@ void conv_forward_direct_kvec_body(const ConvShape& s, const float* x, const flo
   const int c_blocks = int(ceil_div(Cg, std::min<int64_t>(most_channels, std::max(1, kKvBlockTaps / RS))));
   const int block_channels = int(ceil_div(Cg, c_blocks));
 
-  // Tap (c, r, t) of a channel block reads plane (c, r % sh, t % sw) of the block at m + (r / sh) * L + t / sw.
+  // Unpadded, every tap of every output reads inside the image: the tiles read x's planes where they are, position
+  // (p, q) at p*sh*W + q*sw, tap (c, r, t) c*channel_stride + r*W + t past it, and no planes are built.
+  const bool in_place = s.pad_h == 0 && s.pad_w == 0;
+  // Else tap (c, r, t) of a channel block reads plane (c, r % sh, t % sw) of the block at m + (r / sh) * L + t / sw.
   std::vector<int64_t> offsets(static_cast<size_t>(block_channels) * RS, 0);  // (block_channels, R, S)
   for (int c = 0; c < block_channels; ++c)
     for (int r = 0; r < s.R; ++r)
       for (int t = 0; t < s.S; ++t)
         offsets[size_t((c * s.R + r) * s.S + t)] =
-            ((int64_t(c) * phases_h + r % sh) * phases_w + t % sw) * plane_floats + int64_t(r / sh) * L + t / sw;
+            in_place
+                ? c * s.x.channel_stride + int64_t(r) * s.W + t
+                : ((int64_t(c) * phases_h + r % sh) * phases_w + t % sw) * plane_floats + int64_t(r / sh) * L + t / sw;
 
   const int64_t items = outer * runs;
   const int64_t work = items * run_positions * chunk_blocks * kKvWidth * taps;
@@ -204,8 +233,8 @@ void conv_forward_direct_kvec_body(const ConvShape& s, const float* x, const flo
   {
     const int64_t team = omp_get_num_threads(), thread = omp_get_thread_num();
     float* wk = kv_weights_scratch(size_t(chunk_blocks * block_floats));  // (chunk k blocks, taps, kKvWidth)
-    float* xb = direct_scratch(size_t(block_channels * phase_planes * plane_floats));  // a channel block's planes
-    int64_t* at = kv_offsets_scratch(size_t(run_positions));                           // (positions)
+    float* xb = in_place ? nullptr : direct_scratch(size_t(block_channels * phase_planes * plane_floats));  // planes
+    int64_t* at = kv_offsets_scratch(size_t(run_positions));  // (positions): where each reads
     float* sums =
         kv_sums_scratch(size_t(chunk_blocks * run_positions * kKvWidth));  // (chunk k blocks, positions, kKvWidth)
     int64_t packed = -1;                                                   // the (group, chunk) in wk
@@ -218,34 +247,39 @@ void conv_forward_direct_kvec_body(const ConvShape& s, const float* x, const flo
       packed = gk;
       const int64_t i_begin = run * run_positions, positions = std::min(run_positions, PQ - i_begin);
       const int p0 = int(i_begin / s.Q), rows_met = int((i_begin + positions - 1) / s.Q) + 1 - p0;
-      // Where each position of the run reads its planes: (p - p0) * L + q.
-      for (int64_t i = 0; i < positions; ++i) at[i] = ((i_begin + i) / s.Q - p0) * L + (i_begin + i) % s.Q;
+      // Where each position of the run reads its planes: (p - p0) * L + q, or in place p*sh*W + q*sw.
+      for (int64_t i = 0; i < positions; ++i) {
+        const int64_t p = (i_begin + i) / s.Q, q = (i_begin + i) % s.Q;
+        at[i] = in_place ? p * sh * s.W + q * sw : (p - p0) * L + q;
+      }
       for (int cb = 0; cb < c_blocks; ++cb) {
         const int c0 = cb * block_channels, cn = std::min(block_channels, Cg - c0);
-        for (int c = 0; c < cn; ++c)
-          for (int rp = 0; rp < phases_h; ++rp)
-            for (int tp = 0; tp < phases_w; ++tp) {
-              const float* x_c = x + s.x.plane(n, g * Cg + c0 + c);                               // (H, W)
-              float* plane = xb + ((int64_t(c) * phases_h + rp) * phases_w + tp) * plane_floats;  // (rows + extra, L)
-              build_phase_plane(s, x_c, rp, tp, p0, rows_met + extra_rows, L, plane_floats, plane);
-            }
+        const float* x_block = in_place ? x + s.x.plane(n, g * Cg + c0) : xb;  // where the tiles read
+        for (int c = 0; c < (in_place ? 0 : cn); ++c)
+          for (int rp = 0; rp < phases_h; ++rp) {
+            const float* x_c = x + s.x.plane(n, g * Cg + c0 + c);                         // (H, W)
+            float* planes = xb + (int64_t(c) * phases_h + rp) * phases_w * plane_floats;  // (phases_w, rows + extra, L)
+            build_column_phases(s, x_c, rp, p0, rows_met + extra_rows, L, plane_floats, phases_w, planes);
+          }
         for (int kb = kb0; kb < kb1; ++kb) {
           const int kv = int(std::min<int64_t>(kKvVectors, ceil_div(Kg - int64_t(kb) * kKvWidth, kLanes)));
-          const int k0 = g * Kg + kb * kKvWidth, kn = std::min(kKvWidth, Kg - kb * kKvWidth);
-          float* y_kb = y + s.y.plane(n, k0);  // the k block's planes (P, Q), channel_stride apart
           const float* w_block = wk + (kb - kb0) * block_floats + int64_t(c0) * RS * kKvWidth;
           float* sums_kb = sums + (kb - kb0) * run_positions * kKvWidth;  // (positions, kKvWidth)
-          for (int64_t i0 = 0; i0 < positions; i0 += kKvPositions) {
-            const int np = int(std::min<int64_t>(kKvPositions, positions - i0));
-            const float* x_at[kKvPositions];  // the planes at each position's flat index p*L + q
-            for (int i = 0; i < np; ++i) x_at[i] = xb + at[i0 + i];
-            kKvTiles[size_t(np - 1)][size_t(kv - 1)](
-                x_at, offsets.data(), cn * RS, w_block, sums_kb + i0 * kKvWidth, cb == 0,
-                cb == c_blocks - 1 ? KvOut{y_kb + i_begin + i0, s.y.channel_stride, kn, b ? b + k0 : nullptr,
-                                           accumulate, epilogue.relu}
-                                   : KvOut{});
+          const int tile_positions = kv_tile_positions(kv);
+          for (int64_t i0 = 0; i0 < positions; i0 += tile_positions) {
+            const int np = int(std::min<int64_t>(tile_positions, positions - i0));
+            const float* x_at[kKvMostPositions];  // where each position reads: its planes' flat index, or in place
+            for (int i = 0; i < np; ++i) x_at[i] = x_block + at[i0 + i];
+            kKvTiles[size_t(kv - 1)][size_t(np - 1)](x_at, offsets.data(), cn * RS, w_block, sums_kb + i0 * kKvWidth,
+                                                     cb == 0);
           }
         }
+      }
+      for (int kb = kb0; kb < kb1; ++kb) {  // the run's finished sums into y
+        const int k0 = g * Kg + kb * kKvWidth, kn = std::min(kKvWidth, Kg - kb * kKvWidth);
+        float* y_kb = y + s.y.plane(n, k0) + i_begin;  // the run in the k block's planes, channel_stride apart
+        kv_write_run(sums + (kb - kb0) * run_positions * kKvWidth, positions, kn, y_kb, s.y.channel_stride,
+                     b ? b + k0 : nullptr, accumulate, epilogue.relu);
       }
     }
   }
