@@ -169,6 +169,9 @@ TEST_CASE("fast pooling matches the reference on awkward shapes, every ISA, 1 an
       {3, 2, 11, 10, 3, 1, 1, false, 1, 1},  // stride 1, pad 1 (inception's pool branch)
       {1, 5, 12, 17, 4, 3, 2, false, 0, 0},  // stride 3, pad 2: windows in the left and right padding
       {2, 3, 7, 5, 0, 1, 0, true, 1, 2},     // global
+      {2, 3, 9, 43, 3, 2, 0, false, 0, 0},   // mapnet_bn_fine's pool1 rows: 21 windows inside each row
+      {1, 2, 5, 40, 3, 1, 1, false, 1, 0},   // stride 1 pad 1 on wide rows: padded windows at both ends
+      {1, 2, 7, 50, 3, 3, 1, false, 0, 1},   // stride 3 on wide rows
   };
   on_every_isa([&](const std::string& isa) {
     for (const PoolCase& t : cases)
