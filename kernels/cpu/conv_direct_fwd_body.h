@@ -388,12 +388,11 @@ void conv_forward_direct_body(const ConvShape& s, const float* x, const float* w
         const int c0 = cb * block_channels, cn = std::min(block_channels, Cg - c0);
         const bool first = cb == 0, last = cb == c_blocks - 1;
         for (int c = 0; c < cn; ++c)
-          for (int rp = 0; rp < phases_h; ++rp)
-            for (int tp = 0; tp < phases_w; ++tp) {
-              const float* x_c = x + s.x.plane(n, g * Cg + c0 + c);                               // (H, W)
-              float* plane = xb + ((int64_t(c) * phases_h + rp) * phases_w + tp) * plane_floats;  // (rows + extra, L)
-              build_phase_plane(s, x_c, rp, tp, p0, rows + extra_rows, L, plane_floats, plane);
-            }
+          for (int rp = 0; rp < phases_h; ++rp) {
+            const float* x_c = x + s.x.plane(n, g * Cg + c0 + c);                         // (H, W)
+            float* planes = xb + (int64_t(c) * phases_h + rp) * phases_w * plane_floats;  // (phases_w, rows + extra, L)
+            build_column_phases(s, x_c, rp, p0, rows + extra_rows, L, plane_floats, phases_w, planes);
+          }
         for (int64_t m0 = 0; m0 < m_end; m0 += kBlockV * kLanes) {
           const int nv = int(std::min<int64_t>(kBlockV, ceil_div(m_end - m0, kLanes)));
           cut_pieces(m0, nv, L, s.Q, p0, rows, pieces);
