@@ -1,6 +1,7 @@
 // The fast CPU convolution's direct kernels on many-channel layers (kernels/cpu/conv_direct_fwd.h): the
 // channel-vectorised forward (AlexNet conv2-5, VGG-16), the position-vectorised forward with several channel blocks,
-// and the stride-1 backward-data through the channel-vectorised kernel, against the reference loops, called directly
+// and the stride-1 backward-data through the channel-vectorised kernel (the position-vectorised one where dx has at
+// most 16 channels per group on AVX-512), against the reference loops, called directly
 // and through conv_forward / conv_backward_data, on every instruction set this CPU runs: batch 1 and 3, odd sizes,
 // channel counts that are multiples of no block or tile (C 19, 24, 30, 37, 38; K 13, 37, 38, 130, 470: 470 makes the
 // threads take chunks of k blocks), strides 1 and 2,
@@ -114,6 +115,8 @@ std::vector<Case> backward_cases() {
        placed(kernels::conv_shape(2, 26, 9, 8, 18, 3, 3, 1, 1, 2), 5, 33, 3, 24)},
       {"gaps: C7 K10, 5x6, 3x3 pad 1", gapped(kernels::conv_shape(2, 7, 5, 6, 10, 3, 3, 1, 1))},
       {"C470 K64, 6x7, 3x3 pad 1: turned weights past a chunk", kernels::conv_shape(2, 470, 6, 7, 64, 3, 3, 1, 1)},
+      {"16 dx channels (position-vectorised on AVX-512): C16 K33, 13x11, 5x5 pad 2",
+       kernels::conv_shape(3, 16, 13, 11, 33, 5, 5, 1, 2)},
   };
 }
 
@@ -227,6 +230,8 @@ TEST_CASE("many-channel direct kernels give the same bits for 1, 2 and 3 threads
   const ConvShape bwd_chunks = kernels::conv_shape(3, 470, 6, 7, 64, 3, 3, 1, 1);
   // Read in place (unpadded, stride 2), 32 channels: tiles of two vectors.
   const ConvShape fwd_in_place = kernels::conv_shape(3, 16, 31, 29, 32, 3, 3, 2, 0);
+  // 16 dx channels per group: the position-vectorised kernel on the turned shape (AVX-512), with turned weights.
+  const ConvShape bwd_positions = kernels::conv_shape(3, 32, 13, 11, 24, 5, 5, 1, 2, 2);
   const CpuIsa saved = kernels::cpu::active_cpu_isa();
   for (const CpuIsa isa : supported_isas()) {
     kernels::cpu::set_active_cpu_isa(isa);
@@ -237,6 +242,8 @@ TEST_CASE("many-channel direct kernels give the same bits for 1, 2 and 3 threads
     const Buffer xc = random_vector(x_size(fwd_chunks), 17), wc = random_vector(w_size(fwd_chunks), 18);
     const Buffer dyc = random_vector(y_size(bwd_chunks), 19), wbc = random_vector(w_size(bwd_chunks), 20);
     const Buffer xp = random_vector(x_size(fwd_in_place), 21), wp = random_vector(w_size(fwd_in_place), 22);
+    const Buffer dyq = random_vector(y_size(bwd_positions), 23), wq = random_vector(w_size(bwd_positions), 24);
+    const Buffer dxq = random_vector(x_size(bwd_positions), 25);
     auto run = [&](int threads, int which) {
       const int saved_threads = omp_get_max_threads();
       omp_set_num_threads(threads);
@@ -257,16 +264,20 @@ TEST_CASE("many-channel direct kernels give the same bits for 1, 2 and 3 threads
       } else if (which == 4) {
         out.assign(x_size(bwd_chunks), 0.f);
         kernels::cpu::conv_backward_data_direct(bwd_chunks, dyc.data(), wbc.data(), out.data(), false);
-      } else {
+      } else if (which == 5) {
         out.assign(y_size(fwd_in_place), 0.f);
         kernels::cpu::conv_forward_direct_kvec(fwd_in_place, xp.data(), wp.data(), nullptr, out.data(), {});
+      } else {
+        out = dxq;
+        kernels::cpu::conv_backward_data_direct(bwd_positions, dyq.data(), wq.data(), out.data(), true);
       }
       omp_set_num_threads(saved_threads);
       return out;
     };
     const char* const names[] = {"channel-vectorised",         "position-vectorised",   "backward-data",
-                                 "channel-vectorised, chunks", "backward-data, chunks", "channel-vectorised, in place"};
-    for (int which = 0; which < 6; ++which) {
+                                 "channel-vectorised, chunks", "backward-data, chunks", "channel-vectorised, in place",
+                                 "backward-data, 16 channels"};
+    for (int which = 0; which < 7; ++which) {
       INFO(names[which]);
       const Buffer one = run(1, which), two = run(2, which), three = run(3, which);
       CHECK(same_bits(one, two));

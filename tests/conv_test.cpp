@@ -159,6 +159,11 @@ std::vector<Case> awkward_cases() {
   cases.push_back({"1x1, slices", placed(kernels::conv_shape(2, 5, 4, 3, 7, 1, 1, 1, 0), 1, 7, 0, 9)});
   cases.push_back({"1x1, groups 2, y slice", placed(kernels::conv_shape(3, 6, 5, 5, 4, 1, 1, 1, 0, 2), 0, 6, 3, 7)});
   cases.push_back({"1x1 stride 2", kernels::conv_shape(2, 3, 5, 6, 4, 1, 1, 2, 0)});
+  // Few outputs per group: on AVX-512 the forward pass reads x in place and backward filter streams x's rows.
+  cases.push_back({"1x1, 16 outputs read in place: C45 29x31, slices",
+                   placed(kernels::conv_shape(2, 45, 29, 31, 16, 1, 1, 1, 0), 1, 47, 2, 19)});
+  cases.push_back({"1x1, C400 (two KC blocks) K24, 5x7", kernels::conv_shape(1, 400, 5, 7, 24, 1, 1, 1, 0)});
+  cases.push_back({"1x1, groups 2 of 35 outputs, 13x11", kernels::conv_shape(3, 70, 13, 11, 70, 1, 1, 1, 0, 2)});
   {
     ConvShape s = kernels::conv_shape(2, 3, 5, 6, 4, 1, 1, 1, 0);
     s.stride_w = 2, s.Q = 3;

@@ -1,7 +1,8 @@
 // The CPU GEMM (kernels/cpu/gemm.h) against a plain-loop reference summed in double, for every instruction set this
 // CPU runs: sizes that are not multiples of any register tile or cache block (and ones that cross MC, NC and KC),
 // every transpose, padded leading dimensions, pointers one float off alignment, alpha / beta (beta 0 over NaN),
-// C's padding left untouched; bit-identical results for 1, 2 and 3 threads; the ISA switch and its parsing.
+// C's padding left untouched; bit-identical results for 1, 2 and 3 threads; the ISA switch and its parsing; the
+// convolutions' entry points (a packed A with B packed by a source or read in place) giving gemm's bits.
 // Tolerances: tests/support/gemm_check.h. The streaming small-M path has its own suite (cpu_gemm_stream_test.cpp).
 #include <omp.h>
 
@@ -199,6 +200,59 @@ TEST_CASE("gemm_packed: a packed A and panels from a source give gemm's bits, ro
           const float g = got[m * s.ldc + n], t = twice[m * s.ldc + n];
           if (std::fabs(t - 2 * g) > 1e-5f * (1 + std::fabs(g))) FAIL_CHECK("beta 1 at " << m << "," << n);
         }
+    }
+  }
+}
+
+TEST_CASE("gemm_packed_b_in_place: B read where it lies gives gemm's bits, on AVX-512; refused elsewhere") {
+  // (M, N, K): a 1x1 convolution's few rows of C, tails of every register tile, K past KC, N past NR and NC.
+  const int cases[][3] = {{1, 1, 1}, {13, 37, 11}, {16, 784, 192}, {32, 531, 777}, {50, 1100, 390}};
+  for (const auto& cs : cases) {
+    const GemmShape s = shape(cs[0], cs[1], cs[2], false, false, 3, 1.f, 0.f);
+    const Buffer a = random_vector(size_t(s.M) * s.lda, 31);
+    const Buffer b_storage = random_vector(size_t(s.K) * s.ldb + 1, 32);
+    const float* b = b_storage.data() + 1;  // rows misaligned, ldb > N
+    for (const CpuIsa isa : supported_isas()) {
+      INFO(describe(s) << " on " << kernels::cpu::cpu_isa_name(isa));
+      Buffer packed(size_t(kernels::cpu::gemm_packed_a_floats(s.M, s.K, isa)));
+      kernels::cpu::gemm_pack_a(s, a.data(), packed.data(), isa);
+      Buffer got(size_t(s.M) * s.ldc, NAN);
+      if (!kernels::cpu::gemm_b_in_place_supported(isa)) {
+        CHECK_THROWS_AS(kernels::cpu::gemm_packed_b_in_place(s.M, s.N, s.K, packed.data(), b, s.ldb, got.data(), s.ldc,
+                                                             0.f, 0, s.M, isa),
+                        std::invalid_argument);
+        continue;
+      }
+      Buffer want(size_t(s.M) * s.ldc, NAN);
+      kernels::cpu::gemm(s, a.data(), b, want.data(), isa);
+      // Row ranges from tile boundaries, as the convolutions call it; C's padding stays NaN.
+      const int step = kernels::cpu::gemm_tile_rows(isa) * 2;
+      for (int m0 = 0; m0 < s.M; m0 += step)
+        kernels::cpu::gemm_packed_b_in_place(s.M, s.N, s.K, packed.data(), b, s.ldb, got.data() + int64_t(m0) * s.ldc,
+                                             s.ldc, 0.f, m0, std::min(s.M, m0 + step), isa);
+      CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+      // And gemm against the plain loops, so that the shared bits are right ones.
+      Buffer ref(size_t(s.M) * s.ldc, NAN);
+      reference_gemm(s, a.data(), b, ref.data());
+      const float atol = 1e-5f * std::sqrt(float(s.K)) + 1e-6f;  // as tests/support/gemm_check.h
+      for (int m = 0; m < s.M; ++m)
+        for (int n = 0; n < s.N; ++n) {
+          const float r = ref[m * s.ldc + n], g = got[m * s.ldc + n];
+          if (!(std::fabs(g - r) <= atol + 1e-5f * std::fabs(r)))
+            FAIL_CHECK("at " << m << "," << n << ": " << g << " against " << r);
+        }
+      // beta = 1 adds to C.
+      Buffer twice = got;
+      kernels::cpu::gemm_packed_b_in_place(s.M, s.N, s.K, packed.data(), b, s.ldb, twice.data(), s.ldc, 1.f, 0, s.M,
+                                           isa);
+      for (int m = 0; m < s.M; ++m)
+        for (int n = 0; n < s.N; ++n) {
+          const float g = got[m * s.ldc + n], t = twice[m * s.ldc + n];
+          if (std::fabs(t - 2 * g) > 1e-5f * (1 + std::fabs(g))) FAIL_CHECK("beta 1 at " << m << "," << n);
+        }
+      CHECK_THROWS_AS(kernels::cpu::gemm_packed_b_in_place(s.M, s.N, s.K, packed.data(), b, s.N - 1, got.data(), s.ldc,
+                                                           0.f, 0, s.M, isa),
+                      std::invalid_argument);
     }
   }
 }

@@ -1,6 +1,8 @@
 // Which convolutions the direct kernels run, and their instruction set (kernels/cpu/conv_direct_fwd.h).
 #include "kernels/cpu/conv_direct_fwd.h"
 
+#include <vector>
+
 #include "kernels/cpu/cpu_isa.h"
 
 namespace kernels {
@@ -112,6 +114,35 @@ bool conv_direct_bwd_data_applies(const ConvShape& s) {
   return Kg > 8 && s.R * s.S > 1 && kvec_fits(Cg, Kg, s.R * s.S);
 }
 
+namespace {
+
+// Where dx has 16 channels per group (one AVX-512 vector), the channel-vectorised kernel's tiles of 24 positions
+// spend a broadcast on every multiply-add; the position-vectorised kernel (tiles of 6 channels x 4 vectors, 10 loads
+// per 24 FMAs) is quicker there despite the lanes it loses past each row: inception 3a's 5x5 backward-data (32 -> 16
+// channels on 28x28, batch 8; bench/cpu_conv_bench, 2 threads, experiments stopped, three alternating runs) 0.68-0.71x
+// -> 0.73-0.74x oneDNN. Measured on AVX-512 only; the other sets keep the channel-vectorised kernel.
+bool backward_data_by_positions(const ConvShape& s) {
+  return active_cpu_isa() == CpuIsa::avx512 && s.C / s.groups <= 16;
+}
+
+// The turned shape's weights for the position-vectorised kernel, which reads them as a forward convolution's:
+// (C, Kg, R, S) with [g*Cg + c][k][r][t] = w[g*Kg + k][c][R-1-r][S-1-t]. Calling thread's buffer, reused.
+const float* turned_weights(const ConvShape& s, const float* w) {
+  const int Kg = s.K / s.groups, Cg = s.C / s.groups, RS = s.R * s.S;
+  thread_local std::vector<float> turned;
+  turned.resize(size_t(s.C) * Kg * RS);
+  for (int g = 0; g < s.groups; ++g)
+    for (int c = 0; c < Cg; ++c)
+      for (int k = 0; k < Kg; ++k) {
+        const float* from = w + ((int64_t(g) * Kg + k) * Cg + c) * RS;  // (R, S) taps of filter k, channel c
+        float* to = turned.data() + ((int64_t(g) * Cg + c) * Kg + k) * RS;
+        for (int i = 0; i < RS; ++i) to[i] = from[RS - 1 - i];
+      }
+  return turned.data();
+}
+
+}  // namespace
+
 void conv_backward_data_direct(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate) {
   // The forward shape: dy (N, K, P, Q) in, dx (N, C, H, W) out, padded by R-1-pad so that output (h, w) reads
   // dy[h + pad - r][w + pad - t] at tap (R-1-r, S-1-t).
@@ -120,6 +151,10 @@ void conv_backward_data_direct(const ConvShape& s, const float* dy, const float*
   t.pad_h = s.R - 1 - s.pad_h, t.pad_w = s.S - 1 - s.pad_w;
   t.x = s.y, t.y = s.x;
   // Its weights (C, Kg, R, S) are w[g*Kg + k][c][R-1-r][S-1-t] at [g*Cg + c][k][r][t]: the kernel packs them so.
+  if (backward_data_by_positions(s)) {
+    position_body()(t, dy, turned_weights(s, w), nullptr, dx, ConvEpilogue{}, accumulate);
+    return;
+  }
   kvec_body()(t, dy, w, nullptr, dx, ConvEpilogue{}, accumulate, true);
 }
 

@@ -14,7 +14,8 @@
 // in L2 until col2im has added it into dx. Backward filter builds col for a block of rows and positions at a time,
 // at most kColumnBlockFloats (4 MB; more only where 128 positions of a row block exceed it). Scratch memory stays
 // bounded per thread for whole-image inference. A 1x1 stride-1 unpadded convolution needs no col at all: x's (Cg, HW)
-// planes already are it.
+// planes already are it; with few outputs per group (AVX-512) its forward GEMM reads them in place, unpacked, and its
+// backward filter runs the streaming GEMM (kernels/cpu/gemm_stream.h), both with the same bits as the packed GEMM.
 //
 // How each pass is cut into work items, each writing its own part of the output:
 //   forward          (image, group, block of output positions): a block of Y's columns;
@@ -37,6 +38,7 @@
 #include "kernels/cpu/conv_direct_filter.h"
 #include "kernels/cpu/conv_direct_fwd.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_stream.h"
 #include "kernels/cpu/parallel_threshold.h"
 
 namespace kernels {
@@ -64,6 +66,16 @@ constexpr int64_t kChunkRows = 96;
 constexpr int64_t kSharedPackFloats = int64_t(1) << 16;
 // Backward filter cuts images rather than col rows when dW has at most this many floats (1 MB: AlexNet conv1).
 constexpr int64_t kSmallFilterFloats = int64_t(1) << 18;
+// A 1x1 forward pass of at most this many outputs per group reads x in place rather than packing it: packing costs a
+// read and a write of x for only Kg multiply-adds per element. bench/cpu_conv_bench, AVX-512, 2 threads, inception 3a
+// at batch 8, experiments stopped, in place / packed: 5x5_reduce (16 outputs) 0.84x / 0.60x oneDNN, pool_proj (32)
+// 0.81x / 0.65x, but the 1x1 (64) 0.72x / 0.77x and 3x3_reduce (96) 0.67x / 0.76x.
+constexpr int kInPlaceMaxRows = 32;
+// A 1x1 backward filter of at most this many outputs per group runs the streaming GEMM (dW (Kg, C) = dY * x^T: dY^T
+// packed, x's rows read in place) instead of packing x^T's panels, a transpose: the same bits (kernels/cpu/
+// gemm_stream.h). Inception 3a, as above, stream / packed: 16 outputs 0.79x / 0.60x oneDNN, 32 0.76x / 0.58x, 64
+// 0.81x / 0.67x, 96 0.76x / 0.72x.
+constexpr int kStreamFilterMaxRows = 96;
 
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
@@ -397,6 +409,7 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
   }
   const int64_t blocks = ceil_div(geo.positions, columns);
   const int64_t items = outer * blocks;
+  const bool in_place = geo.direct && geo.Kg <= kInPlaceMaxRows && gemm_b_in_place_supported(isa);
   // One parallel region (each fork and join waits for a thread that may have lost its core): the packing, then the
   // items. Items write disjoint blocks of y, so the schedule cannot change a bit; dynamic copes with busy cores.
 #pragma omp parallel
@@ -417,8 +430,13 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
       const GemmPanelSource source{pack_image_panels, &panels};
       float* y_block = y + s.y.plane(n, g * geo.Kg) + first;  // (Kg, count), rows channel_stride apart
       // Y_block (Kg, count) = W_g (Kg, CRS) * col (CRS, count), col packed from x as the GEMM goes.
-      gemm_packed(geo.Kg, int(count), int(geo.crs), w_packed + g * per_group, source, y_block, s.y.channel_stride, 0.f,
-                  0, geo.Kg, isa);
+      if (in_place) {
+        gemm_packed_b_in_place(geo.Kg, int(count), int(geo.crs), w_packed + g * per_group, x_g + first,
+                               s.x.channel_stride, y_block, s.y.channel_stride, 0.f, 0, geo.Kg, isa);
+      } else {
+        gemm_packed(geo.Kg, int(count), int(geo.crs), w_packed + g * per_group, source, y_block, s.y.channel_stride,
+                    0.f, 0, geo.Kg, isa);
+      }
       // Epilogue while the block is in cache: the bias, then the ReLU reference's expression (so a fused call matches
       // conv + relu bit for bit; NaN passes through).
       for (int k = 0; k < geo.Kg; ++k) {
@@ -519,6 +537,7 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
   // (image_blocks, K, CRS): each image block's partial dW, laid out as dw (one block needs none: it sums into dw).
   float* partials = image_blocks > 1 ? packed_weights(size_t(image_blocks * dw_floats)) : nullptr;
   const int64_t items = int64_t(s.groups) * blocks * image_blocks;
+  const bool stream = geo.direct && geo.Kg <= kStreamFilterMaxRows && gemm_stream_supported(active_cpu_isa());
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t item = 0; item < items; ++item) {
     const int64_t image_block = item % image_blocks, block = item / image_blocks % blocks;
@@ -539,8 +558,14 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
         const int64_t count = std::min(columns, geo.positions - first);
         // dW rows (Kg, rows) += dY block (Kg, count) * col^T (count, rows); x's planes are col when direct.
         if (geo.direct) {
-          gemm({geo.Kg, int(rows), int(count), false, true, s.y.channel_stride, s.x.channel_stride, geo.crs, 1.f, 1.f},
-               dy_g + first, x_g + row_begin * s.x.channel_stride + first, dw_rows);
+          GemmShape product{geo.Kg, int(rows), int(count), false, true, s.y.channel_stride, s.x.channel_stride};
+          product.ldc = geo.crs, product.beta = 1.f;
+          const float* x_rows = x_g + row_begin * s.x.channel_stride + first;
+          if (stream) {
+            gemm_stream(product, dy_g + first, x_rows, dw_rows, 1);
+          } else {
+            gemm(product, dy_g + first, x_rows, dw_rows);
+          }
         } else {
           im2col(s, x_g, row_begin, row_end, first, count, col, phases);
           gemm({geo.Kg, int(rows), int(count), false, true, s.y.channel_stride, count, geo.crs, 1.f, 1.f}, dy_g + first,

@@ -185,6 +185,30 @@ void gemm_packed(int M, int N, int K, const float* a_packed, const GemmPanelSour
                          : gemm_packed_block_portable)(g);
 }
 
+bool gemm_b_in_place_supported(CpuIsa isa) {
+  return isa == CpuIsa::avx512 && cpu_isa_supported(isa);
+}
+
+void gemm_packed_b_in_place(int M, int N, int K, const float* a_packed, const float* b, int64_t ldb, float* c,
+                            int64_t ldc, float beta, int m0, int m1, CpuIsa isa) {
+  const GemmBlocking& bl = blocking_of(isa);
+  if (M < 0 || N < 0 || K < 0 || m0 < 0 || m1 > M || m0 % bl.mr != 0 || ldc < N || ldb < N)
+    throw std::invalid_argument("cpu gemm_packed_b_in_place: M " + std::to_string(M) + ", N " + std::to_string(N) +
+                                ", K " + std::to_string(K) + ", rows [" + std::to_string(m0) + ", " +
+                                std::to_string(m1) + "), ldb " + std::to_string(ldb) + ", ldc " + std::to_string(ldc) +
+                                " (rows must start at a tile boundary)");
+  if (!gemm_b_in_place_supported(isa))
+    throw std::invalid_argument(std::string("cpu gemm_packed_b_in_place: not on ") + cpu_isa_name(isa) +
+                                " (AVX-512 only)");
+  if (m1 <= m0 || N == 0) return;
+  if (K == 0) {
+    for (int i = 0; i < m1 - m0; ++i)
+      for (int j = 0; j < N; ++j) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
+    return;
+  }
+  gemm_b_in_place_avx512({M, N, K, a_packed, b, ldb, c, ldc, beta, m0, m1});
+}
+
 void gemm(const GemmShape& s, const float* a, const float* b, float* c) {
   gemm(s, a, b, c, active_cpu_isa());
 }

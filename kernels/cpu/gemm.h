@@ -41,5 +41,12 @@ void gemm_pack_a_rows(const GemmShape& s, const float* a, float* packed, int row
 void gemm_packed(int M, int N, int K, const float* a_packed, const GemmPanelSource& b, float* c, int64_t ldc,
                  float beta, int m0, int m1, CpuIsa isa);
 
+// Whether gemm_packed_b_in_place runs on `isa` (AVX-512 only).
+bool gemm_b_in_place_supported(CpuIsa isa);
+// gemm_packed with B (K rows of N floats, ldb apart) read where it lies instead of packed: the same sums, so the same
+// bits. For few rows of C (a 1x1 convolution of 16-32 outputs), where packing B costs as much as the multiply-adds.
+void gemm_packed_b_in_place(int M, int N, int K, const float* a_packed, const float* b, int64_t ldb, float* c,
+                            int64_t ldc, float beta, int m0, int m1, CpuIsa isa);
+
 }  // namespace cpu
 }  // namespace kernels

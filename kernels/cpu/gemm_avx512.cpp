@@ -76,9 +76,85 @@ struct KernelAvx512 {
       }
     }
   }
+
+  // tile<V> on a B read in place (rows ldb apart; columns past `cols` masked off, never read), the same FMAs in the
+  // same order. `ahead`: also prefetch the next tile's columns of these rows into L2 (the first sliver of a tile only).
+  template <int V>
+  static void tile_in_place(int kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int rows,
+                            int cols, float beta, bool first, bool ahead) {
+    __mmask16 mask[V];  // the valid columns of each vector
+    for (int v = 0; v < V; ++v) {
+      const int left = cols - 16 * v;
+      mask[v] = left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
+    }
+    __m512 acc[MR][V];  // the C tile (MR, 16 V)
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 3
+      for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; ++k, a += MR, b += ldb) {
+      if (ahead)
+#pragma GCC unroll 3
+        for (int v = 0; v < V; ++v) _mm_prefetch(reinterpret_cast<const char*>(b + NR + 16 * v), _MM_HINT_T1);
+      __m512 bv[V];  // row k of B's tile
+#pragma GCC unroll 3
+      for (int v = 0; v < V; ++v) bv[v] = _mm512_maskz_loadu_ps(mask[v], b + 16 * v);
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) {
+        const __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 3
+        for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+      }
+    }
+    const __m512 beta_v = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      if (i >= rows) break;
+      float* row = c + i * ldc;
+#pragma GCC unroll 3
+      for (int v = 0; v < V; ++v) {
+        __m512 t = acc[i][v];
+        if (!first) {
+          t = _mm512_add_ps(_mm512_maskz_loadu_ps(mask[v], row + 16 * v), t);
+        } else if (beta != 0.f) {
+          t = _mm512_add_ps(t, _mm512_mul_ps(beta_v, _mm512_maskz_loadu_ps(mask[v], row + 16 * v)));
+        }
+        _mm512_mask_storeu_ps(row + 16 * v, mask[v], t);
+      }
+    }
+  }
 };
 
 }  // namespace
+
+// gemm_packed_with's loops (the same KC blocks, the first one writing C) with each tile of B read from where it lies;
+// the slivers of rows run one after another over a tile while it is in L1.
+void gemm_b_in_place_avx512(const GemmInPlaceBlock& g) {
+  using K = KernelAvx512;
+  constexpr GemmBlocking B = K::kBlocking;
+  const int64_t m_padded = (int64_t(g.M) + B.mr - 1) / B.mr * B.mr;
+  for (int pc = 0; pc < g.K; pc += B.kc) {
+    const int kc = g.K - pc < B.kc ? g.K - pc : B.kc;
+    const float* a_block = g.a_packed + pc * m_padded;  // (ceil(M / MR), kc, MR)
+    const float* b_block = g.b + pc * g.ldb;            // (kc, N)
+    for (int jr = 0; jr < g.N; jr += B.nr) {
+      const int cols = g.N - jr < B.nr ? g.N - jr : B.nr;
+      for (int ir = g.m0; ir < g.m1; ir += B.mr) {
+        const int rows = g.m1 - ir < B.mr ? g.m1 - ir : B.mr;
+        const bool ahead = ir == g.m0 && jr + B.nr < g.N;
+        const float* a = a_block + int64_t(ir) * kc;
+        float* c = g.c + int64_t(ir - g.m0) * g.ldc + jr;
+        if (cols > 32) {
+          K::tile_in_place<3>(kc, a, b_block + jr, g.ldb, c, g.ldc, rows, cols, g.beta, pc == 0, ahead);
+        } else if (cols > 16) {
+          K::tile_in_place<2>(kc, a, b_block + jr, g.ldb, c, g.ldc, rows, cols, g.beta, pc == 0, ahead);
+        } else {
+          K::tile_in_place<1>(kc, a, b_block + jr, g.ldb, c, g.ldc, rows, cols, g.beta, pc == 0, ahead);
+        }
+      }
+    }
+  }
+}
 
 void gemm_block_avx512(const GemmBlock& g) {
   gemm_block_with<KernelAvx512>(g);
@@ -110,6 +186,9 @@ void kernels::cpu::gemm_pack_a_avx512(const GemmShape&, const float*, float*, in
   std::abort();
 }
 void kernels::cpu::gemm_packed_block_avx512(const GemmPackedBlock&) {
+  std::abort();
+}
+void kernels::cpu::gemm_b_in_place_avx512(const GemmInPlaceBlock&) {
   std::abort();
 }
 

@@ -77,5 +77,18 @@ void gemm_packed_block_portable(const GemmPackedBlock& g);
 void gemm_packed_block_avx2(const GemmPackedBlock& g);
 void gemm_packed_block_avx512(const GemmPackedBlock& g);
 
+// gemm_packed_with's loop with B read in place (kernels/cpu/gemm.h: gemm_packed_b_in_place); AVX-512 only.
+struct GemmInPlaceBlock {
+  int M, N, K;
+  const float* a_packed;  // gemm_pack_a layout
+  const float* b;         // (K, N), rows ldb apart
+  int64_t ldb;
+  float* c;  // row m0 of C, rows ldc apart
+  int64_t ldc;
+  float beta;
+  int m0, m1;
+};
+void gemm_b_in_place_avx512(const GemmInPlaceBlock& g);
+
 }  // namespace cpu
 }  // namespace kernels

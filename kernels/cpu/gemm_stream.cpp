@@ -29,6 +29,10 @@ thread_local PackBuffer t_packed;  // the calling thread's packed op(A)^T slice,
 
 }  // namespace
 
+bool gemm_stream_supported(CpuIsa isa) {
+  return isa == CpuIsa::avx512 && cpu_isa_supported(isa);
+}
+
 bool gemm_stream_applies(const GemmShape& s, CpuIsa isa) {
   return isa == CpuIsa::avx512 && s.trans_b && s.M <= kStreamMaxRows && int64_t(s.N) * s.K >= kStreamMinBFloats;
 }

@@ -30,9 +30,12 @@ constexpr int kStreamMaxRows = 128;
 // Smallest B (floats) the path takes: about twice a 2 MB L2, where streaming the weights is what limits.
 constexpr int64_t kStreamMinBFloats = int64_t(1) << 20;
 
-// Whether gemm() on `isa` takes the streaming path for shape s (AVX-512 only).
+// Whether gemm_stream runs on `isa` (AVX-512 only).
+bool gemm_stream_supported(CpuIsa isa);
+// Whether gemm() on `isa` takes the streaming path for shape s.
 bool gemm_stream_applies(const GemmShape& s, CpuIsa isa);
-// Runs it: packs op(A)^T, then `threads` OpenMP threads share C's columns.
+// Runs it (s.trans_b, s.M <= kStreamMaxRows, gemm_stream_supported): packs op(A)^T, then `threads` OpenMP threads
+// share C's columns. Callers that know the shape gains (a convolution's 1x1 backward filter) call it directly.
 void gemm_stream(const GemmShape& s, const float* a, const float* b, float* c, int threads);
 
 // Rows of the packed op(A)^T: M rounded up to 16.
