@@ -94,6 +94,10 @@ search::TrainSettings demo_train_settings(const std::string& net, bool reference
   const bool bn = net == "mapnet_bn" || net == "mapnet_bn_fine";
   s.iterations = reference ? (bn ? 9600 : 8000) : net == "mapnet_bn_fine" ? 2600 : net == "mapnet_bn" ? 2000 : 1000;
   s.net_options.batch = bn ? 64 : 32;
+  // Batches built between steps on the net's own threads rather than by loader threads beside them: the same batches,
+  // 3% more patches per second on 2 cores (385 -> 397 in alternating runs), as the loader no longer takes a core from a
+  // step mid-way.
+  s.workers = 0;
   if (net == "mapnet_bn" || net == "mapnet" || net == "smallnet") {
     s.preprocess.spacing_mm = 0.4;
     s.patches.size = 64;

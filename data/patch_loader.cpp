@@ -1,10 +1,13 @@
 // The patch set and the background batch loader.
 #include "data/patch_loader.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <sstream>
 
 #include "base/errors.h"
@@ -168,8 +171,67 @@ void extract_patch_view(const PreparedView& view, int cx, int cy, int size, floa
   extract_patch(view.pixels, view.width, view.height, cx, cy, size, fill, out);
 }
 
+namespace {
+
+// Sample i of the batch (`sample`: its position within the epoch) into its places in *out.
+void make_sample(const PatchSet& set, const LoaderConfig& config, const std::vector<int64_t>& order, int64_t epoch,
+                 int64_t sample, int i, Batch* out) {
+  const int output = config.augmentation.output;
+  const LoaderConfig::CellGrid& grid = config.cell_grid;
+  const size_t cells = size_t(grid.cells) * size_t(grid.cells);
+  thread_local std::vector<float> patch;  // (side, side) scratch: the patch and the context it needs
+  const int64_t which = order[size_t(sample)];
+  const PatchSpec& spec = set.patches[size_t(which)];
+  if (spec.image < 0 || size_t(spec.image) >= set.images.size())
+    throw BadInput("patch " + std::to_string(which) + " names image " + std::to_string(spec.image) + " of " +
+                   std::to_string(set.images.size()));
+  AugmentTransform t;
+  if (config.augment) {
+    t = draw_augmentation(config.augmentation, set.patch_size, config.seed, epoch, sample);
+  } else {  // the centre crop, on whole pixels as Caffe's (no interpolation blur)
+    t.tx = t.ty = double((set.patch_size - output) / 2);
+  }
+  // Margin around the patch that the output's corners reach (plus one pixel for bilinear sampling).
+  int margin = 0;
+  if (config.context) {
+    double reach = 0;
+    for (const double u : {0.0, double(output - 1)})
+      for (const double v : {0.0, double(output - 1)}) {
+        double x, y;
+        t.apply(u, v, &x, &y);
+        reach = std::max({reach, -x, -y, x - (set.patch_size - 1), y - (set.patch_size - 1)});
+      }
+    margin = reach > 0 ? int(std::ceil(reach)) + 1 : 0;
+  }
+  const int side = set.patch_size + 2 * margin;  // same centre: floor(side / 2) = floor(patch_size / 2) + margin
+  patch.resize(size_t(side) * size_t(side));
+  const MappedPrepared& image = *set.images[size_t(spec.image)];
+  extract_patch_view(image.view(), spec.cx, spec.cy, side, image.air(), patch.data());
+  // Sampling keeps a negative's square clear of every ROI, not its context: context pixels inside an ROI become
+  // air, so a non-mass sample never shows lesion tissue.
+  if (margin > 0 && spec.label != PatchLabel::mass && grid.cells == 0) {
+    const int x0 = spec.cx - side / 2, y0 = spec.cy - side / 2;  // context's top-left in image pixels
+    for (const Box& r : image.rois()) {
+      const int bx0 = std::max(r.x - x0, 0), bx1 = std::min(r.x + r.width - x0, side);
+      const int by0 = std::max(r.y - y0, 0), by1 = std::min(r.y + r.height - y0, side);
+      for (int y = by0; y < by1; ++y)
+        std::fill(patch.begin() + ptrdiff_t(y) * side + bx0, patch.begin() + ptrdiff_t(y) * side + std::max(bx0, bx1),
+                  image.air());
+    }
+  }
+  if (grid.cells > 0) cell_labels(image, spec, set.patch_size, t, grid, out->cell_labels.data() + size_t(i) * cells);
+  t.tx += margin;
+  t.ty += margin;
+  augment_patch(patch.data(), side, t, output, out->images.data() + size_t(i) * size_t(output) * size_t(output),
+                image.air());
+  out->labels[size_t(i)] = int(spec.label);
+  out->patches[size_t(i)] = which;
+}
+
+}  // namespace
+
 void make_batch(const PatchSet& set, const LoaderConfig& config, const std::vector<int64_t>& order, int64_t epoch,
-                int64_t index, Batch* out) {
+                int64_t index, Batch* out, int threads) {
   const int output = config.augmentation.output;
   const int batch = config.batch_size;
   out->epoch = epoch;
@@ -181,56 +243,20 @@ void make_batch(const PatchSet& set, const LoaderConfig& config, const std::vect
   const LoaderConfig::CellGrid& grid = config.cell_grid;
   const size_t cells = size_t(grid.cells) * size_t(grid.cells);
   out->cell_labels.assign(size_t(batch) * cells, 0.f);
-  thread_local std::vector<float> patch;  // (side, side) scratch: the patch and the context it needs
+  // Each sample is a function of (seed, epoch, position) alone, so threads may build them in any order; the error
+  // reported is the first failing sample's, as one thread would meet it.
+  std::exception_ptr error;
+  int error_sample = batch;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int i = 0; i < batch; ++i) {
-    const int64_t sample = index * batch + i;  // position within the epoch
-    const int64_t which = order[size_t(sample)];
-    const PatchSpec& spec = set.patches[size_t(which)];
-    if (spec.image < 0 || size_t(spec.image) >= set.images.size())
-      throw BadInput("patch " + std::to_string(which) + " names image " + std::to_string(spec.image) + " of " +
-                     std::to_string(set.images.size()));
-    AugmentTransform t;
-    if (config.augment) {
-      t = draw_augmentation(config.augmentation, set.patch_size, config.seed, epoch, sample);
-    } else {  // the centre crop, on whole pixels as Caffe's (no interpolation blur)
-      t.tx = t.ty = double((set.patch_size - output) / 2);
+    try {
+      make_sample(set, config, order, epoch, index * batch + i, i, out);
+    } catch (...) {
+#pragma omp critical(make_batch_error)
+      if (i < error_sample) error = std::current_exception(), error_sample = i;
     }
-    // Margin around the patch that the output's corners reach (plus one pixel for bilinear sampling).
-    int margin = 0;
-    if (config.context) {
-      double reach = 0;
-      for (const double u : {0.0, double(output - 1)})
-        for (const double v : {0.0, double(output - 1)}) {
-          double x, y;
-          t.apply(u, v, &x, &y);
-          reach = std::max({reach, -x, -y, x - (set.patch_size - 1), y - (set.patch_size - 1)});
-        }
-      margin = reach > 0 ? int(std::ceil(reach)) + 1 : 0;
-    }
-    const int side = set.patch_size + 2 * margin;  // same centre: floor(side / 2) = floor(patch_size / 2) + margin
-    patch.resize(size_t(side) * size_t(side));
-    const MappedPrepared& image = *set.images[size_t(spec.image)];
-    extract_patch_view(image.view(), spec.cx, spec.cy, side, image.air(), patch.data());
-    // Sampling keeps a negative's square clear of every ROI, not its context: context pixels inside an ROI become
-    // air, so a non-mass sample never shows lesion tissue.
-    if (margin > 0 && spec.label != PatchLabel::mass && grid.cells == 0) {
-      const int x0 = spec.cx - side / 2, y0 = spec.cy - side / 2;  // context's top-left in image pixels
-      for (const Box& r : image.rois()) {
-        const int bx0 = std::max(r.x - x0, 0), bx1 = std::min(r.x + r.width - x0, side);
-        const int by0 = std::max(r.y - y0, 0), by1 = std::min(r.y + r.height - y0, side);
-        for (int y = by0; y < by1; ++y)
-          std::fill(patch.begin() + ptrdiff_t(y) * side + bx0, patch.begin() + ptrdiff_t(y) * side + std::max(bx0, bx1),
-                    image.air());
-      }
-    }
-    if (grid.cells > 0) cell_labels(image, spec, set.patch_size, t, grid, out->cell_labels.data() + size_t(i) * cells);
-    t.tx += margin;
-    t.ty += margin;
-    augment_patch(patch.data(), side, t, output, out->images.data() + size_t(i) * size_t(output) * size_t(output),
-                  image.air());
-    out->labels[size_t(i)] = int(spec.label);
-    out->patches[size_t(i)] = which;
   }
+  if (error) std::rethrow_exception(error);
 }
 
 PatchLoader::PatchLoader(const PatchSet& set, LoaderConfig config, int64_t start_epoch, int64_t start_batch)
@@ -334,8 +360,9 @@ Batch PatchLoader::next() {
       std::lock_guard<std::mutex> lock(mutex_);
       order = order_for(position / batches_per_epoch_);
     }
-    Batch batch;
-    make_batch(set_, config_, *order, position / batches_per_epoch_, position % batches_per_epoch_, &batch);
+    Batch batch;  // on the caller's threads, which the net is not using between its steps
+    make_batch(set_, config_, *order, position / batches_per_epoch_, position % batches_per_epoch_, &batch,
+               omp_get_max_threads());
     ++consumed_;
     return batch;
   }

@@ -86,10 +86,11 @@ struct Batch {
 // The shuffle of epoch `epoch`: a permutation of 0..n-1, a pure function of (seed, epoch).
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch);
 
-// The definition of batch (epoch, index) that the loader's workers follow; single-threaded. `order` is
-// epoch_order(...) of that epoch (or the identity when not shuffling).
+// The definition of batch (epoch, index) that the loader's workers follow. `order` is epoch_order(...) of that epoch
+// (or the identity when not shuffling). `threads` OpenMP threads build its samples (the same batch for any count):
+// the loader's workers build theirs on one, a caller between two steps of the net on the net's threads.
 void make_batch(const PatchSet& set, const LoaderConfig& config, const std::vector<int64_t>& order, int64_t epoch,
-                int64_t index, Batch* out);
+                int64_t index, Batch* out, int threads = 1);
 
 // Cuts the (size, size) patch centred at (cx, cy) out of a prepared view, `fill` outside the image: the same
 // pixels as extract_patch() on the owning image.

@@ -196,6 +196,18 @@ TEST_CASE("loader: batches do not depend on workers, queue depth or thread timin
     }
   }
   CHECK(reference[0].images != reference[7].images);  // epochs reshuffle and re-augment
+  // Samples built by several threads at once (the synchronous loader's way): the same batches.
+  for (int threads : {2, 3}) {
+    CAPTURE(threads);
+    for (int64_t epoch = 0; epoch < 3; ++epoch) {
+      const auto order = epoch_order(37, 77, epoch);
+      for (int64_t b = 0; b < 7; ++b) {
+        Batch batch;
+        make_batch(set, small_config(0, 1), order, epoch, b, &batch, threads);
+        check_same(batch, reference[size_t(epoch * 7 + b)]);
+      }
+    }
+  }
   for (int workers : {0, 1, 3}) {
     for (int queue : {1, 2, 6}) {
       CAPTURE(workers);
@@ -507,6 +519,17 @@ TEST_CASE("loader: a failing batch is reported at its place; the batches before 
     CHECK(loader.next().index == 1);
     CHECK_THROWS_WITH_AS(loader.next(), doctest::Contains("patch 12 names image 7"), BadInput);
   }  // destroying a loader whose workers stopped on an error must not hang
+  // Built by three threads, a batch with two bad samples reports the first, as one thread meets them.
+  set.patches[11].image = 9;
+  LoaderConfig c = small_config(0, 1);
+  c.shuffle = false;
+  std::vector<int64_t> order(37);
+  for (int64_t i = 0; i < 37; ++i) order[size_t(i)] = i;
+  for (int round = 0; round < 10; ++round) {
+    Batch batch;
+    CHECK_THROWS_WITH_AS(make_batch(set, c, order, 0, 2, &batch, 3), doctest::Contains("patch 11 names image 9"),
+                         BadInput);
+  }
 }
 
 TEST_CASE("loader: padding is the image's air level; a negative's context never shows an ROI's pixels") {

@@ -1,5 +1,7 @@
 #include "apps/search/trainer.h"
 
+#include <omp.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -73,7 +75,7 @@ std::vector<float> predict_patches(Executor& ex, const data::PatchSet& set, data
   const Tensor labels = Tensor::from({batch}, std::vector<float>(size_t(batch), 0.f));  // (B) unused by p
   data::Batch b;
   for (int64_t index = 0; index < batches; ++index) {
-    data::make_batch(set, config, order, 0, index, &b);
+    data::make_batch(set, config, order, 0, index, &b, omp_get_max_threads());
     ex.set_input("data", Tensor::from({batch, 1, side, side}, b.images));
     ex.set_input("label", labels);
     ex.forward(RunContext{});                  // dropout off
