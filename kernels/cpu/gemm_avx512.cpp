@@ -55,10 +55,25 @@ struct KernelAvx512 {
       }
     }
     __mmask16 mask[V];  // the valid columns of each vector
+    column_masks<V>(cols, mask);
+    store_tile<V>(acc, mask, c, ldc, rows, alpha, beta, first);
+  }
+
+  // mask[v]: the columns of vector v among the tile's first `cols`.
+  template <int V>
+  static inline __attribute__((always_inline)) void column_masks(int cols, __mmask16 (&mask)[V]) {
     for (int v = 0; v < V; ++v) {
       const int left = cols - 16 * v;
       mask[v] = left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
     }
+  }
+
+  // C tile = alpha * acc (+ beta * C on the first KC block, + C on later ones), its valid rows and columns only; C is
+  // not read when first and beta == 0.
+  template <int V>
+  static inline __attribute__((always_inline)) void store_tile(const __m512 (&acc)[MR][V], const __mmask16 (&mask)[V],
+                                                               float* c, int64_t ldc, int rows, float alpha, float beta,
+                                                               bool first) {
     const __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
@@ -83,10 +98,7 @@ struct KernelAvx512 {
   static void tile_in_place(int kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int rows,
                             int cols, float beta, bool first, bool ahead) {
     __mmask16 mask[V];  // the valid columns of each vector
-    for (int v = 0; v < V; ++v) {
-      const int left = cols - 16 * v;
-      mask[v] = left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
-    }
+    column_masks<V>(cols, mask);
     __m512 acc[MR][V];  // the C tile (MR, 16 V)
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i)
@@ -106,22 +118,7 @@ struct KernelAvx512 {
         for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
       }
     }
-    const __m512 beta_v = _mm512_set1_ps(beta);
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
-      if (i >= rows) break;
-      float* row = c + i * ldc;
-#pragma GCC unroll 3
-      for (int v = 0; v < V; ++v) {
-        __m512 t = acc[i][v];
-        if (!first) {
-          t = _mm512_add_ps(_mm512_maskz_loadu_ps(mask[v], row + 16 * v), t);
-        } else if (beta != 0.f) {
-          t = _mm512_add_ps(t, _mm512_mul_ps(beta_v, _mm512_maskz_loadu_ps(mask[v], row + 16 * v)));
-        }
-        _mm512_mask_storeu_ps(row + 16 * v, mask[v], t);
-      }
-    }
+    store_tile<V>(acc, mask, c, ldc, rows, 1.f, beta, first);
   }
 };
 
