@@ -164,6 +164,14 @@ void gemm_pack_a_rows(const GemmShape& s, const float* a, float* packed, int row
                          : gemm_pack_a_portable)(s, a, packed, row_begin, row_end);
 }
 
+namespace {
+// C rows (rows, N), ldc apart, = beta * C (0 without reading C when beta == 0): a packed-A GEMM with K == 0.
+void scale_rows(float* c, int64_t ldc, int rows, int N, float beta) {
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < N; ++j) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
+}
+}  // namespace
+
 void gemm_packed(int M, int N, int K, const float* a_packed, const GemmPanelSource& b, float* c, int64_t ldc,
                  float beta, int m0, int m1, CpuIsa isa) {
   const GemmBlocking& bl = blocking_of(isa);
@@ -174,11 +182,7 @@ void gemm_packed(int M, int N, int K, const float* a_packed, const GemmPanelSour
   if (!cpu_isa_supported(isa))
     throw std::invalid_argument(std::string("cpu gemm: this CPU lacks ") + cpu_isa_name(isa));
   if (m1 <= m0 || N == 0) return;
-  if (K == 0) {
-    for (int i = 0; i < m1 - m0; ++i)
-      for (int j = 0; j < N; ++j) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
-    return;
-  }
+  if (K == 0) return scale_rows(c, ldc, m1 - m0, N, beta);
   GemmPackedBlock g{M, N, K, a_packed, &b, c, ldc, beta, m0, m1, t_pack.get(size_t(bl.nc) * bl.kc)};
   (isa == CpuIsa::avx512 ? gemm_packed_block_avx512
    : isa == CpuIsa::avx2 ? gemm_packed_block_avx2
@@ -201,11 +205,7 @@ void gemm_packed_b_in_place(int M, int N, int K, const float* a_packed, const fl
     throw std::invalid_argument(std::string("cpu gemm_packed_b_in_place: not on ") + cpu_isa_name(isa) +
                                 " (AVX-512 only)");
   if (m1 <= m0 || N == 0) return;
-  if (K == 0) {
-    for (int i = 0; i < m1 - m0; ++i)
-      for (int j = 0; j < N; ++j) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
-    return;
-  }
+  if (K == 0) return scale_rows(c, ldc, m1 - m0, N, beta);
   gemm_b_in_place_avx512({M, N, K, a_packed, b, ldb, c, ldc, beta, m0, m1});
 }
 
