@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/conv_phase_bwd_data.h"
 #include "kernels/cpu/cpu_isa.h"
 #include "kernels/elementwise.h"
 #include "kernels/gpu.h"
@@ -176,6 +177,21 @@ std::vector<Case> awkward_cases() {
     s.x = {3 * (5 * 4 + 3), 5 * 4 + 3, 0};
     s.y = {5 * (5 * 4 + 2), 5 * 4 + 2, 0};
     cases.push_back({"planes with gaps (channel_stride > H*W)", s});
+  }
+  // Strided layers with 16 dx channels per group: backward data by phases on AVX-512 and portable.
+  cases.push_back({"C16 K12 3x3 stride 2, 13x11, batch 3: four phases, every row reached",
+                   kernels::conv_shape(3, 16, 13, 11, 12, 3, 3, 2, 0)});
+  cases.push_back({"C16 K12 3x3 stride 2, 14x12: the last row and column reached by no dy row",
+                   kernels::conv_shape(2, 16, 14, 12, 12, 3, 3, 2, 0)});
+  cases.push_back({"groups 2, C32 K20 5x5 stride 2 pad 2, 12x15, slices",
+                   placed(kernels::conv_shape(2, 32, 12, 15, 20, 5, 5, 2, 2, 2), 3, 37, 1, 23)});
+  cases.push_back({"batch 1, C16 K24 3x3 stride 2 pad 1, 9x10", kernels::conv_shape(1, 16, 9, 10, 24, 3, 3, 2, 1)});
+  {
+    // Stride 3 rows over a filter of 2 rows: phase 2 of the rows gets no tap at all.
+    ConvShape s = kernels::conv_shape(2, 16, 11, 9, 12, 2, 3, 1, 0);
+    s.stride_h = 3, s.P = (11 - 2) / 3 + 1;
+    s.y = Placement::dense(s.K, s.P, s.Q);
+    cases.push_back({"C16 K12 2x3 stride 3x1: a phase without taps", s});
   }
   cases.push_back({"conv1-like: C1, 11x11 stride 4", kernels::conv_shape(2, 1, 23, 21, 5, 11, 11, 4, 0)});
   cases.push_back(
@@ -401,12 +417,53 @@ TEST_CASE(
   kernels::cpu::set_active_cpu_isa(saved);
 }
 
+TEST_CASE("backward data by phases matches the reference on every strided case and ISA, whatever the rule says") {
+  // The phases' arithmetic for any stride up to 4, padding, groups and placement, also where the rule keeps col.
+  std::vector<Case> cases;
+  for (const Case& c : awkward_cases())
+    if (c.s.stride_h > 1 || c.s.stride_w > 1) cases.push_back(c);
+  cases.push_back({"3x3 stride 4x3 pad 1, C5 K7 on 13x11 (phases of 1 and 0 taps)", [] {
+                     ConvShape s = kernels::conv_shape(2, 5, 13, 11, 7, 3, 3, 1, 1);
+                     s.stride_h = 4, s.stride_w = 3, s.P = (13 + 2 - 3) / 4 + 1, s.Q = (11 + 2 - 3) / 3 + 1;
+                     s.y = Placement::dense(s.K, s.P, s.Q);
+                     return s;
+                   }()});
+  REQUIRE(cases.size() >= 10);
+  const CpuIsa saved = kernels::cpu::active_cpu_isa();
+  for (const CpuIsa isa : supported_isas()) {
+    kernels::cpu::set_active_cpu_isa(isa);
+    for (const bool accumulate : {false, true})
+      for (const Case& c : cases) {
+        const std::string name =
+            c.name + (accumulate ? " (accumulate)" : "") + " on " + std::string(kernels::cpu::cpu_isa_name(isa));
+        INFO(name);
+        const ConvShape& s = c.s;
+        const Buffer dy = random_vector(y_size(s), 51), w = random_vector(w_size(s), 52);
+        const Buffer dx_before = random_vector(x_size(s), 53);
+        Buffer dx_ref = dx_before, dx_phases = dx_before;
+        kernels::ref::conv_backward_data(s, dy.data(), w.data(), dx_ref.data(), accumulate);
+        kernels::cpu::conv_backward_data_by_phases(s, dy.data(), w.data(), dx_phases.data(), accumulate);
+        expect_close(dx_phases, dx_ref, 1e-4f, 1e-4f, name);
+        expect_untouched(dx_phases, dx_before, s.x, s.N, s.C, int64_t(s.H) * s.W, name + " dx");
+      }
+  }
+  kernels::cpu::set_active_cpu_isa(saved);
+  ConvShape too_far = kernels::conv_shape(1, 16, 20, 20, 12, 3, 3, 5, 0);
+  const Buffer dy = random_vector(y_size(too_far), 1), w = random_vector(w_size(too_far), 2);
+  Buffer dx(x_size(too_far));
+  CHECK(error_of([&] {
+          kernels::cpu::conv_backward_data_by_phases(too_far, dy.data(), w.data(), dx.data(), false);
+        }).find("stride 5x5 beyond 4") != std::string::npos);
+}
+
 TEST_CASE("fast conv is deterministic on every ISA: same bits run to run and for any thread count") {
   // Batch 5 with groups 2 and padding takes the im2col path with many (image, group) items; batch 1 with C10 5x5
   // has backward data cut into channel blocks and backward filter into row blocks, more items than threads.
   const std::vector<Case> cases = {
       {"batch 5, groups 2, slices", placed(kernels::conv_shape(5, 6, 9, 8, 8, 3, 3, 1, 1, 2), 1, 8, 0, 8)},
-      {"batch 1, C10 5x5: channel and row blocks", kernels::conv_shape(1, 10, 9, 7, 5, 5, 5, 1, 2)}};
+      {"batch 1, C10 5x5: channel and row blocks", kernels::conv_shape(1, 10, 9, 7, 5, 5, 5, 1, 2)},
+      {"batch 5, C16 3x3 stride 2: backward data by phases, an image per item",
+       kernels::conv_shape(5, 16, 15, 13, 12, 3, 3, 2, 0)}};
   const CpuIsa saved = kernels::cpu::active_cpu_isa();
   for (const CpuIsa isa : supported_isas()) {
     kernels::cpu::set_active_cpu_isa(isa);

@@ -1,7 +1,8 @@
 // Fast CPU convolution: im2col / col2im + our GEMM (kernels/cpu/gemm.h, one thread per work item), OpenMP over
 // independent work items. Forward and backward filter with few input channels per group (first layers, depthwise) run
 // direct kernels instead (kernels/cpu/conv_direct_fwd.h, kernels/cpu/conv_direct_filter.h), as do many-channel
-// layers where the measured rules say so (forward, backward data and backward filter).
+// layers where the measured rules say so (forward, backward data and backward filter), and strided backward data by
+// phases of dx (kernels/cpu/conv_phase_bwd_data.h).
 //
 // Per image n and group g (Cg = C/G, Kg = K/G, CRS = Cg*R*S), col (CRS, PQ) holds the input values under each filter
 // tap (row (c, r, s)) for each output position (column p*Q + q):
@@ -37,6 +38,7 @@
 #include "kernels/conv.h"
 #include "kernels/cpu/conv_direct_filter.h"
 #include "kernels/cpu/conv_direct_fwd.h"
+#include "kernels/cpu/conv_phase_bwd_data.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_stream.h"
 #include "kernels/cpu/parallel_threshold.h"
@@ -453,7 +455,8 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
 
 void conv_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate) {
   check_conv_shape(s);
-  if (conv_direct_bwd_data_applies(s)) return conv_backward_data_direct(s, dy, w, dx, accumulate);  // stride 1
+  if (conv_direct_bwd_data_applies(s)) return conv_backward_data_direct(s, dy, w, dx, accumulate);    // stride 1
+  if (conv_phase_bwd_data_applies(s)) return conv_backward_data_by_phases(s, dy, w, dx, accumulate);  // strided
   const Geometry geo = geometry(s);
   const CpuIsa isa = active_cpu_isa();
   // col2im of one channel adds only that channel's col rows, so blocks of channels are independent items; the
