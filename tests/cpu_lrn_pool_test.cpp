@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -172,6 +173,7 @@ TEST_CASE("fast pooling matches the reference on awkward shapes, every ISA, 1 an
       {2, 3, 9, 43, 3, 2, 0, false, 0, 0},   // mapnet_bn_fine's pool1 rows: 21 windows inside each row
       {1, 2, 5, 40, 3, 1, 1, false, 1, 0},   // stride 1 pad 1 on wide rows: padded windows at both ends
       {1, 2, 7, 50, 3, 3, 1, false, 0, 1},   // stride 3 on wide rows
+      {2, 3, 9, 9, 0, 1, 0, true, 0, 1},     // global over 81 cells
   };
   on_every_isa([&](const std::string& isa) {
     for (const PoolCase& t : cases)
@@ -181,4 +183,26 @@ TEST_CASE("fast pooling matches the reference on awkward shapes, every ISA, 1 an
           if (method == PoolMethod::max && !accumulate) check_pool(t, method, accumulate, true, isa);
         }
   });
+}
+
+TEST_CASE("fast max pooling's backward matches the reference where windows hold NaNs") {
+  // With a NaN in a window the maximum depends on the order of the compares: the cell that gets dy must be the one the
+  // reference's scan picks (it replaces only on a strictly greater value, so a NaN wins only as a window's first cell).
+  const PoolCase cases[] = {{2, 3, 9, 43, 3, 2, 0, false, 0, 0}, {1, 2, 11, 10, 3, 1, 1, false, 1, 1}};
+  for (const PoolCase& t : cases) {
+    PoolShape s = kernels::pool_shape(t.N, t.C, t.H, t.W, PoolMethod::max, t.kernel, t.stride, t.pad, t.global);
+    PlacedTensor x(t.N, t.C, t.H, t.W, t.C + t.x_extra, t.x_extra, 11);
+    auto v = x.logical();
+    for (size_t i = 0; i < v.size(); i += 7) v[i] = std::numeric_limits<float>::quiet_NaN();  // one cell in 7
+    x.set_logical(v);
+    PlacedTensor dy(t.N, t.C, s.P, s.Q, t.C + t.y_extra, t.y_extra / 2, 12);
+    PlacedTensor dx_ref(t.N, t.C, t.H, t.W, t.C + t.x_extra, t.x_extra, 13);
+    PlacedTensor dx(t.N, t.C, t.H, t.W, t.C + t.x_extra, t.x_extra, 13);
+    s.x = x.place();
+    s.y = dy.place();
+    kernels::ref::pool_backward(s, x.data(), dy.data(), dx_ref.data(), false);
+    kernels::cpu::pool_backward(s, x.data(), dy.data(), dx.data(), false);
+    CHECK_MESSAGE(dx.logical() == dx_ref.logical(),
+                  "max pool backward with NaNs differs from the reference, " << t.H << "x" << t.W);
+  }
 }
