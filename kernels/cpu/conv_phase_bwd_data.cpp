@@ -41,6 +41,7 @@ struct Phase {
   int rows = 0, columns = 0;   // its dense dx plane: P + taps_h - 1 by Q + taps_w - 1 (0 without taps)
   std::vector<float> w;        // (K, Cg, taps_h, taps_w): w[:, :, a::stride_h, b::stride_w]
   int64_t offset = 0;          // its dx's first float in an image's buffer
+  bool reached() const { return taps_h > 0 && taps_w > 0; }
 };
 
 // out[2k] (+)= even[k], out[2k + 1] (+)= odd[k] for k < pairs: the compiler's interleaving stores.
@@ -122,7 +123,7 @@ void conv_backward_data_by_phases(const ConvShape& s, const float* dy, const flo
     for (int b = 0; b < sw; ++b) {
       Phase& ph = phases[size_t(a * sw + b)];
       ph.taps_h = phase_taps(s.R, sh, a), ph.taps_w = phase_taps(s.S, sw, b);
-      if (ph.taps_h == 0 || ph.taps_w == 0) continue;
+      if (!ph.reached()) continue;
       ph.rows = s.P + ph.taps_h - 1, ph.columns = s.Q + ph.taps_w - 1;
       ph.w.resize(size_t(s.K) * Cg * ph.taps_h * ph.taps_w);
       float* to = ph.w.data();
@@ -141,7 +142,7 @@ void conv_backward_data_by_phases(const ConvShape& s, const float* dy, const flo
     buffer.resize(size_t(image_floats));
     float* planes = buffer.data();  // per phase (C, rows, columns)
     for (const Phase& ph : phases) {
-      if (ph.taps_h == 0 || ph.taps_w == 0) continue;
+      if (!ph.reached()) continue;
       conv_backward_data(phase_shape(s, ph.taps_h, ph.taps_w, 1), dy + int64_t(n) * s.y.batch_stride, ph.w.data(),
                          planes + ph.offset, false);
     }
