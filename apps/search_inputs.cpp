@@ -60,6 +60,7 @@ search::LocalizeOptions localize_options(Args& a, bool detections) {
   search::LocalizeOptions o;
   const std::string device = a.str("device", "");
   o.device = device.empty() ? default_device() : parse_device(device);
+  use_conv_precision(a.str("precision", "float32"), o.device);
   const int64_t shift = a.integer("shift", 1, 1, 64);
   if (shift < 1 || shift > 64)
     throw UsageError("--shift takes a divisor of the net's stride (1, 2, 4, ...), not " + std::to_string(shift));

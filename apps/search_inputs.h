@@ -30,7 +30,8 @@ struct SearchInput {
 // the dataset does not list, UsageError for two images with the same output name.
 std::vector<SearchInput> search_inputs(Args& a);
 
-// --device, --shift, --threshold, and with detections --nms-radius.
+// --device, --precision (set for the process at once: engine/device.h use_conv_precision), --shift, --threshold,
+// and with detections --nms-radius.
 search::LocalizeOptions localize_options(Args& a, bool detections);
 
 }  // namespace massmap::cli

@@ -13,6 +13,9 @@
 // nets_bench --profile=alexnet/cpu/width:1/batch:32 times each kernel call of the step instead (cpu, simt) and
 // prints the milliseconds per op and the slowest steps.
 //
+// --precision=bfloat16 runs the cpu's convolutions on bfloat16 operands (AMX tile units; engine/device.h
+// use_conv_precision), for the rows and the profile alike; the context line names the precision.
+//
 // Counters: images/s; cpu_s/step (process CPU seconds per step, every thread); GFLOP/s (2 x 3 x forward multiply-adds x
 // batch per step: forward, backward-data and backward-filter counted as one forward pass each, an approximation);
 // MMAC/image (forward).
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "bench/bench_support.h"
+#include "engine/device.h"
 #include "engine/executor.h"
 #include "engine/passes.h"
 #include "engine/solver.h"
@@ -244,6 +248,21 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::string precision = "float32";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--precision=", 0) == 0) {
+      precision = a.substr(12);
+      std::copy(argv + i + 1, argv + argc, argv + i);  // not Google Benchmark's
+      --argc, --i;
+    }
+  }
+  try {
+    use_conv_precision(precision, Device::cpu);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "nets_bench: %s\n", e.what());
+    return 2;
+  }
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--profile=", 0) == 0) return profile(a.substr(10), 3);
@@ -252,6 +271,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("omp_max_threads", std::to_string(omp_get_max_threads()));
+  benchmark::AddCustomContext("conv_precision", precision);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

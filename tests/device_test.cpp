@@ -1,6 +1,7 @@
 #include "engine/device.h"
 
 #include "base/errors.h"
+#include "kernels/cpu/conv_bf16.h"
 #include "tests/support/check.h"
 
 using namespace massmap;
@@ -20,4 +21,33 @@ TEST_CASE("devices: cpu always exists; asking for a missing one names the availa
       CHECK(m.find("available: cpu") != std::string::npos);
     }
   }
+}
+
+TEST_CASE("convolution precision: float32 anywhere; bfloat16 on the cpu of a CPU with tile units, else an error") {
+  using kernels::cpu::ConvPrecision;
+  CHECK(use_conv_precision("float32", Device::cpu) == "float32");
+  CHECK(kernels::cpu::active_conv_precision() == ConvPrecision::float32);
+  CHECK_THROWS_AS(use_conv_precision("fp16", Device::cpu), UsageError);
+  CHECK(use_conv_precision("auto", Device::simt) == "float32");  // the GPU kernels compute in float32
+  try {
+    use_conv_precision("bfloat16", Device::simt);
+    FAIL("bfloat16 accepted on simt");
+  } catch (const DeviceError& e) {
+    CHECK(std::string(e.what()).find("cpu device") != std::string::npos);
+  }
+  const bool tiles = kernels::cpu::bf16_tiles_available();
+  CHECK(use_conv_precision("auto", Device::cpu) == (tiles ? "bfloat16" : "float32"));
+  if (tiles) {
+    CHECK(use_conv_precision("bfloat16", Device::cpu) == "bfloat16");
+    CHECK(kernels::cpu::active_conv_precision() == ConvPrecision::bfloat16);
+  } else {
+    try {
+      use_conv_precision("bfloat16", Device::cpu);
+      FAIL("bfloat16 accepted without tile units");
+    } catch (const DeviceError& e) {
+      CHECK(std::string(e.what()).find("AMX") != std::string::npos);
+    }
+  }
+  use_conv_precision("float32", Device::cpu);
+  CHECK(kernels::cpu::active_conv_precision() == ConvPrecision::float32);
 }

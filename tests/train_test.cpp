@@ -116,6 +116,11 @@ TEST_CASE("train settings: the net's defaults, overrides merged by key, unknown 
   CHECK_THROWS_AS(s.apply_json({{"net_options", {{"classes", 3}}}}, "c.json"), BadConfig);
   CHECK_THROWS_WITH_AS(s.apply_json({{"patches", {{"size", 16}}}}, "c.json"), doctest::Contains("larger than"),
                        BadConfig);
+  CHECK(s.precision == "float32");
+  s.apply_json({{"precision", "bfloat16"}}, "c.json");
+  CHECK(s.precision == "bfloat16");
+  CHECK_THROWS_WITH_AS(s.apply_json({{"precision", "fp16"}}, "c.json"), doctest::Contains("'fp16'"), BadConfig);
+  CHECK(s.precision == "bfloat16");  // unchanged by the refused value
 }
 
 TEST_CASE("operating point: detections judged on the masks, the threshold read off the false positives") {

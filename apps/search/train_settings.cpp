@@ -30,7 +30,8 @@ nlohmann::json TrainSettings::to_json() const {
           {"checkpoint_every", checkpoint_every},
           {"seed", seed},
           {"workers", workers},
-          {"threads", threads}};
+          {"threads", threads},
+          {"precision", precision}};
 }
 
 void TrainSettings::apply_json(const nlohmann::json& overrides, const std::string& where) {
@@ -41,7 +42,7 @@ void TrainSettings::apply_json(const nlohmann::json& overrides, const std::strin
       throw BadConfig(where + ": unknown key '" + key +
                       "' (keys: net_options, preprocess, patches, augmentation, solver, hard_negatives, dense, "
                       "iterations, validate_every, "
-                      "checkpoint_every, seed, workers, threads)");
+                      "checkpoint_every, seed, workers, threads, precision)");
   if (overrides.contains("net"))
     throw BadConfig(where + ": 'net' is chosen on the command line (--net), not in a configuration file");
   merged.merge_patch(overrides);
@@ -71,6 +72,7 @@ void TrainSettings::apply_merged(const nlohmann::json& merged, const std::string
     seed = merged.at("seed").get<uint64_t>();
     workers = data::json_fields::integer(merged.at("workers"), where, "workers");
     threads = data::json_fields::integer(merged.at("threads"), where, "threads");
+    precision = merged.at("precision").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     throw BadConfig(where + ": " + e.what());
   }
@@ -92,6 +94,8 @@ void TrainSettings::validate() const {
   positive(checkpoint_every, "checkpoint_every");
   positive(net_options.batch, "batch");
   positive(threads, "threads");
+  if (precision != "float32" && precision != "bfloat16")
+    throw BadConfig("precision is float32 or bfloat16, got '" + precision + "'");
   if (workers < 0) throw BadConfig("workers must be >= 0, got " + std::to_string(workers));
   if (threads > kMaxWorkerThreads || workers > kMaxWorkerThreads)
     throw BadConfig("threads and workers take at most " + std::to_string(kMaxWorkerThreads) + ", got " +

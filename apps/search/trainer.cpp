@@ -21,6 +21,7 @@
 #include "data/patch_loader.h"
 #include "engine/checkpoint.h"
 #include "engine/checkpoint_metadata.h"
+#include "engine/device.h"
 #include "engine/executor.h"
 #include "engine/map_geometry.h"
 #include "engine/passes.h"
@@ -185,6 +186,7 @@ OperatingPoint validation_operating_point(const data::Dataset& ds, const data::S
 TrainResult train(const TrainJob& job) {
   const TrainSettings& s = job.settings;
   s.validate();
+  use_conv_precision(s.precision, job.device);  // before any work: bfloat16 where it cannot run is an error
   const auto [input_h, input_w] = nets::input_size(s.net, s.net_options);
   if (input_h != input_w || (!s.dense && input_h != s.augmentation.output) || input_h > s.augmentation.output)
     throw BadConfig("training crops are square and the net's input: " + std::to_string(input_h) + "x" +
@@ -291,7 +293,8 @@ TrainResult train(const TrainJob& job) {
                                                     {metadata::positive_fraction, prior},
                                                     {metadata::dataset, dataset_identity(job.dataset, ds)},
                                                     {metadata::split_sha256, sha256_of_file(job.split_file)},
-                                                    {"seed", std::to_string(s.seed)}};
+                                                    {"seed", std::to_string(s.seed)},
+                                                    {"precision", s.precision}};
 
   data::LoaderConfig lc;
   lc.batch_size = s.net_options.batch;

@@ -2,7 +2,8 @@
 // independent work items. Forward and backward filter with few input channels per group (first layers, depthwise) run
 // direct kernels instead (kernels/cpu/conv_direct_fwd.h, kernels/cpu/conv_direct_filter.h), as do many-channel
 // layers where the measured rules say so (forward, backward data and backward filter), and strided backward data by
-// phases of dx (kernels/cpu/conv_phase_bwd_data.h).
+// phases of dx (kernels/cpu/conv_phase_bwd_data.h). With the bfloat16 precision active, the shapes it applies to run
+// on the tile units instead (kernels/cpu/conv_bf16.h).
 //
 // Per image n and group g (Cg = C/G, Kg = K/G, CRS = Cg*R*S), col (CRS, PQ) holds the input values under each filter
 // tap (row (c, r, s)) for each output position (column p*Q + q):
@@ -36,6 +37,7 @@
 #include <vector>
 
 #include "kernels/conv.h"
+#include "kernels/cpu/conv_bf16.h"
 #include "kernels/cpu/conv_direct_filter.h"
 #include "kernels/cpu/conv_direct_fwd.h"
 #include "kernels/cpu/conv_phase_bwd_data.h"
@@ -393,6 +395,7 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
 
 void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y, ConvEpilogue epilogue) {
   check_conv_shape(s);
+  if (conv_bf16_applies(s)) return conv_forward_bf16(s, x, w, b, y, epilogue);                  // bfloat16 tiles
   if (conv_direct_fwd_applies(s)) return conv_forward_direct(s, x, w, b, y, epilogue);        // few input channels
   if (conv_direct_kvec_applies(s)) return conv_forward_direct_kvec(s, x, w, b, y, epilogue);  // many (measured rule)
   const Geometry geo = geometry(s);
@@ -455,6 +458,7 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
 
 void conv_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate) {
   check_conv_shape(s);
+  if (conv_bf16_backward_data_applies(s)) return conv_backward_data_bf16(s, dy, w, dx, accumulate);  // bfloat16 tiles
   if (conv_direct_bwd_data_applies(s)) return conv_backward_data_direct(s, dy, w, dx, accumulate);    // stride 1
   if (conv_phase_bwd_data_applies(s)) return conv_backward_data_by_phases(s, dy, w, dx, accumulate);  // strided
   const Geometry geo = geometry(s);
@@ -521,6 +525,7 @@ void conv_backward_data(const ConvShape& s, const float* dy, const float* w, flo
 
 void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate) {
   check_conv_shape(s);
+  if (conv_bf16_applies(s)) return conv_backward_filter_bf16(s, x, dy, dw, accumulate);  // bfloat16 tiles
   if (conv_direct_filter_kvec_applies(s))  // many taps: vectorised over output channels
     return conv_backward_filter_direct_kvec(s, x, dy, dw, accumulate);
   if (conv_direct_filter_applies(s)) return conv_backward_filter_direct(s, x, dy, dw, accumulate);  // few channels
