@@ -5,6 +5,8 @@
 //   onednn       oneDNN's direct convolution / inner product, in the layouts it prefers (reorders not timed).
 // Every row reports GFLOP/s, its ratios to both baselines and to the measured FP32 peak, and its napkin math.
 // bench/README.md explains the counters; `--conv_batch=N`, `--fc_batch=N` override the batch sizes.
+// `--precision=bfloat16` runs the convolutions our bfloat16 kernels take (kernels/cpu/conv_bf16.h) in bfloat16, ours
+// and oneDNN's alike (AMX tile units on both sides where the CPU has them).
 //
 // How the ratios are measured: Google Benchmark runs rows one after another, so the first row of a (layer, pass),
 // ours, measures both baselines before its own timing loop, with a plain repeated-call loop (mean wall time per
@@ -369,6 +371,8 @@ bool parse_own_flag(const char* arg) {
     settings().fc_batch = std::atoi(v);
   else if (const char* v = flag_value(arg, "--baseline_min_time"))
     settings().baseline_min_time = std::atof(v);
+  else if (const char* v = flag_value(arg, "--precision"))
+    kernels::cpu::set_conv_precision(kernels::cpu::parse_conv_precision(v));
   else
     return false;
   return true;
@@ -385,6 +389,13 @@ void add_context() {
   copy << s.copy_bytes_per_second * 1e-9 << " (memcpy of 256 MiB, read + write counted, all threads, best of 5)";
   benchmark::AddCustomContext("copy_GB/s", copy.str());
   benchmark::AddCustomContext("omp_threads", std::to_string(omp_get_max_threads()));
+  benchmark::AddCustomContext(
+      "conv_precision",
+      std::string(kernels::cpu::conv_precision_name(kernels::cpu::active_conv_precision())) +
+          (kernels::cpu::active_conv_precision() == kernels::cpu::ConvPrecision::bfloat16
+               ? " where kernels::cpu::conv_bf16_applies (inputs rounded to bfloat16 when made; oneDNN in bf16 "
+                 "there too; of_peak still against the float32 peak)"
+               : ""));
   benchmark::AddCustomContext("eigen_simd", Eigen::SimdInstructionSetsInUse());
   std::ostringstream baselines;
   baselines << "oneDNN: one call after each timed call of the ours row (vs_onednn); also cached before the first row "

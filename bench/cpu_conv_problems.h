@@ -10,9 +10,18 @@
 #include "bench/cpu_dnnl_baseline.h"
 #include "bench/cpu_gemm_ceiling.h"
 #include "kernels/conv.h"
+#include "kernels/cpu/conv_bf16.h"
 #include "kernels/linear.h"
 
 namespace bench {
+
+// Whether a convolution's problem runs in bfloat16 (cpu_conv_bench --precision=bfloat16, for the shapes our kernels
+// take in bfloat16: kernels::cpu::conv_bf16_applies): its inputs are then bfloat16 values already (rounded when made),
+// so that ours, oneDNN's bfloat16 convolution and the float32 reference all multiply the same numbers and differ only
+// in the order of their float32 sums, and the correctness checks keep their float32 tolerances.
+inline bool conv_in_bfloat16(const kernels::ConvShape& s) {
+  return kernels::cpu::conv_bf16_applies(s);
+}
 
 // A convolution (is_conv) or a fully connected layer (I inputs, O outputs).
 struct Layer {
@@ -93,6 +102,9 @@ inline Problem make_problem(const Layer& layer, Pass pass, int N) {
     p.in0 = random_vector(x_size, kX), p.in1 = random_vector(y_size, kDy);
     p.out_elems = w_size;
   }
+  if (layer.is_conv && conv_in_bfloat16(p.conv))
+    for (std::vector<float>* v : {&p.in0, &p.in1})
+      for (float& value : *v) value = kernels::cpu::round_to_bf16(value);
   return p;
 }
 
@@ -154,7 +166,8 @@ inline GemmBatch im2col_gemms(const Problem& p) {
 
 #ifdef MASSMAP_HAVE_DNNL
 inline std::unique_ptr<DnnlPrimitive> make_dnnl(const Problem& p) {
-  if (p.layer.is_conv) return dnnl_convolution(p.conv, p.pass, p.in0.data(), p.in1.data(), p.bias.data());
+  if (p.layer.is_conv)
+    return dnnl_convolution(p.conv, p.pass, p.in0.data(), p.in1.data(), p.bias.data(), conv_in_bfloat16(p.conv));
   return dnnl_inner_product(p.linear, p.pass, p.in0.data(), p.in1.data(), p.bias.data());
 }
 #endif

@@ -147,9 +147,10 @@ class DnnlPrimitive {
 };
 
 // The convolution of shape s (dense placements) for one pass. in0, in1, bias: forward x, w, b; backward-data dy, w;
-// backward-filter x, dy.
+// backward-filter x, dy. With bf16, x, w and dy are bfloat16 inside oneDNN (reordered from our float32 outside the
+// timing, as every layout change) and its outputs float32: the arithmetic of our bfloat16 kernels.
 inline std::unique_ptr<DnnlPrimitive> dnnl_convolution(const kernels::ConvShape& s, Pass pass, const float* in0,
-                                                       const float* in1, const float* bias) {
+                                                       const float* in1, const float* bias, bool bf16 = false) {
   using namespace dnnl;
   using tag = memory::format_tag;
   const memory::dims x_dims{s.N, s.C, s.H, s.W}, y_dims{s.N, s.K, s.P, s.Q}, b_dims{s.K};
@@ -160,10 +161,14 @@ inline std::unique_ptr<DnnlPrimitive> dnnl_convolution(const kernels::ConvShape&
   const memory::dims strides{s.stride_h, s.stride_w}, pad_l{s.pad_h, s.pad_w},
       pad_r{(s.P - 1) * s.stride_h + s.R - s.H - s.pad_h, (s.Q - 1) * s.stride_w + s.S - s.W - s.pad_w};
   auto any = [](const memory::dims& d) { return memory::desc(d, memory::data_type::f32, tag::any); };
+  // Operands: float32, or bfloat16 with bf16.
+  auto operand = [bf16](const memory::dims& d) {
+    return memory::desc(d, bf16 ? memory::data_type::bf16 : memory::data_type::f32, tag::any);
+  };
   const auto algo = algorithm::convolution_direct;
 
   convolution_forward::primitive_desc fwd(
-      convolution_forward::desc(prop_kind::forward_training, algo, any(x_dims), any(w_dims),
+      convolution_forward::desc(prop_kind::forward_training, algo, operand(x_dims), operand(w_dims),
                                 memory::desc(b_dims, memory::data_type::f32, tag::x), any(y_dims), strides, pad_l,
                                 pad_r),
       DnnlPrimitive::engine());
@@ -176,7 +181,7 @@ inline std::unique_ptr<DnnlPrimitive> dnnl_convolution(const kernels::ConvShape&
     p->set_primitive(convolution_forward(fwd), fwd.impl_info_str());
   } else if (pass == Pass::backward_data) {
     convolution_backward_data::primitive_desc pd(
-        convolution_backward_data::desc(algo, any(x_dims), any(w_dims), any(y_dims), strides, pad_l, pad_r),
+        convolution_backward_data::desc(algo, any(x_dims), operand(w_dims), operand(y_dims), strides, pad_l, pad_r),
         DnnlPrimitive::engine(), fwd);
     p->add_input(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), y_dims, tag::nchw, in0);
     p->add_input(DNNL_ARG_WEIGHTS, pd.weights_desc(), w_dims, w_tag, in1);
@@ -184,7 +189,7 @@ inline std::unique_ptr<DnnlPrimitive> dnnl_convolution(const kernels::ConvShape&
     p->set_primitive(convolution_backward_data(pd), pd.impl_info_str());
   } else {
     convolution_backward_weights::primitive_desc pd(
-        convolution_backward_weights::desc(algo, any(x_dims), any(w_dims), any(y_dims), strides, pad_l, pad_r),
+        convolution_backward_weights::desc(algo, operand(x_dims), any(w_dims), operand(y_dims), strides, pad_l, pad_r),
         DnnlPrimitive::engine(), fwd);
     p->add_input(DNNL_ARG_SRC, pd.src_desc(), x_dims, tag::nchw, in0);
     p->add_input(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), y_dims, tag::nchw, in1);

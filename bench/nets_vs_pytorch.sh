@@ -8,6 +8,8 @@
 #   bench/nets_vs_pytorch.sh NET [build dir (build)] [rounds (3)] [threads (2)] [train | inference (train)]
 #                            [repetitions per round and side (3)]
 #                            [PyTorch steps per repetition (2; vgg16 1; the mapnets 20)]
+# PRECISION=bfloat16 in the environment runs ours with --precision=bfloat16 (AMX tile units) and PyTorch with its
+# bfloat16 autocast (pytorch_nets.py --bfloat16).
 # NET: alexnet, vgg16, googlenet, mapnet_bn or mapnet_bn_fine. inference: the forward pass alone (nets_bench's
 # .../inference row, pytorch_nets.py --inference). nets_bench times one step per repetition at batch 32 (each takes
 # over its 0.5 s minimum), after a warm-up step; PyTorch warms up one step, then times the given steps per repetition.
@@ -34,9 +36,15 @@ case "$net" in
 esac
 row="$net/cpu/width:1/batch:$batch"
 torch_flags=()
+ours_flags=()
+case "${PRECISION:-float32}" in
+  float32) ;;
+  bfloat16) torch_flags=(--bfloat16) ours_flags=(--precision=bfloat16) ;;
+  *) echo "nets_vs_pytorch.sh: PRECISION must be float32 or bfloat16, not '$PRECISION'" >&2 && exit 2 ;;
+esac
 if [ "$mode" = inference ]; then
   row="$row/inference"
-  torch_flags=(--inference)
+  torch_flags+=(--inference)
 elif [ "$mode" != train ]; then
   echo "nets_vs_pytorch.sh: mode must be train or inference, not '$mode'" >&2
   exit 2
@@ -49,11 +57,11 @@ export OMP_NUM_THREADS=$threads
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 echo "# $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $build/bin/nets_bench $row vs" \
-  "bench/pytorch_nets.py --net $net, $mode, $threads threads, $repetitions repetitions per round (PyTorch $steps" \
+  "bench/pytorch_nets.py --net $net, $mode, ${PRECISION:-float32}, $threads threads, $repetitions repetitions per round (PyTorch $steps" \
   "steps each), $(nproc) cores: $(lscpu | sed -n 's/^Model name: *//p')"
 for round in $(seq 1 "$rounds"); do
   echo "== round $round ours, load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
-  "$build/bin/nets_bench" --benchmark_filter="^$row(/real_time)?\$" --benchmark_repetitions="$repetitions" \
+  "$build/bin/nets_bench" "${ours_flags[@]}" --benchmark_filter="^$row(/real_time)?\$" --benchmark_repetitions="$repetitions" \
     --benchmark_report_aggregates_only=false 2>&1 | grep -E "^$net/" | grep -v -E "_(mean|median|stddev|cv)" |
     tee -a "$log"
   echo "== round $round pytorch, load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"

@@ -269,6 +269,10 @@ def main() -> None:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--inference", action="store_true",
                    help="time the forward pass alone (eval mode, no_grad) instead of a training step")
+    p.add_argument("--bfloat16", action="store_true",
+                   help="PyTorch's CPU mixed precision (torch.autocast('cpu', torch.bfloat16)): convolutions and "
+                        "matmuls on bfloat16 operands, oneDNN on AMX where the CPU has it; the weights and the "
+                        "optimizer stay float32 (massmap's --precision bfloat16 rounds the convolutions alone)")
     p.add_argument("--allow-reference-blas", action="store_true",
                    help="measure even on the reference netlib BLAS (not a baseline to compare with)")
     a = p.parse_args()
@@ -297,12 +301,18 @@ def main() -> None:
     def loss_of(outputs) -> torch.Tensor:
         return sum(weight * loss_fn(logits, y) for logits, weight in weighted_logits(outputs))
 
+    def forward():
+        if a.bfloat16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return net(x)
+        return net(x)
+
     def step() -> float:
         if a.inference:
             with torch.no_grad():
-                return loss_of(net(x)).item()
+                return loss_of(forward()).item()
         opt.zero_grad(set_to_none=False)
-        loss = loss_of(net(x))
+        loss = loss_of(forward())
         loss.backward()
         opt.step()
         return loss.item()
@@ -319,7 +329,8 @@ def main() -> None:
           f"{a.device} ({where}), batch {a.batch}, {a.channels} channel(s), {a.classes} classes, input {size}")
     blas, reference = loaded_blas()
     print(f"blas: {blas}")
-    print(f"convolutions: mkldnn (oneDNN) {'on' if torch.backends.mkldnn.is_available() else 'off'}")
+    print(f"convolutions: mkldnn (oneDNN) {'on' if torch.backends.mkldnn.is_available() else 'off'}, "
+          f"{'bfloat16 autocast' if a.bfloat16 else 'float32'}")
     if reference and a.device == "cpu" and not a.allow_reference_blas:
         raise SystemExit("pytorch_nets: PyTorch loaded the reference netlib BLAS, about 3x slower on AlexNet's step "
                          "than OpenBLAS; install OpenBLAS (tools/install-baselines.sh) or pass "
