@@ -58,9 +58,9 @@ options:
   --precision P       the cpu's convolutions: auto (default: bfloat16 where the CPU has AMX tile units, else
                       float32), float32 or bfloat16 (operands rounded to bfloat16, float32 sums)
   --resume FILE       continue the training from its checkpoint (the synthetic sets are reused)
-  --reference         the ceiling run: twice the training images (960) and 6x the iterations (9600 for the
-                      batch-normalised nets), the same test set (about 40 minutes on 2 CPU cores with mapnet_bn_fine;
-                      Ctrl-C and --resume run it in chunks)
+  --reference         the ceiling run: twice the training images (960) and more iterations (9600 for the
+                      batch-normalised nets), the same test set (about 25 minutes on 2 CPU cores with mapnet_bn_fine
+                      in bfloat16, 40 in float32; Ctrl-C and --resume run it in chunks)
   --toy               the blob-versus-bar task instead (massmap demo --toy --help)
 )";
 
