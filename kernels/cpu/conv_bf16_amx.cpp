@@ -344,6 +344,7 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
     const TileScope tiles;
     thread_local std::vector<uint32_t> xb_buffer;
     thread_local std::vector<float> y_buffer;
+    // (phases, chunks * 16 pairs, input_lanes)
     uint32_t* xb = thread_buffer(xb_buffer, size_t(geo.phases) * chunks_in * kTileRows * geo.input_lanes);
     float* y_block = thread_buffer(y_buffer, size_t(kblocks) * kTileRows * geo.positions);  // (kblocks*16, pos)
 #pragma omp for schedule(dynamic, 1)
@@ -490,6 +491,7 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
     thread_local std::vector<uint16_t> xa_buffer;
     thread_local std::vector<uint32_t> dyt_buffer;
     thread_local std::vector<float> rows_buffer;
+    // (phases, cblocks * 16 channels, input_lanes)
     uint16_t* xa = thread_buffer(xa_buffer, size_t(geo.phases) * cblocks * kTileRows * geo.input_lanes);
     uint32_t* dyt = thread_buffer(dyt_buffer, size_t(geo.positions / 2) * kblocks * kTileRows);  // (pos/2, K16)
     float* dy_rows = thread_buffer(rows_buffer, size_t(kTileRows) * geo.positions);              // (16, positions)
