@@ -23,6 +23,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -371,9 +372,14 @@ bool parse_own_flag(const char* arg) {
     settings().fc_batch = std::atoi(v);
   else if (const char* v = flag_value(arg, "--baseline_min_time"))
     settings().baseline_min_time = std::atof(v);
-  else if (const char* v = flag_value(arg, "--precision"))
-    kernels::cpu::set_conv_precision(kernels::cpu::parse_conv_precision(v));
-  else
+  else if (const char* v = flag_value(arg, "--precision")) {
+    try {
+      kernels::cpu::set_conv_precision(kernels::cpu::parse_conv_precision(v));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "cpu_conv_bench: %s\n", e.what());
+      std::exit(2);
+    }
+  } else
     return false;
   return true;
 }
