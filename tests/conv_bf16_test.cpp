@@ -27,11 +27,15 @@
 
 using kernels::ConvShape;
 using kernels::cpu::round_to_bf16;
+using testing_support::changed_outside;
 using testing_support::conv_shape_hw;
-using testing_support::expect_close;
+using testing_support::expect_sum_close;
 using testing_support::gapped;
+using testing_support::in_x;
+using testing_support::in_y;
 using testing_support::placed;
 using testing_support::random_vector;
+using testing_support::same_bits;
 using testing_support::w_size;
 using testing_support::x_size;
 using testing_support::y_size;
@@ -73,28 +77,6 @@ std::vector<Case> cases() {
 Buffer rounded(Buffer values) {
   for (float& v : values) v = round_to_bf16(v);
   return values;
-}
-
-bool in_planes(const kernels::Placement& place, int N, int channels, int64_t plane, size_t i) {
-  const int64_t n = int64_t(i) / place.batch_stride, rest = int64_t(i) - n * place.batch_stride;
-  const int64_t c = rest / place.channel_stride - place.channel_offset, at = rest % place.channel_stride;
-  return n < N && c >= 0 && c < channels && at < plane;
-}
-
-size_t changed_outside(const Buffer& after, const Buffer& before, const kernels::Placement& place, int N, int channels,
-                       int64_t plane) {
-  size_t changed = 0;
-  for (size_t i = 0; i < after.size(); ++i)
-    if (!in_planes(place, N, channels, plane, i) && after[i] != before[i]) ++changed;
-  return changed;
-}
-
-void expect_sum_close(const Buffer& fast, const Buffer& ref, int terms, const std::string& what) {
-  expect_close(fast, ref, 1e-5f * std::sqrt(float(terms)) + 1e-6f, 1e-5f, what);
-}
-
-bool same_bits(const Buffer& a, const Buffer& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 float relu(float v) {
@@ -203,11 +185,10 @@ TEST_CASE("bfloat16 forward matches the reference on rounded operands: bias null
       Buffer y_fast = y_before, y_relu = y_before;
       kernels::cpu::conv_forward_bf16(s, x.data(), w.data(), bias, y_fast.data(), {});
       expect_sum_close(y_fast, y_ref, terms, name + " forward");
-      CHECK(changed_outside(y_fast, y_before, s.y, s.N, s.K, int64_t(s.P) * s.Q) == 0);
+      CHECK(changed_outside(y_fast, y_before, [&](size_t i) { return in_y(s, i); }) == 0);
       kernels::cpu::conv_forward_bf16(s, x.data(), w.data(), bias, y_relu.data(), kernels::ConvEpilogue{true});
       Buffer y_relu_expected = y_before;
-      for (size_t i = 0; i < y_fast.size(); ++i)
-        y_relu_expected[i] = in_planes(s.y, s.N, s.K, int64_t(s.P) * s.Q, i) ? relu(y_fast[i]) : y_before[i];
+      for (size_t i = 0; i < y_fast.size(); ++i) y_relu_expected[i] = in_y(s, i) ? relu(y_fast[i]) : y_before[i];
       CHECK_MESSAGE(same_bits(y_relu, y_relu_expected), name << ": fused ReLU differs from conv then ReLU");
     }
   }
@@ -229,7 +210,7 @@ TEST_CASE("bfloat16 backward data matches the reference on rounded operands, acc
       kernels::ref::conv_backward_data(s, dy_rounded.data(), w_rounded.data(), dx_ref.data(), accumulate);
       kernels::cpu::conv_backward_data_bf16(s, dy.data(), w.data(), dx_fast.data(), accumulate);
       expect_sum_close(dx_fast, dx_ref, terms, name + " backward data");
-      CHECK(changed_outside(dx_fast, dx_before, s.x, s.N, s.C, int64_t(s.H) * s.W) == 0);
+      CHECK(changed_outside(dx_fast, dx_before, [&](size_t i) { return in_x(s, i); }) == 0);
     }
   }
 }

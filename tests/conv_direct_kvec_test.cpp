@@ -29,11 +29,15 @@
 
 using kernels::ConvShape;
 using kernels::cpu::CpuIsa;
+using testing_support::changed_outside;
 using testing_support::conv_shape_hw;
-using testing_support::expect_close;
+using testing_support::expect_sum_close;
 using testing_support::gapped;
+using testing_support::in_x;
+using testing_support::in_y;
 using testing_support::placed;
 using testing_support::random_vector;
+using testing_support::same_bits;
 using testing_support::supported_isas;
 using testing_support::w_size;
 using testing_support::x_size;
@@ -47,33 +51,6 @@ struct Case {
   std::string name;
   ConvShape s;
 };
-
-// Whether buffer index i is an element of some plane (`plane` floats each) of channels [0, channels) placed by `place`.
-bool in_planes(const kernels::Placement& place, int N, int channels, int64_t plane, size_t i) {
-  const int64_t n = int64_t(i) / place.batch_stride, rest = int64_t(i) - n * place.batch_stride;
-  const int64_t c = rest / place.channel_stride - place.channel_offset, at = rest % place.channel_stride;
-  return n < N && c >= 0 && c < channels && at < plane;
-}
-bool in_y(const ConvShape& s, size_t i) {
-  return in_planes(s.y, s.N, s.K, int64_t(s.P) * s.Q, i);
-}
-bool in_x(const ConvShape& s, size_t i) {
-  return in_planes(s.x, s.N, s.C, int64_t(s.H) * s.W, i);
-}
-size_t changed_outside(const Buffer& after, const Buffer& before, const std::function<bool(size_t)>& inside) {
-  size_t changed = 0;
-  for (size_t i = 0; i < after.size(); ++i)
-    if (!inside(i) && after[i] != before[i]) ++changed;
-  return changed;
-}
-
-void expect_sum_close(const Buffer& fast, const Buffer& ref, int terms, const std::string& what) {
-  expect_close(fast, ref, 1e-5f * std::sqrt(float(terms)) + 1e-6f, 1e-5f, what);
-}
-
-bool same_bits(const Buffer& a, const Buffer& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
 
 // Many-channel forward shapes. On AVX-512 a k block is 64 channels and a channel block about 128 taps (14 channels of
 // a 3x3 filter, 5 of a 5x5); C 24 and 30 make 2 blocks, K 130 three k blocks and 20x20 two runs of positions per

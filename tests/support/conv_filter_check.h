@@ -30,10 +30,6 @@ inline void expect_filter_close(const std::vector<float>& fast, const std::vecto
   expect_close(fast, ref, 1e-5f * std::sqrt(terms) + 1e-6f, 1e-5f, what);
 }
 
-inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 using FilterKernel = void (*)(const kernels::ConvShape&, const float* x, const float* dy, float* dw, bool accumulate);
 using FilterRule = bool (*)(const kernels::ConvShape&);
 

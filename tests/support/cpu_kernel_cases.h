@@ -3,11 +3,16 @@
 // and paddings per axis, placed as channel slices of wider buffers or with gaps between planes, with the buffer sizes
 // they need.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "kernels/conv.h"
 #include "kernels/cpu/cpu_isa.h"
+#include "tests/support/check.h"
 
 namespace testing_support {
 
@@ -57,6 +62,38 @@ inline size_t y_size(const kernels::ConvShape& s) {
 }
 inline size_t w_size(const kernels::ConvShape& s) {
   return size_t(s.K) * (s.C / s.groups) * s.R * s.S;
+}
+
+// Whether buffer index i is an element of some plane (`plane` floats each) of channels [0, channels) placed by `place`.
+inline bool in_planes(const kernels::Placement& place, int N, int channels, int64_t plane, size_t i) {
+  const int64_t n = int64_t(i) / place.batch_stride, rest = int64_t(i) - n * place.batch_stride;
+  const int64_t c = rest / place.channel_stride - place.channel_offset, at = rest % place.channel_stride;
+  return n < N && c >= 0 && c < channels && at < plane;
+}
+inline bool in_y(const kernels::ConvShape& s, size_t i) {
+  return in_planes(s.y, s.N, s.K, int64_t(s.P) * s.Q, i);
+}
+inline bool in_x(const kernels::ConvShape& s, size_t i) {
+  return in_planes(s.x, s.N, s.C, int64_t(s.H) * s.W, i);
+}
+// Entries outside `inside` that differ between the buffer after and before a kernel ran.
+inline size_t changed_outside(const std::vector<float>& after, const std::vector<float>& before,
+                              const std::function<bool(size_t)>& inside) {
+  size_t changed = 0;
+  for (size_t i = 0; i < after.size(); ++i)
+    if (!inside(i) && after[i] != before[i]) ++changed;
+  return changed;
+}
+
+// A fast sum of `terms` products of values in [-1, 1] against the reference: |fast - ref| <= 1e-5 sqrt(terms) + 1e-6
+// + 1e-5 |ref|, so one missing term (about 1e-3 on average) fails.
+inline void expect_sum_close(const std::vector<float>& fast, const std::vector<float>& ref, int terms,
+                             const std::string& what) {
+  expect_close(fast, ref, 1e-5f * std::sqrt(float(terms)) + 1e-6f, 1e-5f, what);
+}
+
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 }  // namespace testing_support
