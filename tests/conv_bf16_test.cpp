@@ -63,6 +63,13 @@ std::vector<Case> cases() {
       {"mapnet_bn_fine conv2: C32 K32, 45x45, batch 9 (a partial image block)",
        kernels::conv_shape(9, 32, 45, 45, 32, 3, 3, 1, 0)},
       {"wide rows cut into blocks: C3 K5, 90x700, 3x3 pad 1", kernels::conv_shape(1, 3, 90, 700, 5, 3, 3, 1, 1)},
+      {"small maps, images summed in passes: C40 K36, 5x5, 3x3, batch 29 (items of 3 images, the last of 2)",
+       kernels::conv_shape(29, 40, 5, 5, 36, 3, 3, 1, 0)},
+      // Sums over 1 MB an item: the backward filter holds the accumulators over the batch (odd tile counts: 11 x 12).
+      {"many channels: C170 K180, 6x7, 3x3 pad 1, batch 3", kernels::conv_shape(3, 170, 6, 7, 180, 3, 3, 1, 1)},
+      {"many channels, stride 2: C170 K180, 9x9, 3x3, batch 17 (items of 2 images, the last of 1)",
+       kernels::conv_shape(17, 170, 9, 9, 180, 3, 3, 2, 0)},
+      {"many channels, groups 2: C352 K352, 5x5, 3x3, batch 2", kernels::conv_shape(2, 352, 5, 5, 352, 3, 3, 1, 0, 2)},
       // Strided (forward and backward filter only): phase planes, stride 2 by permutation, others by gathers.
       {"mapnet_bn_fine conv1: stride 2, C16 K32, 15x13, 3x3", kernels::conv_shape(2, 16, 15, 13, 32, 3, 3, 2, 0)},
       {"stride 2x3, 3x5 pad 1x2: C20 K17, 11x14", conv_shape_hw(3, 20, 11, 14, 17, 3, 5, 2, 3, 1, 2, 1)},
@@ -257,4 +264,19 @@ TEST_CASE("bfloat16 convolution: the same bits for 1 and 3 threads") {
     CHECK(same_bits(results[0][2], results[1][2]));
   }
   omp_set_num_threads(saved);
+}
+
+TEST_CASE("bfloat16 backward filter: both loop orders give the same bits") {
+  if (!kernels::cpu::bf16_tiles_available()) return;
+  using kernels::cpu::amx::FilterOrder;
+  for (const Case& c : cases()) {
+    const ConvShape& s = c.s;
+    INFO(c.name);
+    const Buffer x = random_vector(x_size(s), 21), dy = random_vector(y_size(s), 22);
+    Buffer by_images = random_vector(w_size(s), 23), by_accumulators = by_images;  // accumulate onto the same values
+    kernels::cpu::amx::conv_backward_filter(s, x.data(), dy.data(), by_images.data(), true, FilterOrder::images_outer);
+    kernels::cpu::amx::conv_backward_filter(s, x.data(), dy.data(), by_accumulators.data(), true,
+                                            FilterOrder::accumulators_outer);
+    CHECK(same_bits(by_images, by_accumulators));
+  }
 }

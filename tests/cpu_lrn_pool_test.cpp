@@ -174,6 +174,7 @@ TEST_CASE("fast pooling matches the reference on awkward shapes, every ISA, 1 an
       {1, 2, 5, 40, 3, 1, 1, false, 1, 0},   // stride 1 pad 1 on wide rows: padded windows at both ends
       {1, 2, 7, 50, 3, 3, 1, false, 0, 1},   // stride 3 on wide rows
       {2, 3, 9, 9, 0, 1, 0, true, 0, 1},     // global over 81 cells
+      {1, 2, 6, 2, 3, 2, 1, false, 0, 0},    // narrower than the window: no window lies wholly inside a row
   };
   on_every_isa([&](const std::string& isa) {
     for (const PoolCase& t : cases)

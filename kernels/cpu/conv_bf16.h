@@ -71,7 +71,12 @@ namespace amx {
 // the convolution whose backward data s is (s its turned shape), read turned by 180 degrees with in and out swapped.
 void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y, ConvEpilogue epilogue,
                   bool accumulate, bool turned);
-void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate);
+// The backward filter's two loop orders, which add the same products in the same order (the same bits): images
+// outer, every image adding into all of its work item's partial sums (by_shape's choice unless those exceed L2), or
+// accumulators outer, each block of them held in the tiles over the whole batch packed at once. The tests pin each.
+enum class FilterOrder { by_shape, images_outer, accumulators_outer };
+void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate,
+                          FilterOrder order = FilterOrder::by_shape);
 }  // namespace amx
 
 }  // namespace cpu
