@@ -1,5 +1,6 @@
 // Checks and dispatch of the bfloat16 convolution (kernels/cpu/conv_bf16.h); compiled without AMX flags, so that
-// asking on a CPU without tile units is safe. The kernels are in conv_bf16_amx.cpp.
+// asking on a CPU without tile units is safe. The kernels are in conv_bf16_amx.cpp and
+// conv_bf16_filter_amx.cpp.
 #include "kernels/cpu/conv_bf16.h"
 
 #include <atomic>

@@ -65,7 +65,8 @@ void conv_backward_filter_bf16(const ConvShape& s, const float* x, const float* 
 // tests' references use it.
 float round_to_bf16(float value);
 
-// The tile kernels (conv_bf16_amx.cpp, compiled for AMX); called by the functions above after their checks.
+// The tile kernels (conv_bf16_amx.cpp forward, conv_bf16_filter_amx.cpp backward filter, both compiled for AMX);
+// called by the functions above after their checks.
 namespace amx {
 // y (=, or += when accumulate) epilogue(b + the stride-1 correlation of x with w). With turned, w holds the weights of
 // the convolution whose backward data s is (s its turned shape), read turned by 180 degrees with in and out swapped.
