@@ -28,6 +28,7 @@ constexpr int kFilterItems = 8;
 // pass of several such images only spills the packed operands from L2 (conv2 of mapnet_bn_fine, 1,952 positions an
 // image: 4.3 -> 5.7 ms a call with four).
 constexpr int64_t kFilterPassPositions = 512;
+constexpr int64_t kFilterPassBytes = int64_t(1) << 20;
 // Where the whole batch's packed input and dy fit kFilterPackedBytes, the backward filter holds each block of
 // accumulators over all images (backward_filter_accumulators_outer) when an item's sums (taps x C x K) would spill L2
 // (over kFilterPartialBytes), or would take a good part of it (over kFilterSharedPartialBytes) while the operands one
@@ -38,7 +39,6 @@ constexpr int64_t kFilterPackedBytes = int64_t(8) << 20;
 constexpr int64_t kFilterPartialBytes = int64_t(1) << 20;
 constexpr int64_t kFilterSharedPartialBytes = int64_t(256) << 10;
 constexpr int64_t kFilterUnitBytes = int64_t(512) << 10;
-constexpr int64_t kFilterPassBytes = int64_t(1) << 20;
 
 // Backward filter: the block's input as plain rows, xa (phases, cblocks * 16 channels, input_lanes) bfloat16.
 template <typename InputRow>
