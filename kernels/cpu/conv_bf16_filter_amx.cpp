@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/conv_bf16.h"
@@ -177,13 +178,40 @@ void filter_item_sums(const Geometry& geo, int kblocks, const uint16_t* xa, cons
   store_accumulators<TwoC, TwoK>(sums, 2 * kTileRows);
 }
 
+// Calls body(two_c, two_k) with std::true_type or std::false_type for each: a block of 2 x 2 tiles, or 2 x 1, 1 x 2
+// or 1 x 1 at the edges.
+template <typename Body>
+void with_tile_block(bool two_c, bool two_k, Body body) {
+  if (two_c && two_k)
+    body(std::true_type{}, std::true_type{});
+  else if (two_c)
+    body(std::true_type{}, std::false_type{});
+  else if (two_k)
+    body(std::false_type{}, std::true_type{});
+  else
+    body(std::false_type{}, std::false_type{});
+}
+
 // The shape of the backward filter's work: items of images_per_item images (the last may have fewer) and row
 // blocks, summed each from zero and then added in item order.
 struct FilterWork {
-  int cblocks, kblocks, images_per_item, image_blocks;
-  int64_t items_per_group() const { return int64_t(image_blocks) * geo->row_blocks; }
   const Geometry* geo;
+  int cblocks, kblocks, images_per_item, image_blocks;
+  int64_t xa_block, dyt_block;  // packed input (bfloat16) and dy (32-bit pairs) per image and row block
+  int64_t items_per_group() const { return int64_t(image_blocks) * geo->row_blocks; }
 };
+
+// Packs image n's input and dy of group g, output rows [p0, p1), into xa and dyt; dy_rows is scratch (16, positions).
+void pack_image_block(const ConvShape& s, const FilterWork& w, int g, int n, int p0, int p1, const float* x,
+                      const float* dy, float* dy_rows, uint16_t* xa, uint32_t* dyt) {
+  const Geometry& geo = *w.geo;
+  pack_rows(
+      s, geo, w.cblocks, p0, [&](int c, int h) { return x + s.x.plane(n, int64_t(g) * geo.Cg + c) + int64_t(h) * s.W; },
+      xa);
+  pack_position_pairs(
+      s, geo, w.kblocks, p0, p1,
+      [&](int k, int p) { return dy + s.y.plane(n, int64_t(g) * geo.Kg + k) + int64_t(p) * s.Q; }, dy_rows, dyt);
+}
 
 // The backward filter for layers whose sums (taps x C x K per item) do not stay in L2 (VGG-16 conv5_2: 9.4 MB): the
 // whole batch is packed first, then each block of accumulators stays in the tiles over all of an item's images and is
@@ -192,8 +220,8 @@ struct FilterWork {
 void backward_filter_accumulators_outer(const ConvShape& s, const FilterWork& w, const float* x, const float* dy,
                                         float* dw, bool accumulate) {
   const Geometry& geo = *w.geo;
-  const int64_t xa_block = int64_t(geo.phases) * w.cblocks * kTileRows * geo.input_lanes;  // bf16 per image block
-  const int64_t dyt_block = geo.positions / 2 * dyt_pitch(w.kblocks);                      // pairs per image block
+  const int64_t xa_block = w.xa_block, dyt_block = w.dyt_block;
+  const int64_t xa_image = geo.row_blocks * xa_block, dyt_image = geo.row_blocks * dyt_block;  // image to image
   const int64_t blocks = int64_t(s.N) * geo.row_blocks;
   thread_local std::vector<uint16_t> xa_buffer;
   thread_local std::vector<uint32_t> dyt_buffer;
@@ -210,14 +238,7 @@ void backward_filter_accumulators_outer(const ConvShape& s, const FilterWork& w,
       for (int64_t at = 0; at < blocks; ++at) {
         const int n = int(at / geo.row_blocks), rb = int(at % geo.row_blocks);
         const int p0 = geo.first_row(rb), p1 = std::min(s.P, p0 + geo.block_rows);
-        pack_rows(
-            s, geo, w.cblocks, p0,
-            [&](int c, int h) { return x + s.x.plane(n, int64_t(g) * geo.Cg + c) + int64_t(h) * s.W; },
-            xa + at * xa_block);
-        pack_position_pairs(
-            s, geo, w.kblocks, p0, p1,
-            [&](int k, int p) { return dy + s.y.plane(n, int64_t(g) * geo.Kg + k) + int64_t(p) * s.Q; }, dy_rows,
-            dyt + at * dyt_block);
+        pack_image_block(s, w, g, n, p0, p1, x, dy, dy_rows, xa + at * xa_block, dyt + at * dyt_block);
       }
       const TileScope tiles;
       constexpr int kBlock = 2 * kTileRows;     // rows and columns of a unit's block of tiles
@@ -240,22 +261,12 @@ void backward_filter_accumulators_outer(const ConvShape& s, const FilterWork& w,
             const int64_t computed = round_up(int64_t(p1 - p0) * geo.L, kTileDepth);
             const int n0 = nb * w.images_per_item, images = std::min(s.N, n0 + w.images_per_item) - n0;
             const int64_t first = int64_t(n0) * geo.row_blocks + rb;  // the item's first image block
-            const int64_t xa_image = geo.row_blocks * xa_block, dyt_image = geo.row_blocks * dyt_block;
             float* out = i == 0 ? sum : item;
-            const uint16_t* a = xa + first * xa_block;
-            const uint32_t* b = dyt + first * dyt_block;
-            if (two_c && two_k)
-              filter_item_sums<true, true>(geo, w.kblocks, a, b, images, xa_image, dyt_image, shift, computed, cb, kb,
-                                           out);
-            else if (two_c)
-              filter_item_sums<true, false>(geo, w.kblocks, a, b, images, xa_image, dyt_image, shift, computed, cb, kb,
-                                            out);
-            else if (two_k)
-              filter_item_sums<false, true>(geo, w.kblocks, a, b, images, xa_image, dyt_image, shift, computed, cb, kb,
-                                            out);
-            else
-              filter_item_sums<false, false>(geo, w.kblocks, a, b, images, xa_image, dyt_image, shift, computed, cb, kb,
-                                             out);
+            with_tile_block(two_c, two_k, [&](auto c, auto k) {
+              filter_item_sums<decltype(c)::value, decltype(k)::value>(geo, w.kblocks, xa + first * xa_block,
+                                                                       dyt + first * dyt_block, images, xa_image,
+                                                                       dyt_image, shift, computed, cb, kb, out);
+            });
             if (i > 0)
               for (int row = 0; row < rows; ++row)
                 for (int col = 0; col < cols; ++col) sum[row * kBlock + col] += item[row * kBlock + col];
@@ -292,9 +303,15 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
   const int image_blocks = int(ceil_div(s.N, images_per_item));
   const int64_t items = int64_t(s.groups) * image_blocks * geo.row_blocks;
   const int64_t partial_bytes = int64_t(geo.RS) * cblocks * kTileRows * kblocks * kTileRows * 4;  // per item
-  const int64_t packed_bytes =
-      int64_t(s.N) * geo.row_blocks *
-      (int64_t(geo.phases) * cblocks * kTileRows * geo.input_lanes * 2 + geo.positions / 2 * dyt_pitch(kblocks) * 4);
+  const FilterWork work{&geo,
+                        cblocks,
+                        kblocks,
+                        images_per_item,
+                        image_blocks,
+                        int64_t(geo.phases) * cblocks * kTileRows * geo.input_lanes,
+                        geo.positions / 2 * dyt_pitch(kblocks)};
+  const int64_t xa_image = work.xa_block, dyt_image = work.dyt_block;  // one image's row block, as the path below packs
+  const int64_t packed_bytes = int64_t(s.N) * geo.row_blocks * (xa_image * 2 + dyt_image * 4);
   // What one block of 2 x 2 accumulator tiles reads over the batch: 32 channels of input, 32 of dy.
   const int64_t unit_bytes =
       int64_t(s.N) * geo.row_blocks *
@@ -305,13 +322,9 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
                 (partial_bytes > kFilterPartialBytes ||
                  (partial_bytes > kFilterSharedPartialBytes && unit_bytes <= kFilterUnitBytes))
           : order == FilterOrder::accumulators_outer;
-  if (accumulators_outer)
-    return backward_filter_accumulators_outer(s, {cblocks, kblocks, images_per_item, image_blocks, &geo}, x, dy, dw,
-                                              accumulate);
+  if (accumulators_outer) return backward_filter_accumulators_outer(s, work, x, dy, dw, accumulate);
   // Images packed side by side and summed with the accumulators held in the tiles (filter_step): as many as fit
   // kFilterPassBytes. Each tile still adds the images in order, so how many go in a pass does not change the bits.
-  const int64_t xa_image = int64_t(geo.phases) * cblocks * kTileRows * geo.input_lanes;  // bfloat16 per image
-  const int64_t dyt_image = geo.positions / 2 * dyt_pitch(kblocks);                      // 32-bit pairs per image
   const int64_t computed_per_image = round_up(int64_t(geo.block_rows) * geo.L, kTileDepth);
   const int per_pass = int(std::clamp<int64_t>(
       std::min(ceil_div(kFilterPassPositions, computed_per_image), kFilterPassBytes / (xa_image * 2 + dyt_image * 4)),
@@ -338,17 +351,8 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
       const int last = std::min(s.N, (nb + 1) * images_per_item);
       for (int n0 = nb * images_per_item; n0 < last; n0 += per_pass) {
         const int images = std::min(per_pass, last - n0);
-        for (int i = 0; i < images; ++i) {
-          const int n = n0 + i;
-          pack_rows(
-              s, geo, cblocks, p0,
-              [&](int c, int h) { return x + s.x.plane(n, int64_t(g) * geo.Cg + c) + int64_t(h) * s.W; },
-              xa + i * xa_image);
-          pack_position_pairs(
-              s, geo, kblocks, p0, p1,
-              [&](int k, int p) { return dy + s.y.plane(n, int64_t(g) * geo.Kg + k) + int64_t(p) * s.Q; }, dy_rows,
-              dyt + i * dyt_image);
-        }
+        for (int i = 0; i < images; ++i)
+          pack_image_block(s, work, g, n0 + i, p0, p1, x, dy, dy_rows, xa + i * xa_image, dyt + i * dyt_image);
         for (int r = 0; r < s.R; ++r)
           for (int t = 0; t < s.S; ++t) {
             float* tap_sums = partial + int64_t(r * s.S + t) * cblocks * kTileRows * kblocks * kTileRows;
@@ -357,19 +361,10 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
                 geo.tap_plane(s, r, t) * int64_t(cblocks) * kTileRows * geo.input_lanes + geo.tap_offset(s, r, t);
             for (int cb = 0; cb < cblocks; cb += 2)
               for (int kb = 0; kb < kblocks; kb += 2) {
-                const bool two_c = cb + 1 < cblocks, two_k = kb + 1 < kblocks;
-                if (two_c && two_k)
-                  filter_step<true, true>(geo, kblocks, xa, dyt, images, xa_image, dyt_image, shift, computed, cb, kb,
-                                          tap_sums);
-                else if (two_c)
-                  filter_step<true, false>(geo, kblocks, xa, dyt, images, xa_image, dyt_image, shift, computed, cb, kb,
-                                           tap_sums);
-                else if (two_k)
-                  filter_step<false, true>(geo, kblocks, xa, dyt, images, xa_image, dyt_image, shift, computed, cb, kb,
-                                           tap_sums);
-                else
-                  filter_step<false, false>(geo, kblocks, xa, dyt, images, xa_image, dyt_image, shift, computed, cb, kb,
-                                            tap_sums);
+                with_tile_block(cb + 1 < cblocks, kb + 1 < kblocks, [&](auto c, auto k) {
+                  filter_step<decltype(c)::value, decltype(k)::value>(geo, kblocks, xa, dyt, images, xa_image,
+                                                                      dyt_image, shift, computed, cb, kb, tap_sums);
+                });
               }
           }
       }
