@@ -419,12 +419,16 @@ std::string filter_rows(const unsigned char* data, int rows, size_t stride, size
   return out;
 }
 
+// zlib's fastest level: on 12-bit mammograms with their noise, level 6 (zlib's default) writes files only 2% smaller
+// and takes a fifth of synthesis's time (massmap synth, 416 x 512 images).
+constexpr int kZlibLevel = 1;
+
 std::string deflate(const std::string& raw) {
 #ifdef MASSMAP_HAVE_ZLIB
   uLongf size = compressBound(uLong(raw.size()));
   std::string out(size, '\0');
   if (compress2(reinterpret_cast<Bytef*>(out.data()), &size, reinterpret_cast<const Bytef*>(raw.data()),
-                uLong(raw.size()), 6) != Z_OK)
+                uLong(raw.size()), kZlibLevel) != Z_OK)
     throw BadInput("PNG encoder: zlib failed to compress " + std::to_string(raw.size()) + " bytes");
   out.resize(size);
   return out;

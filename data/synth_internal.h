@@ -45,9 +45,7 @@ class Draws {
 
 constexpr double kPi = 3.14159265358979323846;
 
-// In-place radix-2 FFT of n = 2^k points with stride; inverse without the 1/n scale.
-void fft(std::complex<double>* a, int n, int stride, bool inverse);
-// 2-D FFT of a (rows, cols) row-major array, both powers of two.
+// In-place 2-D radix-2 FFT of a (rows, cols) row-major array, both powers of two; inverse without the 1/n scale.
 void fft2d(std::vector<std::complex<double>>& a, int rows, int cols, bool inverse);
 int next_pow2(int n);
 

@@ -3,6 +3,7 @@
 // lines radiating from the core (drawn, not part of the mask).
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "data/synth_internal.h"
 
@@ -53,17 +54,17 @@ MassShape make_shape(int kind, Draws& d) {
 
 // Max Feret diameter of the unit outline.
 double feret(const MassShape& m) {
-  const int step = 2;
-  double best = 0;
-  for (int i = 0; i < kAngles; i += step) {
-    const double ti = 2 * kPi * i / kAngles, xi = m.radius[size_t(i)] * std::cos(ti),
-                 yi = m.radius[size_t(i)] * std::sin(ti);
-    for (int j = i + step; j < kAngles; j += step) {
-      const double tj = 2 * kPi * j / kAngles;
-      best =
-          std::max(best, std::hypot(xi - m.radius[size_t(j)] * std::cos(tj), yi - m.radius[size_t(j)] * std::sin(tj)));
-    }
+  const int step = 2, points = kAngles / step;
+  std::vector<double> xs(points), ys(points);  // (points): the outline's sampled points, each computed once
+  for (int i = 0; i < points; ++i) {
+    const double t = 2 * kPi * (i * step) / kAngles;
+    xs[size_t(i)] = m.radius[size_t(i * step)] * std::cos(t);
+    ys[size_t(i)] = m.radius[size_t(i * step)] * std::sin(t);
   }
+  double best = 0;
+  for (int i = 0; i < points; ++i)
+    for (int j = i + 1; j < points; ++j)
+      best = std::max(best, std::hypot(xs[size_t(i)] - xs[size_t(j)], ys[size_t(i)] - ys[size_t(j)]));
   return best;
 }
 

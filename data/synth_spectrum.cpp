@@ -1,5 +1,7 @@
 // synth-v1: our radix-2 FFT, the power-law field, and the spectrum fit the tests use.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "data/synth_internal.h"
 
@@ -13,39 +15,73 @@ int next_pow2(int n) {
   return p;
 }
 
-// Iterative Cooley-Tukey: bit-reversal permutation, then butterflies of growing length.
-void fft(std::complex<double>* a, int n, int stride, bool inverse) {
-  auto el = [&](int i) -> std::complex<double>& { return a[size_t(i) * size_t(stride)]; };
+namespace {
+
+// The butterflies' twiddles for n points: entry len / 2 - 1 + k is w_len^k for butterfly length len (2 .. n), each
+// by the running product w *= w_len that the butterflies once formed in place, so every twiddle and every output
+// is bit for bit what that form gave.
+std::vector<std::complex<double>> twiddles(int n, bool inverse) {
+  std::vector<std::complex<double>> table(size_t(std::max(n - 1, 0)));  // (n - 1): lengths 2, 4, .., n
+  for (int len = 2; len <= n; len <<= 1) {
+    const double angle = 2 * kPi / len * (inverse ? 1 : -1);
+    const std::complex<double> w_len(std::cos(angle), std::sin(angle));
+    std::complex<double> w(1, 0);
+    for (int k = 0; k < len / 2; ++k) {
+      table[size_t(len / 2 - 1 + k)] = w;
+      w *= w_len;
+    }
+  }
+  return table;
+}
+
+// The bit-reversed index partner of i for each i < n, as swaps (i < j).
+template <typename Swap>
+void bit_reverse(int n, Swap swap) {
   for (int i = 1, j = 0; i < n; ++i) {
     int bit = n >> 1;
     for (; j & bit; bit >>= 1) j ^= bit;
     j ^= bit;
-    if (i < j) std::swap(el(i), el(j));
-  }
-  for (int len = 2; len <= n; len <<= 1) {
-    const double angle = 2 * kPi / len * (inverse ? 1 : -1);
-    const std::complex<double> w_len(std::cos(angle), std::sin(angle));
-    for (int i = 0; i < n; i += len) {
-      std::complex<double> w(1, 0);
-      for (int k = 0; k < len / 2; ++k) {
-        const std::complex<double> u = el(i + k), v = el(i + k + len / 2) * w;
-        el(i + k) = u + v;
-        el(i + k + len / 2) = u - v;
-        w *= w_len;
-      }
-    }
+    if (i < j) swap(i, j);
   }
 }
 
-void fft2d(std::vector<std::complex<double>>& a, int rows, int cols, bool inverse) {
-  for (int r = 0; r < rows; ++r) fft(a.data() + size_t(r) * size_t(cols), cols, 1, inverse);
-  // Columns through a contiguous copy (a strided pass misses the cache on every element of a large grid).
-  std::vector<std::complex<double>> column(static_cast<size_t>(rows));
-  for (int c = 0; c < cols; ++c) {
-    for (int r = 0; r < rows; ++r) column[size_t(r)] = a[size_t(r) * size_t(cols) + size_t(c)];
-    fft(column.data(), rows, 1, inverse);
-    for (int r = 0; r < rows; ++r) a[size_t(r) * size_t(cols) + size_t(c)] = column[size_t(r)];
+// One butterfly on `count` adjacent complex values: (u, v) -> (u + v w, u - v w), with v w formed as the complex
+// product does it (real ac - bd, imaginary ad + bc), spelled out in doubles so that the loop over values vectorises.
+void butterfly(std::complex<double>* top, std::complex<double>* bottom, std::complex<double> w, int count) {
+  double* u = reinterpret_cast<double*>(top);     // (count, 2)
+  double* v = reinterpret_cast<double*>(bottom);  // (count, 2)
+  const double wr = w.real(), wi = w.imag();
+  for (int c = 0; c < count; ++c) {
+    const double vr = v[2 * c] * wr - v[2 * c + 1] * wi, vi = v[2 * c] * wi + v[2 * c + 1] * wr;
+    const double ur = u[2 * c], ui = u[2 * c + 1];
+    u[2 * c] = ur + vr;
+    u[2 * c + 1] = ui + vi;
+    v[2 * c] = ur - vr;
+    v[2 * c + 1] = ui - vi;
   }
+}
+
+// Iterative Cooley-Tukey on n = 2^k "points" that are each a run of `width` adjacent complex values, point i at
+// a + i * width: width 1 is one transform of n points; width = cols transforms every column of a (n, cols) array
+// at once, each butterfly a pass along whole rows.
+void fft_points(std::complex<double>* a, int n, int width, const std::vector<std::complex<double>>& table) {
+  bit_reverse(n, [&](int i, int j) {
+    std::swap_ranges(a + size_t(i) * size_t(width), a + size_t(i + 1) * size_t(width), a + size_t(j) * size_t(width));
+  });
+  for (int len = 2; len <= n; len <<= 1) {
+    const std::complex<double>* w = table.data() + len / 2 - 1;  // (len / 2)
+    for (int i = 0; i < n; i += len)
+      for (int k = 0; k < len / 2; ++k)
+        butterfly(a + size_t(i + k) * size_t(width), a + size_t(i + k + len / 2) * size_t(width), w[k], width);
+  }
+}
+
+}  // namespace
+
+void fft2d(std::vector<std::complex<double>>& a, int rows, int cols, bool inverse) {
+  const std::vector<std::complex<double>> row_table = twiddles(cols, inverse);
+  for (int r = 0; r < rows; ++r) fft_points(a.data() + size_t(r) * size_t(cols), cols, 1, row_table);
+  fft_points(a.data(), rows, cols, twiddles(rows, inverse));  // the columns, a row at a time
 }
 
 }  // namespace synth

@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <complex>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,6 +21,7 @@
 #include "base/errors.h"
 #include "data/image_io.h"
 #include "data/manifest.h"
+#include "data/synth_internal.h"
 
 namespace fs = std::filesystem;
 using namespace massmap;
@@ -102,6 +105,59 @@ TEST_CASE("synth: an image is a pure function of (seed, index)") {
   CHECK(a.laterality == 'L');
   CHECK(a.view == "MLO");
   CHECK(a.name() == "P00001_L_MLO");
+}
+
+TEST_CASE("synth: the 2-D FFT is the discrete Fourier transform (plain double sums)") {
+  const int rows = 8, cols = 16;
+  std::vector<std::complex<double>> input(size_t(rows * cols));  // (rows, cols)
+  for (size_t i = 0; i < input.size(); ++i) input[i] = {normal_at(5, 1, 2 * i), normal_at(5, 1, 2 * i + 1)};
+  for (const bool inverse : {false, true}) {
+    std::vector<std::complex<double>> fast = input;
+    synth::fft2d(fast, rows, cols, inverse);
+    const double sign = inverse ? 1 : -1;
+    double worst = 0;
+    for (int u = 0; u < rows; ++u)
+      for (int v = 0; v < cols; ++v) {
+        std::complex<double> sum = 0;
+        for (int r = 0; r < rows; ++r)
+          for (int c = 0; c < cols; ++c) {
+            const double angle = sign * 2 * synth::kPi * (double(u * r) / rows + double(v * c) / cols);
+            sum += input[size_t(r * cols + c)] * std::complex<double>(std::cos(angle), std::sin(angle));
+          }
+        worst = std::max(worst, std::abs(fast[size_t(u * cols + v)] - sum));
+      }
+    CAPTURE(inverse);
+    CHECK(worst < 1e-10);
+  }
+}
+
+// synth-v1 is frozen: its images are data that results are quoted on. A digest of every output of one image (the
+// pixels, the glandular fraction's float bits, the region map, each lesion's mask and boxes) pins it, so a change to
+// the generator's arithmetic (a faster FFT, a reordered sum) that moves a single value fails here rather than shifting
+// every figure quietly.
+TEST_CASE("synth: synth-v1's output is frozen (a digest of one image and its lesions)") {
+  SynthParams p = small_params();
+  p.normal_fraction = 0;  // an image with lesions
+  const SynthImage img = synth_image(p, 3, 6);
+  uint64_t digest = 1469598103934665603ull;  // FNV-1a, 64 bits
+  auto add = [&](uint64_t value) {
+    for (int b = 0; b < 8; ++b) digest = (digest ^ ((value >> (8 * b)) & 0xff)) * 1099511628211ull;
+  };
+  for (const auto v : img.pixels) add(uint64_t(v));
+  for (const auto v : img.regions) add(uint64_t(v));
+  for (const float v : img.glandular) {  // every bit of the float fields too, not only what survives 12-bit pixels
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    add(bits);
+  }
+  for (const SynthLesion& l : img.lesions) {
+    for (const auto v : l.mask) add(uint64_t(v));
+    for (const Box& b : {l.box, l.tight})
+      add(uint64_t(b.x)), add(uint64_t(b.y)), add(uint64_t(b.width)), add(uint64_t(b.height));
+  }
+  MESSAGE("digest " << digest << ", " << img.lesions.size() << " lesions");
+  CHECK(img.lesions.size() >= 1);
+  CHECK(digest == 11425847998505339738ull);
 }
 
 TEST_CASE("synth: the parenchyma's power spectrum falls as 1/f^beta with beta about 3") {
