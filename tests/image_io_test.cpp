@@ -161,11 +161,11 @@ TEST_CASE("16-bit PNG: write -> read_image and stbi_load_16 give the same pixels
     CHECK(std::equal(image.pixels.begin(), image.pixels.end(), data));
     stbi_image_free(data);
   }
-  // A constant image compresses to almost nothing.
+  // A constant image compresses to almost nothing: under 1% of its 512 KB at the encoder's fastest zlib level.
   Image flat;
   flat.width = flat.height = 512;
   flat.pixels.assign(512 * 512, 1234);
-  CHECK(encode_png16(flat).size() < 2000);
+  CHECK(encode_png16(flat).size() < 512 * 512 * 2 / 100);
 }
 
 TEST_CASE("8-bit PNG: grey round trip; RGB read as grey by stb's luma rule") {
