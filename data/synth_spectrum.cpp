@@ -17,9 +17,9 @@ int next_pow2(int n) {
 
 namespace {
 
-// The butterflies' twiddles for n points: entry len / 2 - 1 + k is w_len^k for butterfly length len (2 .. n), each
-// by the running product w *= w_len that the butterflies once formed in place, so every twiddle and every output
-// is bit for bit what that form gave.
+// The butterflies' twiddles for n points: entry len / 2 - 1 + k is w_len^k for butterfly length len (2 .. n), formed
+// by the running product w *= w_len (not by cos and sin of each angle): synth-v1's images are pinned to the values
+// that recurrence gives.
 std::vector<std::complex<double>> twiddles(int n, bool inverse) {
   std::vector<std::complex<double>> table(size_t(std::max(n - 1, 0)));  // (n - 1): lengths 2, 4, .., n
   for (int len = 2; len <= n; len <<= 1) {
@@ -32,17 +32,6 @@ std::vector<std::complex<double>> twiddles(int n, bool inverse) {
     }
   }
   return table;
-}
-
-// The bit-reversed index partner of i for each i < n, as swaps (i < j).
-template <typename Swap>
-void bit_reverse(int n, Swap swap) {
-  for (int i = 1, j = 0; i < n; ++i) {
-    int bit = n >> 1;
-    for (; j & bit; bit >>= 1) j ^= bit;
-    j ^= bit;
-    if (i < j) swap(i, j);
-  }
 }
 
 // One butterfly on `count` adjacent complex values: (u, v) -> (u + v w, u - v w), with v w formed as the complex
@@ -65,9 +54,13 @@ void butterfly(std::complex<double>* top, std::complex<double>* bottom, std::com
 // a + i * width: width 1 is one transform of n points; width = cols transforms every column of a (n, cols) array
 // at once, each butterfly a pass along whole rows.
 void fft_points(std::complex<double>* a, int n, int width, const std::vector<std::complex<double>>& table) {
-  bit_reverse(n, [&](int i, int j) {
-    std::swap_ranges(a + size_t(i) * size_t(width), a + size_t(i + 1) * size_t(width), a + size_t(j) * size_t(width));
-  });
+  for (int i = 1, j = 0; i < n; ++i) {  // bit-reversal permutation: j is i's bits reversed
+    int bit = n >> 1;
+    for (; j & bit; bit >>= 1) j ^= bit;
+    j ^= bit;
+    if (i < j)
+      std::swap_ranges(a + size_t(i) * size_t(width), a + size_t(i + 1) * size_t(width), a + size_t(j) * size_t(width));
+  }
   for (int len = 2; len <= n; len <<= 1) {
     const std::complex<double>* w = table.data() + len / 2 - 1;  // (len / 2)
     for (int i = 0; i < n; i += len)
