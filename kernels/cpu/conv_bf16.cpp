@@ -1,5 +1,5 @@
-// Checks and dispatch of the bfloat16 convolution (kernels/cpu/conv_bf16.h); compiled without AMX flags, so that
-// asking on a CPU without tile units is safe. The kernels are in conv_bf16_amx.cpp and
+// Checks and dispatch of the bfloat16 convolution (kernels/cpu/conv_bf16.h); compiled without AMX or AVX-512 flags, so
+// that asking on a CPU without them is safe. The kernels are in conv_bf16_amx.cpp and
 // conv_bf16_filter_amx.cpp.
 #include "kernels/cpu/conv_bf16.h"
 
@@ -34,6 +34,16 @@ bool cpu_has_tiles() {
   return amx_bf16 && amx_tile && avx512f && avx512bw && avx512_bf16 && __builtin_cpu_supports("avx512f");
 }
 
+bool cpu_has_dot_products() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_max(0, nullptr) < 7) return false;
+  __cpuid_count(7, 1, eax, ebx, ecx, edx);
+  const bool avx512_bf16 = eax >> 5 & 1;
+  // __builtin_cpu_supports also checks that the operating system saves the AVX-512 state.
+  return avx512_bf16 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl");
+}
+
 // Linux hands out the 8 KB tile state only to processes that ask for it (arch_prctl ARCH_REQ_XCOMP_PERM for
 // XFEATURE_XTILEDATA); without it the first tile instruction faults.
 bool os_grants_tiles() {
@@ -51,9 +61,18 @@ std::string shape_text(const ConvShape& s) {
 
 void check(const ConvShape& s, const char* pass) {
   check_conv_shape(s);
-  if (!bf16_tiles_available())
+  if (!bf16_available())
     throw std::runtime_error(std::string("bfloat16 convolution ") + pass +
-                             ": this CPU or operating system has no AMX-BF16 tile units");
+                             ": this CPU or operating system has neither AMX-BF16 tile units nor AVX512-BF16");
+}
+
+Bf16Engine preferred_engine() {
+  return bf16_tiles_available() ? Bf16Engine::tiles : Bf16Engine::dot_products;
+}
+
+std::atomic<Bf16Engine>& engine_choice() {
+  static std::atomic<Bf16Engine> engine{preferred_engine()};
+  return engine;
 }
 
 }  // namespace
@@ -73,10 +92,10 @@ ConvPrecision active_conv_precision() {
 }
 
 void set_conv_precision(ConvPrecision precision) {
-  if (precision == ConvPrecision::bfloat16 && !bf16_tiles_available())
+  if (precision == ConvPrecision::bfloat16 && !bf16_available())
     throw std::runtime_error(
-        "convolution precision bfloat16: this CPU or operating system has no AMX-BF16 tile units (float32 runs "
-        "everywhere)");
+        "convolution precision bfloat16: this CPU or operating system has neither AMX-BF16 tile units nor "
+        "AVX512-BF16 (float32 runs everywhere)");
   active_precision.store(precision, std::memory_order_relaxed);
 }
 
@@ -95,6 +114,45 @@ bool bf16_tiles_available() {
 #else
   return false;
 #endif
+}
+
+bool bf16_dot_products_available() {
+#if defined(__x86_64__) && defined(__linux__)
+  static const bool available = cpu_has_dot_products();
+  return available;
+#else
+  return false;
+#endif
+}
+
+bool bf16_engine_available(Bf16Engine engine) {
+  return engine == Bf16Engine::tiles ? bf16_tiles_available() : bf16_dot_products_available();
+}
+
+bool bf16_available() {
+  return bf16_tiles_available() || bf16_dot_products_available();
+}
+
+const char* bf16_engine_name(Bf16Engine engine) {
+  return engine == Bf16Engine::tiles ? "tiles" : "dot_products";
+}
+
+Bf16Engine parse_bf16_engine(const std::string& name) {
+  if (name == "tiles") return Bf16Engine::tiles;
+  if (name == "dot_products") return Bf16Engine::dot_products;
+  throw std::invalid_argument("bfloat16 engine '" + name + "': expected tiles or dot_products");
+}
+
+Bf16Engine active_bf16_engine() {
+  return engine_choice().load(std::memory_order_relaxed);
+}
+
+void set_bf16_engine(Bf16Engine engine) {
+  if (!bf16_engine_available(engine))
+    throw std::runtime_error(
+        std::string("bfloat16 engine ") + bf16_engine_name(engine) + ": this CPU lacks " +
+        (engine == Bf16Engine::tiles ? "AMX-BF16 tile units (or the system does not grant them)" : "AVX512-BF16"));
+  engine_choice().store(engine, std::memory_order_relaxed);
 }
 
 bool conv_bf16_backward_data_supports(const ConvShape& s) {
@@ -117,7 +175,7 @@ float round_to_bf16(float value) {
 void conv_forward_bf16(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
                        ConvEpilogue epilogue) {
   check(s, "forward");
-  amx::conv_forward(s, x, w, b, y, epilogue, false, false);
+  amx::conv_forward(active_bf16_engine(), s, x, w, b, y, epilogue, false, false);
 }
 
 void conv_backward_data_bf16(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate) {
@@ -131,12 +189,12 @@ void conv_backward_data_bf16(const ConvShape& s, const float* dy, const float* w
   t.C = s.K, t.H = s.P, t.W = s.Q, t.K = s.C, t.P = s.H, t.Q = s.W;
   t.pad_h = s.R - 1 - s.pad_h, t.pad_w = s.S - 1 - s.pad_w;
   t.x = s.y, t.y = s.x;
-  amx::conv_forward(t, dy, w, nullptr, dx, ConvEpilogue{}, accumulate, true);
+  amx::conv_forward(active_bf16_engine(), t, dy, w, nullptr, dx, ConvEpilogue{}, accumulate, true);
 }
 
 void conv_backward_filter_bf16(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate) {
   check(s, "backward filter");
-  amx::conv_backward_filter(s, x, dy, dw, accumulate);
+  amx::conv_backward_filter(active_bf16_engine(), s, x, dy, dw, accumulate);
 }
 
 }  // namespace cpu

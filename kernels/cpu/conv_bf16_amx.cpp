@@ -1,15 +1,18 @@
-// The bfloat16 tile kernels of kernels/cpu/conv_bf16.h (layouts there), compiled with AMX and AVX512-BF16: the forward
-// pass (and so backward data); the backward filter is in conv_bf16_filter_amx.cpp.
+// The bfloat16 kernels of kernels/cpu/conv_bf16.h (layouts there), compiled with AMX and AVX512-BF16: the forward
+// pass (and so backward data) on either engine; the backward filter is in conv_bf16_filter_amx.cpp.
 //
 // Tiles: every tile is 16 rows of 64 bytes. Accumulators 0-3 (16 x 16 floats) form a 2 x 2 block of outputs; 4-5 hold
 // the A operands (16 rows x 32 bfloat16) of its two rows of blocks and 6-7 the B operands (16 pairs x 16 columns x 2
 // bfloat16) of its two columns, so each tap costs four loads for four multiply-adds of 16 x 16 x 32.
+// Dot products: the same block of outputs in 16 registers at a time (8 outputs x 32 positions), each weight pair
+// broadcast against two vectors of 16 positions' channel pairs: two loads and eight broadcasts feed 16 VDPBF16PS.
 #include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "kernels/cpu/conv_bf16.h"
@@ -131,10 +134,46 @@ void forward_step(const ConvShape& s, const Geometry& geo, int chunks, int kbloc
   }
 }
 
+// The dot-product engine's forward_step for 8 outputs, rows row0 .. row0 + 7 of block kb, and 32 positions from j0.
+void dot_forward_rows(const ConvShape& s, const Geometry& geo, int chunks, int kblocks, const uint16_t* wa,
+                      const uint32_t* xb, int kb, int row0, int64_t j0, float* y_block) {
+  constexpr int kRows = 8, kVectors = kPositionStep / 16;
+  __m512 acc[kRows][kVectors];
+  for (auto& row : acc)
+    for (__m512& v : row) v = _mm512_setzero_ps();
+  const int64_t plane_lanes = int64_t(chunks) * kTileRows * geo.input_lanes;
+  for (int kc = 0; kc < chunks; ++kc) {
+    // The chunk's pairs that hold channels: unlike a tile's fixed depth, the zeros past Cg are skipped (a layer of 16
+    // channels in would spend half its time on them).
+    const int pairs = int(std::min<int64_t>(kTileDepth / 2, ceil_div(geo.Cg - int64_t(kc) * kTileDepth, 2)));
+    for (int r = 0; r < s.R; ++r)
+      for (int t = 0; t < s.S; ++t) {
+        const int tap = r * s.S + t;
+        // (8 outputs, 16 pairs) of the A tile: one 32-bit weight pair per output and channel pair.
+        const uint16_t* a =
+            wa + ((int64_t(kc) * geo.RS + tap) * kblocks + kb) * kTileRows * kTileDepth + row0 * kTileDepth;
+        const uint32_t* b = xb + geo.tap_plane(s, r, t) * plane_lanes + int64_t(kc) * kTileRows * geo.input_lanes + j0 +
+                            geo.tap_offset(s, r, t);
+        for (int pair = 0; pair < pairs; ++pair) {
+          const uint32_t* lanes = b + int64_t(pair) * geo.input_lanes;
+          __m512bh x[kVectors];
+          for (int v = 0; v < kVectors; ++v) x[v] = (__m512bh)_mm512_loadu_si512(lanes + 16 * v);
+          for (int m = 0; m < kRows; ++m) {
+            const __m512bh weights = (__m512bh)_mm512_broadcastd_epi32(_mm_loadu_si32(a + m * kTileDepth + 2 * pair));
+            for (int v = 0; v < kVectors; ++v) acc[m][v] = _mm512_dpbf16_ps(acc[m][v], x[v], weights);
+          }
+        }
+      }
+  }
+  float* out = y_block + (int64_t(kb) * kTileRows + row0) * geo.positions + j0;
+  for (int m = 0; m < kRows; ++m)
+    for (int v = 0; v < kVectors; ++v) _mm512_storeu_ps(out + int64_t(m) * geo.positions + 16 * v, acc[m][v]);
+}
+
 }  // namespace
 
-void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y, ConvEpilogue epilogue,
-                  bool accumulate, bool turned) {
+void conv_forward(Bf16Engine engine, const ConvShape& s, const float* x, const float* w, const float* b, float* y,
+                  ConvEpilogue epilogue, bool accumulate, bool turned) {
   const int chunks_in = int(ceil_div(s.C / s.groups, kTileDepth));
   const int kblocks = int(ceil_div(s.K / s.groups, kTileRows));
   // Per position of a block row: the packed input's lanes and the outputs' floats.
@@ -165,7 +204,8 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
             [&](int k, int c) { return ((int64_t(g) * geo.Kg + k) * geo.Cg + c) * geo.RS + tap; }, out);
       }
     }
-    const TileScope tiles;
+    std::optional<TileScope> tiles;
+    if (engine == Bf16Engine::tiles) tiles.emplace();
     thread_local std::vector<uint32_t> xb_buffer;
     thread_local std::vector<float> y_buffer;
     // (phases, chunks * 16 pairs, input_lanes)
@@ -181,13 +221,20 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
           [&](int c, int h) { return x + s.x.plane(n, int64_t(g) * geo.Cg + c) + int64_t(h) * s.W; }, xb);
       const uint16_t* wa_g = wa.data() + g * group_weights;
       const int64_t computed = int64_t(p1 - p0) * geo.L;
-      for (int64_t j0 = 0; j0 < computed; j0 += kPositionStep)
+      for (int64_t j0 = 0; j0 < computed; j0 += kPositionStep) {
+        if (engine == Bf16Engine::dot_products) {
+          for (int kb = 0; kb < kblocks; ++kb)
+            for (int row0 = 0; row0 < kTileRows && kb * kTileRows + row0 < geo.Kg; row0 += 8)
+              dot_forward_rows(s, geo, chunks_in, kblocks, wa_g, xb, kb, row0, j0, y_block);
+          continue;
+        }
         for (int kb = 0; kb < kblocks; kb += 2) {
           if (kb + 1 < kblocks)
             forward_step<true>(s, geo, chunks_in, kblocks, wa_g, xb, kb, j0, y_block);
           else
             forward_step<false>(s, geo, chunks_in, kblocks, wa_g, xb, kb, j0, y_block);
         }
+      }
       // y = epilogue(sum + b (+ y)), the columns past Q dropped.
       for (int k = 0; k < geo.Kg; ++k) {
         const float bias = b ? b[int64_t(g) * geo.Kg + k] : 0.f;

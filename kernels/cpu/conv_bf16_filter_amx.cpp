@@ -1,11 +1,14 @@
-// The bfloat16 tile kernels' backward filter (kernels/cpu/conv_bf16.h: dW^T per tap = X shifted by the tap x dY^T
-// over the positions), compiled with AMX and AVX512-BF16.
+// The bfloat16 kernels' backward filter (kernels/cpu/conv_bf16.h: dW^T per tap = X shifted by the tap x dY^T over the
+// positions), compiled with AMX and AVX512-BF16, on either engine: each block of 16 or 32 channels x 16 or 32 outputs
+// is 1 to 4 accumulator tiles, or registers (8 channels x 32 outputs, or 16 x 16, at a time: each input pair broadcast
+// against one or two vectors of 16 outputs' dy pairs).
 #include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -136,6 +139,38 @@ void filter_products(const Geometry& geo, int kblocks, const uint16_t* xa, const
   }
 }
 
+// The dot-product engine's filter_step (from_zero false: c holds the sums so far) and filter_item_sums (from_zero
+// true): the block of accumulators at (cb, kb), rows ldc floats apart at c, kChannels channels at a time.
+template <bool TwoC, bool TwoK>
+void dot_filter_block(const Geometry& geo, int kblocks, const uint16_t* xa, const uint32_t* dyt, int images,
+                      int64_t xa_image, int64_t dyt_image, int64_t shift, int64_t computed, int cb, int kb, float* c,
+                      int64_t ldc, bool from_zero) {
+  constexpr int kVectors = TwoK ? 2 : 1, kChannels = TwoK ? 8 : 16;
+  const int64_t ldb = dyt_pitch(kblocks);  // 32-bit lanes per row of dyt
+  for (int c0 = 0; c0 < (TwoC ? 2 : 1) * kTileRows; c0 += kChannels) {
+    __m512 acc[kChannels][kVectors];
+    for (int m = 0; m < kChannels; ++m)
+      for (int v = 0; v < kVectors; ++v)
+        acc[m][v] = from_zero ? _mm512_setzero_ps() : _mm512_loadu_ps(c + (c0 + m) * ldc + 16 * v);
+    for (int i = 0; i < images; ++i) {
+      // kChannels rows of input (bfloat16, input_lanes apart) and the dy pairs of 16 or 32 outputs.
+      const uint16_t* a = xa + i * xa_image + (int64_t(cb) * kTileRows + c0) * geo.input_lanes + shift;
+      const uint32_t* b = dyt + i * dyt_image + kb * kTileRows;
+      for (int64_t j = 0; j < computed; j += 2) {
+        const uint32_t* row = b + (j / 2) * ldb;
+        __m512bh dy[kVectors];
+        for (int v = 0; v < kVectors; ++v) dy[v] = (__m512bh)_mm512_loadu_si512(row + 16 * v);
+        for (int m = 0; m < kChannels; ++m) {
+          const __m512bh x = (__m512bh)_mm512_broadcastd_epi32(_mm_loadu_si32(a + m * geo.input_lanes + j));
+          for (int v = 0; v < kVectors; ++v) acc[m][v] = _mm512_dpbf16_ps(acc[m][v], x, dy[v]);
+        }
+      }
+    }
+    for (int m = 0; m < kChannels; ++m)
+      for (int v = 0; v < kVectors; ++v) _mm512_storeu_ps(c + (c0 + m) * ldc + 16 * v, acc[m][v]);
+  }
+}
+
 // Tiles 0-3 from or to c, rows ldc floats apart.
 template <bool TwoC, bool TwoK>
 void load_accumulators(const float* c, int64_t ldc) {
@@ -156,10 +191,14 @@ void store_accumulators(float* c, int64_t ldc) {
 // kblocks*16) for the block of tiles at (cb, kb). The accumulators stay in the tile registers across the images: on
 // small maps a load and a store of them per image cost more than the image's few products.
 template <bool TwoC, bool TwoK>
-void filter_step(const Geometry& geo, int kblocks, const uint16_t* xa, const uint32_t* dyt, int images,
-                 int64_t xa_image, int64_t dyt_image, int64_t shift, int64_t computed, int cb, int kb, float* partial) {
+void filter_step(Bf16Engine engine, const Geometry& geo, int kblocks, const uint16_t* xa, const uint32_t* dyt,
+                 int images, int64_t xa_image, int64_t dyt_image, int64_t shift, int64_t computed, int cb, int kb,
+                 float* partial) {
   const int64_t ldc = int64_t(kblocks) * kTileRows;  // floats per row of partial
   float* c = partial + int64_t(cb) * kTileRows * ldc + kb * kTileRows;
+  if (engine == Bf16Engine::dot_products)
+    return dot_filter_block<TwoC, TwoK>(geo, kblocks, xa, dyt, images, xa_image, dyt_image, shift, computed, cb, kb, c,
+                                        ldc, false);
   load_accumulators<TwoC, TwoK>(c, ldc);
   filter_products<TwoC, TwoK>(geo, kblocks, xa, dyt, images, xa_image, dyt_image, shift, computed, cb, kb);
   store_accumulators<TwoC, TwoK>(c, ldc);
@@ -167,9 +206,12 @@ void filter_step(const Geometry& geo, int kblocks, const uint16_t* xa, const uin
 
 // One work item's sums for the block of tiles at (cb, kb) and one tap, from zero, stored to sums (32, 32).
 template <bool TwoC, bool TwoK>
-void filter_item_sums(const Geometry& geo, int kblocks, const uint16_t* xa, const uint32_t* dyt, int images,
-                      int64_t xa_image, int64_t dyt_image, int64_t shift, int64_t computed, int cb, int kb,
+void filter_item_sums(Bf16Engine engine, const Geometry& geo, int kblocks, const uint16_t* xa, const uint32_t* dyt,
+                      int images, int64_t xa_image, int64_t dyt_image, int64_t shift, int64_t computed, int cb, int kb,
                       float* sums) {
+  if (engine == Bf16Engine::dot_products)
+    return dot_filter_block<TwoC, TwoK>(geo, kblocks, xa, dyt, images, xa_image, dyt_image, shift, computed, cb, kb,
+                                        sums, 2 * kTileRows, true);
   _tile_zero(0);
   if (TwoK) _tile_zero(1);
   if (TwoC) _tile_zero(2);
@@ -217,8 +259,8 @@ void pack_image_block(const ConvShape& s, const FilterWork& w, int g, int n, int
 // whole batch is packed first, then each block of accumulators stays in the tiles over all of an item's images and is
 // added to its running sum over the items, instead of every image's products loading and storing every partial sum.
 // The same products are added in the same order as conv_backward_filter's other path: the same bits.
-void backward_filter_accumulators_outer(const ConvShape& s, const FilterWork& w, const float* x, const float* dy,
-                                        float* dw, bool accumulate) {
+void backward_filter_accumulators_outer(Bf16Engine engine, const ConvShape& s, const FilterWork& w, const float* x,
+                                        const float* dy, float* dw, bool accumulate) {
   const Geometry& geo = *w.geo;
   const int64_t xa_block = w.xa_block, dyt_block = w.dyt_block;
   const int64_t xa_image = geo.row_blocks * xa_block, dyt_image = geo.row_blocks * dyt_block;  // image to image
@@ -240,7 +282,8 @@ void backward_filter_accumulators_outer(const ConvShape& s, const FilterWork& w,
         const int p0 = geo.first_row(rb), p1 = std::min(s.P, p0 + geo.block_rows);
         pack_image_block(s, w, g, n, p0, p1, x, dy, dy_rows, xa + at * xa_block, dyt + at * dyt_block);
       }
-      const TileScope tiles;
+      std::optional<TileScope> tiles;
+      if (engine == Bf16Engine::tiles) tiles.emplace();
       constexpr int kBlock = 2 * kTileRows;     // rows and columns of a unit's block of tiles
       alignas(64) float item[kBlock * kBlock];  // (32, 32): one item's sums for one tap
       thread_local std::vector<float> sums_buffer;
@@ -263,7 +306,7 @@ void backward_filter_accumulators_outer(const ConvShape& s, const FilterWork& w,
             const int64_t first = int64_t(n0) * geo.row_blocks + rb;  // the item's first image block
             float* out = i == 0 ? sum : item;
             with_tile_block(two_c, two_k, [&](auto c, auto k) {
-              filter_item_sums<decltype(c)::value, decltype(k)::value>(geo, w.kblocks, xa + first * xa_block,
+              filter_item_sums<decltype(c)::value, decltype(k)::value>(engine, geo, w.kblocks, xa + first * xa_block,
                                                                        dyt + first * dyt_block, images, xa_image,
                                                                        dyt_image, shift, computed, cb, kb, out);
             });
@@ -292,8 +335,8 @@ void backward_filter_accumulators_outer(const ConvShape& s, const FilterWork& w,
 
 }  // namespace
 
-void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate,
-                          FilterOrder order) {
+void conv_backward_filter(Bf16Engine engine, const ConvShape& s, const float* x, const float* dy, float* dw,
+                          bool accumulate, FilterOrder order) {
   const int cblocks = int(ceil_div(s.C / s.groups, kTileRows));
   const int kblocks = int(ceil_div(s.K / s.groups, kTileRows));
   // Per position of a block row: the input's bfloat16, dy's pairs and dy's float rows.
@@ -322,7 +365,7 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
                 (partial_bytes > kFilterPartialBytes ||
                  (partial_bytes > kFilterSharedPartialBytes && unit_bytes <= kFilterUnitBytes))
           : order == FilterOrder::accumulators_outer;
-  if (accumulators_outer) return backward_filter_accumulators_outer(s, work, x, dy, dw, accumulate);
+  if (accumulators_outer) return backward_filter_accumulators_outer(engine, s, work, x, dy, dw, accumulate);
   // Images packed side by side and summed with the accumulators held in the tiles (filter_step): as many as fit
   // kFilterPassBytes. Each tile still adds the images in order, so how many go in a pass does not change the bits.
   const int64_t computed_per_image = round_up(int64_t(geo.block_rows) * geo.L, kTileDepth);
@@ -334,7 +377,8 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
   std::vector<float> partials(size_t(items * partial_floats), 0.f);
 #pragma omp parallel if (items > 1)
   {
-    const TileScope tiles;
+    std::optional<TileScope> tiles;
+    if (engine == Bf16Engine::tiles) tiles.emplace();
     thread_local std::vector<uint16_t> xa_buffer;
     thread_local std::vector<uint32_t> dyt_buffer;
     thread_local std::vector<float> rows_buffer;
@@ -362,7 +406,7 @@ void conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
             for (int cb = 0; cb < cblocks; cb += 2)
               for (int kb = 0; kb < kblocks; kb += 2) {
                 with_tile_block(cb + 1 < cblocks, kb + 1 < kblocks, [&](auto c, auto k) {
-                  filter_step<decltype(c)::value, decltype(k)::value>(geo, kblocks, xa, dyt, images, xa_image,
+                  filter_step<decltype(c)::value, decltype(k)::value>(engine, geo, kblocks, xa, dyt, images, xa_image,
                                                                       dyt_image, shift, computed, cb, kb, tap_sums);
                 });
               }
