@@ -135,9 +135,10 @@ void forward_step(const ConvShape& s, const Geometry& geo, int chunks, int kbloc
 }
 
 // The dot-product engine's forward_step for 8 outputs, rows row0 .. row0 + 7 of block kb, and 32 positions from j0.
+template <int kVectors>
 void dot_forward_rows(const ConvShape& s, const Geometry& geo, int chunks, int kblocks, const uint16_t* wa,
                       const uint32_t* xb, int kb, int row0, int64_t j0, float* y_block) {
-  constexpr int kRows = 8, kVectors = kPositionStep / 16;
+  constexpr int kRows = 8;
   __m512 acc[kRows][kVectors];
   for (auto& row : acc)
     for (__m512& v : row) v = _mm512_setzero_ps();
@@ -221,13 +222,21 @@ void conv_forward(Bf16Engine engine, const ConvShape& s, const float* x, const f
           [&](int c, int h) { return x + s.x.plane(n, int64_t(g) * geo.Cg + c) + int64_t(h) * s.W; }, xb);
       const uint16_t* wa_g = wa.data() + g * group_weights;
       const int64_t computed = int64_t(p1 - p0) * geo.L;
-      for (int64_t j0 = 0; j0 < computed; j0 += kPositionStep) {
-        if (engine == Bf16Engine::dot_products) {
+      if (engine == Bf16Engine::dot_products) {
+        for (int64_t j0 = 0; j0 < computed; j0 += 48) {
+          const int64_t left = computed - j0;
           for (int kb = 0; kb < kblocks; ++kb)
-            for (int row0 = 0; row0 < kTileRows && kb * kTileRows + row0 < geo.Kg; row0 += 8)
-              dot_forward_rows(s, geo, chunks_in, kblocks, wa_g, xb, kb, row0, j0, y_block);
-          continue;
+            for (int row0 = 0; row0 < kTileRows && kb * kTileRows + row0 < geo.Kg; row0 += 8) {
+              if (left > 32)  // positions is a multiple of 16 past j0: 48 lanes are there
+                dot_forward_rows<3>(s, geo, chunks_in, kblocks, wa_g, xb, kb, row0, j0, y_block);
+              else if (left > 16)
+                dot_forward_rows<2>(s, geo, chunks_in, kblocks, wa_g, xb, kb, row0, j0, y_block);
+              else
+                dot_forward_rows<1>(s, geo, chunks_in, kblocks, wa_g, xb, kb, row0, j0, y_block);
+            }
         }
+      }
+      for (int64_t j0 = 0; j0 < computed && engine == Bf16Engine::tiles; j0 += kPositionStep) {
         for (int kb = 0; kb < kblocks; kb += 2) {
           if (kb + 1 < kblocks)
             forward_step<true>(s, geo, chunks_in, kblocks, wa_g, xb, kb, j0, y_block);
