@@ -139,36 +139,57 @@ void filter_products(const Geometry& geo, int kblocks, const uint16_t* xa, const
   }
 }
 
+// The dot-product engine's accumulators for kChannels input channels from c0 (of the block at cb) x kVectors * 16
+// outputs from kb, rows ldc floats apart at c: loaded (or zero), the products of `images` image blocks added, stored.
+template <int kChannels, int kVectors>
+void dot_filter_rows(const Geometry& geo, int kblocks, const uint16_t* xa, const uint32_t* dyt, int images,
+                     int64_t xa_image, int64_t dyt_image, int64_t shift, int64_t computed, int cb, int c0, int kb,
+                     float* c, int64_t ldc, bool from_zero) {
+  const int64_t ldb = dyt_pitch(kblocks);  // 32-bit lanes per row of dyt
+  __m512 acc[kChannels][kVectors];
+  for (int m = 0; m < kChannels; ++m)
+    for (int v = 0; v < kVectors; ++v)
+      acc[m][v] = from_zero ? _mm512_setzero_ps() : _mm512_loadu_ps(c + (c0 + m) * ldc + 16 * v);
+  for (int i = 0; i < images; ++i) {
+    // kChannels rows of input (bfloat16, input_lanes apart) and the dy pairs of the outputs.
+    const uint16_t* a = xa + i * xa_image + (int64_t(cb) * kTileRows + c0) * geo.input_lanes + shift;
+    const uint32_t* b = dyt + i * dyt_image + kb * kTileRows;
+    for (int64_t j = 0; j < computed; j += 2) {
+      const uint32_t* row = b + (j / 2) * ldb;
+      __m512bh dy[kVectors];
+      for (int v = 0; v < kVectors; ++v) dy[v] = (__m512bh)_mm512_loadu_si512(row + 16 * v);
+      for (int m = 0; m < kChannels; ++m) {
+        const __m512bh x = (__m512bh)_mm512_broadcastd_epi32(_mm_loadu_si32(a + m * geo.input_lanes + j));
+        for (int v = 0; v < kVectors; ++v) acc[m][v] = _mm512_dpbf16_ps(acc[m][v], x, dy[v]);
+      }
+    }
+  }
+  for (int m = 0; m < kChannels; ++m)
+    for (int v = 0; v < kVectors; ++v) _mm512_storeu_ps(c + (c0 + m) * ldc + 16 * v, acc[m][v]);
+}
+
 // The dot-product engine's filter_step (from_zero false: c holds the sums so far) and filter_item_sums (from_zero
-// true): the block of accumulators at (cb, kb), rows ldc floats apart at c, kChannels channels at a time.
+// true): the block of accumulators at (cb, kb) in registers, 12 channels x 32 outputs (24 registers) or 16 x 16 at a
+// time, each channel's input pair broadcast against the outputs' dy pairs.
 template <bool TwoC, bool TwoK>
 void dot_filter_block(const Geometry& geo, int kblocks, const uint16_t* xa, const uint32_t* dyt, int images,
                       int64_t xa_image, int64_t dyt_image, int64_t shift, int64_t computed, int cb, int kb, float* c,
                       int64_t ldc, bool from_zero) {
-  constexpr int kVectors = TwoK ? 2 : 1, kChannels = TwoK ? 8 : 16;
-  const int64_t ldb = dyt_pitch(kblocks);  // 32-bit lanes per row of dyt
-  for (int c0 = 0; c0 < (TwoC ? 2 : 1) * kTileRows; c0 += kChannels) {
-    __m512 acc[kChannels][kVectors];
-    for (int m = 0; m < kChannels; ++m)
-      for (int v = 0; v < kVectors; ++v)
-        acc[m][v] = from_zero ? _mm512_setzero_ps() : _mm512_loadu_ps(c + (c0 + m) * ldc + 16 * v);
-    for (int i = 0; i < images; ++i) {
-      // kChannels rows of input (bfloat16, input_lanes apart) and the dy pairs of 16 or 32 outputs.
-      const uint16_t* a = xa + i * xa_image + (int64_t(cb) * kTileRows + c0) * geo.input_lanes + shift;
-      const uint32_t* b = dyt + i * dyt_image + kb * kTileRows;
-      for (int64_t j = 0; j < computed; j += 2) {
-        const uint32_t* row = b + (j / 2) * ldb;
-        __m512bh dy[kVectors];
-        for (int v = 0; v < kVectors; ++v) dy[v] = (__m512bh)_mm512_loadu_si512(row + 16 * v);
-        for (int m = 0; m < kChannels; ++m) {
-          const __m512bh x = (__m512bh)_mm512_broadcastd_epi32(_mm_loadu_si32(a + m * geo.input_lanes + j));
-          for (int v = 0; v < kVectors; ++v) acc[m][v] = _mm512_dpbf16_ps(acc[m][v], x, dy[v]);
-        }
-      }
-    }
-    for (int m = 0; m < kChannels; ++m)
-      for (int v = 0; v < kVectors; ++v) _mm512_storeu_ps(c + (c0 + m) * ldc + 16 * v, acc[m][v]);
+  const int rows = (TwoC ? 2 : 1) * kTileRows;
+  const auto run = [&](auto channels, auto vectors, int c0) {
+    dot_filter_rows<decltype(channels)::value, decltype(vectors)::value>(
+        geo, kblocks, xa, dyt, images, xa_image, dyt_image, shift, computed, cb, c0, kb, c, ldc, from_zero);
+  };
+  using One = std::integral_constant<int, 1>;
+  using Two = std::integral_constant<int, 2>;
+  if (!TwoK) {
+    for (int c0 = 0; c0 < rows; c0 += kTileRows) run(std::integral_constant<int, 16>{}, One{}, c0);
+    return;
   }
+  int c0 = 0;
+  for (; c0 + 12 <= rows; c0 += 12) run(std::integral_constant<int, 12>{}, Two{}, c0);
+  if (rows - c0 == 8) run(std::integral_constant<int, 8>{}, Two{}, c0);  // 32 rows: 12 + 12 + 8
+  if (rows - c0 == 4) run(std::integral_constant<int, 4>{}, Two{}, c0);  // 16 rows: 12 + 4
 }
 
 // Tiles 0-3 from or to c, rows ldc floats apart.
