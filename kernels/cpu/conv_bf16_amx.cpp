@@ -42,6 +42,10 @@ void pack_pairs(const ConvShape& s, const Geometry& geo, int chunks, int p0, Inp
       std::memset(row, 0, size_t(first) * 4);
       const float* even = x_row(c0, h) + cols.w0;
       const float* odd = c1 < geo.Cg ? x_row(c1, h) + cols.w0 : nullptr;
+      if (b == 0 && h + kPrefetchRows < s.H) {
+        prefetch_floats(x_row(c0, h + kPrefetchRows), s.W);
+        if (odd) prefetch_floats(x_row(c1, h + kPrefetchRows), s.W);
+      }
       for (int64_t j = first; j < end; j += 16) {
         const int64_t count = std::min<int64_t>(16, end - j), at = (j - first) * s.stride_w;
         const __m512 e = load_strided(even + at, s.stride_w, count);

@@ -59,6 +59,7 @@ void pack_rows(const ConvShape& s, const Geometry& geo, int cblocks, int p0, Inp
       }
       std::memset(row, 0, size_t(first) * 2);
       const float* values = x_row(c, h) + cols.w0;
+      if (b == 0 && h + kPrefetchRows < s.H) prefetch_floats(x_row(c, h + kPrefetchRows), s.W);
       for (int64_t j = first; j < end; j += 16) {
         const int64_t count = std::min<int64_t>(16, end - j);
         const __m512 v = load_strided(values + (j - first) * s.stride_w, s.stride_w, count);
