@@ -19,7 +19,7 @@ const char* const classify_usage =
     "  --weights FILE     a checkpoint (nets init or training)\n"
     "  --json             JSON lines instead of text\n"
     "  --device D         cpu, cuda or simt (default: cuda when a GPU is present, else cpu)\n"
-    "  --precision P      the cpu's convolutions: float32 (default), bfloat16 (AMX tile units) or auto\n"
+    "  --precision P      the cpu's convolutions: float32 (default), bfloat16 (AMX or AVX512-BF16) or auto\n"
     "  --threshold T      the decision threshold for \"mass\" (default: the checkpoint's, else 0.5)\n"
     "  --shift N          shift-and-stitch as in localize (default 1)\n"
     "  --views V          views averaged into the map, as in localize (default 1)\n" MASSMAP_SEARCH_INPUT_OPTIONS;

@@ -55,8 +55,9 @@ options:
   --test-images N     synthetic test images (default 120: about 170 masses)
   --seed S            seed of the data, the split and the training (default 1)
   --device D          cpu, cuda or simt (default: cuda when a GPU is present, else cpu)
-  --precision P       the cpu's convolutions: auto (default: bfloat16 where the CPU has AMX tile units, else
-                      float32), float32 or bfloat16 (operands rounded to bfloat16, float32 sums)
+  --precision P       the cpu's convolutions: auto (default: bfloat16 where the CPU has AMX tile units or
+                      AVX512-BF16, else float32), float32 or bfloat16 (operands rounded to bfloat16, float32
+                      sums)
   --resume FILE       continue the training from its checkpoint (the synthetic sets are reused)
   --reference         the ceiling run: twice the training images (960) and more iterations (9600 for the
                       batch-normalised nets), the same test set (about 25 minutes on 2 CPU cores with mapnet_bn_fine
@@ -90,7 +91,8 @@ void synthesise(const std::string& dir, int64_t images, uint64_t seed) {
 // The demo's settings, chosen by measurement on this benchmark (README, "The main job"): mapnet_bn_fine, whose map
 // is exactly the classifier slid over the image, on 93-pixel crops of 128-pixel patches at 0.2 mm (19 mm of tissue
 // around each cell; its stride-2 stem keeps the cost near mapnet_bn's at 0.4 mm), 2600 iterations of 64 on 480
-// training images in float32, 3600 in bfloat16 (its step is about 1.4x quicker: the same time on 2 cores), with the
+// training images in float32, 3600 in bfloat16 (its step is about 1.4x quicker on AMX tile units, 1.3x on
+// AVX512-BF16: the same time on 2 cores, or a little more), with the
 // patch sampling below. Hard-negative mining is there to try (--hard-negatives); it lowered mapnet's headline and
 // left mapnet_bn's within the noise.
 search::TrainSettings demo_train_settings(const std::string& net, bool reference, const std::string& precision) {

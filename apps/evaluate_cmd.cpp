@@ -35,7 +35,7 @@ options:
   --part P            train, validation or test (default test)
   --out DIR           output folder
   --device D          cpu, cuda or simt (default: cuda when a GPU is present, else cpu)
-  --precision P       the cpu's convolutions: float32 (default), bfloat16 (AMX tile units) or auto
+  --precision P       the cpu's convolutions: float32 (default), bfloat16 (AMX or AVX512-BF16) or auto
   --shift N           shift-and-stitch factor (divides the net's stride; default 1)
   --views V           mirrored and transposed views averaged into each map, as in localize (1, 2, 4, 8;
                       default 1)

@@ -35,7 +35,7 @@ const char* const localize_usage =
     "  --weights FILE     a checkpoint (nets init or training; safetensors with its __metadata__)\n"
     "  --out DIR          output folder\n"
     "  --device D         cpu, cuda or simt (default: cuda when a GPU is present, else cpu)\n"
-    "  --precision P      the cpu's convolutions: float32 (default), bfloat16 (AMX tile units) or auto\n"
+    "  --precision P      the cpu's convolutions: float32 (default), bfloat16 (AMX or AVX512-BF16) or auto\n"
     "  --threshold T      findings at P >= T (default: the operating threshold stored by training, else 0.5)\n"
     "  --shift N          shift-and-stitch: N x N passes over inputs shifted by stride / N pixels, interleaved\n"
     "                     into one map at stride / N (N divides the stride; default 1)\n"

@@ -47,7 +47,7 @@ options:
   --out DIR             the run folder (required)
   --device D            cpu, cuda or simt (default: cuda when a GPU is present, else cpu)
   --precision P         the cpu's convolutions: float32 (default) or bfloat16 (operands rounded to bfloat16,
-                        float32 sums, on AMX tile units: about 1.4x the steps per second of mapnet_bn_fine)
+                        float32 sums, on AMX or AVX512-BF16: about 1.3-1.4x the steps per second of mapnet_bn_fine)
   --iterations N        SGD iterations in all, also on resume (default 1000)
   --batch B             batch size (default 32)
   --lr X                base learning rate (default: the net's preset)

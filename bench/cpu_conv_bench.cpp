@@ -6,7 +6,7 @@
 // Every row reports GFLOP/s, its ratios to both baselines and to the measured FP32 peak, and its napkin math.
 // bench/README.md explains the counters; `--conv_batch=N`, `--fc_batch=N` override the batch sizes.
 // `--precision=bfloat16` runs the convolutions our bfloat16 kernels take (kernels/cpu/conv_bf16.h) in bfloat16, ours
-// and oneDNN's alike (AMX tile units on both sides where the CPU has them).
+// and oneDNN's alike (AMX tile units on both sides where the CPU has them, else AVX512-BF16).
 //
 // How the ratios are measured: Google Benchmark runs rows one after another, so the first row of a (layer, pass),
 // ours, measures both baselines before its own timing loop, with a plain repeated-call loop (mean wall time per

@@ -13,7 +13,7 @@
 // nets_bench --profile=alexnet/cpu/width:1/batch:32 times each kernel call of the step instead (cpu, simt) and
 // prints the milliseconds per op and the slowest steps.
 //
-// --precision=bfloat16 runs the cpu's convolutions on bfloat16 operands (AMX tile units; engine/device.h
+// --precision=bfloat16 runs the cpu's convolutions on bfloat16 operands (AMX tile units or AVX512-BF16; engine/device.h
 // use_conv_precision), for the rows and the profile alike; the context line names the precision.
 //
 // Counters: images/s; cpu_s/step (process CPU seconds per step, every thread); GFLOP/s (2 x 3 x forward multiply-adds x

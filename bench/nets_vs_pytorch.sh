@@ -8,7 +8,7 @@
 #   bench/nets_vs_pytorch.sh NET [build dir (build)] [rounds (3)] [threads (2)] [train | inference (train)]
 #                            [repetitions per round and side (3)]
 #                            [PyTorch steps per repetition (2; vgg16 1; the mapnets 20)]
-# PRECISION=bfloat16 in the environment runs ours with --precision=bfloat16 (AMX tile units) and PyTorch with its
+# PRECISION=bfloat16 in the environment runs ours with --precision=bfloat16 (AMX or AVX512-BF16) and PyTorch with its
 # bfloat16 autocast (pytorch_nets.py --bfloat16).
 # NET: alexnet, vgg16, googlenet, mapnet_bn or mapnet_bn_fine. inference: the forward pass alone (nets_bench's
 # .../inference row, pytorch_nets.py --inference). nets_bench times one step per repetition at batch 32 (each takes

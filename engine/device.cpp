@@ -69,7 +69,6 @@ std::string use_conv_precision(const std::string& name, Device device) {
   using kernels::cpu::ConvPrecision;
   if (name != "auto" && name != "float32" && name != "bfloat16")
     throw UsageError("precision '" + name + "': expected auto, float32 or bfloat16");
-  const bool tiles = kernels::cpu::bf16_tiles_available();
   if (name == "bfloat16" && device != Device::cpu)
     throw DeviceError(std::string("precision bfloat16 runs on the cpu device (AMX tile units or AVX512-BF16); ") +
                       device_name(device) + " computes in float32");
@@ -77,9 +76,10 @@ std::string use_conv_precision(const std::string& name, Device device) {
     throw DeviceError(
         "precision bfloat16 needs AMX-BF16 tile units or AVX512-BF16, which this CPU (or its operating system) does "
         "not offer; float32 runs everywhere");
-  const ConvPrecision chosen = name == "bfloat16" || (name == "auto" && device == Device::cpu && tiles)
-                                   ? ConvPrecision::bfloat16
-                                   : ConvPrecision::float32;
+  const ConvPrecision chosen =
+      name == "bfloat16" || (name == "auto" && device == Device::cpu && kernels::cpu::bf16_available())
+          ? ConvPrecision::bfloat16
+          : ConvPrecision::float32;
   kernels::cpu::set_conv_precision(chosen);
   return kernels::cpu::conv_precision_name(chosen);
 }

@@ -21,9 +21,9 @@ Device parse_device(const std::string& name);
 Device default_device();
 
 // Sets the arithmetic of the convolutions on the cpu device, process-wide (kernels/cpu/conv_bf16.h), and returns the
-// one set: "float32"; "bfloat16" (operands rounded to bfloat16, float32 sums, on AMX tile units); or "auto": bfloat16
-// where the device is cpu and the CPU has tile units, else float32. UsageError for another name; DeviceError when
-// bfloat16 is asked of a device other than cpu (the GPU kernels are float32) or of a CPU without tile units.
+// one set: "float32"; "bfloat16" (operands rounded to bfloat16, float32 sums, on AMX tile units or AVX512-BF16); or
+// "auto": bfloat16 where the device is cpu and the CPU has either, else float32. UsageError for another name;
+// DeviceError when bfloat16 is asked of a device other than cpu (the GPU kernels are float32) or of a CPU with neither.
 std::string use_conv_precision(const std::string& name, Device device);
 
 }  // namespace massmap

@@ -35,17 +35,17 @@ TEST_CASE("convolution precision: float32 anywhere; bfloat16 on the cpu of a CPU
   } catch (const DeviceError& e) {
     CHECK(std::string(e.what()).find("cpu device") != std::string::npos);
   }
-  const bool tiles = kernels::cpu::bf16_tiles_available();
-  CHECK(use_conv_precision("auto", Device::cpu) == (tiles ? "bfloat16" : "float32"));
-  if (tiles) {
+  const bool bf16 = kernels::cpu::bf16_available();  // AMX tile units or AVX512-BF16
+  CHECK(use_conv_precision("auto", Device::cpu) == (bf16 ? "bfloat16" : "float32"));
+  if (bf16) {
     CHECK(use_conv_precision("bfloat16", Device::cpu) == "bfloat16");
     CHECK(kernels::cpu::active_conv_precision() == ConvPrecision::bfloat16);
   } else {
     try {
       use_conv_precision("bfloat16", Device::cpu);
-      FAIL("bfloat16 accepted without tile units");
+      FAIL("bfloat16 accepted without AMX or AVX512-BF16");
     } catch (const DeviceError& e) {
-      CHECK(std::string(e.what()).find("AMX") != std::string::npos);
+      CHECK(std::string(e.what()).find("AVX512-BF16") != std::string::npos);
     }
   }
   use_conv_precision("float32", Device::cpu);

@@ -29,7 +29,8 @@ struct TrainSettings {
   int workers = 2;                      // loader threads
   int threads = 2;                      // threads preparing images
   // The convolutions' arithmetic on the cpu device (engine/device.h use_conv_precision): float32, or bfloat16 on a CPU
-  // with AMX tile units (operands rounded, float32 sums: about 1.4x the steps per second of mapnet_bn_fine).
+  // with AMX tile units or AVX512-BF16 (operands rounded, float32 sums: about 1.3-1.4x the steps per second of
+  // mapnet_bn_fine).
   std::string precision = "float32";
   // true: trained fully convolutionally on augmentation.output-sized tiles centred like the patches, every map cell
   // labelled by the sampler's rule (a patch centred on a mass mask is a mass), so each step trains the classifier
