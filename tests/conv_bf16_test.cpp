@@ -316,16 +316,16 @@ TEST_CASE("bfloat16 convolution: the same bits for 1 and 3 threads") {
 TEST_CASE("bfloat16 backward filter: both loop orders give the same bits") {
   if (!kernels::cpu::bf16_available()) return;
   on_each_engine([&](Bf16Engine engine) {
-    using kernels::cpu::amx::FilterOrder;
+    using kernels::cpu::bf16::FilterOrder;
     for (const Case& c : cases()) {
       const ConvShape& s = c.s;
       INFO(c.name);
       const Buffer x = random_vector(x_size(s), 21), dy = random_vector(y_size(s), 22);
       Buffer by_images = random_vector(w_size(s), 23), by_accumulators = by_images;  // accumulate onto the same values
-      kernels::cpu::amx::conv_backward_filter(engine, s, x.data(), dy.data(), by_images.data(), true,
-                                              FilterOrder::images_outer);
-      kernels::cpu::amx::conv_backward_filter(engine, s, x.data(), dy.data(), by_accumulators.data(), true,
-                                              FilterOrder::accumulators_outer);
+      kernels::cpu::bf16::conv_backward_filter(engine, s, x.data(), dy.data(), by_images.data(), true,
+                                               FilterOrder::images_outer);
+      kernels::cpu::bf16::conv_backward_filter(engine, s, x.data(), dy.data(), by_accumulators.data(), true,
+                                               FilterOrder::accumulators_outer);
       CHECK(same_bits(by_images, by_accumulators));
     }
   });

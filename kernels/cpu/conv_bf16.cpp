@@ -175,7 +175,7 @@ float round_to_bf16(float value) {
 void conv_forward_bf16(const ConvShape& s, const float* x, const float* w, const float* b, float* y,
                        ConvEpilogue epilogue) {
   check(s, "forward");
-  amx::conv_forward(active_bf16_engine(), s, x, w, b, y, epilogue, false, false);
+  bf16::conv_forward(active_bf16_engine(), s, x, w, b, y, epilogue, false, false);
 }
 
 void conv_backward_data_bf16(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate) {
@@ -189,12 +189,12 @@ void conv_backward_data_bf16(const ConvShape& s, const float* dy, const float* w
   t.C = s.K, t.H = s.P, t.W = s.Q, t.K = s.C, t.P = s.H, t.Q = s.W;
   t.pad_h = s.R - 1 - s.pad_h, t.pad_w = s.S - 1 - s.pad_w;
   t.x = s.y, t.y = s.x;
-  amx::conv_forward(active_bf16_engine(), t, dy, w, nullptr, dx, ConvEpilogue{}, accumulate, true);
+  bf16::conv_forward(active_bf16_engine(), t, dy, w, nullptr, dx, ConvEpilogue{}, accumulate, true);
 }
 
 void conv_backward_filter_bf16(const ConvShape& s, const float* x, const float* dy, float* dw, bool accumulate) {
   check(s, "backward filter");
-  amx::conv_backward_filter(active_bf16_engine(), s, x, dy, dw, accumulate);
+  bf16::conv_backward_filter(active_bf16_engine(), s, x, dy, dw, accumulate);
 }
 
 }  // namespace cpu

@@ -87,7 +87,7 @@ float round_to_bf16(float value);
 
 // The kernels (conv_bf16_amx.cpp forward, conv_bf16_filter_amx.cpp backward filter, both compiled for AMX and
 // AVX512-BF16), on the engine given; called by the functions above after their checks.
-namespace amx {
+namespace bf16 {
 // y (=, or += when accumulate) epilogue(b + the stride-1 correlation of x with w). With turned, w holds the weights of
 // the convolution whose backward data s is (s its turned shape), read turned by 180 degrees with in and out swapped.
 void conv_forward(Bf16Engine engine, const ConvShape& s, const float* x, const float* w, const float* b, float* y,
@@ -98,7 +98,7 @@ void conv_forward(Bf16Engine engine, const ConvShape& s, const float* x, const f
 enum class FilterOrder { by_shape, images_outer, accumulators_outer };
 void conv_backward_filter(Bf16Engine engine, const ConvShape& s, const float* x, const float* dy, float* dw,
                           bool accumulate, FilterOrder order = FilterOrder::by_shape);
-}  // namespace amx
+}  // namespace bf16
 
 }  // namespace cpu
 }  // namespace kernels

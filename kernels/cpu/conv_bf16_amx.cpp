@@ -20,7 +20,7 @@
 
 namespace kernels {
 namespace cpu {
-namespace amx {
+namespace bf16 {
 
 namespace {
 
@@ -259,6 +259,6 @@ void conv_forward(Bf16Engine engine, const ConvShape& s, const float* x, const f
   }
 }
 
-}  // namespace amx
+}  // namespace bf16
 }  // namespace cpu
 }  // namespace kernels

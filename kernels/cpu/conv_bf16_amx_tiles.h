@@ -1,7 +1,8 @@
 #pragma once
-// Internal to the bfloat16 tile kernels (conv_bf16_amx.cpp: forward; conv_bf16_filter_amx.cpp: backward filter):
-// the tile configuration, the phase-plane geometry of kernels/cpu/conv_bf16.h and the vector helpers both use.
-// Included only by *_amx.cpp files, which are all compiled with the same AMX and AVX512-BF16 flags.
+// Internal to the bfloat16 kernels (conv_bf16_amx.cpp: forward; conv_bf16_filter_amx.cpp: backward filter), either
+// engine: the tile configuration, the phase-plane geometry of kernels/cpu/conv_bf16.h and the vector helpers both use.
+// Included only by *_amx.cpp files, which are all compiled with the same AMX and AVX512-BF16 flags (the dot-product
+// engine executes no AMX instruction: its functions use none and never configure the tiles).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -17,7 +18,7 @@
 
 namespace kernels {
 namespace cpu {
-namespace amx {
+namespace bf16 {
 
 constexpr int kTileRows = 16;      // rows of every tile; also the floats of an accumulator row
 constexpr int kTileDepth = 32;     // bfloat16 per A row: the channels (forward) or positions (filter) of one step
@@ -198,6 +199,6 @@ void for_each_plane_row(const ConvShape& s, const Geometry& geo, int p0, Fill fi
     }
 }
 
-}  // namespace amx
+}  // namespace bf16
 }  // namespace cpu
 }  // namespace kernels

@@ -17,7 +17,7 @@
 
 namespace kernels {
 namespace cpu {
-namespace amx {
+namespace bf16 {
 
 namespace {
 
@@ -467,6 +467,6 @@ void conv_backward_filter(Bf16Engine engine, const ConvShape& s, const float* x,
   }
 }
 
-}  // namespace amx
+}  // namespace bf16
 }  // namespace cpu
 }  // namespace kernels
