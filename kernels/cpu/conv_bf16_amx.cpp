@@ -4,8 +4,8 @@
 // Tiles: every tile is 16 rows of 64 bytes. Accumulators 0-3 (16 x 16 floats) form a 2 x 2 block of outputs; 4-5 hold
 // the A operands (16 rows x 32 bfloat16) of its two rows of blocks and 6-7 the B operands (16 pairs x 16 columns x 2
 // bfloat16) of its two columns, so each tap costs four loads for four multiply-adds of 16 x 16 x 32.
-// Dot products: the same block of outputs in 16 registers at a time (8 outputs x 32 positions), each weight pair
-// broadcast against two vectors of 16 positions' channel pairs: two loads and eight broadcasts feed 16 VDPBF16PS.
+// Dot products: 8 outputs x 48 positions in 24 registers at a time, each weight pair broadcast against three vectors of
+// 16 positions' channel pairs: three loads and eight broadcasts feed 24 VDPBF16PS.
 #include <immintrin.h>
 #include <omp.h>
 
@@ -138,7 +138,11 @@ void forward_step(const ConvShape& s, const Geometry& geo, int chunks, int kbloc
   }
 }
 
-// The dot-product engine's forward_step for 8 outputs, rows row0 .. row0 + 7 of block kb, and 32 positions from j0.
+// Positions per block of the dot-product engine's forward.
+constexpr int kDotPositions = 48;
+
+// The dot-product engine's forward_step for 8 outputs, rows row0 .. row0 + 7 of block kb, and kVectors * 16 positions
+// from j0.
 template <int kVectors>
 void dot_forward_rows(const ConvShape& s, const Geometry& geo, int chunks, int kblocks, const uint16_t* wa,
                       const uint32_t* xb, int kb, int row0, int64_t j0, float* y_block) {
@@ -173,6 +177,33 @@ void dot_forward_rows(const ConvShape& s, const Geometry& geo, int chunks, int k
   float* out = y_block + (int64_t(kb) * kTileRows + row0) * geo.positions + j0;
   for (int m = 0; m < kRows; ++m)
     for (int v = 0; v < kVectors; ++v) _mm512_storeu_ps(out + int64_t(m) * geo.positions + 16 * v, acc[m][v]);
+}
+
+// One work item's sums, positions [0, computed) of every block of outputs, into y_block (kblocks * 16, positions).
+void tile_forward_item(const ConvShape& s, const Geometry& geo, int chunks, int kblocks, const uint16_t* wa,
+                       const uint32_t* xb, int64_t computed, float* y_block) {
+  for (int64_t j0 = 0; j0 < computed; j0 += kPositionStep)
+    for (int kb = 0; kb < kblocks; kb += 2) {
+      if (kb + 1 < kblocks)
+        forward_step<true>(s, geo, chunks, kblocks, wa, xb, kb, j0, y_block);
+      else
+        forward_step<false>(s, geo, chunks, kblocks, wa, xb, kb, j0, y_block);
+    }
+}
+void dot_forward_item(const ConvShape& s, const Geometry& geo, int chunks, int kblocks, const uint16_t* wa,
+                      const uint32_t* xb, int64_t computed, float* y_block) {
+  for (int64_t j0 = 0; j0 < computed; j0 += kDotPositions) {
+    const int64_t left = computed - j0;
+    for (int kb = 0; kb < kblocks; ++kb)
+      for (int row0 = 0; row0 < kTileRows && kb * kTileRows + row0 < geo.Kg; row0 += 8) {
+        if (left > 32)  // positions is a multiple of 16 past j0: 48 lanes are there
+          dot_forward_rows<3>(s, geo, chunks, kblocks, wa, xb, kb, row0, j0, y_block);
+        else if (left > 16)
+          dot_forward_rows<2>(s, geo, chunks, kblocks, wa, xb, kb, row0, j0, y_block);
+        else
+          dot_forward_rows<1>(s, geo, chunks, kblocks, wa, xb, kb, row0, j0, y_block);
+      }
+  }
 }
 
 }  // namespace
@@ -226,28 +257,10 @@ void conv_forward(Bf16Engine engine, const ConvShape& s, const float* x, const f
           [&](int c, int h) { return x + s.x.plane(n, int64_t(g) * geo.Cg + c) + int64_t(h) * s.W; }, xb);
       const uint16_t* wa_g = wa.data() + g * group_weights;
       const int64_t computed = int64_t(p1 - p0) * geo.L;
-      if (engine == Bf16Engine::dot_products) {
-        for (int64_t j0 = 0; j0 < computed; j0 += 48) {
-          const int64_t left = computed - j0;
-          for (int kb = 0; kb < kblocks; ++kb)
-            for (int row0 = 0; row0 < kTileRows && kb * kTileRows + row0 < geo.Kg; row0 += 8) {
-              if (left > 32)  // positions is a multiple of 16 past j0: 48 lanes are there
-                dot_forward_rows<3>(s, geo, chunks_in, kblocks, wa_g, xb, kb, row0, j0, y_block);
-              else if (left > 16)
-                dot_forward_rows<2>(s, geo, chunks_in, kblocks, wa_g, xb, kb, row0, j0, y_block);
-              else
-                dot_forward_rows<1>(s, geo, chunks_in, kblocks, wa_g, xb, kb, row0, j0, y_block);
-            }
-        }
-      }
-      for (int64_t j0 = 0; j0 < computed && engine == Bf16Engine::tiles; j0 += kPositionStep) {
-        for (int kb = 0; kb < kblocks; kb += 2) {
-          if (kb + 1 < kblocks)
-            forward_step<true>(s, geo, chunks_in, kblocks, wa_g, xb, kb, j0, y_block);
-          else
-            forward_step<false>(s, geo, chunks_in, kblocks, wa_g, xb, kb, j0, y_block);
-        }
-      }
+      if (engine == Bf16Engine::dot_products)
+        dot_forward_item(s, geo, chunks_in, kblocks, wa_g, xb, computed, y_block);
+      else
+        tile_forward_item(s, geo, chunks_in, kblocks, wa_g, xb, computed, y_block);
       // y = epilogue(sum + b (+ y)), the columns past Q dropped.
       for (int k = 0; k < geo.Kg; ++k) {
         const float bias = b ? b[int64_t(g) * geo.Kg + k] : 0.f;
