@@ -399,9 +399,10 @@ void add_context() {
       "conv_precision",
       std::string(kernels::cpu::conv_precision_name(kernels::cpu::active_conv_precision())) +
           (kernels::cpu::active_conv_precision() == kernels::cpu::ConvPrecision::bfloat16
-               ? " where kernels::cpu::conv_bf16_applies (inputs rounded to bfloat16 when made; oneDNN in bf16 "
-                 "there too; of_peak still against the float32 peak)"
-               : ""));
+               ? std::string(" on the ") + kernels::cpu::bf16_engine_name(kernels::cpu::active_bf16_engine()) +
+                     " engine where kernels::cpu::conv_bf16_applies (inputs rounded to bfloat16 when made; oneDNN in "
+                     "bf16 there too; of_peak still against the float32 peak)"
+               : std::string()));
   benchmark::AddCustomContext("eigen_simd", Eigen::SimdInstructionSetsInUse());
   std::ostringstream baselines;
   baselines << "oneDNN: one call after each timed call of the ours row (vs_onednn); also cached before the first row "

@@ -37,6 +37,7 @@
 #include "engine/executor.h"
 #include "engine/passes.h"
 #include "engine/solver.h"
+#include "kernels/cpu/conv_bf16.h"
 #include "nets/registry.h"
 
 namespace {
@@ -258,7 +259,10 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    use_conv_precision(precision, Device::cpu);
+    precision = use_conv_precision(precision, Device::cpu);
+    if (precision == "bfloat16")
+      precision +=
+          std::string(" on the ") + kernels::cpu::bf16_engine_name(kernels::cpu::active_bf16_engine()) + " engine";
   } catch (const std::exception& e) {
     std::fprintf(stderr, "nets_bench: %s\n", e.what());
     return 2;

@@ -147,7 +147,7 @@ template <int kVectors>
 void dot_forward_rows(const ConvShape& s, const Geometry& geo, int chunks, int kblocks, const uint16_t* wa,
                       const uint32_t* xb, int kb, int row0, int64_t j0, float* y_block) {
   constexpr int kRows = 8;
-  __m512 acc[kRows][kVectors];
+  __m512 acc[kRows][kVectors];  // (8 outputs, kVectors * 16 positions)
   for (auto& row : acc)
     for (__m512& v : row) v = _mm512_setzero_ps();
   const int64_t plane_lanes = int64_t(chunks) * kTileRows * geo.input_lanes;

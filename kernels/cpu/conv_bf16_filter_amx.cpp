@@ -147,7 +147,7 @@ void dot_filter_rows(const Geometry& geo, int kblocks, const uint16_t* xa, const
                      int64_t xa_image, int64_t dyt_image, int64_t shift, int64_t computed, int cb, int c0, int kb,
                      float* c, int64_t ldc, bool from_zero) {
   const int64_t ldb = dyt_pitch(kblocks);  // 32-bit lanes per row of dyt
-  __m512 acc[kChannels][kVectors];
+  __m512 acc[kChannels][kVectors];         // (kChannels, kVectors * 16 outputs)
   for (int m = 0; m < kChannels; ++m)
     for (int v = 0; v < kVectors; ++v)
       acc[m][v] = from_zero ? _mm512_setzero_ps() : _mm512_loadu_ps(c + (c0 + m) * ldc + 16 * v);
