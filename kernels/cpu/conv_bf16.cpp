@@ -24,16 +24,6 @@ namespace {
 std::atomic<ConvPrecision> active_precision{ConvPrecision::float32};
 
 #if defined(__x86_64__) && defined(__linux__)
-bool cpu_has_tiles() {
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid_max(0, nullptr) < 7) return false;
-  __cpuid_count(7, 0, eax, ebx, ecx, edx);
-  const bool amx_bf16 = edx >> 22 & 1, amx_tile = edx >> 24 & 1, avx512bw = ebx >> 30 & 1, avx512f = ebx >> 16 & 1;
-  __cpuid_count(7, 1, eax, ebx, ecx, edx);
-  const bool avx512_bf16 = eax >> 5 & 1;
-  return amx_bf16 && amx_tile && avx512f && avx512bw && avx512_bf16 && __builtin_cpu_supports("avx512f");
-}
-
 bool cpu_has_dot_products() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (__get_cpuid_max(0, nullptr) < 7) return false;
@@ -42,6 +32,15 @@ bool cpu_has_dot_products() {
   // __builtin_cpu_supports also checks that the operating system saves the AVX-512 state.
   return avx512_bf16 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512vl");
+}
+
+// The tile kernels' packing uses the dot-product engine's instructions too.
+bool cpu_has_tiles() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_max(0, nullptr) < 7) return false;
+  __cpuid_count(7, 0, eax, ebx, ecx, edx);
+  const bool amx_bf16 = edx >> 22 & 1, amx_tile = edx >> 24 & 1;
+  return amx_bf16 && amx_tile && cpu_has_dot_products();
 }
 
 // Linux hands out the 8 KB tile state only to processes that ask for it (arch_prctl ARCH_REQ_XCOMP_PERM for

@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <optional>
 #include <vector>
 
 #include "kernels/cpu/conv_bf16.h"
@@ -240,8 +239,7 @@ void conv_forward(Bf16Engine engine, const ConvShape& s, const float* x, const f
             [&](int k, int c) { return ((int64_t(g) * geo.Kg + k) * geo.Cg + c) * geo.RS + tap; }, out);
       }
     }
-    std::optional<TileScope> tiles;
-    if (engine == Bf16Engine::tiles) tiles.emplace();
+    const TileScope tiles(engine == Bf16Engine::tiles);
     thread_local std::vector<uint32_t> xb_buffer;
     thread_local std::vector<float> y_buffer;
     // (phases, chunks * 16 pairs, input_lanes)

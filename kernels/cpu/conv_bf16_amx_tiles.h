@@ -42,9 +42,11 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// Configures the 8 tiles on this thread for the scope and releases the tile state after.
+// With `configure` (the tile engine), configures the 8 tiles on this thread for the scope and releases the tile state
+// after; without it (the dot-product engine), does nothing.
 struct TileScope {
-  TileScope() {
+  explicit TileScope(bool configure) : configured(configure) {
+    if (!configure) return;
     TileConfig config;
     for (int i = 0; i < 8; ++i) {
       config.bytes_per_row[i] = 64;
@@ -52,9 +54,14 @@ struct TileScope {
     }
     _tile_loadconfig(&config);
   }
-  ~TileScope() { _tile_release(); }
+  ~TileScope() {
+    if (configured) _tile_release();
+  }
   TileScope(const TileScope&) = delete;
   TileScope& operator=(const TileScope&) = delete;
+
+ private:
+  bool configured;
 };
 
 template <typename T>

@@ -1,14 +1,13 @@
 // The bfloat16 kernels' backward filter (kernels/cpu/conv_bf16.h: dW^T per tap = X shifted by the tap x dY^T over the
 // positions), compiled with AMX and AVX512-BF16, on either engine: each block of 16 or 32 channels x 16 or 32 outputs
-// is 1 to 4 accumulator tiles, or registers (8 channels x 32 outputs, or 16 x 16, at a time: each input pair broadcast
-// against one or two vectors of 16 outputs' dy pairs).
+// is 1 to 4 accumulator tiles, or registers (12 channels x 32 outputs, or 16 x 16, at a time: each input pair
+// broadcast against one or two vectors of 16 outputs' dy pairs).
 #include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -304,8 +303,7 @@ void backward_filter_accumulators_outer(Bf16Engine engine, const ConvShape& s, c
         const int p0 = geo.first_row(rb), p1 = std::min(s.P, p0 + geo.block_rows);
         pack_image_block(s, w, g, n, p0, p1, x, dy, dy_rows, xa + at * xa_block, dyt + at * dyt_block);
       }
-      std::optional<TileScope> tiles;
-      if (engine == Bf16Engine::tiles) tiles.emplace();
+      const TileScope tiles(engine == Bf16Engine::tiles);
       constexpr int kBlock = 2 * kTileRows;     // rows and columns of a unit's block of tiles
       alignas(64) float item[kBlock * kBlock];  // (32, 32): one item's sums for one tap
       thread_local std::vector<float> sums_buffer;
@@ -399,8 +397,7 @@ void conv_backward_filter(Bf16Engine engine, const ConvShape& s, const float* x,
   std::vector<float> partials(size_t(items * partial_floats), 0.f);
 #pragma omp parallel if (items > 1)
   {
-    std::optional<TileScope> tiles;
-    if (engine == Bf16Engine::tiles) tiles.emplace();
+    const TileScope tiles(engine == Bf16Engine::tiles);
     thread_local std::vector<uint16_t> xa_buffer;
     thread_local std::vector<uint32_t> dyt_buffer;
     thread_local std::vector<float> rows_buffer;
